@@ -1,0 +1,82 @@
+//! The command line: clap derive `Opts` per subcommand, each validated into a config in its own
+//! file and run by one library call. Errors become one line on stderr and an exit code
+//! (2 bad usage or input, 3 internal failure).
+
+use crate::error::Result;
+use clap::{Parser, Subcommand};
+
+mod describe;
+mod encode;
+mod explain;
+mod export_forest;
+mod generate;
+mod register;
+mod runs;
+mod serve;
+mod train;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "credrisk",
+    version,
+    about = "Credit-risk scoring for Chilean applicants: generate, train, explain, serve"
+)]
+struct Opts {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate a seeded synthetic population of Chilean credit applicants (Parquet, optional CSV).
+    Generate(generate::Args),
+    /// Print the dataset summary of an applicant file.
+    Describe(describe::Args),
+    /// Train the random forest: metrics, plots, the model, and an MLflow run.
+    Train(train::Args),
+    /// Export a model's forest as `credrisk-forest/1` JSON.
+    ExportForest(export_forest::Args),
+    /// Write applicants' feature vectors exactly as the forest sees them (CSV).
+    Encode(encode::Args),
+    /// Explain decisions: probability, SHAP contributions per field and reasons for a denial.
+    Explain(explain::Args),
+    /// Register a run's model in the MLflow model registry (optionally with an alias).
+    Register(register::Args),
+    /// List the runs of an experiment.
+    Runs(runs::Args),
+    /// Serve /predict and /explain over HTTP.
+    Serve(serve::Args),
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> i32 {
+    let opts = match Opts::try_parse() {
+        Ok(opts) => opts,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match run(opts.command) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("credrisk: error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Generate(args) => generate::run(args),
+        Command::Describe(args) => describe::run(args),
+        Command::Train(args) => train::run(args),
+        Command::ExportForest(args) => export_forest::run(args),
+        Command::Encode(args) => encode::run(args),
+        Command::Explain(args) => explain::run(args),
+        Command::Register(args) => register::run(args),
+        Command::Runs(args) => runs::run(args),
+        Command::Serve(args) => serve::run(args),
+    }
+}

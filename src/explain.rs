@@ -1,0 +1,1 @@
+//! TODO(explain): being written.

@@ -1,0 +1,22 @@
+//! credrisk: synthetic Chilean credit applicants, a hand-written random forest, exact TreeSHAP
+//! explanations, MLflow tracking and an HTTP service, in one library behind one binary.
+//!
+//! Data flows one way: schema → data → features → forest → shap → explain → serve; `tracking`
+//! records runs and resolves model URIs for the subcommands.
+
+pub mod cli;
+pub mod data;
+pub mod error;
+pub mod explain;
+pub mod features;
+pub mod forest;
+pub mod fsutil;
+pub mod metrics;
+pub mod model;
+pub mod plots;
+pub mod schema;
+pub mod serve;
+pub mod shap;
+pub mod tracking;
+
+pub use error::{Error, Result};

@@ -1,0 +1,1 @@
+//! TODO(metrics): being written.

@@ -1,0 +1,1 @@
+//! TODO(plots): being written.

@@ -1,0 +1,1 @@
+//! TODO(shap): being written.

@@ -1,0 +1,1 @@
+//! TODO(tracking): being written.
