@@ -7,13 +7,13 @@
 pub mod cli;
 pub mod data;
 pub mod error;
-pub mod explain;
 pub mod features;
 pub mod forest;
 pub mod fsutil;
 pub mod metrics;
 pub mod model;
 pub mod plots;
+pub mod progress;
 pub mod schema;
 pub mod serve;
 pub mod shap;

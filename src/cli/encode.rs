@@ -1,10 +1,40 @@
-//! `credrisk encode`: TODO, being written.
+//! `credrisk encode`: writes applicants' feature vectors exactly as the forest sees them (CSV,
+//! header = the forest dump's `feature_names`), so another tool can check our model on them.
 
 use crate::error::{Error, Result};
+use crate::fsutil::AtomicFile;
+use crate::loader;
+use std::io::Write;
+use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Model: a directory, runs:/<id>/model, models:/<name>/<version|@alias>; default latest run.
+    #[arg(long, env = "MODEL_URI")]
+    model: Option<String>,
+    #[arg(long, env = "MLFLOW_TRACKING_URI")]
+    tracking_uri: Option<String>,
+    /// Applicants (Parquet, CSV or JSON customer file).
+    #[arg(long)]
+    data: PathBuf,
+    /// Output CSV.
+    #[arg(long)]
+    out: PathBuf,
+}
 
-pub fn run(_args: Args) -> Result<()> {
-    Err(Error::Usage("credrisk encode is not implemented yet".into()))
+pub fn run(args: Args) -> Result<()> {
+    let (model, _) = loader::load_model(args.model.as_deref(), args.tracking_uri.as_deref())?;
+    let applicants = super::explain::read_customers(&args.data)?;
+    let rows = model.encoder.encode_rows(&applicants);
+    let mut file = AtomicFile::create(&args.out)?;
+    let io = |e| Error::io(&args.out, e);
+    writeln!(file, "{}", model.encoder.feature_names().join(",")).map_err(io)?;
+    for row in rows.chunks(model.encoder.n_features()) {
+        // `{}` prints the shortest representation that parses back to the same f64.
+        let line: Vec<String> = row.iter().map(|v| v.to_string()).collect();
+        writeln!(file, "{}", line.join(",")).map_err(io)?;
+    }
+    file.commit()?;
+    eprintln!("wrote {} rows × {} features to {}", applicants.len(), model.encoder.n_features(), args.out.display());
+    Ok(())
 }

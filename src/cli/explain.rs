@@ -1,10 +1,167 @@
-//! `credrisk explain`: TODO, being written.
+//! `credrisk explain`: why was this customer approved or denied? Reads one or many customers
+//! (JSON object, `{"customer": …}`, a JSON array, or a Parquet/CSV file), answers each with the
+//! `explain` module, and prints a terminal report or JSON Lines.
 
+use crate::data;
 use crate::error::{Error, Result};
+use crate::explain::{Answer, ExplainOptions, Explainer, Lang};
+use crate::loader::{self, DEFAULT_BACKGROUND_ROWS};
+use crate::schema::Applicant;
+use rayon::prelude::*;
+use serde_json::Value;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Customer file: JSON (`{"customer": {...}}`, the bare object, or an array), Parquet or CSV.
+    #[arg(long)]
+    customer: PathBuf,
+    /// Model: a directory, runs:/<id>/model, models:/<name>/<version>, models:/<name>@<alias>;
+    /// default: the latest FINISHED run of experiment `credrisk`.
+    #[arg(long, env = "MODEL_URI")]
+    model: Option<String>,
+    /// MLflow tracking URI (file store path/URI or http://host:port); default ./mlruns.
+    #[arg(long, env = "MLFLOW_TRACKING_URI")]
+    tracking_uri: Option<String>,
+    /// Applicant Parquet/CSV for interventional SHAP (a seeded sample of it is the background).
+    #[arg(long, env = "BACKGROUND_DATA_PATH")]
+    background: Option<PathBuf>,
+    /// Background sample size (at most 5000).
+    #[arg(long, default_value_t = DEFAULT_BACKGROUND_ROWS)]
+    background_rows: usize,
+    /// Seed of the background sample.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    /// Language of the reasons and warnings: es or en.
+    #[arg(long, default_value = "es")]
+    lang: String,
+    /// How many reasons to give for a denial.
+    #[arg(long, default_value_t = crate::explain::DEFAULT_TOP)]
+    top: usize,
+    /// One contribution per encoded column (as in the forest dump) instead of per field.
+    #[arg(long)]
+    per_column: bool,
+}
 
-pub fn run(_args: Args) -> Result<()> {
-    Err(Error::Usage("credrisk explain is not implemented yet".into()))
+#[derive(Debug, Clone, Copy, PartialEq, clap::ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    let lang: Lang = args.lang.parse().map_err(Error::Usage)?;
+    if args.top == 0 {
+        return Err(Error::Usage("--top must be at least 1".into()));
+    }
+    let customers = read_customers(&args.customer)?;
+    let background = args.background.as_deref().map(|p| (p, args.background_rows, args.seed));
+    let explainer = loader::load_explainer(args.model.as_deref(), args.tracking_uri.as_deref(), background)?;
+    let options = ExplainOptions { lang, top: args.top, per_column: args.per_column };
+    let answers: Vec<Answer> = customers.par_iter().map(|c| explainer.explain(c, options)).collect();
+    print_answers(&answers, &explainer, args.format, lang)
+}
+
+fn print_answers(answers: &[Answer], explainer: &Explainer, format: Format, lang: Lang) -> Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let result: std::io::Result<()> = answers.iter().enumerate().try_for_each(|(i, a)| match format {
+        Format::Json => {
+            serde_json::to_writer(&mut out, a).map_err(std::io::Error::other)?;
+            writeln!(out)
+        }
+        Format::Text => write!(out, "{}", text_report(i + 1, a, explainer, lang)),
+    });
+    match result.and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.map_err(|e| Error::io("<stdout>", e)),
+    }
+}
+
+/// Reads customers from JSON, Parquet or CSV, validating each one; every problem names the item.
+pub fn read_customers(path: &Path) -> Result<Vec<Applicant>> {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    if ext == "parquet" || ext == "csv" {
+        let table = data::read_table(path)?;
+        if table.is_empty() {
+            return Err(Error::bad_file(path, "has no customers"));
+        }
+        return Ok(table.applicants);
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let json: Value =
+        serde_json::from_str(&text).map_err(|e| Error::bad_file(path, format!("is not valid JSON: {e}")))?;
+    let items: Vec<&Value> = match &json {
+        Value::Array(items) if !items.is_empty() => items.iter().collect(),
+        Value::Array(_) => return Err(Error::bad_file(path, "is an empty list of customers")),
+        one => vec![one],
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let customer = item.get("customer").unwrap_or(item);
+            Applicant::from_json(customer).map_err(|errors| {
+                let location = if items.len() == 1 {
+                    path.display().to_string()
+                } else {
+                    format!("{} customer {}", path.display(), i + 1)
+                };
+                Error::invalid(location, errors)
+            })
+        })
+        .collect()
+}
+
+/// A compact terminal report: decision, then one bar per contribution, reasons and warnings.
+fn text_report(n: usize, a: &Answer, explainer: &Explainer, lang: Lang) -> String {
+    let es = lang == Lang::Es;
+    let decision = match (a.approved, es) {
+        (true, true) => "APROBADO",
+        (false, true) => "RECHAZADO",
+        (true, false) => "APPROVED",
+        (false, false) => "DENIED",
+    };
+    let mut s = format!(
+        "#{n} {decision}  P(approved) = {:.3}  threshold {:.2}  margin {:+.3}\n   base {:.3} · {} · model {}{}\n",
+        a.probability,
+        a.threshold,
+        a.margin,
+        a.base_value,
+        a.method,
+        a.model.uri,
+        a.model.run_id.as_deref().map(|r| format!(" (run {r})")).unwrap_or_default(),
+    );
+    let scale = a.contributions.iter().map(|c| c.shap.abs()).fold(1e-12, f64::max);
+    for c in &a.contributions {
+        let width = ((c.shap.abs() / scale) * 20.0).round() as usize;
+        let (left, right) = if c.shap < 0.0 {
+            (format!("{:>20}", "█".repeat(width)), String::new())
+        } else {
+            (" ".repeat(20), "█".repeat(width))
+        };
+        let value = match &c.value {
+            Value::String(v) => v.clone(),
+            v => v.to_string(),
+        };
+        s += &format!("   {:<22} {:>14} {:+.4} {left}|{right}\n", c.feature, truncate(&value, 14), c.shap);
+    }
+    if !a.reasons.is_empty() {
+        s += if es { "   Motivos:\n" } else { "   Reasons:\n" };
+        for (i, r) in a.reasons.iter().enumerate() {
+            s += &format!("     {}. {}\n", i + 1, r.text);
+        }
+    }
+    for w in &a.warnings {
+        s += &format!("   ! {}: {}\n", w.field, w.message);
+    }
+    let _ = explainer;
+    s + "\n"
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n { s.to_string() } else { s.chars().take(n - 1).collect::<String>() + "…" }
 }

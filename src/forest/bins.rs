@@ -1,0 +1,223 @@
+//! Pre-binning: every feature is cut once into at most 256 quantile bins (exact values when it has
+//! at most 256 distinct ones) and the data becomes row-major `u8` codes, so split search is a
+//! histogram over bins and a split between two bins maps back to a real threshold.
+
+use rayon::prelude::*;
+
+/// The most bins a feature gets (codes are `u8`).
+pub const MAX_BINS: usize = 256;
+
+/// One feature's bins, in increasing order. Bin `b` holds the training values in
+/// `lower[b] ..= upper[b]`, and `upper[b] < lower[b + 1]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeatureBins {
+    /// Smallest training value in each bin.
+    pub lower: Vec<f64>,
+    /// Largest training value in each bin.
+    pub upper: Vec<f64>,
+}
+
+impl FeatureBins {
+    /// Bins for one column of finite values: one per distinct value if there are at most
+    /// `max_bins`, otherwise groups of consecutive distinct values holding about equal row counts.
+    pub fn from_column(column: &[f64], max_bins: usize) -> FeatureBins {
+        if let Some(distinct) = few_distinct_values(column, max_bins) {
+            return FeatureBins { lower: distinct.clone(), upper: distinct };
+        }
+        let runs = sorted_value_runs(column);
+        quantile_groups(&runs, column.len(), max_bins)
+    }
+
+    pub fn n_bins(&self) -> usize {
+        self.upper.len()
+    }
+
+    /// The bin of a value (values above the last bin land in it, below the first in bin 0).
+    #[inline]
+    pub fn code(&self, x: f64) -> u8 {
+        let b = self.upper.partition_point(|&u| u < x);
+        b.min(self.upper.len() - 1) as u8
+    }
+
+    /// A real threshold that sends every training value of bins `..= left` left and of bins
+    /// `right ..` right under `x <= threshold`: the midpoint of the gap, like scikit-learn's.
+    pub fn threshold_between(&self, left: usize, right: usize) -> f64 {
+        let (below, above) = (self.upper[left], self.lower[right]);
+        let mid = below / 2.0 + above / 2.0;
+        // Rounding can put the midpoint on `above` when the two are adjacent floats.
+        if mid >= below && mid < above { mid } else { below }
+    }
+}
+
+/// -0.0 and 0.0 route identically under `<=`, so they must share a bin.
+#[inline]
+fn canonical(x: f64) -> f64 {
+    x + 0.0
+}
+
+/// The sorted distinct values, or `None` as soon as there are more than `max_bins`.
+fn few_distinct_values(column: &[f64], max_bins: usize) -> Option<Vec<f64>> {
+    let mut distinct: Vec<f64> = Vec::new();
+    let mut last = f64::NAN;
+    for &raw in column {
+        let x = canonical(raw);
+        // Runs of one value (one-hot zeros, integer counts) are the common case.
+        if x == last {
+            continue;
+        }
+        last = x;
+        if let Err(at) = distinct.binary_search_by(|v| v.total_cmp(&x)) {
+            if distinct.len() == max_bins {
+                return None;
+            }
+            distinct.insert(at, x);
+        }
+    }
+    Some(distinct)
+}
+
+/// (value, row count) for each distinct value, ascending.
+fn sorted_value_runs(column: &[f64]) -> Vec<(f64, usize)> {
+    let mut sorted: Vec<f64> = column.iter().map(|&x| canonical(x)).collect();
+    sorted.sort_unstable_by(f64::total_cmp);
+    let mut runs: Vec<(f64, usize)> = Vec::new();
+    for x in sorted {
+        match runs.last_mut() {
+            Some((v, n)) if *v == x => *n += 1,
+            _ => runs.push((x, 1)),
+        }
+    }
+    runs
+}
+
+/// Groups consecutive distinct values into at most `max_bins` bins of about equal row counts. The
+/// target is recomputed after each bin so a heavy value (say 70 % zeros) gets a bin of its own
+/// without starving the rest of the range.
+fn quantile_groups(runs: &[(f64, usize)], n_rows: usize, max_bins: usize) -> FeatureBins {
+    let mut bins = FeatureBins { lower: Vec::with_capacity(max_bins), upper: Vec::with_capacity(max_bins) };
+    let (mut rows_left, mut bins_left) = (n_rows, max_bins);
+    let mut in_bin = 0usize;
+    for (i, &(value, count)) in runs.iter().enumerate() {
+        let target = rows_left as f64 / bins_left as f64;
+        let overshoot = (in_bin + count) as f64 - target;
+        if in_bin > 0 && bins_left > 1 && overshoot > target - in_bin as f64 {
+            // Closer to the target without this value: close the bin before it.
+            rows_left -= in_bin;
+            bins_left -= 1;
+            in_bin = 0;
+        }
+        if in_bin == 0 {
+            bins.lower.push(value);
+            bins.upper.push(value);
+        }
+        in_bin += count;
+        *bins.upper.last_mut().expect("a bin was opened") = value;
+        let target = rows_left as f64 / bins_left as f64;
+        if in_bin as f64 >= target && bins_left > 1 && i + 1 < runs.len() {
+            rows_left -= in_bin;
+            bins_left -= 1;
+            in_bin = 0;
+        }
+    }
+    bins
+}
+
+/// The training matrix as bin codes, row-major (`codes[row * n_features + feature]`), so the
+/// features sampled at a node are read from one or two cache lines per row.
+#[derive(Debug, Clone)]
+pub struct BinnedData {
+    pub n_rows: usize,
+    pub n_features: usize,
+    pub codes: Vec<u8>,
+    pub bins: Vec<FeatureBins>,
+}
+
+impl BinnedData {
+    /// Bins column-major data (one `Vec` per feature, equal lengths, finite values).
+    pub fn new(columns: &[Vec<f64>]) -> BinnedData {
+        let n_features = columns.len();
+        let n_rows = columns.first().map_or(0, Vec::len);
+        let bins: Vec<FeatureBins> =
+            columns.par_iter().map(|c| FeatureBins::from_column(c, MAX_BINS)).collect();
+        let mut codes = vec![0u8; n_rows * n_features];
+        const CHUNK_ROWS: usize = 4096;
+        if n_features > 0 {
+            codes.par_chunks_mut(CHUNK_ROWS * n_features).enumerate().for_each(|(chunk, out)| {
+                let first_row = chunk * CHUNK_ROWS;
+                for (f, (column, feature_bins)) in columns.iter().zip(&bins).enumerate() {
+                    let rows = &column[first_row..first_row + out.len() / n_features];
+                    for (r, &x) in rows.iter().enumerate() {
+                        out[r * n_features + f] = feature_bins.code(x);
+                    }
+                }
+            });
+        }
+        BinnedData { n_rows, n_features, codes, bins }
+    }
+
+    /// The codes of one row, one per feature.
+    #[inline]
+    pub fn row(&self, row: usize) -> &[u8] {
+        &self.codes[row * self.n_features..(row + 1) * self.n_features]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn few_distinct_values_get_a_bin_each() {
+        let column = [3.0, 1.0, -0.0, 1.0, 0.0, 3.0, 2.5];
+        let bins = FeatureBins::from_column(&column, MAX_BINS);
+        assert_eq!(bins.upper, vec![0.0, 1.0, 2.5, 3.0]);
+        assert_eq!(bins.lower, bins.upper);
+        let codes: Vec<u8> = column.iter().map(|&x| bins.code(x)).collect();
+        assert_eq!(codes, vec![3, 1, 0, 1, 0, 3, 2]);
+    }
+
+    #[test]
+    fn many_distinct_values_get_near_equal_count_bins_and_a_heavy_value_its_own() {
+        // 70 % zeros then 3000 distinct values: the zero bin, then bins of ~3000/255 rows each.
+        let mut column = vec![0.0; 7000];
+        column.extend((1..=3000).map(|i| i as f64 * 0.5));
+        let bins = FeatureBins::from_column(&column, MAX_BINS);
+        assert_eq!(bins.n_bins(), MAX_BINS);
+        assert_eq!((bins.lower[0], bins.upper[0]), (0.0, 0.0));
+        let mut counts = vec![0usize; bins.n_bins()];
+        for &x in &column {
+            counts[bins.code(x) as usize] += 1;
+        }
+        assert_eq!(counts[0], 7000);
+        let (min, max) = (counts[1..].iter().min().unwrap(), counts[1..].iter().max().unwrap());
+        assert!(*min >= 10 && *max <= 13, "bin sizes {min}..{max}");
+        // Bins are disjoint, ordered and cover every value: each value's bin contains it.
+        for b in 1..bins.n_bins() {
+            assert!(bins.upper[b - 1] < bins.lower[b] && bins.lower[b] <= bins.upper[b]);
+        }
+        for &x in &column {
+            let b = bins.code(x) as usize;
+            assert!(bins.lower[b] <= x && x <= bins.upper[b]);
+        }
+    }
+
+    #[test]
+    fn thresholds_separate_the_bins_they_split() {
+        let bins = FeatureBins { lower: vec![1.0, 2.0, 4.0], upper: vec![1.5, 3.0, 9.0] };
+        assert_eq!(bins.threshold_between(0, 1), 1.75);
+        assert_eq!(bins.threshold_between(0, 2), 2.75);
+        let tiny = 1.0f64;
+        let next = f64::from_bits(tiny.to_bits() + 1);
+        let adjacent = FeatureBins { lower: vec![tiny, next], upper: vec![tiny, next] };
+        let t = adjacent.threshold_between(0, 1);
+        assert!(tiny <= t && t < next);
+    }
+
+    #[test]
+    fn binned_data_is_row_major() {
+        let columns = vec![vec![5.0, 6.0, 5.0], vec![0.0, 0.0, 1.0]];
+        let data = BinnedData::new(&columns);
+        assert_eq!(data.codes, vec![0, 0, 1, 0, 0, 1]);
+        assert_eq!(data.row(2), &[0, 1]);
+    }
+}

@@ -1,0 +1,235 @@
+//! Tests of `fit`: the trees' invariants checked by routing the raw training rows through them
+//! (the definition of cover and value), determinism across thread counts, toy problems, errors.
+
+use super::fit::{fit, fit_with_histogram_mode, tree_rng};
+use super::grow::HistogramMode;
+use super::params::{ForestParams, MaxFeatures};
+use super::testdata::{Synthetic, logistic};
+use super::tree::{Forest, Tree};
+use crate::Error;
+use rand::RngExt;
+
+fn params(n_estimators: usize, max_depth: usize, min_samples_leaf: usize) -> ForestParams {
+    ForestParams {
+        n_estimators,
+        max_depth: Some(max_depth),
+        min_samples_leaf,
+        max_features: MaxFeatures::Sqrt,
+        bootstrap: true,
+        seed: 7,
+        oob_score: false,
+    }
+}
+
+fn fit_quietly(params: &ForestParams, data: &Synthetic) -> super::FittedForest {
+    fit(params, &data.columns, &data.y, &|_| {}).expect("fit succeeds")
+}
+
+/// scikit-learn's bootstrap, replayed from the definition: n draws with replacement from the
+/// tree's own stream (the first numbers the tree's RNG produces).
+fn bootstrap_counts(seed: u64, tree: usize, n: usize) -> Vec<u32> {
+    let mut rng = tree_rng(seed, tree);
+    let mut counts = vec![0u32; n];
+    for _ in 0..n {
+        counts[rng.random_range(0..n)] += 1;
+    }
+    counts
+}
+
+/// Per node: (distinct rows, weight, class-1 weight) of the training rows routed through it by
+/// raw `x <= threshold` comparisons.
+fn route_training_rows(tree: &Tree, data: &Synthetic, weights: &[u32]) -> Vec<(u32, u64, u64)> {
+    let mut sums = vec![(0u32, 0u64, 0u64); tree.nodes.len()];
+    for row in 0..data.n_rows() {
+        if weights[row] == 0 {
+            continue;
+        }
+        let x = data.row(row);
+        let mut i = 0;
+        loop {
+            let w = u64::from(weights[row]);
+            sums[i].0 += 1;
+            sums[i].1 += w;
+            sums[i].2 += if data.y[row] { w } else { 0 };
+            if tree.nodes[i].is_leaf() {
+                break;
+            }
+            i = tree.nodes[i].child(&x);
+        }
+    }
+    sums
+}
+
+fn assert_tree_matches_routed_rows(tree: &Tree, data: &Synthetic, weights: &[u32], min_leaf: u32, max_depth: usize) {
+    let routed = route_training_rows(tree, data, weights);
+    assert!(tree.depth() <= max_depth);
+    for (i, node) in tree.nodes.iter().enumerate() {
+        let (rows, weight, positive) = routed[i];
+        assert_eq!(node.cover, weight as f64, "node {i}: cover is the routed bootstrap weight");
+        assert_eq!(node.value, positive as f64 / weight as f64, "node {i}: value is the class-1 share");
+        assert!(node.cover > 0.0);
+        if node.is_leaf() {
+            assert!(rows >= min_leaf, "leaf {i} has {rows} distinct rows < {min_leaf}");
+        } else {
+            let (l, r) = (node.left as usize, node.right as usize);
+            assert!(l > i && r > i, "children come after their parent");
+            assert_eq!(node.cover, tree.nodes[l].cover + tree.nodes[r].cover);
+        }
+    }
+}
+
+#[test]
+fn bootstrap_trees_hold_the_routed_covers_and_values_of_their_training_rows() {
+    let data = logistic(3000, 1);
+    let p = params(4, 8, 5);
+    let forest = fit_quietly(&p, &data).forest;
+    assert_eq!(forest.trees.len(), 4);
+    for (t, tree) in forest.trees.iter().enumerate() {
+        let counts = bootstrap_counts(p.seed, t, data.n_rows());
+        assert_eq!(tree.nodes[0].cover, data.n_rows() as f64, "n draws");
+        assert!(tree.nodes.len() > 20, "the tree grew");
+        assert_tree_matches_routed_rows(tree, &data, &counts, 5, 8);
+    }
+}
+
+#[test]
+fn unbootstrapped_unlimited_tree_with_every_feature_is_pure_or_unsplittable_at_the_leaves() {
+    let data = logistic(2000, 2);
+    let p = ForestParams {
+        n_estimators: 1,
+        max_depth: None,
+        min_samples_leaf: 1,
+        max_features: MaxFeatures::All,
+        bootstrap: false,
+        ..params(1, 1, 1)
+    };
+    let tree = &fit_quietly(&p, &data).forest.trees[0];
+    let ones = vec![1u32; data.n_rows()];
+    assert_tree_matches_routed_rows(tree, &data, &ones, 1, usize::MAX);
+    // Every training row is predicted by its own leaf: impure leaves only where rows with equal
+    // features disagree, which continuous features make impossible here.
+    let routed = route_training_rows(tree, &data, &ones);
+    for (i, node) in tree.nodes.iter().enumerate().filter(|(_, n)| n.is_leaf()) {
+        assert!(node.value == 0.0 || node.value == 1.0, "leaf {i} with {} rows impure", routed[i].0);
+    }
+}
+
+#[test]
+fn the_forest_is_identical_whatever_the_thread_count_and_histogram_mode() {
+    let data = logistic(4000, 3);
+    let p = ForestParams { oob_score: true, ..params(6, 10, 3) };
+    let fit_on = |threads: usize, mode: HistogramMode| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| fit_with_histogram_mode(&p, &data.columns, &data.y, &|_| {}, Some(mode)).unwrap())
+    };
+    let one = fit_on(1, HistogramMode::Sampled);
+    assert_eq!(one, fit_on(2, HistogramMode::Sampled));
+    assert_eq!(one, fit_on(2, HistogramMode::Subtract));
+    let other_seed = fit(&ForestParams { seed: 8, ..p.clone() }, &data.columns, &data.y, &|_| {}).unwrap();
+    assert_ne!(one.forest, other_seed.forest);
+}
+
+#[test]
+fn every_tree_reports_done_once() {
+    let data = logistic(500, 4);
+    let done = std::sync::Mutex::new(Vec::new());
+    fit(&params(9, 4, 1), &data.columns, &data.y, &|t| done.lock().unwrap().push(t)).unwrap();
+    let mut done = done.into_inner().unwrap();
+    done.sort();
+    assert_eq!(done, (0..9).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_separable_problem_is_one_split_at_the_gap_midpoint() {
+    // x <= 9 is class 0, x >= 20 class 1: one split at (9 + 20) / 2, two pure leaves.
+    let x: Vec<f64> = (0..10).chain(20..30).map(f64::from).collect();
+    let y: Vec<bool> = x.iter().map(|&v| v > 15.0).collect();
+    let p = ForestParams { bootstrap: false, max_features: MaxFeatures::All, ..params(1, 5, 1) };
+    let forest = fit(&p, &[x], &y, &|_| {}).unwrap().forest;
+    let nodes = &forest.trees[0].nodes;
+    assert_eq!(nodes.len(), 3);
+    assert_eq!(nodes[0].threshold, 14.5);
+    assert_eq!((nodes[1].value, nodes[1].cover, nodes[2].value, nodes[2].cover), (0.0, 10.0, 1.0, 10.0));
+    assert_eq!(forest.predict(&[14.5]), 0.0);
+    assert_eq!(forest.predict(&[14.6]), 1.0);
+}
+
+#[test]
+fn constant_sampled_features_make_the_node_draw_more() {
+    // Feature 0 is constant, feature 1 separates: with one feature per split the root must still
+    // split on feature 1 (scikit-learn draws on while every drawn feature is constant).
+    let columns = vec![vec![1.0; 8], vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]];
+    let y = vec![false, false, false, false, true, true, true, true];
+    let p = ForestParams { bootstrap: false, max_features: MaxFeatures::Count(1), ..params(5, 3, 1) };
+    let forest = fit(&p, &columns, &y, &|_| {}).unwrap().forest;
+    for tree in &forest.trees {
+        assert_eq!((tree.nodes.len(), tree.nodes[0].feature, tree.nodes[0].threshold), (3, 1, 3.5));
+    }
+}
+
+#[test]
+fn out_of_bag_predictions_average_the_trees_that_did_not_draw_the_row() {
+    let data = logistic(1500, 5);
+    let p = ForestParams { oob_score: true, ..params(12, 6, 5) };
+    let fitted = fit_quietly(&p, &data);
+    let oob = fitted.oob.expect("asked for");
+    let bags: Vec<Vec<u32>> = (0..12).map(|t| bootstrap_counts(p.seed, t, data.n_rows())).collect();
+    let mut scored = 0;
+    let mut correct = 0;
+    for row in 0..data.n_rows() {
+        let x = data.row(row);
+        let out: Vec<f64> =
+            (0..12).filter(|&t| bags[t][row] == 0).map(|t| fitted.forest.trees[t].predict(&x)).collect();
+        let want = (!out.is_empty()).then(|| out.iter().sum::<f64>() / out.len() as f64);
+        assert_eq!(oob.predictions[row], want, "row {row}");
+        if let Some(p) = want {
+            scored += 1;
+            correct += usize::from((p > 0.5) == data.y[row]);
+        }
+    }
+    assert_eq!(oob.n_scored, scored);
+    assert_eq!(oob.accuracy, correct as f64 / scored as f64);
+    assert!(oob.accuracy > 0.6 && oob.roc_auc.unwrap() > 0.7, "{} {:?}", oob.accuracy, oob.roc_auc);
+}
+
+#[test]
+fn importances_favour_the_informative_features() {
+    let data = logistic(4000, 6);
+    let forest: Forest = fit_quietly(&params(20, 8, 5), &data).forest;
+    let imp = forest.feature_importances();
+    assert!((imp.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+    // Features 8 and 9 are pure noise; 0 and 1 carry most of the signal.
+    assert!(imp[0] > imp[8] && imp[0] > imp[9] && imp[1] > imp[8] && imp[1] > imp[9], "{imp:?}");
+}
+
+fn usage_message(result: crate::Result<super::FittedForest>) -> String {
+    match result {
+        Err(Error::Usage(message)) => message,
+        other => panic!("expected a usage error, got {other:?}"),
+    }
+}
+
+#[test]
+fn bad_training_data_is_a_clear_error() {
+    let p = params(2, 3, 1);
+    let y = vec![true, false, true];
+    let good = vec![vec![1.0, 2.0, 3.0]];
+    let none: &(dyn Fn(usize) + Sync) = &|_| {};
+    let cases: Vec<(Vec<Vec<f64>>, Vec<bool>, &str)> = vec![
+        (vec![], y.clone(), "no feature columns"),
+        (vec![vec![]], vec![], "no rows"),
+        (vec![vec![1.0, 2.0, 3.0], vec![1.0, 2.0]], y.clone(), "column 1 has 2 rows but there are 3 labels"),
+        (vec![vec![1.0, f64::NAN, 3.0]], y.clone(), "column 0, row 1: NaN is not a finite number"),
+        (vec![vec![1.0, 2.0, f64::INFINITY]], y.clone(), "row 2: inf"),
+        (good.clone(), vec![true; 3], "every training label is true"),
+        (good.clone(), vec![false; 3], "every training label is false"),
+    ];
+    for (columns, labels, expected) in cases {
+        let message = usage_message(fit(&p, &columns, &labels, none));
+        assert!(message.contains(expected), "{message:?} lacks {expected:?}");
+    }
+    let too_many = ForestParams { max_features: MaxFeatures::Count(2), ..p.clone() };
+    assert!(usage_message(fit(&too_many, &good, &y, none)).contains("only 1 feature"));
+    let no_trees = ForestParams { n_estimators: 0, ..p };
+    assert!(usage_message(fit(&no_trees, &good, &y, none)).contains("n_estimators"));
+}

@@ -1,0 +1,59 @@
+//! Loading what the answering subcommands need: a model found through an MLflow URI, and an
+//! optional background sample for interventional SHAP. Shared by `explain`, `encode`,
+//! `export-forest` and `serve`.
+
+use crate::data;
+use crate::error::{Error, Result};
+use crate::explain::{Explainer, ModelRef};
+use crate::model::Model;
+use crate::schema::Applicant;
+use crate::tracking;
+use rand::SeedableRng;
+use rand::seq::index;
+use rand_chacha::ChaCha8Rng;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Default and largest background sample for interventional SHAP.
+pub const DEFAULT_BACKGROUND_ROWS: usize = 200;
+pub const MAX_BACKGROUND_ROWS: usize = 5000;
+
+/// Resolves `model_uri` (a directory, `runs:/…`, `models:/…`, or None = latest FINISHED run) and
+/// loads the model.
+pub fn load_model(model_uri: Option<&str>, tracking_uri: Option<&str>) -> Result<(Arc<Model>, ModelRef)> {
+    let resolved = tracking::resolve_model(model_uri, tracking_uri)?;
+    let model = Model::load(&resolved.dir)?;
+    Ok((Arc::new(model), ModelRef { run_id: resolved.run_id, uri: resolved.uri }))
+}
+
+/// A seeded sample of `n` applicants from a file, in file order; every row when the file has no
+/// more than `n` (so an external tool can reproduce the exact background).
+pub fn load_background(path: &Path, n: usize, seed: u64) -> Result<Vec<Applicant>> {
+    if n == 0 || n > MAX_BACKGROUND_ROWS {
+        return Err(Error::Usage(format!("background sample size must be 1..={MAX_BACKGROUND_ROWS}, got {n}")));
+    }
+    let table = data::read_table(path)?;
+    if table.is_empty() {
+        return Err(Error::bad_file(path, "has no rows to use as background"));
+    }
+    if table.len() <= n {
+        return Ok(table.applicants);
+    }
+    let mut picked = index::sample(&mut ChaCha8Rng::seed_from_u64(seed), table.len(), n).into_vec();
+    picked.sort_unstable();
+    Ok(picked.into_iter().map(|i| table.applicants[i]).collect())
+}
+
+/// The model and its explainer (interventional when a background file is given).
+pub fn load_explainer(
+    model_uri: Option<&str>,
+    tracking_uri: Option<&str>,
+    background: Option<(&Path, usize, u64)>,
+) -> Result<Explainer> {
+    let (model, model_ref) = load_model(model_uri, tracking_uri)?;
+    let background = match background {
+        Some((path, n, seed)) => Some(load_background(path, n, seed)?),
+        None => None,
+    };
+    Ok(Explainer::new(model, model_ref, background.as_deref()))
+}

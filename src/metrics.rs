@@ -1,1 +1,0 @@
-//! TODO(metrics): being written.

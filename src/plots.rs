@@ -1,1 +1,0 @@
-//! TODO(plots): being written.

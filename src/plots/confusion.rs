@@ -1,0 +1,105 @@
+//! The confusion matrix at the decision threshold as a 2×2 heat map: actual class in rows
+//! (not approved on top, as sklearn's ConfusionMatrixDisplay), predicted class in columns, each
+//! cell with its name, count and share of all rows.
+
+use super::{Area, DrawResult, FONT, axis_desc_font, label_font, require_finite, title_font, write_png};
+use crate::error::Result;
+use crate::metrics::ConfusionMatrix;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use std::path::Path;
+
+const SIZE: (u32, u32) = (900, 800);
+
+/// Writes the confusion matrix `cm` (decided at `threshold`) to `path` as a PNG.
+pub fn confusion_matrix_png(path: &Path, cm: &ConfusionMatrix, threshold: f64) -> Result<()> {
+    require_finite("confusion matrix", "the threshold", threshold)?;
+    write_png(path, SIZE, |root| draw(root, cm, threshold))
+}
+
+struct Cell {
+    name: &'static str,
+    actual: bool,
+    predicted: bool,
+    count: u64,
+}
+
+fn cells(cm: &ConfusionMatrix) -> [Cell; 4] {
+    [
+        Cell { name: "true negatives", actual: false, predicted: false, count: cm.tn },
+        Cell { name: "false positives", actual: false, predicted: true, count: cm.fp },
+        Cell { name: "false negatives", actual: true, predicted: false, count: cm.fn_ },
+        Cell { name: "true positives", actual: true, predicted: true, count: cm.tp },
+    ]
+}
+
+fn class_label(value: &SegmentValue<u32>, top_is_negative: bool) -> String {
+    let index = match value {
+        SegmentValue::CenterOf(i) => *i,
+        _ => return String::new(),
+    };
+    let positive = if top_is_negative { index == 0 } else { index == 1 };
+    if positive { "approved (1)".into() } else { "not approved (0)".into() }
+}
+
+/// Column of a predicted class, row of an actual class (row 1 is drawn on top).
+fn column(predicted: bool) -> u32 {
+    u32::from(predicted)
+}
+
+fn row(actual: bool) -> u32 {
+    u32::from(!actual)
+}
+
+/// White to dark blue with the cell's share of the largest count.
+fn shade(fraction: f64) -> RGBColor {
+    let mix = |light: u8, dark: u8| {
+        (f64::from(light) + (f64::from(dark) - f64::from(light)) * fraction).round() as u8
+    };
+    RGBColor(mix(240, 8), mix(246, 48), mix(252, 107))
+}
+
+fn draw(root: &Area, cm: &ConfusionMatrix, threshold: f64) -> DrawResult {
+    let mut chart = ChartBuilder::on(root)
+        .caption(format!("Confusion matrix at threshold {threshold:.2}"), title_font())
+        .margin(25)
+        .x_label_area_size(90)
+        .y_label_area_size(230)
+        .build_cartesian_2d((0u32..2).into_segmented(), (0u32..2).into_segmented())?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_desc("Predicted class")
+        .y_desc("Actual class")
+        .x_label_formatter(&|v| class_label(v, false))
+        .y_label_formatter(&|v| class_label(v, true))
+        .label_style(label_font())
+        .axis_desc_style(axis_desc_font())
+        .draw()?;
+
+    let largest = cm.tn.max(cm.fp).max(cm.fn_).max(cm.tp).max(1) as f64;
+    let total = cm.total().max(1) as f64;
+    for cell in cells(cm) {
+        let (x, y) = (column(cell.predicted), row(cell.actual));
+        let fraction = cell.count as f64 / largest;
+        chart.draw_series(std::iter::once(Rectangle::new(
+            [
+                (SegmentValue::Exact(x), SegmentValue::Exact(y)),
+                (SegmentValue::Exact(x + 1), SegmentValue::Exact(y + 1)),
+            ],
+            shade(fraction).filled(),
+        )))?;
+        let ink = if fraction > 0.5 { WHITE } else { BLACK };
+        let centre = (SegmentValue::CenterOf(x), SegmentValue::CenterOf(y));
+        let centred = |size: f64| {
+            TextStyle::from((FONT, size).into_font()).color(&ink).pos(Pos::new(HPos::Center, VPos::Center))
+        };
+        let detail = format!("{} ({:.1}%)", cell.name, 100.0 * cell.count as f64 / total);
+        chart.draw_series(std::iter::once(
+            EmptyElement::at(centre)
+                + Text::new(cell.count.to_string(), (0, -10), centred(40.0))
+                + Text::new(detail, (0, 35), centred(19.0)),
+        ))?;
+    }
+    Ok(())
+}

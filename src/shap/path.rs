@@ -1,0 +1,335 @@
+//! Path-dependent TreeSHAP (the game of Lundberg et al. 2018, Algorithm 2) in O(nodes × n) per
+//! tree, with n = ⌈unique features on a path / 2⌉ ≤ 6 at depth 12.
+//!
+//! For a leaf v, let F_v be the features split on its path; for j ∈ F_v, a_j ∈ {0, 1} says x
+//! satisfies every split on j along the path and b_j is the product of those edges' cover
+//! ratios. The game is v(S) = Σ_v value_v Π_{j∈F_v} (a_j if j ∈ S else b_j), and its Shapley
+//! value is φ_i = Σ_v value_v (a_i − b_i) ∫₀¹ Π_{j∈F_v, j≠i} (a_j t + b_j (1 − t)) dt
+//! (the Shapley weights |S|!(d−|S|−1)!/d! are Beta integrals). As in Linear TreeSHAP (Yu et al.,
+//! NeurIPS 2022), the products are summed bottom-up as polynomials in t, but each polynomial is
+//! held by its values at Gauss–Legendre nodes: integration is then exact in f64 at any depth,
+//! and dividing out a feature's factor is a pointwise division.
+//!
+//! A feature split twice on a path: its contribution is booked at its deepest edge, so the edge
+//! into node c (feature i) takes S(c) = Σ_{leaves under c} value · P_v(t) minus S(c') of the
+//! next edges on i below c (collected in `acc`), divided by c's factor of i.
+
+use super::quadrature::GaussLegendre;
+use crate::error::{Error, Result};
+use crate::forest::{Forest, Tree};
+
+/// Marks a leaf child in [`Child::index`].
+const LEAF: u32 = u32::MAX;
+
+/// Deepest tree TreeSHAP accepts (recursion depth; also bounds the scratch).
+pub(crate) const MAX_DEPTH: usize = 512;
+
+/// An internal node in preorder; its children (leaf or internal) are stored inline.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Split {
+    threshold: f64,
+    feature: u32,
+    /// Depth slot of the nearest ancestor edge that split on `feature` (0: none; slot 0 holds the
+    /// identity factor because no edge enters the root).
+    prev: u32,
+    children: [Child; 2],
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Child {
+    /// Product of the cover ratios of the edges on this feature from the root down to here.
+    b: f64,
+    /// The leaf's value when `index == LEAF`.
+    value: f64,
+    /// Index of the internal child in `PathForest::splits`, or `LEAF`.
+    index: u32,
+}
+
+/// Where a tree starts: its root split, or the value of a tree that is a single leaf.
+#[derive(Debug, Clone, Copy)]
+enum Root {
+    Split(u32),
+    Leaf(f64),
+}
+
+/// A forest laid out for path-dependent TreeSHAP; built once, shared read-only across threads.
+#[derive(Debug, Clone)]
+pub(crate) struct PathForest {
+    splits: Vec<Split>,
+    roots: Vec<Root>,
+    /// Gauss–Legendre nodes and weights; `lanes` = their number.
+    rule: GaussLegendre,
+    lanes: usize,
+    /// Depth slots needed: the deepest internal child's depth + 1.
+    slots: usize,
+    base_value: f64,
+}
+
+/// Per-thread working memory: one slot per depth.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PathScratch {
+    /// a_i of the feature entering each depth slot (1 or 0).
+    a: Vec<f64>,
+    /// 1 / (a t + b (1 − t)) at each node, per slot.
+    inv_l: Vec<f64>,
+    /// Σ S(c') of the next same-feature edges below each slot.
+    acc: Vec<f64>,
+}
+
+impl PathForest {
+    pub(crate) fn new(forest: &Forest) -> Result<PathForest> {
+        let mut builder = Builder { splits: Vec::new(), last: vec![(0, 1.0); forest.n_features], slots: 1, unique: 0 };
+        let mut roots = Vec::with_capacity(forest.trees.len());
+        let mut base_sum = 0.0;
+        for (t, tree) in forest.trees.iter().enumerate() {
+            super::check_tree(tree, forest.n_features).map_err(|e| Error::Internal(format!("tree {t}: {e}")))?;
+            base_sum += cover_weighted_mean(tree);
+            let root = &tree.nodes[0];
+            roots.push(if root.is_leaf() {
+                Root::Leaf(root.value)
+            } else {
+                Root::Split(builder.add(tree, 0, 0, 0).map_err(|e| Error::Internal(format!("tree {t}: {e}")))?)
+            });
+        }
+        // A path with d distinct features gives integrands of degree ≤ d − 1 ≤ 2n − 1.
+        let lanes = supported_lanes(builder.unique.div_ceil(2).max(1)).ok_or_else(|| {
+            Error::Internal(format!("a path splits on {} distinct features; TreeSHAP supports 128", builder.unique))
+        })?;
+        Ok(PathForest {
+            splits: builder.splits,
+            roots,
+            rule: GaussLegendre::new(lanes),
+            lanes,
+            slots: builder.slots,
+            base_value: base_sum / forest.trees.len() as f64,
+        })
+    }
+
+    pub(crate) fn base_value(&self) -> f64 {
+        self.base_value
+    }
+
+    pub(crate) fn scratch(&self) -> PathScratch {
+        let mut s = PathScratch::default();
+        self.fit_scratch(&mut s);
+        s
+    }
+
+    /// Sizes `s` for this forest (allocates only if it is too small).
+    fn fit_scratch(&self, s: &mut PathScratch) {
+        if s.a.len() < self.slots || s.inv_l.len() < self.slots * self.lanes {
+            s.a = vec![0.0; self.slots];
+            s.inv_l = vec![0.0; self.slots * self.lanes];
+            s.acc = vec![0.0; self.slots * self.lanes];
+        }
+    }
+
+    /// Mean over trees of the leaf value `x` reaches.
+    pub(crate) fn predict(&self, x: &[f64]) -> f64 {
+        let total: f64 = self.roots.iter().map(|root| self.tree_predict(*root, x)).sum();
+        total / self.roots.len() as f64
+    }
+
+    fn tree_predict(&self, root: Root, x: &[f64]) -> f64 {
+        let mut n = match root {
+            Root::Leaf(value) => return value,
+            Root::Split(n) => n as usize,
+        };
+        loop {
+            let split = &self.splits[n];
+            let child = &split.children[usize::from(x[split.feature as usize] > split.threshold)];
+            if child.index == LEAF {
+                return child.value;
+            }
+            n = child.index as usize;
+        }
+    }
+
+    /// Adds the forest's SHAP values for `x` into `phi` (zeroed by the caller) and scales them
+    /// to the forest mean. No allocation once `scratch` fits.
+    pub(crate) fn shap_into(&self, x: &[f64], scratch: &mut PathScratch, phi: &mut [f64]) {
+        self.fit_scratch(scratch);
+        macro_rules! run {
+            ($($n:literal)*) => {
+                match self.lanes {
+                    $($n => self.shap_lanes::<$n>(x, scratch, phi),)*
+                    other => unreachable!("unsupported lane count {other}"),
+                }
+            };
+        }
+        run!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 24 32 48 64);
+        let scale = 1.0 / self.roots.len() as f64;
+        phi.iter_mut().for_each(|v| *v *= scale);
+    }
+
+    fn shap_lanes<const N: usize>(&self, x: &[f64], scratch: &mut PathScratch, phi: &mut [f64]) {
+        let mut t = [0.0; N];
+        let mut w = [0.0; N];
+        t.copy_from_slice(&self.rule.t);
+        w.copy_from_slice(&self.rule.w);
+        let (inv_l, _) = scratch.inv_l.as_chunks_mut::<N>();
+        let (acc, _) = scratch.acc.as_chunks_mut::<N>();
+        // Slot 0 is the identity factor: "no earlier split on this feature".
+        scratch.a[0] = 1.0;
+        inv_l[0] = [1.0; N];
+        let mut walk = Walk { splits: &self.splits, t, w, x, a: &mut scratch.a, inv_l, acc, phi };
+        for root in &self.roots {
+            if let Root::Split(n) = *root {
+                walk.visit(n as usize, 0, &[1.0; N]);
+            }
+        }
+    }
+}
+
+/// Lane counts compiled in: every count to 16, then a few wider ones (more nodes than needed
+/// stay exact).
+fn supported_lanes(needed: usize) -> Option<usize> {
+    [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 24, 32, 48, 64].into_iter().find(|&n| n >= needed)
+}
+
+/// Σ over leaves of value × Π cover ratios: v(∅) of the game, i.e. the tree's expected value.
+fn cover_weighted_mean(tree: &Tree) -> f64 {
+    let mut weight = vec![0.0; tree.nodes.len()];
+    weight[0] = 1.0;
+    let mut mean = 0.0;
+    for (i, node) in tree.nodes.iter().enumerate() {
+        if node.is_leaf() {
+            mean += weight[i] * node.value;
+        } else {
+            for c in [node.left as usize, node.right as usize] {
+                weight[c] = weight[i] * (tree.nodes[c].cover / node.cover);
+            }
+        }
+    }
+    mean
+}
+
+/// Lays trees out in preorder, computing each edge's same-feature cover product and the slot of
+/// its previous same-feature edge.
+struct Builder {
+    splits: Vec<Split>,
+    /// Per feature, on the current path: (slot of its deepest edge, its cover product); slot 0
+    /// means "not on the path".
+    last: Vec<(u32, f64)>,
+    slots: usize,
+    unique: usize,
+}
+
+impl Builder {
+    /// Adds internal node `i` (at `depth`, with `unique` distinct features above it).
+    fn add(&mut self, tree: &Tree, i: usize, depth: usize, unique: usize) -> std::result::Result<u32, String> {
+        if depth >= MAX_DEPTH {
+            return Err(format!("deeper than {MAX_DEPTH}, which TreeSHAP supports"));
+        }
+        let node = &tree.nodes[i];
+        let feature = node.feature as usize;
+        let (prev, b_prev) = self.last[feature];
+        let unique = unique + usize::from(prev == 0);
+        self.unique = self.unique.max(unique);
+        let index = self.splits.len();
+        let blank = Child { b: 0.0, value: 0.0, index: LEAF };
+        self.splits.push(Split { threshold: node.threshold, feature: node.feature, prev, children: [blank; 2] });
+        for (k, c) in [node.left as usize, node.right as usize].into_iter().enumerate() {
+            let b = b_prev * (tree.nodes[c].cover / node.cover);
+            if !(b > 0.0 && b.is_finite()) {
+                return Err(format!("node {c}: the cover product along its path is {b}, not > 0"));
+            }
+            let child = if tree.nodes[c].is_leaf() {
+                Child { b, value: tree.nodes[c].value, index: LEAF }
+            } else {
+                let slot = depth + 1;
+                self.slots = self.slots.max(slot + 1);
+                let saved = std::mem::replace(&mut self.last[feature], (slot as u32, b));
+                let index = self.add(tree, c, slot, unique)?;
+                self.last[feature] = saved;
+                Child { b, value: 0.0, index }
+            };
+            self.splits[index].children[k] = child;
+        }
+        Ok(index as u32)
+    }
+}
+
+/// One row's traversal state.
+struct Walk<'a, const N: usize> {
+    splits: &'a [Split],
+    t: [f64; N],
+    w: [f64; N],
+    x: &'a [f64],
+    a: &'a mut [f64],
+    inv_l: &'a mut [[f64; N]],
+    acc: &'a mut [[f64; N]],
+    phi: &'a mut [f64],
+}
+
+impl<const N: usize> Walk<'_, N> {
+    /// Visits internal node `n`, whose incoming path polynomial is `p` (values at the nodes t);
+    /// returns S(n) = Σ_{leaves under n} value · P_leaf(t) and books φ for both child edges.
+    fn visit(&mut self, n: usize, depth: usize, p: &[f64; N]) -> [f64; N] {
+        let split = self.splits[n];
+        let feature = split.feature as usize;
+        let prev = split.prev as usize;
+        let a_prev = self.a[prev];
+        // The path polynomial without this feature's earlier factor.
+        let mut base = [0.0; N];
+        for k in 0..N {
+            base[k] = p[k] * self.inv_l[prev][k];
+        }
+        let base_integral = dot(&self.w, &base);
+        let goes_left = self.x[feature] <= split.threshold;
+        let mut s = [0.0; N];
+        let mut phi = 0.0;
+        for (k, child) in split.children.iter().enumerate() {
+            let a = if (k == 0) == goes_left { a_prev } else { 0.0 };
+            let b = child.b;
+            let mut p_child = [0.0; N];
+            for j in 0..N {
+                p_child[j] = base[j] * (b + (a - b) * self.t[j]);
+            }
+            let s_child = if child.index == LEAF {
+                // S(leaf) / L = value · base: no division needed.
+                phi += (a - b) * child.value * base_integral;
+                p_child.map(|v| v * child.value)
+            } else {
+                self.descend(child.index as usize, depth + 1, a, b, &p_child, &mut phi)
+            };
+            for j in 0..N {
+                self.acc[prev][j] += s_child[j];
+                s[j] += s_child[j];
+            }
+        }
+        self.phi[feature] += phi;
+        s
+    }
+
+    /// Enters internal child `c` at `slot` with factor a t + b (1 − t), and books the edge's
+    /// contribution once its subtree is summed.
+    fn descend(&mut self, c: usize, slot: usize, a: f64, b: f64, p: &[f64; N], phi: &mut f64) -> [f64; N] {
+        self.a[slot] = a;
+        for j in 0..N {
+            self.inv_l[slot][j] = 1.0 / (b + (a - b) * self.t[j]);
+        }
+        self.acc[slot] = [0.0; N];
+        let s = self.visit(c, slot, p);
+        let mut integral = 0.0;
+        for j in 0..N {
+            integral += self.w[j] * ((s[j] - self.acc[slot][j]) * self.inv_l[slot][j]);
+        }
+        *phi += (a - b) * integral;
+        s
+    }
+}
+
+#[inline]
+fn dot<const N: usize>(u: &[f64; N], v: &[f64; N]) -> f64 {
+    let mut sum = 0.0;
+    for k in 0..N {
+        sum += u[k] * v[k];
+    }
+    sum
+}
+
+#[cfg(test)]
+pub(crate) fn lanes_of(forest: &PathForest) -> usize {
+    forest.lanes
+}

@@ -1,0 +1,371 @@
+//! The training pipeline behind `credrisk train`: read → split → fit the encoding → fit the forest
+//! → evaluate → plots and the model directory → the MLflow run. Each step is another module's
+//! job; this file only wires them and keeps the run honest (RUNNING until every artifact is in
+//! place, FAILED with the error otherwise).
+
+use crate::data::{self, ApplicantTable};
+use crate::error::{Error, Result};
+use crate::features::{Encoder, Group};
+use crate::forest::{self, ForestParams};
+use crate::fsutil::{self, write_atomic};
+use crate::metrics;
+use crate::model::{Model, ModelInfo, PAYLOAD_FILE, PAYLOAD_FORMAT};
+use crate::plots;
+use crate::tracking::{self, Metric, RunStatus, Tracker};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// A validated `credrisk train` invocation.
+#[derive(Debug, Clone)]
+pub struct TrainConfig {
+    pub data: PathBuf,
+    pub test_data: Option<PathBuf>,
+    pub forest: ForestParams,
+    pub test_size: f64,
+    pub threshold: f64,
+    pub outputs: PathBuf,
+    /// None: no MLflow run (outputs only).
+    pub tracking_uri: Option<Option<String>>,
+    pub experiment: String,
+    pub run_name: String,
+    pub progress: bool,
+}
+
+/// What a finished training produced.
+#[derive(Debug, Clone)]
+pub struct TrainReport {
+    pub metrics: Value,
+    pub model_dir: PathBuf,
+    pub run_id: Option<String>,
+    pub tracking_uri: Option<String>,
+}
+
+/// The held-out evaluation of a trained forest.
+struct Evaluation {
+    metrics: Value,
+    per_tree_auc: Vec<f64>,
+    roc: (Vec<f64>, Vec<f64>),
+}
+
+/// Runs the whole pipeline. With tracking, the MLflow run is marked FAILED (with the error as a
+/// tag) if anything goes wrong after it started.
+pub fn train(config: &TrainConfig) -> Result<TrainReport> {
+    let (train_rows, test_rows) = load_split(config)?;
+    let mut tracker = match &config.tracking_uri {
+        Some(uri) => Some(tracking::open(uri.as_deref())?),
+        None => None,
+    };
+    let run_id = match tracker.as_mut() {
+        Some(t) => Some(start_run(t.as_mut(), config)?.run_id),
+        None => None,
+    };
+    let result = fit_and_record(config, &train_rows, &test_rows, tracker.as_deref_mut(), run_id.as_deref());
+    match (tracker.as_mut(), &result) {
+        (Some(t), Ok(_)) => t.end_run(RunStatus::Finished)?,
+        (Some(t), Err(e)) => {
+            let _ = t.set_tags(&[("credrisk.error".into(), e.to_string())]);
+            let _ = t.end_run(RunStatus::Failed);
+        }
+        (None, _) => {}
+    }
+    let metrics = result?;
+    Ok(TrainReport {
+        metrics,
+        model_dir: config.outputs.join("model"),
+        run_id,
+        tracking_uri: tracker.map(|t| t.uri()),
+    })
+}
+
+fn fit_and_record(
+    config: &TrainConfig,
+    train_rows: &ApplicantTable,
+    test_rows: &ApplicantTable,
+    mut tracker: Option<&mut (dyn Tracker + '_)>,
+    run_id: Option<&str>,
+) -> Result<Value> {
+    let encoder = Encoder::fit(train_rows)?;
+    if let Some(t) = tracker.as_deref_mut() {
+        t.log_params(&run_params(config, train_rows, &encoder))?;
+    }
+    let columns = encoder.encode_columns(&train_rows.applicants);
+    let labels = train_rows.approved.as_deref().expect("split keeps labels");
+    let bar = crate::progress::bar(config.progress, config.forest.n_estimators as u64, "trees");
+    let started = Instant::now();
+    let fitted = forest::fit(&config.forest, &columns, labels, &|_| bar.inc(1))?;
+    let fit_seconds = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    drop(columns);
+
+    let eval = evaluate(config, &encoder, &fitted.forest, test_rows, fit_seconds, train_rows.len())?;
+    let model = Model {
+        encoder,
+        forest: fitted.forest,
+        threshold: config.threshold,
+        info: ModelInfo {
+            credrisk_version: env!("CARGO_PKG_VERSION").to_string(),
+            created_ms: tracking::now_ms(),
+            params: serde_json::to_value(&config.forest).unwrap_or(Value::Null),
+            metrics: eval.metrics.clone(),
+            n_train: train_rows.len(),
+            data_sha256: sha256_file(&config.data)?,
+        },
+    };
+    write_outputs(config, &model, &eval, run_id)?;
+    if let Some(t) = tracker {
+        t.log_metrics(&run_metrics(&eval))?;
+        t.set_tags(&[("mlflow.note.content".into(), run_note(&eval.metrics, config))])?;
+        t.log_artifacts(&config.outputs, None)?;
+    }
+    Ok(eval.metrics)
+}
+
+/// Reads the data and returns (train, test): a stratified seeded split, or all of `data` against
+/// `test_data`.
+fn load_split(config: &TrainConfig) -> Result<(ApplicantTable, ApplicantTable)> {
+    let table = read_labelled(&config.data)?;
+    if let Some(test_path) = &config.test_data {
+        return Ok((table, read_labelled(test_path)?));
+    }
+    let labels = table.approved.as_deref().expect("read_labelled checks labels");
+    let (train_idx, test_idx) = stratified_split(labels, config.test_size, config.forest.seed);
+    if train_idx.is_empty() || test_idx.is_empty() {
+        return Err(Error::Usage(format!(
+            "{} rows are too few to hold out --test-size {} (need at least one row on each side)",
+            table.len(),
+            config.test_size
+        )));
+    }
+    Ok((subset(&table, &train_idx), subset(&table, &test_idx)))
+}
+
+fn read_labelled(path: &Path) -> Result<ApplicantTable> {
+    let table = data::read_table(path)?;
+    if table.approved.is_none() {
+        return Err(Error::bad_file(path, "has no `approved` column: training and evaluation need labels"));
+    }
+    if table.is_empty() {
+        return Err(Error::bad_file(path, "has no rows"));
+    }
+    Ok(table)
+}
+
+/// Stratified split: per class, a seeded shuffle puts `round(test_size × n_class)` rows in the
+/// test set. Both index lists come back in file order.
+pub fn stratified_split(labels: &[bool], test_size: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_5B17_u64);
+    let (mut train, mut test) = (Vec::new(), Vec::new());
+    for class in [false, true] {
+        let mut idx: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == class).collect();
+        idx.shuffle(&mut rng);
+        let n_test = (test_size * idx.len() as f64).round() as usize;
+        test.extend_from_slice(&idx[..n_test]);
+        train.extend_from_slice(&idx[n_test..]);
+    }
+    train.sort_unstable();
+    test.sort_unstable();
+    (train, test)
+}
+
+fn subset(table: &ApplicantTable, idx: &[usize]) -> ApplicantTable {
+    ApplicantTable {
+        applicants: idx.iter().map(|&i| table.applicants[i]).collect(),
+        approval_score: table.approval_score.as_ref().map(|s| idx.iter().map(|&i| s[i]).collect()),
+        approved: table.approved.as_ref().map(|s| idx.iter().map(|&i| s[i]).collect()),
+    }
+}
+
+fn evaluate(
+    config: &TrainConfig,
+    encoder: &Encoder,
+    forest: &forest::Forest,
+    test: &ApplicantTable,
+    fit_seconds: f64,
+    n_train: usize,
+) -> Result<Evaluation> {
+    let y = test.approved.as_deref().expect("split keeps labels");
+    let rows = encoder.encode_rows(&test.applicants);
+    let p = forest.predict_rows(&rows);
+    let report = metrics::evaluate(y, &p, config.threshold);
+    let mut m = serde_json::to_value(&report).map_err(|e| Error::Internal(e.to_string()))?;
+    m["ceiling"] = ceiling(test, y, report.roc_auc, report.brier);
+    m["fit_seconds"] = json!(fit_seconds);
+    m["n_train"] = json!(n_train);
+    m["n_test"] = json!(test.len());
+    m["n_trees"] = json!(forest.trees.len());
+    m["mean_leaves_per_tree"] =
+        json!(forest.trees.iter().map(|t| t.n_leaves()).sum::<usize>() as f64 / forest.trees.len() as f64);
+    let (fpr, tpr) = metrics::roc_curve(y, &p);
+    Ok(Evaluation { metrics: m, per_tree_auc: auc_after_each_tree(forest, &rows, y), roc: (fpr, tpr) })
+}
+
+/// The best any model can do on these rows: the label's own latent, `sigmoid(approval_score)`.
+fn ceiling(test: &ApplicantTable, y: &[bool], auc: f64, brier: f64) -> Value {
+    match &test.approval_score {
+        Some(scores) => {
+            let p: Vec<f64> = scores.iter().map(|s| 1.0 / (1.0 + (-s).exp())).collect();
+            let (c_auc, c_brier) = (metrics::roc_auc(y, &p), metrics::brier(y, &p));
+            json!({"roc_auc": c_auc, "brier": c_brier, "auc_gap": c_auc - auc, "brier_gap": brier - c_brier})
+        }
+        None => Value::Null,
+    }
+}
+
+/// Held-out AUC of the first k trees, k = 1..=n: the learning curve MLflow draws.
+fn auc_after_each_tree(forest: &forest::Forest, rows: &[f64], y: &[bool]) -> Vec<f64> {
+    let n = forest.n_features;
+    let mut sums = vec![0.0; y.len()];
+    let mut out = Vec::with_capacity(forest.trees.len());
+    for (k, tree) in forest.trees.iter().enumerate() {
+        for (s, x) in sums.iter_mut().zip(rows.chunks(n)) {
+            *s += tree.predict(x);
+        }
+        let p: Vec<f64> = sums.iter().map(|s| s / (k + 1) as f64).collect();
+        out.push(metrics::roc_auc(y, &p));
+    }
+    out
+}
+
+fn write_outputs(config: &TrainConfig, model: &Model, eval: &Evaluation, run_id: Option<&str>) -> Result<()> {
+    let out = &config.outputs;
+    let model_dir = out.join("model");
+    fsutil::create_dir_all(&model_dir)?;
+    let pretty = |v: &Value| serde_json::to_vec_pretty(v).expect("JSON values serialise");
+    write_atomic(out.join("metrics.json"), &pretty(&eval.metrics))?;
+    write_plots(out, model, eval)?;
+    model.save(&model_dir)?;
+    write_atomic(model_dir.join("feature_schema.json"), &pretty(&model.encoder.schema_json()))?;
+    forest::dump::write_dump(&model.forest, model.encoder.feature_names(), &model_dir.join("forest.json"))?;
+    tracking::write_mlmodel(&model_dir, run_id.unwrap_or(""), PAYLOAD_FILE, PAYLOAD_FORMAT)
+}
+
+fn write_plots(out: &Path, model: &Model, eval: &Evaluation) -> Result<()> {
+    let m = &eval.metrics;
+    let cm: metrics::ConfusionMatrix =
+        serde_json::from_value(m["confusion_matrix"].clone()).map_err(|e| Error::Internal(e.to_string()))?;
+    plots::confusion_matrix_png(&out.join("confusion_matrix.png"), &cm, model.threshold)?;
+    plots::roc_curve_png(&out.join("roc_curve.png"), &eval.roc.0, &eval.roc.1, m["roc_auc"].as_f64().unwrap_or(f64::NAN))?;
+    let buckets: Vec<metrics::CalibrationBucket> =
+        serde_json::from_value(m["calibration"].clone()).map_err(|e| Error::Internal(e.to_string()))?;
+    plots::calibration_png(&out.join("calibration.png"), &buckets)?;
+    plots::feature_importance_png(&out.join("feature_importance.png"), &importance_per_field(model))
+}
+
+/// Gini importance summed per reported field (one-hot columns added up).
+pub fn importance_per_field(model: &Model) -> Vec<(String, f64)> {
+    let groups = Group::all();
+    let mut sums = vec![0.0; groups.len()];
+    for (imp, g) in model.forest.feature_importances().iter().zip(model.encoder.column_groups()) {
+        sums[g] += imp;
+    }
+    let mut out: Vec<(String, f64)> = groups.iter().zip(sums).map(|(g, s)| (g.name().to_string(), s)).collect();
+    out.sort_by(|a, b| b.1.total_cmp(&a.1));
+    out
+}
+
+fn start_run(tracker: &mut dyn Tracker, config: &TrainConfig) -> Result<tracking::RunInfo> {
+    let mut tags = vec![
+        ("mlflow.source.name".to_string(), "credrisk train".to_string()),
+        ("mlflow.source.type".to_string(), "LOCAL".to_string()),
+        ("mlflow.user".to_string(), tracking::current_user()),
+        ("credrisk.version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
+        ("credrisk.data_sha256".to_string(), sha256_file(&config.data)?),
+    ];
+    if let Some(commit) = git_commit() {
+        tags.push(("mlflow.source.git.commit".to_string(), commit));
+    }
+    tracker.start_run(&config.experiment, &config.run_name, &tags)
+}
+
+fn run_params(config: &TrainConfig, train: &ApplicantTable, encoder: &Encoder) -> Vec<(String, String)> {
+    let f = &config.forest;
+    let mut params = vec![
+        ("n_estimators", f.n_estimators.to_string()),
+        ("max_depth", f.max_depth.map_or("None".into(), |d| d.to_string())),
+        ("min_samples_leaf", f.min_samples_leaf.to_string()),
+        ("max_features", f.max_features.to_string()),
+        ("seed", f.seed.to_string()),
+        ("oob_score", f.oob_score.to_string()),
+        ("threshold", config.threshold.to_string()),
+        ("test_size", config.test_size.to_string()),
+        ("data", config.data.display().to_string()),
+        ("n_train_rows", train.len().to_string()),
+        ("n_features", encoder.n_features().to_string()),
+        ("features", encoder.feature_names().join(",")),
+    ];
+    if let Some(t) = &config.test_data {
+        params.push(("test_data", t.display().to_string()));
+    }
+    params.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+fn run_metrics(eval: &Evaluation) -> Vec<Metric> {
+    let now = tracking::now_ms();
+    let mut out = Vec::new();
+    let scalar = |key: &str, v: &Value| v.as_f64().map(|value| Metric { key: key.into(), value, step: 0, timestamp_ms: now });
+    for (key, v) in eval.metrics.as_object().into_iter().flatten() {
+        match v {
+            Value::Object(inner) => {
+                out.extend(inner.iter().filter_map(|(k, v)| scalar(&format!("{key}/{k}"), v)));
+            }
+            _ => out.extend(scalar(key, v)),
+        }
+    }
+    out.extend(eval.per_tree_auc.iter().enumerate().map(|(k, &auc)| Metric {
+        key: "roc_auc_by_trees".into(),
+        value: auc,
+        step: k as i64 + 1,
+        timestamp_ms: now,
+    }));
+    out
+}
+
+fn run_note(m: &Value, config: &TrainConfig) -> String {
+    format!(
+        "## credrisk random forest\n\n| metric | value |\n|---|---|\n| ROC-AUC | {:.4} |\n| Brier | {:.4} |\n\
+         | ceiling AUC | {:.4} |\n| fit seconds | {:.2} |\n\nTrained on `{}` ({} rows), {} trees.",
+        m["roc_auc"].as_f64().unwrap_or(f64::NAN),
+        m["brier"].as_f64().unwrap_or(f64::NAN),
+        m["ceiling"]["roc_auc"].as_f64().unwrap_or(f64::NAN),
+        m["fit_seconds"].as_f64().unwrap_or(f64::NAN),
+        config.data.display(),
+        m["n_train"],
+        config.forest.n_estimators,
+    )
+}
+
+/// SHA-256 of a file's bytes, hex: which data a model was trained on.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher).map_err(|e| Error::io(path, e))?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
+fn git_commit() -> Option<String> {
+    let out = std::process::Command::new("git").args(["rev-parse", "HEAD"]).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_split_is_stratified_disjoint_and_seeded() {
+        let labels: Vec<bool> = (0..1000).map(|i| i % 4 == 0).collect();
+        let (train, test) = stratified_split(&labels, 0.2, 7);
+        assert_eq!(test.len(), 200);
+        assert_eq!(test.iter().filter(|&&i| labels[i]).count(), 50);
+        let mut all: Vec<usize> = train.iter().chain(&test).copied().collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..1000).collect::<Vec<_>>());
+        assert_eq!(stratified_split(&labels, 0.2, 7), (train, test.clone()));
+        assert_ne!(stratified_split(&labels, 0.2, 8).1, test);
+    }
+}
