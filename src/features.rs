@@ -144,11 +144,40 @@ pub struct GroupStats {
     pub min: f64,
     pub max: f64,
     /// Median over all training rows and over approved ones (numeric groups).
+    #[serde(with = "nan_as_null")]
     pub median: f64,
+    #[serde(with = "nan_as_null")]
     pub median_approved: f64,
     /// Per category (categorical groups): rows seen and approval rate among them.
     pub category_counts: Vec<u64>,
+    #[serde(with = "nan_as_null::vec")]
     pub category_approval: Vec<f64>,
+}
+
+/// JSON has no NaN: "no value" (a median of no rows, the rate of an unseen category) is `null`.
+mod nan_as_null {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_finite() { s.serialize_f64(*v) } else { s.serialize_none() }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+    }
+
+    pub mod vec {
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub fn serialize<S: Serializer>(v: &[f64], s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(v.iter().map(|x| x.is_finite().then_some(*x)))
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+            let v = Vec::<Option<f64>>::deserialize(d)?;
+            Ok(v.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect())
+        }
+    }
 }
 
 /// The fitted preprocessing, saved with the model.

@@ -7,9 +7,11 @@
 pub mod cli;
 pub mod data;
 pub mod error;
+pub mod explain;
 pub mod features;
 pub mod forest;
 pub mod fsutil;
+pub mod loader;
 pub mod metrics;
 pub mod model;
 pub mod plots;
@@ -18,5 +20,6 @@ pub mod schema;
 pub mod serve;
 pub mod shap;
 pub mod tracking;
+pub mod train;
 
 pub use error::{Error, Result};

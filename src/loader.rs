@@ -55,5 +55,5 @@ pub fn load_explainer(
         Some((path, n, seed)) => Some(load_background(path, n, seed)?),
         None => None,
     };
-    Ok(Explainer::new(model, model_ref, background.as_deref()))
+    Explainer::new(model, model_ref, background.as_deref())
 }

@@ -246,7 +246,11 @@ mod tests {
         let m = model();
         m.save(dir.path()).unwrap();
         let back = Model::load(dir.path()).unwrap();
-        assert_eq!(back, m);
+        assert_eq!(back.forest, m.forest);
+        assert_eq!((back.threshold, &back.info), (m.threshold, &m.info));
+        // NaN (an unseen category's rate) is not equal to itself: compare the serialised encoders.
+        let json = |e: &Encoder| serde_json::to_string(e).unwrap();
+        assert_eq!(json(&back.encoder), json(&m.encoder));
     }
 
     #[test]

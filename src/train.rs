@@ -46,9 +46,11 @@ pub struct TrainReport {
 
 /// The held-out evaluation of a trained forest.
 struct Evaluation {
+    /// metrics.json: the test-set metrics plus ceiling, timing and sizes.
     metrics: Value,
+    report: metrics::Metrics,
     per_tree_auc: Vec<f64>,
-    roc: (Vec<f64>, Vec<f64>),
+    roc: metrics::RocCurve,
 }
 
 /// Runs the whole pipeline. With tracking, the MLflow run is marked FAILED (with the error as a
@@ -67,8 +69,8 @@ pub fn train(config: &TrainConfig) -> Result<TrainReport> {
     match (tracker.as_mut(), &result) {
         (Some(t), Ok(_)) => t.end_run(RunStatus::Finished)?,
         (Some(t), Err(e)) => {
-            let _ = t.set_tags(&[("credrisk.error".into(), e.to_string())]);
-            let _ = t.end_run(RunStatus::Failed);
+            // The original error is what the user needs; a failure to record it comes second.
+            let _ = t.fail(&e.to_string());
         }
         (None, _) => {}
     }
@@ -190,7 +192,7 @@ fn evaluate(
     let y = test.approved.as_deref().expect("split keeps labels");
     let rows = encoder.encode_rows(&test.applicants);
     let p = forest.predict_rows(&rows);
-    let report = metrics::evaluate(y, &p, config.threshold);
+    let report = metrics::evaluate(y, &p, config.threshold)?;
     let mut m = serde_json::to_value(&report).map_err(|e| Error::Internal(e.to_string()))?;
     m["ceiling"] = ceiling(test, y, report.roc_auc, report.brier);
     m["fit_seconds"] = json!(fit_seconds);
@@ -199,8 +201,8 @@ fn evaluate(
     m["n_trees"] = json!(forest.trees.len());
     m["mean_leaves_per_tree"] =
         json!(forest.trees.iter().map(|t| t.n_leaves()).sum::<usize>() as f64 / forest.trees.len() as f64);
-    let (fpr, tpr) = metrics::roc_curve(y, &p);
-    Ok(Evaluation { metrics: m, per_tree_auc: auc_after_each_tree(forest, &rows, y), roc: (fpr, tpr) })
+    let per_tree_auc = auc_after_each_tree(forest, &rows, y);
+    Ok(Evaluation { metrics: m, per_tree_auc, roc: metrics::roc_curve(y, &p), report })
 }
 
 /// The best any model can do on these rows: the label's own latent, `sigmoid(approval_score)`.
@@ -239,19 +241,15 @@ fn write_outputs(config: &TrainConfig, model: &Model, eval: &Evaluation, run_id:
     write_plots(out, model, eval)?;
     model.save(&model_dir)?;
     write_atomic(model_dir.join("feature_schema.json"), &pretty(&model.encoder.schema_json()))?;
-    forest::dump::write_dump(&model.forest, model.encoder.feature_names(), &model_dir.join("forest.json"))?;
+    model.forest.write_dump(model.encoder.feature_names(), model_dir.join("forest.json"))?;
     tracking::write_mlmodel(&model_dir, run_id.unwrap_or(""), PAYLOAD_FILE, PAYLOAD_FORMAT)
 }
 
 fn write_plots(out: &Path, model: &Model, eval: &Evaluation) -> Result<()> {
-    let m = &eval.metrics;
-    let cm: metrics::ConfusionMatrix =
-        serde_json::from_value(m["confusion_matrix"].clone()).map_err(|e| Error::Internal(e.to_string()))?;
-    plots::confusion_matrix_png(&out.join("confusion_matrix.png"), &cm, model.threshold)?;
-    plots::roc_curve_png(&out.join("roc_curve.png"), &eval.roc.0, &eval.roc.1, m["roc_auc"].as_f64().unwrap_or(f64::NAN))?;
-    let buckets: Vec<metrics::CalibrationBucket> =
-        serde_json::from_value(m["calibration"].clone()).map_err(|e| Error::Internal(e.to_string()))?;
-    plots::calibration_png(&out.join("calibration.png"), &buckets)?;
+    let r = &eval.report;
+    plots::confusion_matrix_png(&out.join("confusion_matrix.png"), &r.confusion_matrix, model.threshold)?;
+    plots::roc_curve_png(&out.join("roc_curve.png"), &eval.roc.fpr, &eval.roc.tpr, r.roc_auc)?;
+    plots::calibration_png(&out.join("calibration.png"), &r.calibration)?;
     plots::feature_importance_png(&out.join("feature_importance.png"), &importance_per_field(model))
 }
 
@@ -270,8 +268,6 @@ pub fn importance_per_field(model: &Model) -> Vec<(String, f64)> {
 fn start_run(tracker: &mut dyn Tracker, config: &TrainConfig) -> Result<tracking::RunInfo> {
     let mut tags = vec![
         ("mlflow.source.name".to_string(), "credrisk train".to_string()),
-        ("mlflow.source.type".to_string(), "LOCAL".to_string()),
-        ("mlflow.user".to_string(), tracking::current_user()),
         ("credrisk.version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
         ("credrisk.data_sha256".to_string(), sha256_file(&config.data)?),
     ];
@@ -341,10 +337,17 @@ fn run_note(m: &Value, config: &TrainConfig) -> String {
 /// SHA-256 of a file's bytes, hex: which data a model was trained on.
 pub fn sha256_file(path: &Path) -> Result<String> {
     use sha2::{Digest, Sha256};
+    use std::io::Read;
     let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher).map_err(|e| Error::io(path, e))?;
-    Ok(hex::encode(hasher.finalize()))
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(|e| Error::io(path, e))?;
+        if n == 0 {
+            return Ok(hex::encode(hasher.finalize()));
+        }
+        hasher.update(&buf[..n]);
+    }
 }
 
 fn git_commit() -> Option<String> {

@@ -19,7 +19,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let (model, _) = loader::load_model(args.model.as_deref(), args.tracking_uri.as_deref())?;
-    crate::forest::dump::write_dump(&model.forest, model.encoder.feature_names(), &args.out)?;
+    model.forest.write_dump(model.encoder.feature_names(), &args.out)?;
     eprintln!("wrote {} trees to {}", model.forest.trees.len(), args.out.display());
     Ok(())
 }

@@ -1,10 +1,69 @@
-//! `credrisk generate`: TODO, being written.
+//! `credrisk generate`: options → a validated [`GenerateConfig`] → the seeded population written
+//! as Parquet (optionally CSV and a JSON summary), with a progress bar on a terminal and the
+//! dataset summary printed at the end.
 
-use crate::error::{Error, Result};
+use crate::data::{GenerateConfig, Generated, generate_files};
+use crate::error::Result;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Number of applicants to generate.
+    #[arg(long, default_value_t = 250_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub rows: u64,
+    /// Seed of the population: the same seed and rows give byte-identical files.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Output path without extension: writes <PREFIX>.parquet (and .csv, .summary.json).
+    #[arg(long, default_value = "data/chilean_credit_data")]
+    pub prefix: PathBuf,
+    /// Also write <PREFIX>.csv.
+    #[arg(long)]
+    pub csv: bool,
+    /// Also write the dataset summary as <PREFIX>.summary.json.
+    #[arg(long)]
+    pub summary_json: bool,
+    /// Print nothing but errors (no progress bar, no summary).
+    #[arg(long, short)]
+    pub quiet: bool,
+}
 
-pub fn run(_args: Args) -> Result<()> {
-    Err(Error::Usage("credrisk generate is not implemented yet".into()))
+pub fn run(args: Args) -> Result<()> {
+    let config = GenerateConfig::new(args.rows, args.seed, args.prefix, args.csv, args.summary_json)?;
+    let bar = progress_bar(config.rows, args.quiet);
+    let generated = generate_files(&config, &|rows| {
+        if let Some(bar) = &bar {
+            bar.set_position(rows);
+        }
+    });
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let generated = generated?;
+    if !args.quiet {
+        print!("{}", report(&config, &generated));
+    }
+    Ok(())
+}
+
+/// A progress bar on stderr, only for a person watching a terminal.
+fn progress_bar(rows: u64, quiet: bool) -> Option<ProgressBar> {
+    if quiet || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::new(rows);
+    let style =
+        ProgressStyle::with_template("{spinner} generating {bar:40} {human_pos}/{human_len} rows ({eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    Some(bar)
+}
+
+fn report(config: &GenerateConfig, generated: &Generated) -> String {
+    let mut files = vec![generated.parquet.display().to_string()];
+    files.extend(generated.csv.iter().map(|p| p.display().to_string()));
+    files.extend(generated.summary_json.iter().map(|p| p.display().to_string()));
+    format!("wrote {} (seed {})\n\n{}", files.join(", "), config.seed, generated.summary.render())
 }

@@ -1,10 +1,130 @@
-//! `credrisk train`: TODO, being written.
+//! `credrisk train`: flags → a validated [`TrainConfig`] → the training pipeline, then a
+//! one-screen summary of what was learned and where everything went.
 
 use crate::error::{Error, Result};
+use crate::forest::{ForestParams, MaxFeatures};
+use crate::train::{self, TrainConfig, TrainReport};
+use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Applicant Parquet or CSV with the `approved` label.
+    #[arg(long)]
+    data: PathBuf,
+    /// Train on all of --data and evaluate on this labelled file instead of a split.
+    #[arg(long)]
+    test_data: Option<PathBuf>,
+    #[arg(long, default_value_t = 200)]
+    n_estimators: usize,
+    /// Maximum tree depth ("none" for unlimited).
+    #[arg(long, default_value = "14")]
+    max_depth: String,
+    #[arg(long, default_value_t = 20)]
+    min_samples_leaf: usize,
+    /// Features tried per split: sqrt, log2, all, a count, or a fraction in (0, 1).
+    #[arg(long, default_value = "sqrt")]
+    max_features: String,
+    /// Share of rows held out for evaluation (stratified).
+    #[arg(long, default_value_t = 0.2)]
+    test_size: f64,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Also compute the out-of-bag score.
+    #[arg(long)]
+    oob_score: bool,
+    /// Approve iff P(approved) >= threshold.
+    #[arg(long, default_value_t = 0.5)]
+    threshold: f64,
+    /// Where metrics.json, the plots and model/ are written.
+    #[arg(long, default_value = "outputs")]
+    outputs: PathBuf,
+    /// MLflow tracking URI: a path or file:// URI (file store) or http://host:port (server).
+    #[arg(long, env = "MLFLOW_TRACKING_URI")]
+    tracking_uri: Option<String>,
+    /// Do not record an MLflow run.
+    #[arg(long)]
+    no_tracking: bool,
+    #[arg(long, default_value = "credrisk")]
+    experiment: String,
+    /// Run name (default: rf-<trees>x<depth>-seed<seed>).
+    #[arg(long)]
+    run_name: Option<String>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
 
-pub fn run(_args: Args) -> Result<()> {
-    Err(Error::Usage("credrisk train is not implemented yet".into()))
+pub fn run(args: Args) -> Result<()> {
+    let config = config(args)?;
+    let report = train::train(&config)?;
+    print_summary(&config, &report);
+    Ok(())
+}
+
+fn config(args: Args) -> Result<TrainConfig> {
+    let max_depth = match args.max_depth.to_ascii_lowercase().as_str() {
+        "none" | "unlimited" => None,
+        d => Some(d.parse::<usize>().ok().filter(|&d| d > 0).ok_or_else(|| {
+            Error::Usage(format!("--max-depth must be a positive integer or none, got {d:?}"))
+        })?),
+    };
+    let max_features: MaxFeatures = args.max_features.parse()?;
+    if !(args.test_size > 0.0 && args.test_size < 1.0) {
+        return Err(Error::Usage(format!("--test-size must be in (0, 1), got {}", args.test_size)));
+    }
+    if !(0.0..=1.0).contains(&args.threshold) {
+        return Err(Error::Usage(format!("--threshold must be in [0, 1], got {}", args.threshold)));
+    }
+    let forest = ForestParams {
+        n_estimators: args.n_estimators,
+        max_depth,
+        min_samples_leaf: args.min_samples_leaf,
+        max_features,
+        seed: args.seed,
+        oob_score: args.oob_score,
+        ..ForestParams::default()
+    };
+    forest.validate()?;
+    let run_name = args.run_name.unwrap_or_else(|| {
+        format!("rf-{}x{}-seed{}", args.n_estimators, max_depth.map_or("none".into(), |d| d.to_string()), args.seed)
+    });
+    Ok(TrainConfig {
+        data: args.data,
+        test_data: args.test_data,
+        forest,
+        test_size: args.test_size,
+        threshold: args.threshold,
+        outputs: args.outputs,
+        tracking_uri: (!args.no_tracking).then_some(args.tracking_uri),
+        experiment: args.experiment,
+        run_name,
+        progress: !args.quiet,
+    })
+}
+
+fn print_summary(config: &TrainConfig, report: &TrainReport) {
+    let m = &report.metrics;
+    let f = |key: &str| m[key].as_f64().unwrap_or(f64::NAN);
+    let c = |key: &str| m["ceiling"][key].as_f64().unwrap_or(f64::NAN);
+    println!("credrisk train — {} trees on {} rows, evaluated on {} rows", config.forest.n_estimators, m["n_train"], m["n_test"]);
+    println!("  ROC-AUC   {:.4}   (ceiling {:.4}, gap {:.4})", f("roc_auc"), c("roc_auc"), c("auc_gap"));
+    println!("  Brier     {:.4}   (ceiling {:.4})", f("brier"), c("brier"));
+    println!("  PR-AUC    {:.4}   KS {:.4}   Gini {:.4}", f("pr_auc"), f("ks"), f("gini"));
+    println!(
+        "  accuracy  {:.4}   precision {:.4}   recall {:.4}   F1 {:.4}   (threshold {})",
+        f("accuracy"),
+        f("precision"),
+        f("recall"),
+        f("f1"),
+        config.threshold
+    );
+    println!("  fit       {:.2} s ({:.0} leaves per tree)", f("fit_seconds"), f("mean_leaves_per_tree"));
+    println!("  outputs   {}/ (metrics.json, 4 plots, model/)", config.outputs.display());
+    match (&report.run_id, &report.tracking_uri) {
+        (Some(run), Some(uri)) => {
+            println!("  MLflow    run {run} in {uri}");
+            println!("            model URI: runs:/{run}/model");
+        }
+        _ => println!("  MLflow    not recorded (--no-tracking)"),
+    }
 }

@@ -5,6 +5,7 @@
 use super::ApplicantTable;
 use super::generate::Row;
 use super::validate::{Columns, RowCells, TableBuilder, category_value, null_cell};
+use super::{commit_output, create_output, write_output};
 use crate::error::{Error, Result};
 use crate::fsutil::AtomicFile;
 use crate::schema::{FieldError, FieldId, Kind, LABEL_COLUMN, SCORE_COLUMN};
@@ -82,7 +83,7 @@ pub struct CsvFile {
 
 impl CsvFile {
     pub fn create(path: &Path) -> Result<CsvFile> {
-        let mut file = AtomicFile::create(path)?;
+        let mut file = create_output(path)?;
         let head = header(true, true);
         file.write_all(head.as_bytes()).map_err(|e| Error::io(path, e))?;
         Ok(CsvFile { file })
@@ -93,7 +94,7 @@ impl CsvFile {
     }
 
     pub fn commit(self) -> Result<()> {
-        self.file.commit()
+        commit_output(self.file)
     }
 }
 
@@ -105,7 +106,7 @@ pub fn write_table(path: &Path, table: &ApplicantTable) -> Result<()> {
         let approved = table.approved.as_ref().map(|a| a[i]);
         push_row(&mut out, |id| applicant.get(id), score, approved);
     }
-    crate::fsutil::write_atomic(path, &out)
+    write_output(path, &out)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -165,7 +166,10 @@ impl<'a> Records<'a> {
             return Ok((Cow::Owned(value), end));
         }
         let start = self.pos;
-        let len = bytes[start..].iter().position(|&b| matches!(b, b',' | b'\n' | b'\r')).unwrap_or(bytes.len() - start);
+        let len = bytes[start..]
+            .iter()
+            .position(|&b| matches!(b, b',' | b'\n' | b'\r'))
+            .unwrap_or(bytes.len() - start);
         self.pos = start + len;
         let end = self.consume_terminator();
         Ok((Cow::Borrowed(&self.text[start..start + len]), end))
@@ -244,7 +248,12 @@ pub fn read_csv(path: &Path) -> Result<ApplicantTable> {
             continue; // blank line
         }
         if record.len() != names.len() {
-            return Err(bad(format!("row {} has {} fields, the header has {}", row + 1, record.len(), names.len())));
+            return Err(bad(format!(
+                "row {} has {} fields, the header has {}",
+                row + 1,
+                record.len(),
+                names.len()
+            )));
         }
         table.push(row, row_cells(&record, &columns))?;
         row += 1;
@@ -332,8 +341,7 @@ mod tests {
         header(false, false)
     }
 
-    const GOOD: &str =
-        "45,f,valparaiso,MEDIA,casado,arriendo,2,800000,6,84,2,150000,0.05,1,0.034,0.09\n";
+    const GOOD: &str = "45,f,valparaiso,MEDIA,casado,arriendo,2,800000,6,84,2,150000,0.05,1,0.034,0.09\n";
 
     #[test]
     fn a_customer_file_needs_no_labels_and_accepts_loose_spellings() {

@@ -130,7 +130,10 @@ impl Population {
             marital_by_age,
             age: valid("age", Gamma::new(age_shape, age_scale)),
             female: valid("female share", Bernoulli::new(chile::FEMALE_SHARE)),
-            employment_fraction: valid("employment", Beta::new(chile::EMPLOYMENT_BETA.0, chile::EMPLOYMENT_BETA.1)),
+            employment_fraction: valid(
+                "employment",
+                Beta::new(chile::EMPLOYMENT_BETA.0, chile::EMPLOYMENT_BETA.1),
+            ),
             history_fraction: valid("history", Beta::new(chile::HISTORY_BETA.0, chile::HISTORY_BETA.1)),
             loan_burden: valid(
                 "loan burden",
@@ -140,7 +143,10 @@ impl Population {
                 "mortgage burden",
                 LogNormal::new(chile::MORTGAGE_BURDEN_LOGNORMAL.0, chile::MORTGAGE_BURDEN_LOGNORMAL.1),
             ),
-            delinquency: valid("delinquency", Beta::new(chile::DELINQUENCY_BETA.0, chile::DELINQUENCY_BETA.1)),
+            delinquency: valid(
+                "delinquency",
+                Beta::new(chile::DELINQUENCY_BETA.0, chile::DELINQUENCY_BETA.1),
+            ),
             cpi: REGION_PARAMS.iter().map(|r| valid("cpi", Normal::new(r.cpi, chile::CPI_SD))).collect(),
             unemployment: REGION_PARAMS
                 .iter()
@@ -260,8 +266,7 @@ fn marital_shares(age: f64) -> [f64; 5] {
 /// Ordered probit: the capital and younger cohorts reach higher levels.
 fn sample_education(rng: &mut ChaCha8Rng, age: i32, region: usize) -> usize {
     let z: f64 = rng.sample(StandardNormal);
-    let latent =
-        z + REGION_PARAMS[region].education_shift + chile::EDUCATION_AGE_SLOPE * (age as f64 - 40.0);
+    let latent = z + REGION_PARAMS[region].education_shift + chile::EDUCATION_AGE_SLOPE * (age as f64 - 40.0);
     chile::EDUCATION_CUTS.iter().filter(|&&cut| latent > cut).count()
 }
 
@@ -303,9 +308,9 @@ fn sample_dependents(rng: &mut ChaCha8Rng, age: i32, partnered: bool, education:
 /// Poisson loans rising with income; a mortgage is itself a loan.
 fn sample_num_loans(rng: &mut ChaCha8Rng, age: i32, log_rel_income: f64, housing: usize) -> i32 {
     let mortgage = housing == HIPOTECADA;
-    let mean =
-        (0.45 + 0.45 * log_rel_income + 0.35 * f64::from(u8::from(mortgage)) - 0.015 * (age as f64 - 40.0).abs())
-            .exp();
+    let mean = (0.45 + 0.45 * log_rel_income + 0.35 * f64::from(u8::from(mortgage))
+        - 0.015 * (age as f64 - 40.0).abs())
+    .exp();
     let loans = poisson(rng, mean).min(10);
     if mortgage { loans.max(1) } else { loans }
 }

@@ -5,10 +5,13 @@
 use super::ApplicantTable;
 use super::generate::Row;
 use super::validate::{Columns, RowCells, TableBuilder, category_value, null_cell};
+use super::{commit_output, create_output};
 use crate::error::{Error, Result};
 use crate::fsutil::AtomicFile;
 use crate::schema::{FIELDS, FieldError, FieldId, Kind, LABEL_COLUMN, SCORE_COLUMN};
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int32Array, RecordBatch, StringArray};
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int32Array, RecordBatch, StringArray,
+};
 use arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::ProjectionMask;
@@ -27,7 +30,16 @@ pub const ROW_GROUP_ROWS: usize = super::generate::CHUNK_ROWS;
 
 /// Columns with nearly one distinct value per row: a dictionary would be built and then
 /// abandoned for every page, which costs time and gains nothing.
-const HIGH_CARDINALITY: [&str; 3] = ["income", "avg_monthly_payment", SCORE_COLUMN];
+const HIGH_CARDINALITY: [&str; 8] = [
+    "income",
+    "avg_monthly_payment",
+    SCORE_COLUMN,
+    "gender",
+    "region",
+    "education_level",
+    "marital_status",
+    "housing_status",
+];
 
 /// The Arrow type of a schema field: int32, float64 or utf8.
 pub fn arrow_type(kind: Kind) -> DataType {
@@ -40,7 +52,8 @@ pub fn arrow_type(kind: Kind) -> DataType {
 
 /// The dataset's Arrow schema: the 16 customer columns, then the labels if wanted.
 pub fn arrow_schema(with_score: bool, with_label: bool) -> SchemaRef {
-    let mut fields: Vec<Field> = FIELDS.iter().map(|f| Field::new(f.name, arrow_type(f.kind), false)).collect();
+    let mut fields: Vec<Field> =
+        FIELDS.iter().map(|f| Field::new(f.name, arrow_type(f.kind), false)).collect();
     if with_score {
         fields.push(Field::new(SCORE_COLUMN, DataType::Float64, false));
     }
@@ -83,7 +96,8 @@ fn batch_from(
         .collect();
     columns.extend(score.map(|s| Arc::new(s) as ArrayRef));
     columns.extend(approved.map(|a| Arc::new(a) as ArrayRef));
-    RecordBatch::try_new(schema, columns).map_err(|e| Error::Internal(format!("building a record batch: {e}")))
+    RecordBatch::try_new(schema, columns)
+        .map_err(|e| Error::Internal(format!("building a record batch: {e}")))
 }
 
 /// Generated rows (with both labels) as one record batch.
@@ -113,11 +127,11 @@ fn parquet_error(path: &Path, e: impl std::fmt::Display) -> Error {
 /// Writes a whole table as `path` (temp + rename).
 pub fn write_table(path: &Path, table: &ApplicantTable) -> Result<()> {
     let batch = table_batch(table)?;
-    let file = AtomicFile::create(path)?;
+    let file = create_output(path)?;
     let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(writer_properties()))
         .map_err(|e| parquet_error(path, e))?;
     writer.write(&batch).map_err(|e| parquet_error(path, e))?;
-    writer.into_inner().map_err(|e| parquet_error(path, e))?.commit()
+    commit_output(writer.into_inner().map_err(|e| parquet_error(path, e))?)
 }
 
 /// The encoded column chunks of one row group, ready to be appended.
@@ -140,7 +154,8 @@ impl RowGroupEncoder {
         let mut writer_iter = writers.iter_mut();
         for (field, column) in self.schema.fields().iter().zip(batch.columns()) {
             for leaf in compute_leaves(field, column).map_err(fail)? {
-                let writer = writer_iter.next().ok_or_else(|| Error::Internal("too few column writers".into()))?;
+                let writer =
+                    writer_iter.next().ok_or_else(|| Error::Internal("too few column writers".into()))?;
                 writer.write(&leaf).map_err(fail)?;
             }
         }
@@ -158,7 +173,7 @@ pub struct ParquetFile {
 /// Opens `path`'s temp file for the generator's schema (both label columns).
 pub fn create_streaming(path: &Path) -> Result<(ParquetFile, RowGroupEncoder)> {
     let schema = arrow_schema(true, true);
-    let file = AtomicFile::create(path)?;
+    let file = create_output(path)?;
     let writer = ArrowWriter::try_new(file, schema.clone(), Some(writer_properties()))
         .map_err(|e| parquet_error(path, e))?;
     let (writer, factory) = writer.into_serialized_writer().map_err(|e| parquet_error(path, e))?;
@@ -180,7 +195,7 @@ impl ParquetFile {
     /// Writes the footer and renames the temp file into place.
     pub fn commit(self) -> Result<()> {
         let path = self.path;
-        self.writer.into_inner().map_err(|e| parquet_error(&path, e))?.commit()
+        commit_output(self.writer.into_inner().map_err(|e| parquet_error(&path, e))?)
     }
 }
 
@@ -304,8 +319,10 @@ impl Cells {
 }
 
 fn read_batch(batch: &RecordBatch, offset: usize, table: &mut TableBuilder) -> Result<()> {
-    let fields: Vec<Cells> = FieldId::ALL.iter().map(|id| Cells::of(batch, id.name())).collect::<Result<_>>()?;
-    let optional = |name: &str| batch.schema().index_of(name).is_ok().then(|| Cells::of(batch, name)).transpose();
+    let fields: Vec<Cells> =
+        FieldId::ALL.iter().map(|id| Cells::of(batch, id.name())).collect::<Result<_>>()?;
+    let optional =
+        |name: &str| batch.schema().index_of(name).is_ok().then(|| Cells::of(batch, name)).transpose();
     let score = optional(SCORE_COLUMN)?;
     let label = optional(LABEL_COLUMN)?;
     for row in 0..batch.num_rows() {
@@ -426,7 +443,8 @@ mod tests {
     fn out_of_range_and_null_values_name_column_and_row() {
         let mut rates: Vec<Option<f64>> = vec![Some(0.1); 50];
         rates[4] = Some(1.5);
-        let err = read_error(&with_column("delinquency_rate", Some(Arc::new(Float64Array::from(rates.clone())))));
+        let err =
+            read_error(&with_column("delinquency_rate", Some(Arc::new(Float64Array::from(rates.clone())))));
         assert!(err.contains("row 5: delinquency_rate: must be between 0 and 1, got 1.5"), "{err}");
         rates[4] = Some(0.0);
         rates[9] = None;

@@ -184,7 +184,10 @@ mod tests {
         cells.set(FieldId::Region, category_value(FieldId::Region, "Lima"));
         let err = builder.push(16, cells).unwrap_err();
         let text = err.to_string();
-        assert!(text.starts_with("f.parquet row 17: age: must be between 18 and 120, got 10; region: unknown"), "{text}");
+        assert!(
+            text.starts_with("f.parquet row 17: age: must be between 18 and 120, got 10; region: unknown"),
+            "{text}"
+        );
         assert_eq!(text.matches("region").count(), 1, "{text}");
         assert_eq!(err.exit_code(), 2);
     }

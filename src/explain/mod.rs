@@ -4,6 +4,7 @@
 
 mod reasons;
 
+use crate::error::Result;
 use crate::features::Group;
 use crate::model::Model;
 use crate::schema::Applicant;
@@ -102,11 +103,13 @@ pub struct Explainer {
 
 impl Explainer {
     /// `background`: applicants for interventional SHAP; None for path-dependent.
-    pub fn new(model: Arc<Model>, model_ref: ModelRef, background: Option<&[Applicant]>) -> Explainer {
-        let background_rows = background.map(|rows| model.encoder.encode_rows(rows));
-        let shap = TreeShap::new(&model.forest, background_rows.as_deref());
+    pub fn new(model: Arc<Model>, model_ref: ModelRef, background: Option<&[Applicant]>) -> Result<Explainer> {
+        let shap = match background {
+            Some(rows) => TreeShap::interventional(&model.forest, &model.encoder.encode_rows(rows))?,
+            None => TreeShap::path_dependent(&model.forest)?,
+        };
         let column_groups = model.encoder.column_groups();
-        Explainer { model, shap, model_ref, column_groups }
+        Ok(Explainer { model, shap, model_ref, column_groups })
     }
 
     pub fn model(&self) -> &Model {
@@ -136,9 +139,9 @@ impl Explainer {
         }
     }
 
-    pub fn explain(&self, a: &Applicant, options: ExplainOptions) -> Answer {
+    pub fn explain(&self, a: &Applicant, options: ExplainOptions) -> Result<Answer> {
         let x = self.model.encoder.encode(a);
-        let e = self.shap.explain(&x);
+        let e = self.shap.explain(&x)?;
         let groups = Group::all();
         let mut per_group = vec![0.0; groups.len()];
         for (phi, &g) in e.values.iter().zip(&self.column_groups) {
@@ -162,7 +165,7 @@ impl Explainer {
                 .collect()
         };
         let sum: f64 = e.values.iter().sum();
-        Answer {
+        Ok(Answer {
             approved,
             probability,
             threshold,
@@ -175,7 +178,7 @@ impl Explainer {
             additivity_error: (e.base_value + sum - probability).abs(),
             model: self.model_ref.clone(),
             warnings,
-        }
+        })
     }
 
     fn per_column(&self, x: &[f64], phi: &[f64]) -> Vec<Contribution> {

@@ -122,14 +122,21 @@ fn quantile_groups(runs: &[(f64, usize)], n_rows: usize, max_bins: usize) -> Fea
     bins
 }
 
-/// The training matrix as bin codes, row-major (`codes[row * n_features + feature]`), so the
-/// features sampled at a node are read from one or two cache lines per row.
+/// The training matrix as bin codes, row-major and packed eight to a `u64` (feature `f` of a row
+/// is byte `f % 8` of word `f / 8`), so a tree copies a row's codes as a few words.
 #[derive(Debug, Clone)]
 pub struct BinnedData {
     pub n_rows: usize,
     pub n_features: usize,
-    pub codes: Vec<u8>,
     pub bins: Vec<FeatureBins>,
+    words_per_row: usize,
+    words: Vec<u64>,
+}
+
+/// Byte `f` of packed codes.
+#[inline]
+pub fn packed_code(words: &[u64], f: usize) -> u8 {
+    (words[f >> 3] >> ((f & 7) << 3)) as u8
 }
 
 impl BinnedData {
@@ -137,28 +144,45 @@ impl BinnedData {
     pub fn new(columns: &[Vec<f64>]) -> BinnedData {
         let n_features = columns.len();
         let n_rows = columns.first().map_or(0, Vec::len);
-        let bins: Vec<FeatureBins> =
-            columns.par_iter().map(|c| FeatureBins::from_column(c, MAX_BINS)).collect();
-        let mut codes = vec![0u8; n_rows * n_features];
+        let words_per_row = n_features.div_ceil(8);
+        let (bins, coded): (Vec<FeatureBins>, Vec<Vec<u8>>) = columns
+            .par_iter()
+            .map(|column| {
+                let bins = FeatureBins::from_column(column, MAX_BINS);
+                let codes = column.iter().map(|&x| bins.code(x)).collect();
+                (bins, codes)
+            })
+            .unzip();
+        let mut words = vec![0u64; n_rows * words_per_row];
         const CHUNK_ROWS: usize = 4096;
-        if n_features > 0 {
-            codes.par_chunks_mut(CHUNK_ROWS * n_features).enumerate().for_each(|(chunk, out)| {
+        if words_per_row > 0 {
+            words.par_chunks_mut(CHUNK_ROWS * words_per_row).enumerate().for_each(|(chunk, out)| {
                 let first_row = chunk * CHUNK_ROWS;
-                for (f, (column, feature_bins)) in columns.iter().zip(&bins).enumerate() {
-                    let rows = &column[first_row..first_row + out.len() / n_features];
-                    for (r, &x) in rows.iter().enumerate() {
-                        out[r * n_features + f] = feature_bins.code(x);
+                for (f, codes) in coded.iter().enumerate() {
+                    let codes = &codes[first_row..first_row + out.len() / words_per_row];
+                    let shift = (f & 7) << 3;
+                    for (row, &code) in out.chunks_exact_mut(words_per_row).zip(codes) {
+                        row[f >> 3] |= u64::from(code) << shift;
                     }
                 }
             });
         }
-        BinnedData { n_rows, n_features, codes, bins }
+        BinnedData { n_rows, n_features, bins, words_per_row, words }
     }
 
-    /// The codes of one row, one per feature.
+    pub fn words_per_row(&self) -> usize {
+        self.words_per_row
+    }
+
+    /// The packed codes of one row.
     #[inline]
-    pub fn row(&self, row: usize) -> &[u8] {
-        &self.codes[row * self.n_features..(row + 1) * self.n_features]
+    pub fn row_words(&self, row: usize) -> &[u64] {
+        &self.words[row * self.words_per_row..(row + 1) * self.words_per_row]
+    }
+
+    /// The code of one cell.
+    pub fn code(&self, row: usize, feature: usize) -> u8 {
+        packed_code(self.row_words(row), feature)
     }
 }
 
@@ -214,10 +238,15 @@ mod tests {
     }
 
     #[test]
-    fn binned_data_is_row_major() {
+    fn binned_data_packs_codes_eight_to_a_word() {
         let columns = vec![vec![5.0, 6.0, 5.0], vec![0.0, 0.0, 1.0]];
         let data = BinnedData::new(&columns);
-        assert_eq!(data.codes, vec![0, 0, 1, 0, 0, 1]);
-        assert_eq!(data.row(2), &[0, 1]);
+        let codes: Vec<[u8; 2]> = (0..3).map(|r| [data.code(r, 0), data.code(r, 1)]).collect();
+        assert_eq!(codes, vec![[0, 0], [1, 0], [0, 1]]);
+        // Nine features take two words per row; feature 8 is the low byte of the second word.
+        let columns: Vec<Vec<f64>> = (0..9).map(|f| vec![0.0, f as f64]).collect();
+        let data = BinnedData::new(&columns);
+        assert_eq!(data.words_per_row(), 2);
+        assert_eq!(data.row_words(1), &[0x0101_0101_0101_0100, 0x01]);
     }
 }

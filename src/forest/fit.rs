@@ -3,10 +3,12 @@
 //! optionally scores the out-of-bag rows.
 
 use super::bins::BinnedData;
-use super::grow::{Grower, HistogramMode, Limits, Sample};
+use super::grow::{Grower, HistogramMode, Limits};
 use super::oob::{OobScore, out_of_bag_score};
 use super::params::ForestParams;
+use super::tally::{Counts, Packed, Sample, Tally};
 use super::tree::{Forest, Tree};
+use super::workspace::{LocalRow, MAX_FEATURES, ROW_WIDTHS, Workspace};
 use crate::{Error, Result};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -41,6 +43,29 @@ pub fn fit_with_histogram_mode(
     on_tree_done: &(dyn Fn(usize) + Sync),
     mode: Option<HistogramMode>,
 ) -> Result<FittedForest> {
+    fit_impl(params, columns, y, on_tree_done, mode, false)
+}
+
+/// What every tree is grown from.
+struct Job<'a> {
+    data: &'a BinnedData,
+    y: &'a [bool],
+    params: &'a ForestParams,
+    limits: Limits,
+    mode: HistogramMode,
+    on_tree_done: &'a (dyn Fn(usize) + Sync),
+}
+
+/// `wide_tallies` forces three-`u32` histogram cells even when packed ones would do (tests check
+/// that both grow the same forest).
+pub(super) fn fit_impl(
+    params: &ForestParams,
+    columns: &[Vec<f64>],
+    y: &[bool],
+    on_tree_done: &(dyn Fn(usize) + Sync),
+    mode: Option<HistogramMode>,
+    wide_tallies: bool,
+) -> Result<FittedForest> {
     params.validate()?;
     validate_training_data(columns, y)?;
     let n_features = columns.len();
@@ -51,18 +76,41 @@ pub fn fit_with_histogram_mode(
     };
     let mode = mode.unwrap_or_else(|| HistogramMode::cheaper(limits.max_features, n_features));
     let data = BinnedData::new(columns);
-    let grown: Vec<(Tree, Vec<u64>)> = (0..params.n_estimators)
-        .into_par_iter()
-        .map(|t| {
-            let grown = grow_tree(&data, y, params, limits, mode, t);
-            on_tree_done(t);
-            grown
-        })
-        .collect();
+    let job = Job { data: &data, y, params, limits, mode, on_tree_done };
+    let grown = if !wide_tallies && data.n_rows <= Packed::MAX_ROWS {
+        grow_trees_with_tally::<Packed>(&job)
+    } else {
+        grow_trees_with_tally::<Counts>(&job)
+    };
     let (trees, in_bag): (Vec<Tree>, Vec<Vec<u64>>) = grown.into_iter().unzip();
     let forest = Forest { n_features, trees };
     let oob = params.oob_score.then(|| out_of_bag_score(&forest, &in_bag, columns, y));
     Ok(FittedForest { forest, oob })
+}
+
+/// Picks the narrowest local row record that holds a row's sample and codes.
+fn grow_trees_with_tally<T: Tally>(job: &Job) -> Vec<(Tree, Vec<u64>)> {
+    let words = 1 + job.data.words_per_row();
+    match ROW_WIDTHS.iter().find(|&&w| w >= words) {
+        Some(2) => grow_trees::<T, [u64; 2]>(job),
+        Some(4) => grow_trees::<T, [u64; 4]>(job),
+        Some(6) => grow_trees::<T, [u64; 6]>(job),
+        Some(8) => grow_trees::<T, [u64; 8]>(job),
+        Some(16) => grow_trees::<T, [u64; 16]>(job),
+        _ => grow_trees::<T, [u64; 64]>(job),
+    }
+}
+
+/// Grows every tree, in parallel; each thread reuses one workspace for all its trees.
+fn grow_trees<T: Tally, R: LocalRow>(job: &Job) -> Vec<(Tree, Vec<u64>)> {
+    (0..job.params.n_estimators)
+        .into_par_iter()
+        .map_init(Workspace::<R>::default, |ws, t| {
+            let grown = grow_tree::<T, R>(job, ws, t);
+            (job.on_tree_done)(t);
+            grown
+        })
+        .collect()
 }
 
 /// Tree `t`'s random stream: the same for a given (seed, t) whatever thread grows it.
@@ -73,43 +121,32 @@ pub fn tree_rng(seed: u64, tree: usize) -> ChaCha8Rng {
 }
 
 /// Grows tree `t`; also returns its in-bag rows as a bitset (empty unless OOB scoring needs it).
-fn grow_tree(
-    data: &BinnedData,
-    y: &[bool],
-    params: &ForestParams,
-    limits: Limits,
-    mode: HistogramMode,
-    t: usize,
-) -> (Tree, Vec<u64>) {
-    let mut rng = tree_rng(params.seed, t);
-    let samples = if params.bootstrap {
-        bootstrap_samples(data.n_rows, y, &mut rng)
+fn grow_tree<T: Tally, R: LocalRow>(job: &Job, ws: &mut Workspace<R>, t: usize) -> (Tree, Vec<u64>) {
+    let mut rng = tree_rng(job.params.seed, t);
+    let n = job.data.n_rows;
+    ws.counts.clear();
+    ws.counts.resize(n, 0);
+    if job.params.bootstrap {
+        // scikit-learn's bootstrap: n draws with replacement, kept as a count per row.
+        for _ in 0..n {
+            ws.counts[rng.random_range(0..n)] += 1;
+        }
     } else {
-        (0..data.n_rows).map(|row| Sample::new(row, 1, y[row])).collect()
-    };
-    let in_bag = if params.oob_score { in_bag_bitset(&samples, data.n_rows) } else { Vec::new() };
-    let tree = Grower::new(data, limits, mode, samples).grow(&mut rng);
+        ws.counts.fill(1);
+    }
+    ws.rows.clear();
+    for (row, &count) in ws.counts.iter().enumerate().filter(|&(_, &c)| c > 0) {
+        ws.rows.push(R::new(Sample::new(row, count, job.y[row]), job.data.row_words(row)));
+    }
+    let in_bag = if job.params.oob_score { in_bag_bitset(&ws.counts) } else { Vec::new() };
+    let tree = Grower::<T, R>::new(job.data, job.limits, job.mode, ws).grow(&mut rng);
     (tree, in_bag)
 }
 
-/// scikit-learn's bootstrap: n draws with replacement, kept as a count per drawn row.
-fn bootstrap_samples(n_rows: usize, y: &[bool], rng: &mut ChaCha8Rng) -> Vec<Sample> {
-    let mut counts = vec![0u32; n_rows];
-    for _ in 0..n_rows {
-        counts[rng.random_range(0..n_rows)] += 1;
-    }
-    counts
-        .iter()
-        .enumerate()
-        .filter(|&(_, &c)| c > 0)
-        .map(|(row, &c)| Sample::new(row, c, y[row]))
-        .collect()
-}
-
-fn in_bag_bitset(samples: &[Sample], n_rows: usize) -> Vec<u64> {
-    let mut bits = vec![0u64; n_rows.div_ceil(64)];
-    for s in samples {
-        bits[s.row as usize / 64] |= 1 << (s.row % 64);
+fn in_bag_bitset(counts: &[u32]) -> Vec<u64> {
+    let mut bits = vec![0u64; counts.len().div_ceil(64)];
+    for (row, _) in counts.iter().enumerate().filter(|&(_, &c)| c > 0) {
+        bits[row / 64] |= 1 << (row % 64);
     }
     bits
 }
@@ -119,12 +156,16 @@ fn validate_training_data(columns: &[Vec<f64>], y: &[bool]) -> Result<()> {
     if columns.is_empty() {
         return usage("the training data has no feature columns".into());
     }
+    if columns.len() > MAX_FEATURES {
+        return usage(format!("the forest takes at most {MAX_FEATURES} feature columns, got {}", columns.len()));
+    }
     if y.is_empty() {
         return usage("the training data has no rows".into());
     }
-    // Bootstrap counts and node weights are u32 sums of n draws.
-    if y.len() > u32::MAX as usize {
-        return usage(format!("the forest trains on at most {} rows, got {}", u32::MAX, y.len()));
+    // Node weights are u32 sums of n draws, bootstrap counts 31-bit.
+    let max_rows = (u32::MAX >> 1) as usize;
+    if y.len() > max_rows {
+        return usage(format!("the forest trains on at most {max_rows} rows, got {}", y.len()));
     }
     for (f, column) in columns.iter().enumerate() {
         if column.len() != y.len() {

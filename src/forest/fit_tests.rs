@@ -1,7 +1,7 @@
 //! Tests of `fit`: the trees' invariants checked by routing the raw training rows through them
 //! (the definition of cover and value), determinism across thread counts, toy problems, errors.
 
-use super::fit::{fit, fit_with_histogram_mode, tree_rng};
+use super::fit::{fit, fit_impl, fit_with_histogram_mode, tree_rng};
 use super::grow::HistogramMode;
 use super::params::{ForestParams, MaxFeatures};
 use super::testdata::{Synthetic, logistic};
@@ -115,7 +115,7 @@ fn unbootstrapped_unlimited_tree_with_every_feature_is_pure_or_unsplittable_at_t
 }
 
 #[test]
-fn the_forest_is_identical_whatever_the_thread_count_and_histogram_mode() {
+fn the_forest_is_identical_whatever_the_thread_count_and_histogram_layout() {
     let data = logistic(4000, 3);
     let p = ForestParams { oob_score: true, ..params(6, 10, 3) };
     let fit_on = |threads: usize, mode: HistogramMode| {
@@ -125,6 +125,8 @@ fn the_forest_is_identical_whatever_the_thread_count_and_histogram_mode() {
     let one = fit_on(1, HistogramMode::Sampled);
     assert_eq!(one, fit_on(2, HistogramMode::Sampled));
     assert_eq!(one, fit_on(2, HistogramMode::Subtract));
+    let wide = fit_impl(&p, &data.columns, &data.y, &|_| {}, Some(HistogramMode::Sampled), true).unwrap();
+    assert_eq!(one, wide, "packed and wide histogram cells grow the same trees");
     let other_seed = fit(&ForestParams { seed: 8, ..p.clone() }, &data.columns, &data.y, &|_| {}).unwrap();
     assert_ne!(one.forest, other_seed.forest);
 }

@@ -1,88 +1,21 @@
-//! Growing one CART tree on binned data: depth-first over an in-place partitioned buffer of the
-//! tree's in-bag rows, with a histogram split search (Gini) over the features sampled at each node.
+//! Growing one CART tree on binned data: depth-first over the tree's in-bag rows (a contiguous run
+//! per node, partitioned in place), with a histogram split search (Gini) over the features
+//! sampled at each node.
 
-use super::bins::BinnedData;
+use super::bins::{BinnedData, MAX_BINS};
+use super::tally::{Counts, Tally};
 use super::tree::{Node, Tree};
+use super::workspace::{LocalRow, Workspace};
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
-
-/// One in-bag training row: its bootstrap count and the part of it that is class 1.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Sample {
-    pub row: u32,
-    pub weight: u32,
-    pub positive: u32,
-}
-
-impl Sample {
-    pub fn new(row: usize, count: u32, label: bool) -> Sample {
-        Sample { row: row as u32, weight: count, positive: if label { count } else { 0 } }
-    }
-}
-
-/// What a set of samples adds up to: distinct rows (for `min_samples_leaf`, as scikit-learn
-/// counts), bootstrap weight (the cover) and class-1 weight. Exact integers, so a parent's cover
-/// is the sum of its children's.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counts {
-    pub rows: u32,
-    pub weight: u32,
-    pub positive: u32,
-}
-
-impl Counts {
-    #[inline]
-    fn add_sample(&mut self, s: &Sample) {
-        self.rows += 1;
-        self.weight += s.weight;
-        self.positive += s.positive;
-    }
-
-    #[inline]
-    fn add(&mut self, other: &Counts) {
-        self.rows += other.rows;
-        self.weight += other.weight;
-        self.positive += other.positive;
-    }
-
-    #[inline]
-    fn minus(&self, other: &Counts) -> Counts {
-        Counts {
-            rows: self.rows - other.rows,
-            weight: self.weight - other.weight,
-            positive: self.positive - other.positive,
-        }
-    }
-
-    pub fn of(samples: &[Sample]) -> Counts {
-        let mut c = Counts::default();
-        samples.iter().for_each(|s| c.add_sample(s));
-        c
-    }
-
-    fn is_pure(&self) -> bool {
-        self.positive == 0 || self.positive == self.weight
-    }
-
-    /// The class-1 fraction.
-    fn value(&self) -> f64 {
-        self.positive as f64 / self.weight as f64
-    }
-
-    /// Σ_class weight² / weight: the larger the sum of this over the children, the lower their
-    /// weighted Gini impurity (scikit-learn's `proxy_impurity_improvement`).
-    #[inline]
-    fn gini_proxy(&self) -> f64 {
-        let (w, p) = (self.weight as f64, self.positive as f64);
-        let n = w - p;
-        (p * p + n * n) / w
-    }
-}
+pub static T_DEPTH: [std::sync::atomic::AtomicU64; 16] = [const { std::sync::atomic::AtomicU64::new(0) }; 16];
+pub static R_DEPTH: [std::sync::atomic::AtomicU64; 16] = [const { std::sync::atomic::AtomicU64::new(0) }; 16];
+pub static P_DEPTH: [std::sync::atomic::AtomicU64; 16] = [const { std::sync::atomic::AtomicU64::new(0) }; 16];
 
 /// How child histograms are obtained. `Subtract` builds every feature's histogram for the smaller
 /// child and derives the larger one as parent − smaller; `Sampled` builds only the sampled
-/// features' histograms for each node. With per-split sampling of k of p features, `Sampled`
-/// costs k·n per node against p·n/2 or more for `Subtract` (see benches/forest_fit.rs).
+/// features' histograms for each node. With k of p features sampled per split, `Sampled` costs
+/// k·n per node against at least p·n/2 for `Subtract` (measured in benches/forest_fit.rs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HistogramMode {
     Sampled,
@@ -104,6 +37,9 @@ pub struct Limits {
     pub max_features: usize,
 }
 
+/// One feature's histogram, indexed by bin code.
+type Histogram<T> = [T; MAX_BINS];
+
 /// The best way found to split a node.
 #[derive(Debug, Clone, Copy)]
 struct Split {
@@ -115,65 +51,57 @@ struct Split {
     proxy: f64,
 }
 
-/// A node waiting to be grown: its samples are `samples[start..end]`.
-struct Pending {
+/// A node waiting to be grown: its rows are `rows[start..end]`.
+struct Pending<T> {
     node: usize,
     start: usize,
     end: usize,
     depth: usize,
     totals: Counts,
     /// Every feature's histogram of this node (only in `HistogramMode::Subtract`).
-    full_histogram: Option<Vec<Counts>>,
+    full: Option<Vec<Histogram<T>>>,
 }
 
-/// Grows one tree; `samples` are the tree's in-bag rows in ascending row order (kept ascending
-/// within every node by a stable partition, so codes are read front to back).
-pub struct Grower<'a> {
+/// Grows one tree from its in-bag rows (in `ws.rows`, ascending row order at the start).
+pub struct Grower<'a, T: Tally, R: LocalRow> {
     data: &'a BinnedData,
     limits: Limits,
     mode: HistogramMode,
-    /// `offsets[f]..offsets[f + 1]` is feature f's slice of a full histogram.
-    offsets: Vec<usize>,
-    samples: Vec<Sample>,
-    scratch: Vec<Sample>,
-    /// Sampled features' histograms, laid out one after the other in draw order.
-    histogram: Vec<Counts>,
+    ws: &'a mut Workspace<R>,
+    /// The sampled features' histograms, in draw order.
+    sampled: Vec<Histogram<T>>,
     /// 0..p, permuted by partial Fisher–Yates draws at each node.
     features: Vec<usize>,
-    spare_histograms: Vec<Vec<Counts>>,
+    spare_full: Vec<Vec<Histogram<T>>>,
     nodes: Vec<Node>,
 }
 
-impl<'a> Grower<'a> {
-    pub fn new(data: &'a BinnedData, limits: Limits, mode: HistogramMode, samples: Vec<Sample>) -> Self {
-        let mut offsets = vec![0];
-        for b in &data.bins {
-            offsets.push(offsets.last().copied().unwrap_or(0) + b.n_bins());
-        }
-        let total_bins = *offsets.last().unwrap_or(&0);
+impl<'a, T: Tally, R: LocalRow> Grower<'a, T, R> {
+    pub fn new(data: &'a BinnedData, limits: Limits, mode: HistogramMode, ws: &'a mut Workspace<R>) -> Self {
+        let n = ws.rows.len();
+        ws.scratch.resize(n, R::ZERO);
         Grower {
             data,
             limits,
             mode,
-            offsets,
-            scratch: Vec::with_capacity(samples.len()),
-            samples,
-            histogram: Vec::with_capacity(total_bins),
+            ws,
+            sampled: Vec::new(),
             features: (0..data.n_features).collect(),
-            spare_histograms: Vec::new(),
+            spare_full: Vec::new(),
             nodes: Vec::new(),
         }
     }
 
     pub fn grow(mut self, rng: &mut ChaCha8Rng) -> Tree {
-        let totals = Counts::of(&self.samples);
-        let full_histogram = match self.mode {
-            HistogramMode::Subtract => Some(self.full_histogram_of(0, self.samples.len())),
+        let mut totals = Counts::default();
+        self.ws.rows.iter().for_each(|r| totals.add(Counts::one(r.sample())));
+        let n = self.ws.rows.len();
+        let full = match self.mode {
+            HistogramMode::Subtract => Some(self.full_histograms(0, n)),
             HistogramMode::Sampled => None,
         };
         self.nodes.push(Node::leaf(totals.value(), totals.weight as f64));
-        let mut stack =
-            vec![Pending { node: 0, start: 0, end: self.samples.len(), depth: 0, totals, full_histogram }];
+        let mut stack = vec![Pending { node: 0, start: 0, end: n, depth: 0, totals, full }];
         while let Some(task) = stack.pop() {
             self.grow_node(task, rng, &mut stack);
         }
@@ -189,20 +117,32 @@ impl<'a> Grower<'a> {
             || totals.is_pure()
     }
 
-    fn grow_node(&mut self, task: Pending, rng: &mut ChaCha8Rng, stack: &mut Vec<Pending>) {
-        let Pending { node, start, end, depth, totals, full_histogram } = task;
-        self.nodes[node] = Node::leaf(totals.value(), totals.weight as f64);
+    fn grow_node(&mut self, task: Pending<T>, rng: &mut ChaCha8Rng, stack: &mut Vec<Pending<T>>) {
+        let Pending { node, start, end, depth, totals, full } = task;
         if self.must_be_leaf(&totals, depth) {
-            self.recycle(full_histogram);
+            self.recycle(full);
             return;
         }
-        let Some(split) = self.best_split(start, end, &totals, full_histogram.as_deref(), rng) else {
-            self.recycle(full_histogram);
+        let t0 = std::time::Instant::now();
+        let found = self.best_split(start, end, &totals, full.as_deref(), rng);
+        T_DEPTH[depth.min(15)].fetch_add(t0.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
+        R_DEPTH[depth.min(15)].fetch_add((end - start) as u64, std::sync::atomic::Ordering::Relaxed);
+        let Some(split) = found else {
+            self.recycle(full);
             return;
         };
-        let middle = self.partition(start, end, &split);
-        debug_assert_eq!(middle - start, split.left.rows as usize);
-        let right_totals = totals.minus(&split.left);
+        let right_totals = totals.minus(split.left);
+        let (left_grows, right_grows) =
+            (!self.must_be_leaf(&split.left, depth + 1), !self.must_be_leaf(&right_totals, depth + 1));
+        // Leaves need no ordered rows: skip the partition when neither child splits further.
+        let middle = if left_grows || right_grows {
+            let t0 = std::time::Instant::now();
+            let m = self.partition(start, end, &split);
+            P_DEPTH[depth.min(15)].fetch_add(t0.elapsed().as_nanos() as u64, std::sync::atomic::Ordering::Relaxed);
+            m
+        } else {
+            start + split.left.rows as usize
+        };
         let (left, right) = (self.nodes.len(), self.nodes.len() + 1);
         let bins = &self.data.bins[split.feature];
         self.nodes[node] = Node {
@@ -215,12 +155,19 @@ impl<'a> Grower<'a> {
         };
         self.nodes.push(Node::leaf(split.left.value(), split.left.weight as f64));
         self.nodes.push(Node::leaf(right_totals.value(), right_totals.weight as f64));
-        let (left_hist, right_hist) =
-            self.children_histograms(full_histogram, (start, middle, &split.left), (middle, end, &right_totals), depth + 1);
+        let (left_full, right_full) = self.children_full_histograms(
+            full,
+            (start, middle, left_grows, split.left.rows),
+            (middle, end, right_grows, right_totals.rows),
+        );
         // Right pushed first so the left subtree is grown first (depth-first, like scikit-learn).
-        let child = |node, start, end, totals, full_histogram| Pending { node, start, end, depth: depth + 1, totals, full_histogram };
-        stack.push(child(right, middle, end, right_totals, right_hist));
-        stack.push(child(left, start, middle, split.left, left_hist));
+        let depth = depth + 1;
+        if right_grows {
+            stack.push(Pending { node: right, start: middle, end, depth, totals: right_totals, full: right_full });
+        }
+        if left_grows {
+            stack.push(Pending { node: left, start, end: middle, depth, totals: split.left, full: left_full });
+        }
     }
 
     /// Draws features without replacement, like scikit-learn: `max_features` of them, then one at
@@ -231,7 +178,7 @@ impl<'a> Grower<'a> {
         start: usize,
         end: usize,
         totals: &Counts,
-        full_histogram: Option<&[Counts]>,
+        full: Option<&[Histogram<T>]>,
         rng: &mut ChaCha8Rng,
     ) -> Option<Split> {
         let p = self.data.n_features;
@@ -246,19 +193,17 @@ impl<'a> Grower<'a> {
             }
             let batch_features = drawn..drawn + batch;
             drawn += batch;
-            if full_histogram.is_none() {
+            if full.is_none() {
                 self.build_sampled_histograms(start, end, batch_features.clone());
             }
-            let mut local = 0;
-            for i in batch_features {
+            for (local, i) in batch_features.enumerate() {
                 let f = self.features[i];
-                let n_bins = self.offsets[f + 1] - self.offsets[f];
-                let hist = match full_histogram {
-                    Some(full) => &full[self.offsets[f]..self.offsets[f + 1]],
-                    None => &self.histogram[local..local + n_bins],
+                let hist = match full {
+                    Some(full) => &full[f],
+                    None => &self.sampled[local],
                 };
-                local += n_bins;
-                let (non_constant, cut) = best_cut(hist, totals, self.limits.min_samples_leaf);
+                let n_bins = self.data.bins[f].n_bins();
+                let (non_constant, cut) = best_cut(&hist[..n_bins], totals, self.limits.min_samples_leaf);
                 found_non_constant |= non_constant;
                 if let Some((left_bin, right_bin, left, proxy)) = cut
                     && best.is_none_or(|b| proxy > b.proxy)
@@ -270,130 +215,130 @@ impl<'a> Grower<'a> {
         best
     }
 
-    /// Histograms of the features `self.features[range]`, one after the other in `self.histogram`.
+    /// Histograms of the features `self.features[range]` into `self.sampled[..range.len()]`.
     fn build_sampled_histograms(&mut self, start: usize, end: usize, range: std::ops::Range<usize>) {
         let features = &self.features[range];
-        let mut layout: Vec<(usize, usize)> = Vec::with_capacity(features.len());
-        let mut size = 0;
-        for &f in features {
-            layout.push((f, size));
-            size += self.offsets[f + 1] - self.offsets[f];
+        if self.sampled.len() < features.len() {
+            self.sampled.resize(features.len(), [T::default(); MAX_BINS]);
         }
-        self.histogram.clear();
-        self.histogram.resize(size, Counts::default());
-        let histogram = &mut self.histogram[..];
-        for s in &self.samples[start..end] {
-            let row = self.data.row(s.row as usize);
-            for &(f, offset) in &layout {
-                histogram[offset + row[f] as usize].add_sample(s);
-            }
+        let histograms = &mut self.sampled[..features.len()];
+        for (h, &f) in histograms.iter_mut().zip(features) {
+            h[..self.data.bins[f].n_bins()].fill(T::default());
+        }
+        accumulate(&self.ws.rows[start..end], features, histograms);
+    }
+
+    /// Every feature's histogram of `rows[start..end]`, in a recycled buffer.
+    fn full_histograms(&mut self, start: usize, end: usize) -> Vec<Histogram<T>> {
+        let p = self.data.n_features;
+        let mut full = self.spare_full.pop().unwrap_or_default();
+        full.clear();
+        full.resize(p, [T::default(); MAX_BINS]);
+        let all: Vec<usize> = (0..p).collect();
+        accumulate(&self.ws.rows[start..end], &all, &mut full);
+        full
+    }
+
+    fn recycle(&mut self, full: Option<Vec<Histogram<T>>>) {
+        if let Some(h) = full {
+            self.spare_full.push(h);
         }
     }
 
-    /// Every feature's histogram of `samples[start..end]`, in a recycled buffer.
-    fn full_histogram_of(&mut self, start: usize, end: usize) -> Vec<Counts> {
-        let total_bins = *self.offsets.last().unwrap_or(&0);
-        let mut hist = self.spare_histograms.pop().unwrap_or_default();
-        hist.clear();
-        hist.resize(total_bins, Counts::default());
-        for s in &self.samples[start..end] {
-            let row = self.data.row(s.row as usize);
-            for (offset, &code) in self.offsets.iter().zip(row) {
-                hist[offset + code as usize].add_sample(s);
-            }
-        }
-        hist
-    }
-
-    fn recycle(&mut self, histogram: Option<Vec<Counts>>) {
-        if let Some(h) = histogram {
-            self.spare_histograms.push(h);
-        }
-    }
-
-    /// In `Subtract` mode: the children's full histograms, built only for children that will
-    /// search for a split — directly for the smaller one, by subtraction for the larger.
-    fn children_histograms(
+    /// In `Subtract` mode: full histograms for the children that will search for a split, the
+    /// smaller child's built from its rows and the larger's as parent − smaller.
+    /// Each child is (start, end, grows, rows).
+    fn children_full_histograms(
         &mut self,
-        parent: Option<Vec<Counts>>,
-        left: (usize, usize, &Counts),
-        right: (usize, usize, &Counts),
-        depth: usize,
-    ) -> (Option<Vec<Counts>>, Option<Vec<Counts>>) {
+        parent: Option<Vec<Histogram<T>>>,
+        left: (usize, usize, bool, u32),
+        right: (usize, usize, bool, u32),
+    ) -> (Option<Vec<Histogram<T>>>, Option<Vec<Histogram<T>>>) {
         let Some(mut parent) = parent else { return (None, None) };
-        let left_needed = !self.must_be_leaf(left.2, depth);
-        let right_needed = !self.must_be_leaf(right.2, depth);
-        if !left_needed && !right_needed {
-            self.spare_histograms.push(parent);
+        if !left.2 && !right.2 {
+            self.spare_full.push(parent);
             return (None, None);
         }
-        let left_is_smaller = left.2.rows <= right.2.rows;
-        let (small, large_needed, small_needed) = if left_is_smaller {
-            (left, right_needed, left_needed)
-        } else {
-            (right, left_needed, right_needed)
-        };
-        let small_hist = self.full_histogram_of(small.0, small.1);
-        let large_hist = if large_needed {
-            for (p, s) in parent.iter_mut().zip(&small_hist) {
-                *p = p.minus(s);
+        let left_is_smaller = left.3 <= right.3;
+        let (small, large) = if left_is_smaller { (left, right) } else { (right, left) };
+        let small_full = self.full_histograms(small.0, small.1);
+        let large_full = if large.2 {
+            for (p, s) in parent.iter_mut().zip(&small_full) {
+                for (pb, sb) in p.iter_mut().zip(s) {
+                    *pb = pb.minus(*sb);
+                }
             }
             Some(parent)
         } else {
-            self.spare_histograms.push(parent);
+            self.spare_full.push(parent);
             None
         };
-        let small_hist = if small_needed {
-            Some(small_hist)
+        let small_full = if small.2 {
+            Some(small_full)
         } else {
-            self.spare_histograms.push(small_hist);
+            self.spare_full.push(small_full);
             None
         };
-        if left_is_smaller { (small_hist, large_hist) } else { (large_hist, small_hist) }
+        if left_is_smaller { (small_full, large_full) } else { (large_full, small_full) }
     }
 
-    /// Stable in-place partition of `samples[start..end]`: rows whose code for the split feature
-    /// is at most `left_bin` first. Returns where the right part begins.
+    /// Stable in-place partition of `rows[start..end]`: rows whose code for the split feature is
+    /// at most `left_bin` first. Branch-free: each row is copied both to the next left slot and to
+    /// the next scratch slot, and only one of the two cursors advances. Returns where the right
+    /// part begins.
     fn partition(&mut self, start: usize, end: usize, split: &Split) -> usize {
-        let p = self.data.n_features;
-        let codes = &self.data.codes;
-        let left_bin = split.left_bin as u8;
-        self.scratch.clear();
-        let mut write = start;
+        let (feature, left_bin) = (split.feature, split.left_bin as u8);
+        let Workspace { rows, scratch, .. } = &mut *self.ws;
+        let (mut write, mut spilled) = (start, 0);
         for i in start..end {
-            let s = self.samples[i];
-            if codes[s.row as usize * p + split.feature] <= left_bin {
-                self.samples[write] = s;
-                write += 1;
-            } else {
-                self.scratch.push(s);
-            }
+            let row = rows[i];
+            let goes_left = row.code(feature) <= left_bin;
+            // write <= i, so no row is overwritten before it is read.
+            rows[write] = row;
+            scratch[spilled] = row;
+            write += usize::from(goes_left);
+            spilled += usize::from(!goes_left);
         }
-        self.samples[write..end].copy_from_slice(&self.scratch);
+        rows[write..end].copy_from_slice(&scratch[..spilled]);
         write
+    }
+}
+
+/// Adds every row to the histogram of each feature in `features` (histograms in the same order):
+/// the hot loop, reading the node's contiguous rows front to back.
+fn accumulate<T: Tally, R: LocalRow>(rows: &[R], features: &[usize], histograms: &mut [Histogram<T>]) {
+    for row in rows {
+        let one = T::one(row.sample());
+        for (h, &f) in histograms.iter_mut().zip(features) {
+            h[usize::from(row.code(f))].add(one);
+        }
     }
 }
 
 /// Scans one feature's histogram for the best cut between two consecutive non-empty bins that
 /// leaves at least `min_leaf` rows on each side. Returns whether the feature is non-constant in
 /// the node, and the best cut as (left bin, right bin, left counts, Gini proxy).
-fn best_cut(hist: &[Counts], totals: &Counts, min_leaf: u32) -> (bool, Option<(usize, usize, Counts, f64)>) {
+fn best_cut<T: Tally>(
+    hist: &[T],
+    totals: &Counts,
+    min_leaf: u32,
+) -> (bool, Option<(usize, usize, Counts, f64)>) {
     let mut left = Counts::default();
     let mut last_non_empty: Option<usize> = None;
     let mut best: Option<(usize, usize, Counts, f64)> = None;
     let mut non_constant = false;
-    for (b, h) in hist.iter().enumerate() {
-        if h.rows == 0 {
+    for (b, cell) in hist.iter().enumerate() {
+        if cell.is_empty() {
             continue;
         }
+        let h = cell.counts();
         if let Some(lb) = last_non_empty {
             non_constant = true;
-            let right_rows = totals.rows - left.rows;
-            if right_rows < min_leaf {
+            if totals.rows - left.rows < min_leaf {
                 break;
             }
             if left.rows >= min_leaf {
-                let proxy = left.gini_proxy() + totals.minus(&left).gini_proxy();
+                let proxy = left.gini_proxy() + totals.minus(left).gini_proxy();
                 if best.is_none_or(|(_, _, _, p)| proxy > p) {
                     best = Some((lb, b, left, proxy));
                 }
@@ -425,7 +370,7 @@ mod tests {
             counts(3, 5, 2),
         ];
         let mut totals = Counts::default();
-        hist.iter().for_each(|h| totals.add(h));
+        hist.iter().for_each(|&h| totals.add(h));
         let gini = |c: &Counts| {
             let v = c.positive as f64 / c.weight as f64;
             c.weight as f64 * 2.0 * v * (1.0 - v)
@@ -435,8 +380,8 @@ mod tests {
         let mut best = (f64::INFINITY, 0, 0, Counts::default());
         for w in non_empty.windows(2) {
             let mut left = Counts::default();
-            hist[..=w[0]].iter().for_each(|h| left.add(h));
-            let impurity = gini(&left) + gini(&totals.minus(&left));
+            hist[..=w[0]].iter().for_each(|&h| left.add(h));
+            let impurity = gini(&left) + gini(&totals.minus(left));
             if impurity < best.0 {
                 best = (impurity, w[0], w[1], left);
             }

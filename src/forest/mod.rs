@@ -2,13 +2,15 @@
 
 mod bins;
 mod fit;
-mod grow;
+pub mod grow;
 mod importance;
 mod linfa_impl;
 mod oob;
 mod params;
+mod tally;
 pub mod dump;
 mod tree;
+mod workspace;
 
 pub use fit::{FittedForest, fit, fit_with_histogram_mode};
 pub use grow::HistogramMode;

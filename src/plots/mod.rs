@@ -194,3 +194,47 @@ mod tests {
         assert!(err.to_string().contains("absent"), "{err}");
     }
 }
+
+#[cfg(test)]
+mod preview {
+    use super::*;
+    use crate::metrics;
+
+    #[test]
+    #[ignore]
+    fn write_previews() {
+        let dir = Path::new("/tmp/plots_preview");
+        std::fs::create_dir_all(dir).unwrap();
+        let n = 20000;
+        let mut y = Vec::new();
+        let mut p = Vec::new();
+        let mut state = 12345u64;
+        let mut unif = || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for _ in 0..n {
+            let score = (unif() - 0.5) * 8.0;
+            let truth = 1.0 / (1.0 + (-score).exp());
+            y.push(unif() < truth);
+            let noisy = 1.0 / (1.0 + (-(score * 0.8 + (unif() - 0.5) * 2.0)).exp());
+            p.push(noisy);
+        }
+        let m = metrics::evaluate(&y, &p, 0.5).unwrap();
+        confusion_matrix_png(&dir.join("confusion_matrix.png"), &m.confusion_matrix, 0.5).unwrap();
+        let c = metrics::roc_curve(&y, &p);
+        roc_curve_png(&dir.join("roc_curve.png"), &c.fpr, &c.tpr, m.roc_auc).unwrap();
+        calibration_png(&dir.join("calibration.png"), &m.calibration).unwrap();
+        let names = [
+            "income", "debt_to_income", "avg_monthly_payment", "credit_history_months", "num_loans",
+            "employment_years", "age", "dependents", "education_level", "region=Metropolitana",
+            "region=Arica y Parinacota", "housing_status=hipotecada", "marital_status=conviviente",
+            "gender=f", "region=Ñuble", "region=Biobío", "housing_status=propia", "region=Los Ríos",
+            "marital_status=soltero", "region=Aysén", "region=Magallanes", "region=Valparaíso",
+        ];
+        let imp: Vec<(String, f64)> =
+            names.iter().enumerate().map(|(i, n)| (n.to_string(), 0.3 / (1.0 + i as f64).powf(1.3))).collect();
+        feature_importance_png(&dir.join("feature_importance.png"), &imp).unwrap();
+        println!("{}", serde_json::to_string_pretty(&m).unwrap());
+    }
+}

@@ -13,8 +13,11 @@ pub const FLAVOR: &str = "credrisk";
 
 /// Writes `<model_dir>/MLmodel` (atomically) for the payload `<model_dir>/<payload_file>`,
 /// which must already exist. `payload_format` names its encoding (e.g. `credrisk-model/1`).
+/// An empty `run_id` (training without tracking) writes `run_id: null`.
 pub fn write_mlmodel(model_dir: &Path, run_id: &str, payload_file: &str, payload_format: &str) -> Result<()> {
-    validate_run_id(run_id)?;
+    if !run_id.is_empty() {
+        validate_run_id(run_id)?;
+    }
     let plain_name = !payload_file.is_empty()
         && !payload_file.contains(['/', '\\'])
         && payload_file != "."
@@ -35,7 +38,8 @@ pub fn write_mlmodel(model_dir: &Path, run_id: &str, payload_file: &str, payload
 }
 
 fn mlmodel_text(run_id: &str, payload_file: &str, payload_format: &str) -> String {
-    YamlWriter::new()
+    let mut w = YamlWriter::new();
+    w
         .str("artifact_path", super::MODEL_ARTIFACT_PATH)
         .map("flavors")
         .map(FLAVOR)
@@ -44,10 +48,9 @@ fn mlmodel_text(run_id: &str, payload_file: &str, payload_format: &str) -> Strin
         .str("model_format", payload_format)
         .end()
         .end()
-        .str("model_uuid", &new_run_id())
-        .str("run_id", run_id)
-        .str("utc_time_created", &utc_timestamp(now_ms()))
-        .finish()
+        .str("model_uuid", &new_run_id());
+    if run_id.is_empty() { w.null("run_id") } else { w.str("run_id", run_id) };
+    w.str("utc_time_created", &utc_timestamp(now_ms())).finish()
 }
 
 /// What the resolver needs from an MLmodel file.
@@ -82,6 +85,8 @@ mod tests {
         write_mlmodel(dir.path(), run_id, "model.crm", "credrisk-model/1").unwrap();
         let info = read_mlmodel(dir.path()).unwrap();
         assert_eq!(info, MlModelInfo { run_id: Some(run_id.into()), payload: Some("model.crm".into()) });
+        write_mlmodel(dir.path(), "", "model.crm", "credrisk-model/1").unwrap();
+        assert_eq!(read_mlmodel(dir.path()).unwrap().run_id, None);
     }
 
     #[test]

@@ -138,7 +138,7 @@ mod tests {
     fn rest_runs_parse_with_special_values() {
         let run = json!({
             "info": {"run_id": "abc", "run_name": "r", "status": "FINISHED", "start_time": "1795518451719",
-                     "end_time": 1795518452326, "artifact_uri": "mlflow-artifacts:/1/abc/artifacts"},
+                     "end_time": 1_795_518_452_326_i64, "artifact_uri": "mlflow-artifacts:/1/abc/artifacts"},
             "data": {"metrics": [{"key": "roc_auc", "value": 0.8}, {"key": "n", "value": "NaN"}]}
         });
         let s = summary_from_json(&run).unwrap();

@@ -130,11 +130,6 @@ pub fn percent_encode_path(bytes: &[u8]) -> String {
     out
 }
 
-/// Percent-encodes a query-string value (everything but unreserved characters).
-pub fn percent_encode_component(text: &str) -> String {
-    percent_encode_path(text.as_bytes()).replace('/', "%2F")
-}
-
 fn percent_decode(text: &str) -> Vec<u8> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());

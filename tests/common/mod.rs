@@ -54,12 +54,7 @@ pub fn python() -> PathBuf {
 
 /// Runs a Python script (source text) with ARGS in the venv; panics with its output on failure.
 pub fn python_ok(script: &str, args: &[&str]) -> String {
-    let out = Command::new(python())
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .expect("python runs");
+    let out = Command::new(python()).arg("-c").arg(script).args(args).output().expect("python runs");
     assert!(
         out.status.success(),
         "python failed ({}):\n{}\n{}",

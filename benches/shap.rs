@@ -1,0 +1,247 @@
+//! TreeSHAP speed, side by side with `shap.TreeExplainer` on the same forest in the same run.
+//!
+//! The forest is a scikit-learn RandomForestClassifier (100 trees, depth 12, min_samples_leaf 20,
+//! ~1,260 leaves per tree, as the peer's) trained in the pinned venv on a 250k-row synthetic
+//! table of 39 encoded columns, exported with ../shared/tools/sklearn_to_dump.py: shap explains
+//! the sklearn model itself, we explain the dump, so both work on exactly the same trees.
+//! The data and forest are cached in target/shap-bench/ (delete it to regenerate).
+//!
+//! Run: `cargo bench --bench shap` (env: SHAP_BENCH_PEER_ROWS = rows shap explains in batch,
+//! default 1000; SHAP_BENCH_PEER_INTERVENTIONAL_ROWS, default 40; CREDRISK_PYTHON = the venv's
+//! python).
+
+use credrisk::forest::dump::read_dump;
+use credrisk::shap::{Explanation, TreeShap};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+const CALLS: usize = 200;
+const BATCH_ROWS: usize = 10_000;
+const BACKGROUND_ROWS: usize = 200;
+const OUR_INTERVENTIONAL_ROWS: usize = 500;
+
+/// Writes data, trains the forest and exports it (once; ~1 minute on 2 cores).
+const PREPARE_PY: &str = r#"
+import os, subprocess, sys
+import numpy as np, joblib
+from sklearn.ensemble import RandomForestClassifier
+
+out, dump_tool = sys.argv[1], sys.argv[2]
+rng = np.random.default_rng(42)
+n = 250_000
+num = np.column_stack([
+    rng.integers(18, 80, n),                          # age
+    np.round(rng.lognormal(13.2, 0.7, n), -3),        # income
+    rng.uniform(0, 1, n).round(3),                    # debt ratio
+    rng.integers(0, 40, n),                           # years employed
+    rng.poisson(1.5, n),                              # dependents
+    rng.beta(1, 12, n).round(3),                      # delinquency rate
+    rng.integers(0, 25, n),                           # open lines
+    np.round(rng.lognormal(12.5, 1.0, n), -3),        # loan amount
+    rng.integers(6, 85, n),                           # term months
+    rng.normal(650, 80, n).round(),                   # bureau score
+]).astype(float)
+def one_hot(k, p=None):
+    idx = rng.choice(k, n, p=p)
+    return np.eye(k)[idx], idx
+region, region_i = one_hot(16)
+edu, edu_i = one_hot(5)
+gender, _ = one_hot(2)
+marital, _ = one_hot(4)
+housing, housing_i = one_hot(2)
+X = np.column_stack([num, region, edu, gender, marital, housing]).astype(np.float32).astype(np.float64)
+logit = (0.02 * (num[:, 0] - 45) + 0.9 * np.log(num[:, 1] / 6e5) - 2.0 * (num[:, 2] - 0.4)
+         + 0.03 * num[:, 3] - 0.15 * num[:, 4] - 9.0 * num[:, 5] + 0.008 * (num[:, 9] - 650)
+         - 0.35 * np.log(num[:, 7] / 3e5) + 0.15 * edu_i + 0.1 * np.sin(region_i) - 0.3 * housing_i)
+y = rng.uniform(size=n) < 1 / (1 + np.exp(-logit))
+names = ([f"num{i}" for i in range(10)] + [f"region={i}" for i in range(16)] + [f"edu={i}" for i in range(5)]
+         + [f"gender={i}" for i in range(2)] + [f"marital={i}" for i in range(4)] + [f"housing={i}" for i in range(2)])
+rf = RandomForestClassifier(n_estimators=100, max_depth=12, min_samples_leaf=20, random_state=42, n_jobs=-1)
+rf.fit(X, y)
+rf.n_jobs = 1
+joblib.dump(rf, os.path.join(out, "model.joblib"))
+subprocess.run([sys.executable, dump_tool, os.path.join(out, "model.joblib"), "--out",
+                os.path.join(out, "forest.json"), "--feature-names", ",".join(names)], check=True)
+def write(path, rows):
+    with open(path, "w") as fh:
+        fh.write(",".join(names) + "\n")
+        for r in rows:
+            fh.write(",".join(repr(float(v)) for v in r) + "\n")
+write(os.path.join(out, "rows.csv"), X[rng.choice(n, 10_000, replace=False)])
+write(os.path.join(out, "background.csv"), X[rng.choice(n, 200, replace=False)])
+"#;
+
+/// Times shap on the sklearn model, mirroring ../shared/peer/bench_inprocess.py.
+const PEER_PY: &str = r#"
+import json, os, statistics, sys, time, warnings
+import numpy as np, joblib, shap
+warnings.simplefilter("ignore")
+out, batch_rows, inter_rows, calls = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+rf = joblib.load(os.path.join(out, "model.joblib"))
+def load(name):
+    return np.loadtxt(os.path.join(out, name), delimiter=",", skiprows=1)
+X, bg = load("rows.csv"), load("background.csv")
+explainer = shap.TreeExplainer(rf)
+one = X[:1]
+for _ in range(20):
+    explainer.shap_values(one)
+samples = []
+for _ in range(calls):
+    t0 = time.perf_counter(); explainer.shap_values(one); samples.append(time.perf_counter() - t0)
+res = {"one_row_ms": statistics.median(samples) * 1e3, "load1_one_row": os.getloadavg()[0]}
+t0 = time.perf_counter()
+phi = explainer.shap_values(X[:batch_rows])
+res["batch_rows"] = batch_rows
+res["batch_rows_per_s"] = batch_rows / (time.perf_counter() - t0)
+res["row0_class1"] = np.asarray(phi)[0, :, 1].tolist()
+res["expected_value"] = float(np.asarray(explainer.expected_value).reshape(-1)[1])
+masker = shap.maskers.Independent(bg, max_samples=len(bg))
+inter = shap.TreeExplainer(rf, data=masker, feature_perturbation="interventional")
+t0 = time.perf_counter()
+inter.shap_values(X[:inter_rows], check_additivity=False)
+res["interventional_rows"] = inter_rows
+res["interventional_rows_per_s"] = inter_rows / (time.perf_counter() - t0)
+print(json.dumps(res))
+"#;
+
+fn python() -> PathBuf {
+    std::env::var_os("CREDRISK_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python"))
+}
+
+fn run_python(script: &str, args: &[String]) -> String {
+    let out = Command::new(python()).arg("-c").arg(script).args(args).output().expect("the venv's python runs");
+    assert!(out.status.success(), "python failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Row-major values of a CSV with a header line.
+fn read_csv(path: &Path) -> Vec<f64> {
+    let text = std::fs::read_to_string(path).expect("bench CSV");
+    text.lines().skip(1).flat_map(|line| line.split(',').map(|v| v.parse::<f64>().expect("a number"))).collect()
+}
+
+fn load1() -> String {
+    std::fs::read_to_string("/proc/loadavg").ok().and_then(|s| s.split(' ').next().map(String::from)).unwrap_or_default()
+}
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("target/shap-bench");
+    if !dir.join("background.csv").exists() {
+        std::fs::create_dir_all(&dir).expect("bench dir");
+        eprintln!("shap bench: generating 250k rows and training the sklearn forest (once) ...");
+        let tool = root.join("../shared/tools/sklearn_to_dump.py");
+        run_python(PREPARE_PY, &[dir.display().to_string(), tool.display().to_string()]);
+    }
+    let dump = read_dump(dir.join("forest.json")).expect("the bench forest dump reads");
+    let forest = &dump.forest;
+    let n = forest.n_features;
+    let rows = read_csv(&dir.join("rows.csv"));
+    let background = read_csv(&dir.join("background.csv"));
+    assert_eq!(rows.len(), BATCH_ROWS * n);
+    assert_eq!(background.len(), BACKGROUND_ROWS * n);
+    let leaves: usize = forest.trees.iter().map(|t| t.n_leaves()).sum();
+    let depth = forest.trees.iter().map(|t| t.depth()).max().unwrap_or(0);
+    println!(
+        "forest: {} trees, max depth {depth}, {:.0} leaves per tree, {n} features; {} threads",
+        forest.trees.len(),
+        leaves as f64 / forest.trees.len() as f64,
+        rayon::current_num_threads()
+    );
+
+    // The peer first, alone on the machine.
+    let peer_batch = env_usize("SHAP_BENCH_PEER_ROWS", 1000);
+    let peer_inter = env_usize("SHAP_BENCH_PEER_INTERVENTIONAL_ROWS", 40);
+    eprintln!("shap bench: timing shap ({peer_batch} batch rows, {peer_inter} interventional rows) ...");
+    let peer: serde_json::Value = serde_json::from_str(&run_python(
+        PEER_PY,
+        &[dir.display().to_string(), peer_batch.to_string(), peer_inter.to_string(), CALLS.to_string()],
+    ))
+    .expect("peer JSON");
+    let num = |key: &str| peer[key].as_f64().expect(key);
+
+    let build = Instant::now();
+    let path = TreeShap::path_dependent(forest).expect("path explainer");
+    let build_ms = build.elapsed().as_secs_f64() * 1e3;
+    let one = &rows[..n];
+    check_against_peer(&path.explain(one).expect("row 0"), &peer, forest.predict(one));
+
+    let load_one = load1();
+    let mut scratch = path.scratch();
+    let mut values = vec![0.0; n];
+    let one_ms = median_ms(|| {
+        path.explain_into(one, &mut scratch, &mut values).expect("explain");
+    });
+    let load_batch = load1();
+    let batch_rps = best_rows_per_s(3, BATCH_ROWS, || path.explain_rows(&rows).expect("batch"));
+    let inter = TreeShap::interventional(forest, &background).expect("interventional explainer");
+    let inter_rows = &rows[..OUR_INTERVENTIONAL_ROWS * n];
+    let load_inter = load1();
+    let inter_rps = best_rows_per_s(1, OUR_INTERVENTIONAL_ROWS, || inter.explain_rows(inter_rows).expect("batch"));
+
+    println!("path-dependent explainer built in {build_ms:.1} ms");
+    println!(
+        "one row, path-dependent (median of {CALLS}): ours {one_ms:.3} ms | shap {:.3} ms | {:.1}x (goal ≥ 10x) [load1 {load_one}]",
+        num("one_row_ms"),
+        num("one_row_ms") / one_ms
+    );
+    println!(
+        "batch, path-dependent: ours {batch_rps:.0} rows/s ({BATCH_ROWS} rows, best of 3) | shap {:.1} rows/s ({} rows) | {:.1}x (goal ≥ 20x) [load1 {load_batch}]",
+        num("batch_rows_per_s"),
+        num("batch_rows"),
+        batch_rps / num("batch_rows_per_s")
+    );
+    println!(
+        "interventional, {BACKGROUND_ROWS} background rows: ours {inter_rps:.1} rows/s ({OUR_INTERVENTIONAL_ROWS} rows) | shap {:.2} rows/s ({} rows) | {:.1}x [load1 {load_inter}]",
+        num("interventional_rows_per_s"),
+        num("interventional_rows"),
+        inter_rps / num("interventional_rows_per_s")
+    );
+}
+
+/// Our row 0 against shap's: the benchmark is only meaningful if both compute the same thing.
+fn check_against_peer(ours: &Explanation, peer: &serde_json::Value, prediction: f64) {
+    let theirs: Vec<f64> = peer["row0_class1"].as_array().expect("row0").iter().filter_map(|v| v.as_f64()).collect();
+    let worst = ours.values.iter().zip(&theirs).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    let base_gap = (ours.base_value - peer["expected_value"].as_f64().unwrap_or(f64::NAN)).abs();
+    println!(
+        "check: row 0 max |ours − shap| = {worst:.2e}, base value gap {base_gap:.2e}, additivity {:.2e}",
+        ours.additivity_error()
+    );
+    assert!(worst <= 1e-9 && base_gap <= 1e-9, "ours and shap disagree on the bench forest");
+    assert!((ours.prediction - prediction).abs() <= 1e-12);
+}
+
+/// Median wall time in ms of `CALLS` calls of `f`, after 20 warm-up calls.
+fn median_ms(mut f: impl FnMut()) -> f64 {
+    for _ in 0..20 {
+        f();
+    }
+    let mut samples: Vec<f64> = (0..CALLS)
+        .map(|_| {
+            let t0 = Instant::now();
+            f();
+            t0.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    samples.sort_by(f64::total_cmp);
+    samples[CALLS / 2]
+}
+
+fn best_rows_per_s<T>(repeats: usize, rows: usize, mut f: impl FnMut() -> T) -> f64 {
+    let best = (0..repeats)
+        .map(|_| {
+            let t0 = Instant::now();
+            std::hint::black_box(f());
+            t0.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min);
+    rows as f64 / best
+}
