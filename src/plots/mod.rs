@@ -226,14 +226,34 @@ mod preview {
         roc_curve_png(&dir.join("roc_curve.png"), &c.fpr, &c.tpr, m.roc_auc).unwrap();
         calibration_png(&dir.join("calibration.png"), &m.calibration).unwrap();
         let names = [
-            "income", "debt_to_income", "avg_monthly_payment", "credit_history_months", "num_loans",
-            "employment_years", "age", "dependents", "education_level", "region=Metropolitana",
-            "region=Arica y Parinacota", "housing_status=hipotecada", "marital_status=conviviente",
-            "gender=f", "region=Ñuble", "region=Biobío", "housing_status=propia", "region=Los Ríos",
-            "marital_status=soltero", "region=Aysén", "region=Magallanes", "region=Valparaíso",
+            "income",
+            "debt_to_income",
+            "avg_monthly_payment",
+            "credit_history_months",
+            "num_loans",
+            "employment_years",
+            "age",
+            "dependents",
+            "education_level",
+            "region=Metropolitana",
+            "region=Arica y Parinacota",
+            "housing_status=hipotecada",
+            "marital_status=conviviente",
+            "gender=f",
+            "region=Ñuble",
+            "region=Biobío",
+            "housing_status=propia",
+            "region=Los Ríos",
+            "marital_status=soltero",
+            "region=Aysén",
+            "region=Magallanes",
+            "region=Valparaíso",
         ];
-        let imp: Vec<(String, f64)> =
-            names.iter().enumerate().map(|(i, n)| (n.to_string(), 0.3 / (1.0 + i as f64).powf(1.3))).collect();
+        let imp: Vec<(String, f64)> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.to_string(), 0.3 / (1.0 + i as f64).powf(1.3)))
+            .collect();
         feature_importance_png(&dir.join("feature_importance.png"), &imp).unwrap();
         println!("{}", serde_json::to_string_pretty(&m).unwrap());
     }
