@@ -1,14 +1,14 @@
 //! TreeSHAP speed, side by side with `shap.TreeExplainer` on the same forest in the same run.
 //!
-//! The forest is a scikit-learn RandomForestClassifier (100 trees, depth 12, min_samples_leaf 20,
-//! ~1,260 leaves per tree, as the peer's) trained in the pinned venv on a 250k-row synthetic
-//! table of 39 encoded columns, exported with ../shared/tools/sklearn_to_dump.py: shap explains
-//! the sklearn model itself, we explain the dump, so both work on exactly the same trees.
-//! The data and forest are cached in target/shap-bench/ (delete it to regenerate).
+//! The forest is the peer's own: ../shared/peer/make_data.py (250k rows, seed 42) and
+//! train_sklearn.py (Pipeline: one-hot + RandomForestClassifier, 100 trees, depth 12,
+//! min_samples_leaf 20), exported with ../shared/tools/sklearn_to_dump.py. shap explains the
+//! sklearn forest itself, we explain the dump: exactly the same trees and rows (checked on row 0).
+//! Data and forest are cached in target/shap-bench/ (delete it to regenerate).
 //!
-//! Run: `cargo bench --bench shap` (env: SHAP_BENCH_PEER_ROWS = rows shap explains in batch,
-//! default 1000; SHAP_BENCH_PEER_INTERVENTIONAL_ROWS, default 40; CREDRISK_PYTHON = the venv's
-//! python).
+//! Run: `cargo bench --bench shap`. Env: SHAP_BENCH_PEER_ROWS (rows shap explains in batch,
+//! default 1000: its rows/s do not depend on the count), SHAP_BENCH_PEER_INTERVENTIONAL_ROWS
+//! (default 40), SHAP_BENCH_SKIP_PEER=1 (time ours only), CREDRISK_PYTHON (the venv's python).
 
 use credrisk::forest::dump::read_dump;
 use credrisk::shap::{Explanation, TreeShap};
@@ -21,55 +21,35 @@ const BATCH_ROWS: usize = 10_000;
 const BACKGROUND_ROWS: usize = 200;
 const OUR_INTERVENTIONAL_ROWS: usize = 500;
 
-/// Writes data, trains the forest and exports it (once; ~1 minute on 2 cores).
+/// The peer's own data and forest (../shared/peer: make_data.py, train_sklearn.py with its
+/// defaults: 100 trees, depth 12, min_samples_leaf 20, seed 42), exported to a dump; the rows are
+/// the peer's customer.json then the peer's 10,000-row sample, and 200 background rows, all
+/// through the fitted preprocessing and cast to float32 as sklearn and shap do before routing.
 const PREPARE_PY: &str = r#"
-import os, subprocess, sys
-import numpy as np, joblib
-from sklearn.ensemble import RandomForestClassifier
-
-out, dump_tool = sys.argv[1], sys.argv[2]
-rng = np.random.default_rng(42)
-n = 250_000
-num = np.column_stack([
-    rng.integers(18, 80, n),                          # age
-    np.round(rng.lognormal(13.2, 0.7, n), -3),        # income
-    rng.uniform(0, 1, n).round(3),                    # debt ratio
-    rng.integers(0, 40, n),                           # years employed
-    rng.poisson(1.5, n),                              # dependents
-    rng.beta(1, 12, n).round(3),                      # delinquency rate
-    rng.integers(0, 25, n),                           # open lines
-    np.round(rng.lognormal(12.5, 1.0, n), -3),        # loan amount
-    rng.integers(6, 85, n),                           # term months
-    rng.normal(650, 80, n).round(),                   # bureau score
-]).astype(float)
-def one_hot(k, p=None):
-    idx = rng.choice(k, n, p=p)
-    return np.eye(k)[idx], idx
-region, region_i = one_hot(16)
-edu, edu_i = one_hot(5)
-gender, _ = one_hot(2)
-marital, _ = one_hot(4)
-housing, housing_i = one_hot(2)
-X = np.column_stack([num, region, edu, gender, marital, housing]).astype(np.float32).astype(np.float64)
-logit = (0.02 * (num[:, 0] - 45) + 0.9 * np.log(num[:, 1] / 6e5) - 2.0 * (num[:, 2] - 0.4)
-         + 0.03 * num[:, 3] - 0.15 * num[:, 4] - 9.0 * num[:, 5] + 0.008 * (num[:, 9] - 650)
-         - 0.35 * np.log(num[:, 7] / 3e5) + 0.15 * edu_i + 0.1 * np.sin(region_i) - 0.3 * housing_i)
-y = rng.uniform(size=n) < 1 / (1 + np.exp(-logit))
-names = ([f"num{i}" for i in range(10)] + [f"region={i}" for i in range(16)] + [f"edu={i}" for i in range(5)]
-         + [f"gender={i}" for i in range(2)] + [f"marital={i}" for i in range(4)] + [f"housing={i}" for i in range(2)])
-rf = RandomForestClassifier(n_estimators=100, max_depth=12, min_samples_leaf=20, random_state=42, n_jobs=-1)
-rf.fit(X, y)
-rf.n_jobs = 1
-joblib.dump(rf, os.path.join(out, "model.joblib"))
-subprocess.run([sys.executable, dump_tool, os.path.join(out, "model.joblib"), "--out",
-                os.path.join(out, "forest.json"), "--feature-names", ",".join(names)], check=True)
-def write(path, rows):
-    with open(path, "w") as fh:
+import json, os, subprocess, sys
+import numpy as np, pandas as pd, joblib
+out, shared = sys.argv[1], sys.argv[2]
+peer = os.path.join(shared, "peer")
+sys.path.insert(0, peer)
+from schema import FEATURES
+data, model = os.path.join(out, "applicants.parquet"), os.path.join(out, "model.joblib")
+run = lambda *args: subprocess.run([sys.executable, *args], check=True, stdout=subprocess.DEVNULL)
+run(os.path.join(peer, "make_data.py"), "--rows", "250000", "--seed", "42", "--out", data)
+run(os.path.join(peer, "train_sklearn.py"), "--data", data, "--out", model)
+run(os.path.join(shared, "tools", "sklearn_to_dump.py"), model, "--out", os.path.join(out, "forest.json"))
+pipeline = joblib.load(model)
+pre = pipeline.named_steps["pre"]
+names = list(pre.get_feature_names_out())
+with open(os.path.join(peer, "customer.json")) as f:
+    one = pd.DataFrame([json.load(f)["customer"]], columns=FEATURES)
+table = pd.read_parquet(data, columns=FEATURES)
+def write(name, frame):
+    rows = np.asarray(pre.transform(frame), dtype=np.float32).astype(np.float64)
+    with open(os.path.join(out, name), "w") as fh:
         fh.write(",".join(names) + "\n")
-        for r in rows:
-            fh.write(",".join(repr(float(v)) for v in r) + "\n")
-write(os.path.join(out, "rows.csv"), X[rng.choice(n, 10_000, replace=False)])
-write(os.path.join(out, "background.csv"), X[rng.choice(n, 200, replace=False)])
+        fh.writelines(",".join(repr(float(v)) for v in r) + "\n" for r in rows)
+write("rows.csv", pd.concat([one, table.sample(9_999, random_state=0)]))
+write("background.csv", table.sample(200, random_state=1))
 "#;
 
 /// Times shap on the sklearn model, mirroring ../shared/peer/bench_inprocess.py.
@@ -78,7 +58,7 @@ import json, os, statistics, sys, time, warnings
 import numpy as np, joblib, shap
 warnings.simplefilter("ignore")
 out, batch_rows, inter_rows, calls = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-rf = joblib.load(os.path.join(out, "model.joblib"))
+rf = joblib.load(os.path.join(out, "model.joblib")).named_steps["rf"]
 def load(name):
     return np.loadtxt(os.path.join(out, name), delimiter=",", skiprows=1)
 X, bg = load("rows.csv"), load("background.csv")
@@ -136,9 +116,8 @@ fn main() {
     let dir = root.join("target/shap-bench");
     if !dir.join("background.csv").exists() {
         std::fs::create_dir_all(&dir).expect("bench dir");
-        eprintln!("shap bench: generating 250k rows and training the sklearn forest (once) ...");
-        let tool = root.join("../shared/tools/sklearn_to_dump.py");
-        run_python(PREPARE_PY, &[dir.display().to_string(), tool.display().to_string()]);
+        eprintln!("shap bench: generating the peer's 250k rows and training its forest (once) ...");
+        run_python(PREPARE_PY, &[dir.display().to_string(), root.join("../shared").display().to_string()]);
     }
     let dump = read_dump(dir.join("forest.json")).expect("the bench forest dump reads");
     let forest = &dump.forest;
@@ -157,22 +136,15 @@ fn main() {
     );
 
     // The peer first, alone on the machine.
-    let peer_batch = env_usize("SHAP_BENCH_PEER_ROWS", 1000);
-    let peer_inter = env_usize("SHAP_BENCH_PEER_INTERVENTIONAL_ROWS", 40);
-    eprintln!("shap bench: timing shap ({peer_batch} batch rows, {peer_inter} interventional rows) ...");
-    let peer: serde_json::Value = serde_json::from_str(&run_python(
-        PEER_PY,
-        &[dir.display().to_string(), peer_batch.to_string(), peer_inter.to_string(), CALLS.to_string()],
-    ))
-    .expect("peer JSON");
-    let num = |key: &str| peer[key].as_f64().expect(key);
+    let peer = (std::env::var_os("SHAP_BENCH_SKIP_PEER").is_none()).then(|| time_peer(&dir));
 
     let build = Instant::now();
     let path = TreeShap::path_dependent(forest).expect("path explainer");
     let build_ms = build.elapsed().as_secs_f64() * 1e3;
     let one = &rows[..n];
-    check_against_peer(&path.explain(one).expect("row 0"), &peer, forest.predict(one));
-
+    if let Some(peer) = &peer {
+        check_against_peer(&path.explain(one).expect("row 0"), peer, forest.predict(one));
+    }
     let load_one = load1();
     let mut scratch = path.scratch();
     let mut values = vec![0.0; n];
@@ -186,24 +158,34 @@ fn main() {
     let load_inter = load1();
     let inter_rps = best_rows_per_s(1, OUR_INTERVENTIONAL_ROWS, || inter.explain_rows(inter_rows).expect("batch"));
 
+    let peer_num = |key: &str| peer.as_ref().and_then(|p| p[key].as_f64()).unwrap_or(f64::NAN);
     println!("path-dependent explainer built in {build_ms:.1} ms");
     println!(
-        "one row, path-dependent (median of {CALLS}): ours {one_ms:.3} ms | shap {:.3} ms | {:.1}x (goal ≥ 10x) [load1 {load_one}]",
-        num("one_row_ms"),
-        num("one_row_ms") / one_ms
+        "one row, path-dependent (median of {CALLS} calls): ours {one_ms:.3} ms | shap {:.3} ms | {:.1}x (goal >= 10x) [load1 {load_one}]",
+        peer_num("one_row_ms"),
+        peer_num("one_row_ms") / one_ms
     );
     println!(
-        "batch, path-dependent: ours {batch_rps:.0} rows/s ({BATCH_ROWS} rows, best of 3) | shap {:.1} rows/s ({} rows) | {:.1}x (goal ≥ 20x) [load1 {load_batch}]",
-        num("batch_rows_per_s"),
-        num("batch_rows"),
-        batch_rps / num("batch_rows_per_s")
+        "batch, path-dependent: ours {batch_rps:.0} rows/s ({BATCH_ROWS} rows, best of 3) | shap {:.1} rows/s ({} rows) | {:.1}x (goal >= 20x) [load1 {load_batch}]",
+        peer_num("batch_rows_per_s"),
+        peer_num("batch_rows"),
+        batch_rps / peer_num("batch_rows_per_s")
     );
     println!(
         "interventional, {BACKGROUND_ROWS} background rows: ours {inter_rps:.1} rows/s ({OUR_INTERVENTIONAL_ROWS} rows) | shap {:.2} rows/s ({} rows) | {:.1}x [load1 {load_inter}]",
-        num("interventional_rows_per_s"),
-        num("interventional_rows"),
-        inter_rps / num("interventional_rows_per_s")
+        peer_num("interventional_rows_per_s"),
+        peer_num("interventional_rows"),
+        inter_rps / peer_num("interventional_rows_per_s")
     );
+}
+
+/// Runs shap's timings (one row, batch, interventional) on the cached sklearn model.
+fn time_peer(dir: &Path) -> serde_json::Value {
+    let batch = env_usize("SHAP_BENCH_PEER_ROWS", 1000);
+    let interventional = env_usize("SHAP_BENCH_PEER_INTERVENTIONAL_ROWS", 40);
+    eprintln!("shap bench: timing shap ({batch} batch rows, {interventional} interventional rows) ...");
+    let args = [dir.display().to_string(), batch.to_string(), interventional.to_string(), CALLS.to_string()];
+    serde_json::from_str(&run_python(PEER_PY, &args)).expect("peer JSON")
 }
 
 /// Our row 0 against shap's: the benchmark is only meaningful if both compute the same thing.

@@ -33,9 +33,11 @@ fn mlflow_server_serves_our_file_store_to_the_ui() {
         server.url, run.run_id
     ));
     assert!(history.contains(r#""value": "NaN""#) || history.contains(r#""value":"NaN""#), "{history}");
-    let mlmodel = get_text(&format!("{}/get-artifact?path=model/MLmodel&run_uuid={}", server.url, run.run_id));
+    let mlmodel =
+        get_text(&format!("{}/get-artifact?path=model/MLmodel&run_uuid={}", server.url, run.run_id));
     assert!(mlmodel.contains("credrisk:") && mlmodel.contains(&run.run_id), "{mlmodel}");
-    let models = post_json(&format!("{}/ajax-api/2.0/mlflow/registered-models/search", server.url), &json!({}));
+    let models =
+        post_json(&format!("{}/ajax-api/2.0/mlflow/registered-models/search", server.url), &json!({}));
     assert_eq!(models["registered_models"][0]["name"], "credrisk-model", "{models}");
 
     // Our REST reader agrees with the server about the run and its latest metrics.
@@ -72,14 +74,17 @@ fn a_run_logged_over_rest_reads_back_with_the_python_client() {
     // More than one log-batch worth of params (100) and metrics (1000).
     let mut big = tracking::open(Some(&url)).unwrap();
     let bulk = big.start_run("credrisk", "bulk", &[]).unwrap();
-    let params: Vec<(String, String)> = (0..250).map(|i| (format!("p{i:03}"), format!("{}", i * 7))).collect();
+    let params: Vec<(String, String)> =
+        (0..250).map(|i| (format!("p{i:03}"), format!("{}", i * 7))).collect();
     big.log_params(&params).unwrap();
-    let steps: Vec<Metric> = (0..2500).map(|i| Metric::new("curve", f64::from(i) / 4.0, i64::from(i))).collect();
+    let steps: Vec<Metric> =
+        (0..2500).map(|i| Metric::new("curve", f64::from(i) / 4.0, i64::from(i))).collect();
     big.log_metrics(&steps).unwrap();
     big.end_run(RunStatus::Finished).unwrap();
 
     // Registry over REST, then everything read back by the client.
-    let version = tracking::register_model(Some(&url), &run.run_id, "credrisk-model", Some("champion")).unwrap();
+    let version =
+        tracking::register_model(Some(&url), &run.run_id, "credrisk-model", Some("champion")).unwrap();
     assert_eq!(version, ("credrisk-model".to_string(), 1));
     let read = py_json(
         r#"
@@ -105,20 +110,31 @@ print(json.dumps({"params": r.data.params, "history": sorted([m.step, m.value] f
     assert_eq!(read["sha"], sha256_hex(&payload_bytes()));
 
     // Our resolver downloads the same model from the server.
-    for model_uri in [Some("models:/credrisk-model@champion".to_string()), Some(format!("runs:/{}/model", run.run_id)), None] {
+    for model_uri in [
+        Some("models:/credrisk-model@champion".to_string()),
+        Some(format!("runs:/{}/model", run.run_id)),
+        None,
+    ] {
         let resolved = tracking::resolve_model(model_uri.as_deref(), Some(&url)).unwrap();
         assert_eq!(fs::read(resolved.dir.join("model.crm")).unwrap(), payload_bytes(), "{model_uri:?}");
         assert_eq!(resolved.run_id.as_deref(), Some(run.run_id.as_str()), "{model_uri:?}");
     }
-    let err = tracking::resolve_model(Some("models:/credrisk-model@nope"), Some(&url)).unwrap_err().to_string();
+    let err =
+        tracking::resolve_model(Some("models:/credrisk-model@nope"), Some(&url)).unwrap_err().to_string();
     assert!(err.contains("champion → 1"), "{err}");
 
     // A server-side rejection: another client changed a param behind our back.
     let mut clash = tracking::open(Some(&url)).unwrap();
     let clash_run = clash.start_run("credrisk", "clash", &[]).unwrap();
-    py("import sys, mlflow; mlflow.MlflowClient(sys.argv[1]).log_param(sys.argv[2], 'seed', '1')", &[&url, &clash_run.run_id]);
+    py(
+        "import sys, mlflow; mlflow.MlflowClient(sys.argv[1]).log_param(sys.argv[2], 'seed', '1')",
+        &[&url, &clash_run.run_id],
+    );
     let err = clash.log_params(&[("seed".into(), "2".into())]).unwrap_err().to_string();
-    assert!(err.contains(&url) && err.contains("runs/log-batch") && err.contains("INVALID_PARAMETER_VALUE"), "{err}");
+    assert!(
+        err.contains(&url) && err.contains("runs/log-batch") && err.contains("INVALID_PARAMETER_VALUE"),
+        "{err}"
+    );
     let status = py_json(
         "import json, sys, mlflow; r = mlflow.MlflowClient(sys.argv[1]).get_run(sys.argv[2]); \
          print(json.dumps([r.info.status, r.data.tags.get('credrisk.error', '')]))",

@@ -5,8 +5,8 @@
 mod common;
 mod mlflow_util;
 
-use credrisk::tracking::{self, Metric, RunStatus};
 use credrisk::Error;
+use credrisk::tracking::{self, Metric, RunStatus};
 use mlflow_util::*;
 use serde_json::json;
 use std::fs;
@@ -38,7 +38,9 @@ fn a_run_written_by_the_library_reads_back_in_mlflow() {
     let oob = fs::read_to_string(run_dir.join("metrics/oob_auc")).unwrap();
     assert_eq!(oob.lines().count(), 5, "{oob}");
     assert!(run.experiment_id.chars().all(|c| c.is_ascii_digit()) && run.experiment_id != "0");
-    assert!(root.join(".trash").is_dir() && root.join("models").is_dir() && root.join("0/meta.yaml").is_file());
+    assert!(
+        root.join(".trash").is_dir() && root.join("models").is_dir() && root.join("0/meta.yaml").is_file()
+    );
 }
 
 #[test]
@@ -112,13 +114,14 @@ print(json.dumps({
     let model_files = json!(["MLmodel", "feature_schema.json", "forest.json", "model.crm"]);
     assert_eq!(got["v1"], model_files);
     assert_eq!(got["champion"], model_files);
-    assert_eq!(got["alias_version"], "1");
+    assert_eq!(got["alias_version"], 1, "an int, as for a registry MLflow wrote itself");
     assert_eq!(got["alias_run"], first.run_id.as_str());
     assert_eq!(got["versions"], json!([["1", first.run_id, "READY"], ["2", second.run_id, "READY"]]));
     assert_eq!(got["aliases"], json!({"champion": "1"}));
 
     // Our resolver lands on the same run directories MLflow resolved.
-    let model_dir = |run: &tracking::RunInfo| root.join(&run.experiment_id).join(&run.run_id).join("artifacts/model");
+    let model_dir =
+        |run: &tracking::RunInfo| root.join(&run.experiment_id).join(&run.run_id).join("artifacts/model");
     let cases = [
         (Some("models:/credrisk-model@champion"), &first),
         (Some("models:/credrisk-model/1"), &first),
@@ -147,7 +150,8 @@ print(json.dumps({
     assert!(not_found("models:/credrisk-model/3").contains("1, 2"));
     let message = not_found("runs:/0123456789abcdef0123456789abcdef/model");
     assert!(message.contains(&first.run_id) && message.contains(&second.run_id), "{message}");
-    let err = tracking::register_model(Some(&uri), "0123456789abcdef0123456789abcdef", "m", None).unwrap_err();
+    let err =
+        tracking::register_model(Some(&uri), "0123456789abcdef0123456789abcdef", "m", None).unwrap_err();
     assert!(matches!(err, Error::ModelNotFound(_)), "{err}");
 }
 
@@ -189,7 +193,7 @@ print(json.dumps({"status": r.info.status, "params": len(r.data.params), "roc_au
     assert_eq!(
         got,
         json!({"status": "FINISHED", "params": logged.params.len(), "roc_auc": 0.8125, "nan": true,
-               "history": logged.oob_auc.len(), "alias": "1"})
+               "history": logged.oob_auc.len(), "alias": 1})
     );
 }
 
@@ -207,7 +211,9 @@ fn child_writer_for_kill_test() {
     let mut step = 0;
     while started.elapsed() < Duration::from_secs(60) {
         let value = 1.0 / (step as f64 + 1.0);
-        tracker.log_metrics(&[Metric::new("loss", value, step), Metric::new("eval/auc", 1.0 - value, step)]).unwrap();
+        tracker
+            .log_metrics(&[Metric::new("loss", value, step), Metric::new("eval/auc", 1.0 - value, step)])
+            .unwrap();
         step += 1;
     }
 }
@@ -238,7 +244,9 @@ fn store_survives_a_writer_killed_mid_run() {
             .unwrap()
             .flatten()
             .map(|e| e.path().join("metrics/loss"))
-            .find(|p| !p.starts_with(root.join(&abandoned.experiment_id).join(&abandoned.run_id)) && p.is_file());
+            .find(|p| {
+                !p.starts_with(root.join(&abandoned.experiment_id).join(&abandoned.run_id)) && p.is_file()
+            });
         if let Some(p) = found.filter(|p| fs::read_to_string(p).unwrap_or_default().lines().count() > 300) {
             break p;
         }
@@ -251,7 +259,8 @@ fn store_survives_a_writer_killed_mid_run() {
 
     let text = fs::read_to_string(&loss_file).unwrap();
     assert!(text.ends_with('\n'), "a partial metric line was left behind");
-    let killed_id = loss_file.parent().unwrap().parent().unwrap().file_name().unwrap().to_str().unwrap().to_string();
+    let killed_id =
+        loss_file.parent().unwrap().parent().unwrap().file_name().unwrap().to_str().unwrap().to_string();
 
     assert_checker_passes(&root, &["--require-model"]);
     let got = py_json(

@@ -4,7 +4,7 @@
 
 use crate::data;
 use crate::error::{Error, Result};
-use crate::explain::{Answer, ExplainOptions, Explainer, Lang};
+use crate::explain::{Answer, ExplainOptions, Lang};
 use crate::loader::{self, DEFAULT_BACKGROUND_ROWS};
 use crate::schema::Applicant;
 use rayon::prelude::*;
@@ -62,10 +62,10 @@ pub fn run(args: Args) -> Result<()> {
     let explainer = loader::load_explainer(args.model.as_deref(), args.tracking_uri.as_deref(), background)?;
     let options = ExplainOptions { lang, top: args.top, per_column: args.per_column };
     let answers: Vec<Answer> = customers.par_iter().map(|c| explainer.explain(c, options)).collect::<Result<_>>()?;
-    print_answers(&answers, &explainer, args.format, lang)
+    print_answers(&answers, args.format, lang)
 }
 
-fn print_answers(answers: &[Answer], explainer: &Explainer, format: Format, lang: Lang) -> Result<()> {
+fn print_answers(answers: &[Answer], format: Format, lang: Lang) -> Result<()> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let result: std::io::Result<()> = answers.iter().enumerate().try_for_each(|(i, a)| match format {
@@ -73,7 +73,7 @@ fn print_answers(answers: &[Answer], explainer: &Explainer, format: Format, lang
             serde_json::to_writer(&mut out, a).map_err(std::io::Error::other)?;
             writeln!(out)
         }
-        Format::Text => write!(out, "{}", text_report(i + 1, a, explainer, lang)),
+        Format::Text => write!(out, "{}", text_report(i + 1, a, lang)),
     });
     match result.and_then(|()| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
@@ -117,7 +117,7 @@ pub fn read_customers(path: &Path) -> Result<Vec<Applicant>> {
 }
 
 /// A compact terminal report: decision, then one bar per contribution, reasons and warnings.
-fn text_report(n: usize, a: &Answer, explainer: &Explainer, lang: Lang) -> String {
+fn text_report(n: usize, a: &Answer, lang: Lang) -> String {
     let es = lang == Lang::Es;
     let decision = match (a.approved, es) {
         (true, true) => "APROBADO",
@@ -145,6 +145,11 @@ fn text_report(n: usize, a: &Answer, explainer: &Explainer, lang: Lang) -> Strin
         };
         let value = match &c.value {
             Value::String(v) => v.clone(),
+            Value::Number(n) => match n.as_f64() {
+                Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{f:.0}"),
+                Some(f) => format!("{f:.4}").trim_end_matches('0').to_string(),
+                None => n.to_string(),
+            },
             v => v.to_string(),
         };
         s += &format!("   {:<22} {:>14} {:+.4} {left}|{right}\n", c.feature, truncate(&value, 14), c.shap);
@@ -158,7 +163,6 @@ fn text_report(n: usize, a: &Answer, explainer: &Explainer, lang: Lang) -> Strin
     for w in &a.warnings {
         s += &format!("   ! {}: {}\n", w.field, w.message);
     }
-    let _ = explainer;
     s + "\n"
 }
 

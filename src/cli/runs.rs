@@ -79,7 +79,9 @@ mod tests {
             status: RunStatus::Finished,
             start_time_ms: 1_795_769_067_604,
             end_time_ms: None,
-            metrics: auc.map(|a| [("roc_auc".to_string(), a), ("brier".to_string(), 0.1234567)].into()).unwrap_or_default(),
+            metrics: auc
+                .map(|a| [("roc_auc".to_string(), a), ("brier".to_string(), 0.1234567)].into())
+                .unwrap_or_default(),
             artifact_uri: String::new(),
         };
         let table = format_table(&[run("a1", Some(0.81234)), run("b2", None)]);

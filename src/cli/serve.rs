@@ -1,10 +1,95 @@
-//! `credrisk serve`: TODO, being written.
+//! `credrisk serve`: options of the HTTP service, validated into a [`ServeConfig`] before anything
+//! binds or loads.
 
 use crate::error::{Error, Result};
+use crate::loader::{DEFAULT_BACKGROUND_ROWS, MAX_BACKGROUND_ROWS};
+use crate::serve::{self, DEFAULT_BODY_LIMIT, ServeConfig};
+use std::path::PathBuf;
+
+/// The smallest and largest body limit that make sense (one customer ≈ 400 bytes).
+const MIN_BODY_LIMIT: usize = 1024;
+const MAX_BODY_LIMIT: usize = 64 * 1024 * 1024;
+const MAX_WORKERS: usize = 256;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Model: a directory, runs:/<id>/model, models:/<name>/<version>, models:/<name>@<alias>;
+    /// default: the latest FINISHED run of experiment `credrisk`.
+    #[arg(long, alias = "model", env = "MODEL_URI")]
+    model_uri: Option<String>,
+    /// MLflow tracking URI (file store path/URI or http://host:port); default ./mlruns.
+    #[arg(long, env = "MLFLOW_TRACKING_URI")]
+    tracking_uri: Option<String>,
+    /// Applicant Parquet/CSV for interventional SHAP (a seeded sample of it is the background).
+    #[arg(long, env = "BACKGROUND_DATA_PATH")]
+    background: Option<PathBuf>,
+    /// Background sample size (at most 5000).
+    #[arg(long, default_value_t = DEFAULT_BACKGROUND_ROWS)]
+    background_rows: usize,
+    /// Seed of the background sample.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Address to bind (127.0.0.1: reachable from this machine only).
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Port to bind (0: any free port, logged at startup).
+    #[arg(long, default_value_t = 8000)]
+    port: u16,
+    /// Worker threads; default: one per core.
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Append a JSON Lines decision record per answered decision to this file.
+    #[arg(long)]
+    audit_log: Option<PathBuf>,
+    /// Largest request body in bytes (larger ones get 413).
+    #[arg(long, default_value_t = DEFAULT_BODY_LIMIT)]
+    body_limit: usize,
+}
 
-pub fn run(_args: Args) -> Result<()> {
-    Err(Error::Usage("credrisk serve is not implemented yet".into()))
+pub fn run(args: Args) -> Result<()> {
+    serve::serve(config(args)?)
+}
+
+fn config(args: Args) -> Result<ServeConfig> {
+    let workers = match args.workers {
+        Some(n) if n == 0 || n > MAX_WORKERS => {
+            return Err(Error::Usage(format!("--workers must be 1..={MAX_WORKERS}, got {n}")));
+        }
+        Some(n) => n,
+        None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+    };
+    if !(MIN_BODY_LIMIT..=MAX_BODY_LIMIT).contains(&args.body_limit) {
+        return Err(Error::Usage(format!(
+            "--body-limit must be {MIN_BODY_LIMIT}..={MAX_BODY_LIMIT} bytes, got {}",
+            args.body_limit
+        )));
+    }
+    if args.host.trim().is_empty() {
+        return Err(Error::Usage("--host must not be empty".into()));
+    }
+    let background = match args.background {
+        Some(path) => {
+            if args.background_rows == 0 || args.background_rows > MAX_BACKGROUND_ROWS {
+                return Err(Error::Usage(format!(
+                    "--background-rows must be 1..={MAX_BACKGROUND_ROWS}, got {}",
+                    args.background_rows
+                )));
+            }
+            if !path.is_file() {
+                return Err(Error::Usage(format!("--background {}: no such file", path.display())));
+            }
+            Some((path, args.background_rows, args.seed))
+        }
+        None => None,
+    };
+    Ok(ServeConfig {
+        model_uri: args.model_uri,
+        tracking_uri: args.tracking_uri,
+        background,
+        host: args.host,
+        port: args.port,
+        workers,
+        audit_log: args.audit_log,
+        body_limit: args.body_limit,
+    })
 }

@@ -17,15 +17,55 @@ pub struct FeatureBins {
     pub upper: Vec<f64>,
 }
 
+/// Quantiles of a column longer than this are estimated from an evenly strided subsample of about
+/// this many values (sorting every value of every continuous column would cost more than a tree).
+const QUANTILE_SAMPLE: usize = 50_000;
+
 impl FeatureBins {
     /// Bins for one column of finite values: one per distinct value if there are at most
     /// `max_bins`, otherwise groups of consecutive distinct values holding about equal row counts.
     pub fn from_column(column: &[f64], max_bins: usize) -> FeatureBins {
+        Self::fit_and_code(column, max_bins).0
+    }
+
+    /// The bins and every value's code. Bin edges of many-valued columns come from a subsample,
+    /// but each bin's `lower` and `upper` are the true extremes of the training values in it.
+    pub fn fit_and_code(column: &[f64], max_bins: usize) -> (FeatureBins, Vec<u8>) {
         if let Some(distinct) = few_distinct_values(column, max_bins) {
-            return FeatureBins { lower: distinct.clone(), upper: distinct };
+            let bins = FeatureBins { lower: distinct.clone(), upper: distinct };
+            let codes = column.iter().map(|&x| bins.code(x)).collect();
+            return (bins, codes);
         }
-        let runs = sorted_value_runs(column);
-        quantile_groups(&runs, column.len(), max_bins)
+        let step = column.len().div_ceil(QUANTILE_SAMPLE).max(1);
+        let sample: Vec<f64> = column.iter().step_by(step).copied().collect();
+        let edges = quantile_groups(&sorted_value_runs(&sample), sample.len(), max_bins);
+        edges.refit_to(column)
+    }
+
+    /// Bins with these bins' upper edges as cut points, each narrowed to the extremes of the
+    /// column's values that fall in it (empty bins dropped), and the column's codes.
+    fn refit_to(&self, column: &[f64]) -> (FeatureBins, Vec<u8>) {
+        let n = self.n_bins();
+        let (mut lower, mut upper) = (vec![f64::INFINITY; n], vec![f64::NEG_INFINITY; n]);
+        let mut codes: Vec<u8> = column.iter().map(|&x| self.code(x)).collect();
+        for (&x, &c) in column.iter().zip(&codes) {
+            let x = canonical(x);
+            lower[c as usize] = lower[c as usize].min(x);
+            upper[c as usize] = upper[c as usize].max(x);
+        }
+        let kept: Vec<usize> = (0..n).filter(|&b| lower[b] <= upper[b]).collect();
+        if kept.len() < n {
+            let mut renumber = vec![0u8; n];
+            for (new, &old) in kept.iter().enumerate() {
+                renumber[old] = new as u8;
+            }
+            codes.iter_mut().for_each(|c| *c = renumber[*c as usize]);
+        }
+        let bins = FeatureBins {
+            lower: kept.iter().map(|&b| lower[b]).collect(),
+            upper: kept.iter().map(|&b| upper[b]).collect(),
+        };
+        (bins, codes)
     }
 
     pub fn n_bins(&self) -> usize {
@@ -131,6 +171,7 @@ pub struct BinnedData {
     pub bins: Vec<FeatureBins>,
     words_per_row: usize,
     words: Vec<u64>,
+    columns: Vec<Vec<u8>>,
 }
 
 /// Byte `f` of packed codes.
@@ -145,14 +186,8 @@ impl BinnedData {
         let n_features = columns.len();
         let n_rows = columns.first().map_or(0, Vec::len);
         let words_per_row = n_features.div_ceil(8);
-        let (bins, coded): (Vec<FeatureBins>, Vec<Vec<u8>>) = columns
-            .par_iter()
-            .map(|column| {
-                let bins = FeatureBins::from_column(column, MAX_BINS);
-                let codes = column.iter().map(|&x| bins.code(x)).collect();
-                (bins, codes)
-            })
-            .unzip();
+        let (bins, coded): (Vec<FeatureBins>, Vec<Vec<u8>>) =
+            columns.par_iter().map(|column| FeatureBins::fit_and_code(column, MAX_BINS)).unzip();
         let mut words = vec![0u64; n_rows * words_per_row];
         const CHUNK_ROWS: usize = 4096;
         if words_per_row > 0 {
@@ -167,7 +202,7 @@ impl BinnedData {
                 }
             });
         }
-        BinnedData { n_rows, n_features, bins, words_per_row, words }
+        BinnedData { n_rows, n_features, bins, words_per_row, words, columns: coded }
     }
 
     pub fn words_per_row(&self) -> usize {
@@ -178,6 +213,12 @@ impl BinnedData {
     #[inline]
     pub fn row_words(&self, row: usize) -> &[u64] {
         &self.words[row * self.words_per_row..(row + 1) * self.words_per_row]
+    }
+
+    /// One feature's codes, one per row.
+    #[inline]
+    pub fn column(&self, feature: usize) -> &[u8] {
+        &self.columns[feature]
     }
 
     /// The code of one cell.
@@ -223,6 +264,29 @@ mod tests {
             let b = bins.code(x) as usize;
             assert!(bins.lower[b] <= x && x <= bins.upper[b]);
         }
+    }
+
+    #[test]
+    fn subsampled_quantile_bins_hold_the_true_extremes_and_near_equal_counts() {
+        // 300k distinct values (a shuffled grid): edges come from a 50k subsample.
+        let n = 300_000u64;
+        let column: Vec<f64> = (0..n).map(|i| ((i * 7919) % n) as f64 / 10.0).collect();
+        let (bins, codes) = FeatureBins::fit_and_code(&column, MAX_BINS);
+        assert!(bins.n_bins() > 250 && bins.n_bins() <= MAX_BINS, "{} bins", bins.n_bins());
+        let mut counts = vec![0usize; bins.n_bins()];
+        let mut extremes = vec![(f64::INFINITY, f64::NEG_INFINITY); bins.n_bins()];
+        for (&x, &c) in column.iter().zip(&codes) {
+            let b = c as usize;
+            assert_eq!(c, bins.code(x), "stored code equals the code of the value");
+            counts[b] += 1;
+            extremes[b] = (extremes[b].0.min(x), extremes[b].1.max(x));
+        }
+        for b in 0..bins.n_bins() {
+            assert_eq!(extremes[b], (bins.lower[b], bins.upper[b]), "bin {b} is its values' range");
+        }
+        let ideal = n as f64 / bins.n_bins() as f64;
+        let worst = counts.iter().map(|&c| (c as f64 / ideal - 1.0).abs()).fold(0.0, f64::max);
+        assert!(worst < 0.1, "bin counts deviate from equal by up to {worst}");
     }
 
     #[test]

@@ -134,12 +134,13 @@ fn grow_tree<T: Tally, R: LocalRow>(job: &Job, ws: &mut Workspace<R>, t: usize) 
     } else {
         ws.counts.fill(1);
     }
-    ws.rows.clear();
+    ws.samples.clear();
     for (row, &count) in ws.counts.iter().enumerate().filter(|&(_, &c)| c > 0) {
-        ws.rows.push(R::new(Sample::new(row, count, job.y[row]), job.data.row_words(row)));
+        ws.samples.push(Sample::new(row, count, job.y[row]));
     }
     let in_bag = if job.params.oob_score { in_bag_bitset(&ws.counts) } else { Vec::new() };
-    let tree = Grower::<T, R>::new(job.data, job.limits, job.mode, ws).grow(&mut rng);
+    let gather_below = std::env::var("GATHER").ok().and_then(|g| g.parse().ok()).unwrap_or(usize::MAX);
+    let tree = Grower::<T, R>::new(job.data, job.limits, job.mode, gather_below, ws).grow(&mut rng);
     (tree, in_bag)
 }
 

@@ -2,7 +2,7 @@
 
 mod bins;
 mod fit;
-pub mod grow;
+mod grow;
 mod importance;
 mod linfa_impl;
 mod oob;

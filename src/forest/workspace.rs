@@ -50,7 +50,10 @@ pub const MAX_FEATURES: usize = (ROW_WIDTHS[ROW_WIDTHS.len() - 1] - 1) * 8;
 pub struct Workspace<R> {
     /// Bootstrap counts per training row.
     pub counts: Vec<u32>,
-    /// The tree's rows, partitioned in place.
+    /// The tree's in-bag rows by index, partitioned in place while nodes are large.
+    pub samples: Vec<Sample>,
+    pub sample_scratch: Vec<Sample>,
+    /// Copies of small nodes' rows with their codes, partitioned in place.
     pub rows: Vec<R>,
     /// Where a partition puts the right-going rows before copying them back.
     pub scratch: Vec<R>,
@@ -58,7 +61,13 @@ pub struct Workspace<R> {
 
 impl<R> Default for Workspace<R> {
     fn default() -> Self {
-        Workspace { counts: Vec::new(), rows: Vec::new(), scratch: Vec::new() }
+        Workspace {
+            counts: Vec::new(),
+            samples: Vec::new(),
+            sample_scratch: Vec::new(),
+            rows: Vec::new(),
+            scratch: Vec::new(),
+        }
     }
 }
 

@@ -3,8 +3,8 @@
 //! per bucket, so a reader sees which points rest on few rows.
 
 use super::{
-    Area, DrawResult, FONT, MODEL_BLUE, REFERENCE_GREY, axis_desc_font, label_font, require_finite,
-    title_font, write_png,
+    Area, DrawResult, FONT, LEGEND_LIFT, LEGEND_SAMPLE_WIDTH, MODEL_BLUE, REFERENCE_GREY, axis_desc_font,
+    label_font, legend_line, require_finite, title_font, write_png,
 };
 use crate::error::Result;
 use crate::metrics::CalibrationBucket;
@@ -40,7 +40,7 @@ fn points(buckets: &[CalibrationBucket]) -> Vec<(f64, f64, u64)> {
 }
 
 fn draw(root: &Area, buckets: &[CalibrationBucket]) -> DrawResult {
-    let root = root.titled("Calibration (reliability diagram)", title_font())?;
+    let root = root.margin(15, 0, 0, 0).titled("Calibration (reliability diagram)", title_font())?;
     let split_at = (f64::from(root.dim_in_pixel().1) * RELIABILITY_SHARE) as u32;
     let (upper, lower) = root.split_vertically(split_at);
     draw_reliability(&upper, &points(buckets))?;
@@ -72,17 +72,20 @@ fn draw_reliability(area: &Area, points: &[(f64, f64, u64)]) -> DrawResult {
     chart
         .draw_series(DashedLineSeries::new([(0.0, 0.0), (1.0, 1.0)], 10, 8, diagonal))?
         .label("perfectly calibrated")
-        .legend(move |(x, y)| PathElement::new([(x, y), (x + 30, y)], diagonal));
+        .legend(move |(x, y)| legend_line(x, y, diagonal));
     let model = MODEL_BLUE.stroke_width(3);
     chart.draw_series(LineSeries::new(points.iter().map(|&(x, y, _)| (x, y)), model))?;
     chart
         .draw_series(points.iter().map(|&(x, y, _)| Circle::new((x, y), 6, MODEL_BLUE.filled())))?
         .label("model (one point per bucket)")
-        .legend(move |(x, y)| Circle::new((x + 15, y), 6, MODEL_BLUE.filled()));
+        .legend(move |(x, y)| {
+            Circle::new((x + LEGEND_SAMPLE_WIDTH as i32 / 2, y - LEGEND_LIFT), 6, MODEL_BLUE.filled())
+        });
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperLeft)
         .margin(20)
+        .legend_area_size(LEGEND_SAMPLE_WIDTH + 15)
         .label_font(label_font())
         .background_style(WHITE.mix(0.9))
         .border_style(BLACK)
@@ -112,12 +115,11 @@ fn draw_counts(area: &Area, buckets: &[CalibrationBucket]) -> DrawResult {
         .bold_line_style(RGBColor(225, 225, 225))
         .draw()?;
     let bar = MODEL_BLUE.mix(0.55).filled();
-    chart.draw_series(
-        buckets
-            .iter()
-            .filter(|b| b.count > 0)
-            .map(|b| Rectangle::new([(b.lower, 0.0), (b.upper, b.count as f64)], bar)),
-    )?;
+    chart.draw_series(buckets.iter().filter(|b| b.count > 0).map(|b| {
+        let mut rect = Rectangle::new([(b.lower, 0.0), (b.upper, b.count as f64)], bar);
+        rect.set_margin(0, 0, 2, 2);
+        rect
+    }))?;
     let above = TextStyle::from((FONT, 15.0).into_font()).pos(Pos::new(HPos::Center, VPos::Bottom));
     chart.draw_series(buckets.iter().filter(|b| b.count > 0).map(|b| {
         let top_centre = ((b.lower + b.upper) / 2.0, b.count as f64);

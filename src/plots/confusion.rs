@@ -33,15 +33,17 @@ fn cells(cm: &ConfusionMatrix) -> [Cell; 4] {
     ]
 }
 
-/// Tick label of a cell centre: x (predicted) runs left to right 0, 1; y (actual) has class 0 on top.
-fn class_label(centre: f64, top_is_negative: bool) -> String {
-    let positive = if top_is_negative { centre < 1.0 } else { centre > 1.0 };
+/// Tick label of a row or column: columns (predicted) are 0, 1 left to right; rows (actual) have
+/// class 0 on top, i.e. in segment 1.
+fn class_label(value: &SegmentValue<u32>, top_is_negative: bool) -> String {
+    let SegmentValue::CenterOf(segment) = value else { return String::new() };
+    let positive = if top_is_negative { *segment == 0 } else { *segment == 1 };
     if positive { "approved (1)".into() } else { "not approved (0)".into() }
 }
 
-/// Lower-left corner of a cell in the 2×2 unit grid (actual class 0 in the upper row).
-fn corner(cell: &Cell) -> (f64, f64) {
-    (f64::from(u8::from(cell.predicted)), f64::from(u8::from(!cell.actual)))
+/// (column, row) segment of a cell (actual class 0 in the upper row).
+fn segment(cell: &Cell) -> (u32, u32) {
+    (u32::from(cell.predicted), u32::from(!cell.actual))
 }
 
 /// White to dark blue with the cell's share of the largest count.
@@ -53,24 +55,21 @@ fn shade(fraction: f64) -> RGBColor {
 }
 
 fn draw(root: &Area, cm: &ConfusionMatrix, threshold: f64) -> DrawResult {
-    let centres = vec![0.5, 1.5];
     let mut chart = ChartBuilder::on(root)
         .caption(format!("Confusion matrix at threshold {threshold:.2}"), title_font())
         .margin(25)
         .margin_right(45)
         .x_label_area_size(90)
         .y_label_area_size(230)
-        .build_cartesian_2d(
-            (0.0..2.0).with_key_points(centres.clone()),
-            (0.0..2.0).with_key_points(centres),
-        )?;
+        // An inclusive u32 range: 0..1 is the two segments 0 and 1.
+        .build_cartesian_2d((0u32..1).into_segmented(), (0u32..1).into_segmented())?;
     chart
         .configure_mesh()
         .disable_mesh()
         .x_desc("Predicted class")
         .y_desc("Actual class")
-        .x_label_formatter(&|v| class_label(*v, false))
-        .y_label_formatter(&|v| class_label(*v, true))
+        .x_label_formatter(&|v| class_label(v, false))
+        .y_label_formatter(&|v| class_label(v, true))
         .label_style(label_font())
         .axis_desc_style(axis_desc_font())
         .draw()?;
@@ -78,19 +77,20 @@ fn draw(root: &Area, cm: &ConfusionMatrix, threshold: f64) -> DrawResult {
     let largest = cm.tn.max(cm.fp).max(cm.fn_).max(cm.tp).max(1) as f64;
     let total = cm.total().max(1) as f64;
     for cell in cells(cm) {
-        let (x, y) = corner(&cell);
+        let (x, y) = segment(&cell);
         let fraction = cell.count as f64 / largest;
-        chart.draw_series(std::iter::once(Rectangle::new(
-            [(x, y), (x + 1.0, y + 1.0)],
-            shade(fraction).filled(),
-        )))?;
+        let (from, to) = (
+            (SegmentValue::Exact(x), SegmentValue::Exact(y)),
+            (SegmentValue::Exact(x + 1), SegmentValue::Exact(y + 1)),
+        );
+        chart.draw_series(std::iter::once(Rectangle::new([from, to], shade(fraction).filled())))?;
         let ink = if fraction > 0.5 { WHITE } else { BLACK };
         let centred = |size: f64| {
             TextStyle::from((FONT, size).into_font()).color(&ink).pos(Pos::new(HPos::Center, VPos::Center))
         };
         let detail = format!("{} ({:.1}%)", cell.name, 100.0 * cell.count as f64 / total);
         chart.draw_series(std::iter::once(
-            EmptyElement::at((x + 0.5, y + 0.5))
+            EmptyElement::at((SegmentValue::CenterOf(x), SegmentValue::CenterOf(y)))
                 + Text::new(cell.count.to_string(), (0, -10), centred(40.0))
                 + Text::new(detail, (0, 35), centred(19.0)),
         ))?;

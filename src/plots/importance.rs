@@ -48,11 +48,10 @@ fn draw(root: &Area, top: &[(String, f64)], total_features: usize) -> DrawResult
     let span = (high - low).max(f64::MIN_POSITIVE);
     // Row 0 is drawn at the bottom, so the most important feature gets the highest row.
     let row_of = |rank: usize| rows - 1 - rank as u32;
-    let name_of_row = |centre: &f64| {
-        let row = centre.floor() as u32;
-        if row < rows { top[(rows - 1 - row) as usize].0.clone() } else { String::new() }
+    let name_of_row = |value: &SegmentValue<u32>| match value {
+        SegmentValue::CenterOf(row) if *row < rows => top[(rows - 1 - row) as usize].0.clone(),
+        _ => String::new(),
     };
-    let row_centres: Vec<f64> = (0..rows).map(|row| f64::from(row) + 0.5).collect();
     let title = if total_features > top.len() {
         format!("Feature importance (top {} of {total_features})", top.len())
     } else {
@@ -66,12 +65,14 @@ fn draw(root: &Area, top: &[(String, f64)], total_features: usize) -> DrawResult
         .y_label_area_size(name_area_width(top))
         .build_cartesian_2d(
             (low - 0.05 * span * f64::from(u8::from(low < 0.0)))..(high + 0.18 * span),
-            (0.0..f64::from(rows.max(1))).with_key_points(row_centres),
+            // An inclusive u32 range: 0..rows-1 is one segment per bar.
+            (0u32..rows.max(1) - 1).into_segmented(),
         )?;
     chart
         .configure_mesh()
         .disable_y_mesh()
         .x_desc("Importance")
+        .y_labels(rows.max(1) as usize)
         .y_label_formatter(&name_of_row)
         .x_label_formatter(&|v| format!("{v:.3}"))
         .label_style(label_font())
@@ -90,7 +91,7 @@ fn draw(root: &Area, top: &[(String, f64)], total_features: usize) -> DrawResult
     }))?;
     let value_label = TextStyle::from((FONT, 16.0).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
     chart.draw_series(top.iter().enumerate().map(|(rank, (_, value))| {
-        let end = (value.max(0.0), f64::from(row_of(rank)) + 0.5);
+        let end = (value.max(0.0), SegmentValue::CenterOf(row_of(rank)));
         EmptyElement::at(end) + Text::new(format!("{value:.4}"), (6, 0), value_label.clone())
     }))?;
     Ok(())

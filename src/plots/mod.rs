@@ -39,6 +39,15 @@ const LABEL_SIZE: f64 = 18.0;
 const MODEL_BLUE: RGBColor = RGBColor(31, 119, 180);
 const REFERENCE_GREY: RGBColor = RGBColor(120, 120, 120);
 
+/// Legend samples: line length, and how far above the text's layout centre they sit so that they
+/// line up with the middle of the lower-case letters.
+const LEGEND_SAMPLE_WIDTH: u32 = 32;
+const LEGEND_LIFT: i32 = 3;
+
+fn legend_line(x: i32, y: i32, style: ShapeStyle) -> PathElement<(i32, i32)> {
+    PathElement::new([(x, y - LEGEND_LIFT), (x + LEGEND_SAMPLE_WIDTH as i32, y - LEGEND_LIFT)], style)
+}
+
 type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 type DrawResult = std::result::Result<(), Box<dyn std::error::Error>>;
 
@@ -255,6 +264,9 @@ mod preview {
             .map(|(i, n)| (n.to_string(), 0.3 / (1.0 + i as f64).powf(1.3)))
             .collect();
         feature_importance_png(&dir.join("feature_importance.png"), &imp).unwrap();
-        println!("{}", serde_json::to_string_pretty(&m).unwrap());
+        roc_curve_png(&dir.join("roc_one_class.png"), &[f64::NAN, f64::NAN], &[0.0, 1.0], f64::NAN).unwrap();
+        calibration_png(&dir.join("calibration_sparse.png"), &metrics::calibration(&[true, false], &[0.95, 0.12])).unwrap();
+        feature_importance_png(&dir.join("importance_few.png"), &[("income".into(), 0.7), ("age".into(), -0.05), ("region=Ñuble".into(), 0.2)]).unwrap();
+        confusion_matrix_png(&dir.join("cm_zero.png"), &metrics::ConfusionMatrix { tn: 0, fp: 0, fn_: 3, tp: 0 }, 0.35).unwrap();
     }
 }

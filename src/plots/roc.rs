@@ -2,8 +2,8 @@
 //! diagonal of a classifier that guesses.
 
 use super::{
-    Area, DrawResult, MODEL_BLUE, REFERENCE_GREY, axis_desc_font, label_font, require_finite, title_font,
-    write_png,
+    Area, DrawResult, LEGEND_LIFT, LEGEND_SAMPLE_WIDTH, MODEL_BLUE, REFERENCE_GREY, axis_desc_font,
+    label_font, legend_line, require_finite, title_font, write_png,
 };
 use crate::error::{Error, Result};
 use plotters::prelude::*;
@@ -63,16 +63,17 @@ fn draw(root: &Area, points: &[(f64, f64)], auc: f64) -> DrawResult {
     chart
         .draw_series(DashedLineSeries::new([(0.0, 0.0), (1.0, 1.0)], 10, 8, diagonal))?
         .label("chance (AUC = 0.5)")
-        .legend(move |(x, y)| PathElement::new([(x, y), (x + 30, y)], diagonal));
+        .legend(move |(x, y)| legend_line(x, y, diagonal));
     let model = MODEL_BLUE.stroke_width(3);
     chart
         .draw_series(LineSeries::new(points.iter().copied(), model))?
         .label(legend_for_model(auc))
-        .legend(move |(x, y)| PathElement::new([(x, y), (x + 30, y)], model));
+        .legend(move |(x, y)| legend_line(x, y, model));
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::LowerRight)
         .margin(20)
+        .legend_area_size(LEGEND_SAMPLE_WIDTH + 15)
         .label_font(label_font())
         .background_style(WHITE.mix(0.9))
         .border_style(BLACK)

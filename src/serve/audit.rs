@@ -5,7 +5,6 @@
 
 use crate::error::{Error, Result};
 use crate::explain::{ModelRef, Reason, Warning};
-use crate::schema::Applicant;
 use serde::Serialize;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -72,11 +71,6 @@ impl Record<'_> {
             out.push(b'\n');
         }
     }
-}
-
-/// The customer as scored, for the record.
-pub fn customer_json(a: &Applicant) -> serde_json::Value {
-    a.to_json()
 }
 
 /// Now, as RFC 3339 UTC with milliseconds (`2025-11-27T09:07:36.123Z`).

@@ -29,8 +29,8 @@ pub(crate) const MAX_DEPTH: usize = 512;
 pub(crate) struct Split {
     threshold: f64,
     feature: u32,
-    /// Depth slot of the nearest ancestor edge that split on `feature` (0: none; slot 0 holds the
-    /// identity factor because no edge enters the root).
+    /// Depth slot of the nearest ancestor edge that split on `feature` (0: none, and slot 0 is
+    /// never written because no edge enters the root).
     prev: u32,
     children: [Child; 2],
 }
@@ -39,10 +39,13 @@ pub(crate) struct Split {
 struct Child {
     /// Product of the cover ratios of the edges on this feature from the root down to here.
     b: f64,
-    /// The leaf's value when `index == LEAF`.
-    value: f64,
+    /// A leaf child's value; for an internal child, 1 / b.
+    value_or_inv_b: f64,
     /// Index of the internal child in `PathForest::splits`, or `LEAF`.
     index: u32,
+    /// Whether the internal child's subtree splits on this feature again (then its slot must
+    /// hold a, 1/L and the accumulator of the deeper edges).
+    repeats: bool,
 }
 
 /// Where a tree starts: its root split, or the value of a tree that is a single leaf.
@@ -59,6 +62,9 @@ pub(crate) struct PathForest {
     roots: Vec<Root>,
     /// Gauss–Legendre nodes and weights; `lanes` = their number.
     rule: GaussLegendre,
+    /// w / (1 − t) and 1 / (1 − t) at the rule's nodes.
+    w_over_1mt: Vec<f64>,
+    inv_1mt: Vec<f64>,
     lanes: usize,
     /// Depth slots needed: the deepest internal child's depth + 1.
     slots: usize,
@@ -95,10 +101,13 @@ impl PathForest {
         let lanes = supported_lanes(builder.unique.div_ceil(2).max(1)).ok_or_else(|| {
             Error::Internal(format!("a path splits on {} distinct features; TreeSHAP supports 128", builder.unique))
         })?;
+        let rule = GaussLegendre::new(lanes);
         Ok(PathForest {
             splits: builder.splits,
             roots,
-            rule: GaussLegendre::new(lanes),
+            w_over_1mt: rule.t.iter().zip(&rule.w).map(|(t, w)| w / (1.0 - t)).collect(),
+            inv_1mt: rule.t.iter().map(|t| 1.0 / (1.0 - t)).collect(),
+            rule,
             lanes,
             slots: builder.slots,
             base_value: base_sum / forest.trees.len() as f64,
@@ -139,7 +148,7 @@ impl PathForest {
             let split = &self.splits[n];
             let child = &split.children[usize::from(x[split.feature as usize] > split.threshold)];
             if child.index == LEAF {
-                return child.value;
+                return child.value_or_inv_b;
             }
             n = child.index as usize;
         }
@@ -163,22 +172,30 @@ impl PathForest {
     }
 
     fn shap_lanes<const N: usize>(&self, x: &[f64], scratch: &mut PathScratch, phi: &mut [f64]) {
-        let mut t = [0.0; N];
-        let mut w = [0.0; N];
-        t.copy_from_slice(&self.rule.t);
-        w.copy_from_slice(&self.rule.w);
-        let (inv_l, _) = scratch.inv_l.as_chunks_mut::<N>();
-        let (acc, _) = scratch.acc.as_chunks_mut::<N>();
-        // Slot 0 is the identity factor: "no earlier split on this feature".
-        scratch.a[0] = 1.0;
-        inv_l[0] = [1.0; N];
-        let mut walk = Walk { splits: &self.splits, t, w, x, a: &mut scratch.a, inv_l, acc, phi };
+        let mut walk = Walk {
+            splits: &self.splits,
+            t: array(&self.rule.t),
+            w: array(&self.rule.w),
+            w_over_1mt: array(&self.w_over_1mt),
+            inv_1mt: array(&self.inv_1mt),
+            x,
+            a: &mut scratch.a,
+            inv_l: scratch.inv_l.as_chunks_mut::<N>().0,
+            acc: scratch.acc.as_chunks_mut::<N>().0,
+            phi,
+        };
         for root in &self.roots {
             if let Root::Split(n) = *root {
                 walk.visit(n as usize, 0, &[1.0; N]);
             }
         }
     }
+}
+
+fn array<const N: usize>(values: &[f64]) -> [f64; N] {
+    let mut out = [0.0; N];
+    out.copy_from_slice(values);
+    out
 }
 
 /// Lane counts compiled in: every count to 16, then a few wider ones (more nodes than needed
@@ -227,22 +244,24 @@ impl Builder {
         let unique = unique + usize::from(prev == 0);
         self.unique = self.unique.max(unique);
         let index = self.splits.len();
-        let blank = Child { b: 0.0, value: 0.0, index: LEAF };
+        let blank = Child { b: 0.0, value_or_inv_b: 0.0, index: LEAF, repeats: false };
         self.splits.push(Split { threshold: node.threshold, feature: node.feature, prev, children: [blank; 2] });
         for (k, c) in [node.left as usize, node.right as usize].into_iter().enumerate() {
             let b = b_prev * (tree.nodes[c].cover / node.cover);
-            if !(b > 0.0 && b.is_finite()) {
+            if !(b > 0.0 && (1.0 / b).is_finite()) {
                 return Err(format!("node {c}: the cover product along its path is {b}, not > 0"));
             }
             let child = if tree.nodes[c].is_leaf() {
-                Child { b, value: tree.nodes[c].value, index: LEAF }
+                Child { b, value_or_inv_b: tree.nodes[c].value, index: LEAF, repeats: false }
             } else {
                 let slot = depth + 1;
                 self.slots = self.slots.max(slot + 1);
                 let saved = std::mem::replace(&mut self.last[feature], (slot as u32, b));
-                let index = self.add(tree, c, slot, unique)?;
+                let first = self.add(tree, c, slot, unique)?;
                 self.last[feature] = saved;
-                Child { b, value: 0.0, index }
+                // The subtree is contiguous in preorder: does it split on `feature` again?
+                let repeats = self.splits[first as usize..].iter().any(|s| s.feature as usize == feature);
+                Child { b, value_or_inv_b: 1.0 / b, index: first, repeats }
             };
             self.splits[index].children[k] = child;
         }
@@ -255,6 +274,9 @@ struct Walk<'a, const N: usize> {
     splits: &'a [Split],
     t: [f64; N],
     w: [f64; N],
+    /// w / (1 − t) and 1 / (1 − t): an edge x does not follow has L = b (1 − t).
+    w_over_1mt: [f64; N],
+    inv_1mt: [f64; N],
     x: &'a [f64],
     a: &'a mut [f64],
     inv_l: &'a mut [[f64; N]],
@@ -263,61 +285,96 @@ struct Walk<'a, const N: usize> {
 }
 
 impl<const N: usize> Walk<'_, N> {
-    /// Visits internal node `n`, whose incoming path polynomial is `p` (values at the nodes t);
-    /// returns S(n) = Σ_{leaves under n} value · P_leaf(t) and books φ for both child edges.
+    /// Visits internal node `n` at `depth`, whose incoming path polynomial is `p` (values at the
+    /// nodes t); returns S(n) = Σ_{leaves under n} value · P_leaf(t) and books φ of the edges
+    /// into its two children.
     fn visit(&mut self, n: usize, depth: usize, p: &[f64; N]) -> [f64; N] {
-        let split = self.splits[n];
+        let splits = self.splits;
+        let split = &splits[n];
         let feature = split.feature as usize;
         let prev = split.prev as usize;
-        let a_prev = self.a[prev];
-        // The path polynomial without this feature's earlier factor.
-        let mut base = [0.0; N];
-        for k in 0..N {
-            base[k] = p[k] * self.inv_l[prev][k];
-        }
-        let base_integral = dot(&self.w, &base);
+        // The path polynomial without this feature's earlier factor, and that factor's a.
+        let (a_prev, base) = if prev == 0 { (1.0, *p) } else { (self.a[prev], mul(p, &self.inv_l[prev])) };
         let goes_left = self.x[feature] <= split.threshold;
         let mut s = [0.0; N];
         let mut phi = 0.0;
         for (k, child) in split.children.iter().enumerate() {
             let a = if (k == 0) == goes_left { a_prev } else { 0.0 };
             let b = child.b;
+            if child.index == LEAF {
+                // S(leaf) = value · base · L, so S / L needs no division.
+                let value = child.value_or_inv_b;
+                phi += (a - b) * value * dot(&self.w, &base);
+                for j in 0..N {
+                    s[j] += value * base[j] * (b + (a - b) * self.t[j]);
+                }
+                continue;
+            }
             let mut p_child = [0.0; N];
             for j in 0..N {
                 p_child[j] = base[j] * (b + (a - b) * self.t[j]);
             }
-            let s_child = if child.index == LEAF {
-                // S(leaf) / L = value · base: no division needed.
-                phi += (a - b) * child.value * base_integral;
-                p_child.map(|v| v * child.value)
+            let (c, slot) = (child.index as usize, depth + 1);
+            let s_child = if a == 0.0 {
+                // L = b (1 − t): (a − b) / L = −1 / (1 − t), no division.
+                if child.repeats {
+                    self.enter(slot, 0.0, mul(&self.inv_1mt, &[child.value_or_inv_b; N]));
+                }
+                let s_child = self.visit(c, slot, &p_child);
+                phi -= dot(&self.w_over_1mt, &self.own_part(&s_child, slot, child.repeats));
+                s_child
             } else {
-                self.descend(child.index as usize, depth + 1, a, b, &p_child, &mut phi)
+                let mut inv_l = [0.0; N];
+                for j in 0..N {
+                    inv_l[j] = 1.0 / (b + (1.0 - b) * self.t[j]);
+                }
+                if child.repeats {
+                    self.enter(slot, 1.0, inv_l);
+                }
+                let s_child = self.visit(c, slot, &p_child);
+                phi += (1.0 - b) * dot(&self.w, &mul(&self.own_part(&s_child, slot, child.repeats), &inv_l));
+                s_child
             };
             for j in 0..N {
-                self.acc[prev][j] += s_child[j];
                 s[j] += s_child[j];
+            }
+        }
+        if prev != 0 {
+            for j in 0..N {
+                self.acc[prev][j] += s[j];
             }
         }
         self.phi[feature] += phi;
         s
     }
 
-    /// Enters internal child `c` at `slot` with factor a t + b (1 − t), and books the edge's
-    /// contribution once its subtree is summed.
-    fn descend(&mut self, c: usize, slot: usize, a: f64, b: f64, p: &[f64; N], phi: &mut f64) -> [f64; N] {
+    /// Opens depth `slot` for an edge whose feature is split again below it.
+    fn enter(&mut self, slot: usize, a: f64, inv_l: [f64; N]) {
         self.a[slot] = a;
-        for j in 0..N {
-            self.inv_l[slot][j] = 1.0 / (b + (a - b) * self.t[j]);
-        }
+        self.inv_l[slot] = inv_l;
         self.acc[slot] = [0.0; N];
-        let s = self.visit(c, slot, p);
-        let mut integral = 0.0;
-        for j in 0..N {
-            integral += self.w[j] * ((s[j] - self.acc[slot][j]) * self.inv_l[slot][j]);
-        }
-        *phi += (a - b) * integral;
-        s
     }
+
+    /// S(c) minus the part booked at deeper edges on the same feature.
+    fn own_part(&self, s: &[f64; N], slot: usize, repeats: bool) -> [f64; N] {
+        if !repeats {
+            return *s;
+        }
+        let mut out = [0.0; N];
+        for j in 0..N {
+            out[j] = s[j] - self.acc[slot][j];
+        }
+        out
+    }
+}
+
+#[inline]
+fn mul<const N: usize>(u: &[f64; N], v: &[f64; N]) -> [f64; N] {
+    let mut out = [0.0; N];
+    for k in 0..N {
+        out[k] = u[k] * v[k];
+    }
+    out
 }
 
 #[inline]

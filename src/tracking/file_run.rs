@@ -8,7 +8,9 @@ use super::file_store::{FileStore, RunMeta, store_error, with_store_hint};
 use super::ledger::{Ledger, param_conflict};
 use super::uri::path_to_file_uri;
 use super::util::{current_user, new_run_id, now_ms};
-use super::{ERROR_TAG, Metric, RunInfo, RunStatus, Tracker, no_active_run, run_name_or_default, standard_run_tags};
+use super::{
+    ERROR_TAG, Metric, RunInfo, RunStatus, Tracker, no_active_run, run_name_or_default, standard_run_tags,
+};
 use crate::error::{Error, Result};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -267,18 +269,26 @@ fn artifact_destination(run_dir: &Path, artifact_path: Option<&str>) -> Result<P
         return Ok(base);
     };
     if rel.split('/').any(|part| part.is_empty() || part == "." || part == "..") || rel.contains('\\') {
-        return Err(Error::Usage(format!("invalid artifact path {rel:?}: use a plain relative path like 'model'")));
+        return Err(Error::Usage(format!(
+            "invalid artifact path {rel:?}: use a plain relative path like 'model'"
+        )));
     }
     Ok(base.join(rel))
 }
 
 fn copy_tree(run_dir: &Path, src: &Path, dest: &Path, depth: usize) -> Result<()> {
     if depth > MAX_ARTIFACT_DEPTH {
-        return Err(Error::Usage(format!("{}: artifact directory nested too deep (a symlink loop?)", src.display())));
+        return Err(Error::Usage(format!(
+            "{}: artifact directory nested too deep (a symlink loop?)",
+            src.display()
+        )));
     }
     let entries = fs::read_dir(src).map_err(|e| Error::io(src, e))?;
     fs::create_dir_all(dest).map_err(|e| store_error(dest, e))?;
-    let mut paths: Vec<PathBuf> = entries.map(|e| e.map(|e| e.path())).collect::<std::io::Result<_>>().map_err(|e| Error::io(src, e))?;
+    let mut paths: Vec<PathBuf> = entries
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<_>>()
+        .map_err(|e| Error::io(src, e))?;
     paths.sort();
     for path in paths {
         let target = dest.join(path.file_name().unwrap_or_default());
@@ -307,7 +317,8 @@ mod tests {
     #[test]
     fn metric_lines_use_round_trip_values() {
         let m = |k: &str, v: f64, s| Metric { key: k.into(), value: v, step: s, timestamp_ms: 7 };
-        let grouped = lines_by_key(&[m("a", 0.1, 0), m("b", f64::NAN, 1), m("a", f64::INFINITY, 2), m("a", -1e-7, 3)]);
+        let grouped =
+            lines_by_key(&[m("a", 0.1, 0), m("b", f64::NAN, 1), m("a", f64::INFINITY, 2), m("a", -1e-7, 3)]);
         assert_eq!(grouped[0], ("a".into(), "7 0.1 0\n7 inf 2\n7 -1e-7 3\n".into()));
         assert_eq!(grouped[1], ("b".into(), "7 NaN 1\n".into()));
     }

@@ -2,10 +2,10 @@
 //! `0`; experiments and runs as directories with `meta.yaml`; reading them back (for listings,
 //! the resolver and the registry) exactly as MLflow 3.17 lays them out.
 
+use super::RunStatus;
 use super::uri::path_to_file_uri;
 use super::util::now_ms;
 use super::yaml::{self, Value, YamlWriter};
-use super::RunStatus;
 use crate::error::{Error, Result};
 use crate::fsutil;
 use std::collections::BTreeMap;
@@ -226,7 +226,12 @@ impl FileStore {
             .str("name", name)
             .finish();
         fsutil::write_atomic(dir.join("meta.yaml"), text.as_bytes()).map_err(with_store_hint)?;
-        Ok(ExperimentMeta { id: id.to_string(), name: name.to_string(), lifecycle_stage: "active".into(), dir })
+        Ok(ExperimentMeta {
+            id: id.to_string(),
+            name: name.to_string(),
+            lifecycle_stage: "active".into(),
+            dir,
+        })
     }
 
     /// The readable runs of an experiment (run dirs without a valid meta.yaml are skipped, as
@@ -265,9 +270,10 @@ pub fn latest_metrics(run_dir: &Path) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
     for (key, path) in files_under(&metrics_dir) {
         let Ok(text) = fs::read_to_string(&path) else { continue };
-        let best = text.lines().filter_map(parse_metric_line).max_by(|a, b| {
-            (a.0, a.1).cmp(&(b.0, b.1)).then_with(|| a.2.total_cmp(&b.2))
-        });
+        let best = text
+            .lines()
+            .filter_map(parse_metric_line)
+            .max_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)).then_with(|| a.2.total_cmp(&b.2)));
         if let Some((_, _, value)) = best {
             out.insert(key, value);
         }
@@ -342,7 +348,9 @@ pub fn with_store_hint(err: Error) -> Error {
                 path: path.clone(),
                 source: std::io::Error::new(
                     source.kind(),
-                    format!("{source}: the MLflow store is not writable (pass --tracking-uri to use another)"),
+                    format!(
+                        "{source}: the MLflow store is not writable (pass --tracking-uri to use another)"
+                    ),
                 ),
             }
         }

@@ -21,7 +21,8 @@ impl Ledger {
         for (key, value) in params {
             validate_key("param", key)?;
             let value = truncate_chars(value, MAX_PARAM_VALUE_LEN);
-            let earlier = self.params.get(key).or_else(|| fresh.iter().find(|(k, _)| k == key).map(|(_, v)| v));
+            let earlier =
+                self.params.get(key).or_else(|| fresh.iter().find(|(k, _)| k == key).map(|(_, v)| v));
             match earlier {
                 Some(old) if *old == value => {}
                 Some(old) => return Err(param_conflict(key, old, &value)),
@@ -53,7 +54,10 @@ impl Ledger {
         for m in metrics {
             validate_key("metric", &m.key)?;
             if m.timestamp_ms < 0 {
-                return Err(Error::Usage(format!("metric {:?}: negative timestamp {}", m.key, m.timestamp_ms)));
+                return Err(Error::Usage(format!(
+                    "metric {:?}: negative timestamp {}",
+                    m.key, m.timestamp_ms
+                )));
             }
             let id = line_id(m);
             if !self.metric_lines.contains(&id) && seen.insert(id) {

@@ -34,13 +34,15 @@ pub fn write_mlmodel(model_dir: &Path, run_id: &str, payload_file: &str, payload
             "the model payload is missing; write it before the MLmodel file",
         ));
     }
-    fsutil::write_atomic(model_dir.join(MLMODEL_FILE), mlmodel_text(run_id, payload_file, payload_format).as_bytes())
+    fsutil::write_atomic(
+        model_dir.join(MLMODEL_FILE),
+        mlmodel_text(run_id, payload_file, payload_format).as_bytes(),
+    )
 }
 
 fn mlmodel_text(run_id: &str, payload_file: &str, payload_format: &str) -> String {
     let mut w = YamlWriter::new();
-    w
-        .str("artifact_path", super::MODEL_ARTIFACT_PATH)
+    w.str("artifact_path", super::MODEL_ARTIFACT_PATH)
         .map("flavors")
         .map(FLAVOR)
         .str("credrisk_version", env!("CARGO_PKG_VERSION"))
@@ -49,7 +51,11 @@ fn mlmodel_text(run_id: &str, payload_file: &str, payload_format: &str) -> Strin
         .end()
         .end()
         .str("model_uuid", &new_run_id());
-    if run_id.is_empty() { w.null("run_id") } else { w.str("run_id", run_id) };
+    if run_id.is_empty() {
+        w.null("run_id")
+    } else {
+        w.str("run_id", run_id)
+    };
     w.str("utc_time_created", &utc_timestamp(now_ms())).finish()
 }
 

@@ -13,10 +13,10 @@ mod ledger;
 mod mlmodel;
 mod registry;
 mod resolve;
+mod resolve_rest;
 mod rest;
 mod rest_artifacts;
 mod rest_run;
-mod resolve_rest;
 mod runs;
 mod uri;
 mod util;
@@ -191,7 +191,11 @@ fn no_active_run(what: &str) -> Error {
 /// A run name that is never empty (MLflow would invent one).
 fn run_name_or_default(run_name: &str) -> String {
     let trimmed = run_name.trim();
-    if trimmed.is_empty() { format!("credrisk-{}", util::utc_minutes(now_ms()).replace([' ', ':'], "-")) } else { trimmed.to_string() }
+    if trimmed.is_empty() {
+        format!("credrisk-{}", util::utc_minutes(now_ms()).replace([' ', ':'], "-"))
+    } else {
+        trimmed.to_string()
+    }
 }
 
 #[cfg(test)]

@@ -18,7 +18,12 @@ use std::path::{Path, PathBuf};
 /// Registers `runs:/<run_id>/model` as the next version of `name` (created if needed) and, if
 /// given, points `alias` at it. Returns (name, version). The run must be FINISHED and have a
 /// model directory with an MLmodel file.
-pub fn register_model(tracking_uri: Option<&str>, run_id: &str, name: &str, alias: Option<&str>) -> Result<(String, u32)> {
+pub fn register_model(
+    tracking_uri: Option<&str>,
+    run_id: &str,
+    name: &str,
+    alias: Option<&str>,
+) -> Result<(String, u32)> {
     validate_run_id(run_id)?;
     validate_model_name(name)?;
     if let Some(alias) = alias {
@@ -61,7 +66,8 @@ fn no_model(run_id: &str, place: &str) -> Error {
 /// A ModelNotFound error listing the runs of the default experiment.
 fn unknown_run_in_files(store: &FileStore, run_id: &str) -> Error {
     let runs = super::runs::list_file_runs(store, DEFAULT_EXPERIMENT).unwrap_or_default();
-    let listing: Vec<String> = runs.iter().take(20).map(|r| format!("{} ({}, {})", r.run_id, r.run_name, r.status)).collect();
+    let listing: Vec<String> =
+        runs.iter().take(20).map(|r| format!("{} ({}, {})", r.run_id, r.run_name, r.status)).collect();
     let listing = if listing.is_empty() { "none".to_string() } else { listing.join(", ") };
     Error::ModelNotFound(format!(
         "no run {run_id} in {}; runs of experiment {DEFAULT_EXPERIMENT:?}: {listing}",
@@ -109,7 +115,8 @@ fn rewrite_model_meta(root: &Path, name: &str) -> Result<()> {
         None => w.null("description"),
     };
     w.int("last_updated_timestamp", now).str("name", name).str("workspace", "default");
-    fsutil::write_atomic(root.join("meta.yaml"), w.finish().as_bytes()).map_err(super::file_store::with_store_hint)
+    fsutil::write_atomic(root.join("meta.yaml"), w.finish().as_bytes())
+        .map_err(super::file_store::with_store_hint)
 }
 
 /// (alias, version) pairs of a registered model, sorted.
@@ -204,11 +211,13 @@ fn register_over_rest(client: &RestClient, run_id: &str, name: &str, alias: Opti
     };
     let status = RunStatus::parse(run["info"]["status"].as_str().unwrap_or("")).unwrap_or(RunStatus::Running);
     check_registrable(run_id, status)?;
-    let artifact_uri = run["info"]["artifact_uri"].as_str().unwrap_or_default().trim_end_matches('/').to_string();
-    let listing = client.get("mlflow/artifacts/list", &[("run_id", run_id), ("path", MODEL_ARTIFACT_PATH)])?;
-    let has_mlmodel = listing["files"]
-        .as_array()
-        .is_some_and(|files| files.iter().any(|f| f["path"].as_str() == Some(&format!("{MODEL_ARTIFACT_PATH}/{MLMODEL_FILE}"))));
+    let artifact_uri =
+        run["info"]["artifact_uri"].as_str().unwrap_or_default().trim_end_matches('/').to_string();
+    let listing =
+        client.get("mlflow/artifacts/list", &[("run_id", run_id), ("path", MODEL_ARTIFACT_PATH)])?;
+    let has_mlmodel = listing["files"].as_array().is_some_and(|files| {
+        files.iter().any(|f| f["path"].as_str() == Some(&format!("{MODEL_ARTIFACT_PATH}/{MLMODEL_FILE}")))
+    });
     if !has_mlmodel {
         return Err(no_model(run_id, &format!("{artifact_uri}/{MODEL_ARTIFACT_PATH}")));
     }
@@ -217,12 +226,14 @@ fn register_over_rest(client: &RestClient, run_id: &str, name: &str, alias: Opti
         Err(e) if e.is("RESOURCE_ALREADY_EXISTS") => {}
         Err(e) => return Err(client.error("POST", "mlflow/registered-models/create", &e)),
     }
-    let body = json!({"name": name, "source": format!("{artifact_uri}/{MODEL_ARTIFACT_PATH}"), "run_id": run_id});
+    let body =
+        json!({"name": name, "source": format!("{artifact_uri}/{MODEL_ARTIFACT_PATH}"), "run_id": run_id});
     let answer = client.post("mlflow/model-versions/create", &body)?;
     let version_json = &answer["model_version"]["version"];
-    let version = super::runs::json_int(version_json)
-        .and_then(|v| u32::try_from(v).ok())
-        .ok_or_else(|| Error::Tracking(format!("model-versions/create answered without a version: {answer}")))?;
+    let version =
+        super::runs::json_int(version_json).and_then(|v| u32::try_from(v).ok()).ok_or_else(|| {
+            Error::Tracking(format!("model-versions/create answered without a version: {answer}"))
+        })?;
     if let Some(alias) = alias {
         let body = json!({"name": name, "alias": alias, "version": version.to_string()});
         client.post("mlflow/registered-models/alias", &body)?;
@@ -232,7 +243,8 @@ fn register_over_rest(client: &RestClient, run_id: &str, name: &str, alias: Opti
 
 fn unknown_run_over_rest(client: &RestClient, run_id: &str) -> Error {
     let runs = super::runs::list_rest_runs(client, DEFAULT_EXPERIMENT).unwrap_or_default();
-    let listing: Vec<String> = runs.iter().take(20).map(|r| format!("{} ({}, {})", r.run_id, r.run_name, r.status)).collect();
+    let listing: Vec<String> =
+        runs.iter().take(20).map(|r| format!("{} ({}, {})", r.run_id, r.run_name, r.status)).collect();
     let listing = if listing.is_empty() { "none".to_string() } else { listing.join(", ") };
     Error::ModelNotFound(format!(
         "no run {run_id} on {}; runs of experiment {DEFAULT_EXPERIMENT:?}: {listing}",

@@ -69,7 +69,9 @@ pub(super) fn parse_model_uri(model_uri: Option<&str>) -> Result<ModelRef> {
         validate_run_id(run_id)?;
         let path = path.trim_matches('/');
         if path.split('/').any(|p| p == "." || p == "..") {
-            return Err(Error::Usage(format!("model URI {uri}: the artifact path must not contain '.' or '..'")));
+            return Err(Error::Usage(format!(
+                "model URI {uri}: the artifact path must not contain '.' or '..'"
+            )));
         }
         let path = if path.is_empty() { MODEL_ARTIFACT_PATH } else { path };
         return Ok(ModelRef::Run { run_id: run_id.to_string(), path: path.to_string() });
@@ -123,13 +125,19 @@ pub(super) fn describe(reference: &ModelRef) -> String {
         ModelRef::Version { name, version } => format!("models:/{name}/{version}"),
         ModelRef::Alias { name, alias } => format!("models:/{name}@{alias}"),
         ModelRef::Latest { name } => format!("models:/{name}/latest"),
-        ModelRef::LatestFinishedRun => format!("the latest FINISHED run of experiment {DEFAULT_EXPERIMENT:?}"),
+        ModelRef::LatestFinishedRun => {
+            format!("the latest FINISHED run of experiment {DEFAULT_EXPERIMENT:?}")
+        }
     }
 }
 
 /// A directory given directly (or a file inside it, e.g. the payload).
 fn resolve_path(path: &Path) -> Result<ResolvedModel> {
-    let dir = if path.is_file() { path.parent().unwrap_or(Path::new(".")).to_path_buf() } else { path.to_path_buf() };
+    let dir = if path.is_file() {
+        path.parent().unwrap_or(Path::new(".")).to_path_buf()
+    } else {
+        path.to_path_buf()
+    };
     if !dir.is_dir() {
         return Err(Error::ModelNotFound(format!("model directory {} does not exist", path.display())));
     }
@@ -160,7 +168,8 @@ fn resolve_in_files(store: &FileStore, reference: &ModelRef) -> Result<ResolvedM
             resolve_registered(store, name, reference)
         }
         ModelRef::LatestFinishedRun => {
-            let runs = list_file_runs(store, DEFAULT_EXPERIMENT).map_err(|e| Error::ModelNotFound(e.to_string()))?;
+            let runs =
+                list_file_runs(store, DEFAULT_EXPERIMENT).map_err(|e| Error::ModelNotFound(e.to_string()))?;
             let found = runs.iter().find(|r| {
                 r.status == RunStatus::Finished
                     && file_uri_to_path(&r.artifact_uri)
@@ -286,15 +295,19 @@ mod tests {
             parse_model_uri(Some("models:/credrisk-model@champion")).unwrap(),
             ModelRef::Alias { name: "credrisk-model".into(), alias: "champion".into() }
         );
-        assert_eq!(
-            parse_model_uri(Some("models:/m/latest")).unwrap(),
-            ModelRef::Latest { name: "m".into() }
-        );
+        assert_eq!(parse_model_uri(Some("models:/m/latest")).unwrap(), ModelRef::Latest { name: "m".into() });
         assert_eq!(parse_model_uri(Some("outputs/model")).unwrap(), ModelRef::Path("outputs/model".into()));
         assert_eq!(parse_model_uri(Some("file:///a/b")).unwrap(), ModelRef::Path("/a/b".into()));
-        for bad in ["models:/x", "models:/x/0", "models:/x/one", "models:/x@", "models:/x@latest", "runs:/../x",
-            "s3://bucket/model", &format!("runs:/{run}/../etc")]
-        {
+        for bad in [
+            "models:/x",
+            "models:/x/0",
+            "models:/x/one",
+            "models:/x@",
+            "models:/x@latest",
+            "runs:/../x",
+            "s3://bucket/model",
+            &format!("runs:/{run}/../etc"),
+        ] {
             assert!(parse_model_uri(Some(bad)).is_err(), "{bad} accepted");
         }
     }

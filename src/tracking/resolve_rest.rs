@@ -3,7 +3,9 @@
 //! a local cache (`<temp>/credrisk-models/<key>/`), which appears whole by rename.
 
 use super::mlmodel::MLMODEL_FILE;
-use super::resolve::{ModelRef, ResolvedModel, describe, list_runs_text, no_finished_run, unknown_name, unknown_version};
+use super::resolve::{
+    ModelRef, ResolvedModel, describe, list_runs_text, no_finished_run, unknown_name, unknown_version,
+};
 use super::rest::RestClient;
 use super::rest_artifacts::{ArtifactLocation, download_dir};
 use super::runs::{json_int, list_rest_runs};
@@ -22,7 +24,9 @@ pub fn resolve_over_rest(base: &str, reference: &ModelRef) -> Result<ResolvedMod
     let client = RestClient::new(base);
     let (artifact_uri, run_id) = match reference {
         ModelRef::Path(_) => return Err(Error::Internal("a model path needs no server".into())),
-        ModelRef::Run { run_id, path } => (format!("{}/{path}", run_artifact_uri(&client, run_id)?), run_id.clone()),
+        ModelRef::Run { run_id, path } => {
+            (format!("{}/{path}", run_artifact_uri(&client, run_id)?), run_id.clone())
+        }
         ModelRef::Version { name, .. } | ModelRef::Alias { name, .. } | ModelRef::Latest { name } => {
             registered_version(&client, name, reference)?
         }
@@ -35,10 +39,18 @@ pub fn resolve_over_rest(base: &str, reference: &ModelRef) -> Result<ResolvedMod
 
 fn run_artifact_uri(client: &RestClient, run_id: &str) -> Result<String> {
     match client.try_get("mlflow/runs/get", &[("run_id", run_id)]) {
-        Ok(answer) => Ok(answer["run"]["info"]["artifact_uri"].as_str().unwrap_or_default().trim_end_matches('/').to_string()),
+        Ok(answer) => Ok(answer["run"]["info"]["artifact_uri"]
+            .as_str()
+            .unwrap_or_default()
+            .trim_end_matches('/')
+            .to_string()),
         Err(e) if e.is("RESOURCE_DOES_NOT_EXIST") => {
             let runs = list_rest_runs(client, DEFAULT_EXPERIMENT).unwrap_or_default();
-            Err(Error::ModelNotFound(format!("no run {run_id} on {}; {}", client.base, list_runs_text(&runs))))
+            Err(Error::ModelNotFound(format!(
+                "no run {run_id} on {}; {}",
+                client.base,
+                list_runs_text(&runs)
+            )))
         }
         Err(e) => Err(client.error("GET", "mlflow/runs/get", &e)),
     }
@@ -48,7 +60,9 @@ fn run_artifact_uri(client: &RestClient, run_id: &str) -> Result<String> {
 fn registered_version(client: &RestClient, name: &str, reference: &ModelRef) -> Result<(String, String)> {
     let model = match client.try_get("mlflow/registered-models/get", &[("name", name)]) {
         Ok(answer) => answer["registered_model"].clone(),
-        Err(e) if e.is("RESOURCE_DOES_NOT_EXIST") => return Err(unknown_name(name, &registered_names(client))),
+        Err(e) if e.is("RESOURCE_DOES_NOT_EXIST") => {
+            return Err(unknown_name(name, &registered_names(client)));
+        }
         Err(e) => return Err(client.error("GET", "mlflow/registered-models/get", &e)),
     };
     let versions = version_numbers(client, name)?;
@@ -57,28 +71,31 @@ fn registered_version(client: &RestClient, name: &str, reference: &ModelRef) -> 
         .map(Vec::as_slice)
         .unwrap_or_default()
         .iter()
-        .filter_map(|a| Some((a["alias"].as_str()?.to_string(), u32::try_from(json_int(&a["version"])?).ok()?)))
+        .filter_map(|a| {
+            Some((a["alias"].as_str()?.to_string(), u32::try_from(json_int(&a["version"])?).ok()?))
+        })
         .collect();
     let version = match reference {
         ModelRef::Version { version, .. } => Some(*version).filter(|v| versions.contains(v)),
         ModelRef::Alias { alias, .. } => aliases.iter().find(|(a, _)| a == alias).map(|(_, v)| *v),
         _ => versions.last().copied(),
     };
-    let version = version.ok_or_else(|| unknown_version(&describe(reference), &versions, &aliases))?.to_string();
+    let version =
+        version.ok_or_else(|| unknown_version(&describe(reference), &versions, &aliases))?.to_string();
     let query = [("name", name), ("version", version.as_str())];
     let mv = client.get("mlflow/model-versions/get", &query)?;
     let run_id = mv["model_version"]["run_id"].as_str().unwrap_or_default().to_string();
     let uri = client.get("mlflow/model-versions/get-download-uri", &query)?;
-    let artifact_uri = uri["artifact_uri"]
-        .as_str()
-        .map(str::to_string)
-        .ok_or_else(|| Error::Tracking(format!("{}: no download URI for {}", client.base, describe(reference))))?;
+    let artifact_uri = uri["artifact_uri"].as_str().map(str::to_string).ok_or_else(|| {
+        Error::Tracking(format!("{}: no download URI for {}", client.base, describe(reference)))
+    })?;
     Ok((artifact_uri, run_id))
 }
 
 fn version_numbers(client: &RestClient, name: &str) -> Result<Vec<u32>> {
     let filter = format!("name='{}'", name.replace('\'', "\\'"));
-    let answer = client.get("mlflow/model-versions/search", &[("filter", filter.as_str()), ("max_results", "10000")])?;
+    let answer = client
+        .get("mlflow/model-versions/search", &[("filter", filter.as_str()), ("max_results", "10000")])?;
     let mut versions: Vec<u32> = answer["model_versions"]
         .as_array()
         .map(Vec::as_slice)
@@ -91,7 +108,8 @@ fn version_numbers(client: &RestClient, name: &str) -> Result<Vec<u32>> {
 }
 
 fn registered_names(client: &RestClient) -> Vec<String> {
-    let answer = client.get("mlflow/registered-models/search", &[("max_results", "1000")]).unwrap_or(Value::Null);
+    let answer =
+        client.get("mlflow/registered-models/search", &[("max_results", "1000")]).unwrap_or(Value::Null);
     answer["registered_models"]
         .as_array()
         .map(Vec::as_slice)
@@ -108,7 +126,9 @@ fn latest_finished_model(client: &RestClient) -> Result<(String, String)> {
         let query = [("run_id", run.run_id.as_str()), ("path", MODEL_ARTIFACT_PATH)];
         let listing = client.get("mlflow/artifacts/list", &query)?;
         let wanted = format!("{MODEL_ARTIFACT_PATH}/{MLMODEL_FILE}");
-        let has_model = listing["files"].as_array().is_some_and(|f| f.iter().any(|x| x["path"].as_str() == Some(&wanted)));
+        let has_model = listing["files"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|x| x["path"].as_str() == Some(&wanted)));
         if has_model {
             let uri = format!("{}/{MODEL_ARTIFACT_PATH}", run.artifact_uri.trim_end_matches('/'));
             return Ok((uri, run.run_id.clone()));

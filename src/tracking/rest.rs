@@ -104,7 +104,8 @@ impl RestClient {
 
     /// PUTs a local file to the artifact proxy: `/api/2.0/mlflow-artifacts/artifacts/<path>`.
     pub fn put_artifact(&self, artifact_path: &str, file: &Path) -> Result<()> {
-        let endpoint = format!("mlflow-artifacts/artifacts/{}", percent_encode_path(artifact_path.as_bytes()));
+        let endpoint =
+            format!("mlflow-artifacts/artifacts/{}", percent_encode_path(artifact_path.as_bytes()));
         let url = format!("{}/api/2.0/{endpoint}", self.base);
         let body = File::open(file).map_err(|e| Error::io(file, e))?;
         let result = self
@@ -119,7 +120,8 @@ impl RestClient {
 
     /// GETs an artifact from the proxy into `dest` (which is created).
     pub fn download_artifact(&self, artifact_path: &str, dest: &Path) -> Result<()> {
-        let endpoint = format!("mlflow-artifacts/artifacts/{}", percent_encode_path(artifact_path.as_bytes()));
+        let endpoint =
+            format!("mlflow-artifacts/artifacts/{}", percent_encode_path(artifact_path.as_bytes()));
         let url = format!("{}/api/2.0/{endpoint}", self.base);
         let fail = |e: ApiError| self.error("GET", &endpoint, &e);
         let mut response = self.agent.get(&url).call().map_err(|e| fail(transport_error(e)))?;
@@ -128,7 +130,8 @@ impl RestClient {
         }
         let mut out = File::create(dest).map_err(|e| Error::io(dest, e))?;
         let mut reader = response.body_mut().as_reader();
-        std::io::copy(&mut reader, &mut out).map_err(|e| Error::Tracking(format!("{url}: download failed: {e}")))?;
+        std::io::copy(&mut reader, &mut out)
+            .map_err(|e| Error::Tracking(format!("{url}: download failed: {e}")))?;
         out.sync_all().map_err(|e| Error::io(dest, e))
     }
 
@@ -188,7 +191,9 @@ fn read_json(mut response: ureq::http::Response<ureq::Body>) -> std::result::Res
         return match parsed {
             Some(v) => Ok(v),
             None if text.trim().is_empty() => Ok(Value::Object(Default::default())),
-            None => Err(ApiError { status: Some(status), ..unexpected(&format!("not JSON: {}", snippet(&text))) }),
+            None => {
+                Err(ApiError { status: Some(status), ..unexpected(&format!("not JSON: {}", snippet(&text))) })
+            }
         };
     }
     let field = |k: &str| parsed.as_ref().and_then(|v| v.get(k)).and_then(Value::as_str).map(str::to_string);

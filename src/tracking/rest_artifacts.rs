@@ -68,7 +68,9 @@ pub fn upload_dir(
 ) -> Result<()> {
     let rel_root = artifact_path.map(|p| p.trim_matches('/')).unwrap_or("");
     if rel_root.split('/').any(|part| part == "." || part == "..") {
-        return Err(Error::Usage(format!("invalid artifact path {rel_root:?}: use a plain relative path like 'model'")));
+        return Err(Error::Usage(format!(
+            "invalid artifact path {rel_root:?}: use a plain relative path like 'model'"
+        )));
     }
     let target = location.join(rel_root);
     for (rel, path) in local_files(local_dir)? {
@@ -164,7 +166,8 @@ fn download_proxy_dir(
 fn entry_name(entry: &Value, listed: &str) -> Option<String> {
     let path = entry["path"].as_str()?;
     let name = path.strip_prefix(listed).map(|p| p.trim_start_matches('/')).unwrap_or(path);
-    let safe = !name.is_empty() && name.split('/').all(|part| !part.is_empty() && part != "." && part != "..");
+    let safe =
+        !name.is_empty() && name.split('/').all(|part| !part.is_empty() && part != "." && part != "..");
     safe.then(|| name.to_string())
 }
 

@@ -7,7 +7,9 @@ use super::ledger::Ledger;
 use super::rest::{RestClient, key_values_json, metric_value_json};
 use super::rest_artifacts::{ArtifactLocation, upload_dir};
 use super::util::{current_user, now_ms};
-use super::{ERROR_TAG, Metric, RunInfo, RunStatus, Tracker, no_active_run, run_name_or_default, standard_run_tags};
+use super::{
+    ERROR_TAG, Metric, RunInfo, RunStatus, Tracker, no_active_run, run_name_or_default, standard_run_tags,
+};
 use crate::error::{Error, Result};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -43,7 +45,11 @@ impl RestTracker {
     }
 
     /// Runs a logging step; on error, marks the run FAILED (best effort) and returns the error.
-    fn guarded<T>(&mut self, what: &str, step: impl FnOnce(&RestClient, &mut ActiveRun) -> Result<T>) -> Result<T> {
+    fn guarded<T>(
+        &mut self,
+        what: &str,
+        step: impl FnOnce(&RestClient, &mut ActiveRun) -> Result<T>,
+    ) -> Result<T> {
         let client = self.client.clone();
         let run = self.run_mut(what)?;
         let result = step(&client, run);
@@ -123,7 +129,8 @@ impl Tracker for RestTracker {
                                "timestamp": m.timestamp_ms, "step": m.step})
                     })
                     .collect();
-                client.post("mlflow/runs/log-batch", &json!({"run_id": run.info.run_id, "metrics": metrics}))?;
+                client
+                    .post("mlflow/runs/log-batch", &json!({"run_id": run.info.run_id, "metrics": metrics}))?;
                 run.ledger.record_metrics(chunk);
             }
             Ok(())
@@ -137,7 +144,9 @@ impl Tracker for RestTracker {
     }
 
     fn log_artifacts(&mut self, local_dir: &Path, artifact_path: Option<&str>) -> Result<()> {
-        self.guarded("log_artifacts", |client, run| upload_dir(client, &run.artifacts, local_dir, artifact_path))
+        self.guarded("log_artifacts", |client, run| {
+            upload_dir(client, &run.artifacts, local_dir, artifact_path)
+        })
     }
 
     fn end_run(&mut self, status: RunStatus) -> Result<()> {

@@ -1,11 +1,11 @@
 //! Listing the runs of an experiment (newest first) with their latest metrics, from a file store
 //! or a tracking server, for `credrisk runs` and for the resolver's "latest finished run".
 
+use super::RunStatus;
 use super::file_store::{FileStore, latest_metrics};
 use super::rest::{RestClient, metric_value_from_json};
 use super::rest_run::find_experiment;
 use super::uri::{Backend, backend};
-use super::RunStatus;
 use crate::error::{Error, Result};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -79,7 +79,14 @@ pub fn list_rest_runs(client: &RestClient, experiment: &str) -> Result<Vec<RunSu
             body["page_token"] = Value::from(token.clone());
         }
         let answer = client.post("mlflow/runs/search", &body)?;
-        runs.extend(answer["runs"].as_array().map(Vec::as_slice).unwrap_or_default().iter().filter_map(summary_from_json));
+        runs.extend(
+            answer["runs"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(summary_from_json),
+        );
         page_token = answer["next_page_token"].as_str().filter(|t| !t.is_empty()).map(str::to_string);
         if page_token.is_none() {
             break;

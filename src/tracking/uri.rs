@@ -70,9 +70,8 @@ fn absolute(path: &Path) -> PathBuf {
 
 /// `file:///abs/p%20q` (or `file:/abs`, `file://localhost/abs`) → `/abs/p q`.
 pub fn file_uri_to_path(uri: &str) -> Result<PathBuf> {
-    let rest = uri
-        .strip_prefix("file:")
-        .ok_or_else(|| Error::Usage(format!("{uri:?} is not a file: URI")))?;
+    let rest =
+        uri.strip_prefix("file:").ok_or_else(|| Error::Usage(format!("{uri:?} is not a file: URI")))?;
     let path = match rest.strip_prefix("//") {
         Some(after) if after.starts_with('/') => after,
         Some(after) => match after.strip_prefix("localhost") {

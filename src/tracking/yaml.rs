@@ -74,7 +74,8 @@ impl YamlWriter {
 /// (only `'` needs escaping), or double-quoted with escapes when it holds line breaks, tabs or
 /// other characters single quotes cannot carry.
 pub fn quote(s: &str) -> String {
-    let needs_escapes = s.chars().any(|c| c.is_control() || c == '\u{feff}' || c == '\u{2028}' || c == '\u{2029}');
+    let needs_escapes =
+        s.chars().any(|c| c.is_control() || c == '\u{feff}' || c == '\u{2028}' || c == '\u{2029}');
     if !needs_escapes {
         return format!("'{}'", s.replace('\'', "''"));
     }
@@ -180,12 +181,15 @@ fn parse_map(lines: &[Line], pos: &mut usize, indent: usize) -> Result<Value, St
     let mut entries = Vec::new();
     while *pos < lines.len() && lines[*pos].indent == indent {
         let line = &lines[*pos];
-        let (key, rest) = split_key(line.text).ok_or_else(|| format!("expected 'key: value' at {:?}", line.text))?;
+        let (key, rest) =
+            split_key(line.text).ok_or_else(|| format!("expected 'key: value' at {:?}", line.text))?;
         *pos += 1;
         let value = if rest.is_empty() {
             match lines.get(*pos) {
                 Some(next) if next.indent > indent => parse_block(lines, pos, next.indent)?,
-                Some(next) if next.indent == indent && next.text.starts_with("- ") => parse_seq(lines, pos, indent)?,
+                Some(next) if next.indent == indent && next.text.starts_with("- ") => {
+                    parse_seq(lines, pos, indent)?
+                }
                 _ => Value::Null,
             }
         } else {
@@ -230,7 +234,8 @@ fn parse_scalar(first: &str, lines: &[Line], pos: &mut usize, indent: usize) -> 
         *pos += 1;
     }
     if text.starts_with(['\'', '"']) {
-        let (value, len) = read_quoted(&text).ok_or_else(|| format!("unterminated quoted string {text:?}"))?;
+        let (value, len) =
+            read_quoted(&text).ok_or_else(|| format!("unterminated quoted string {text:?}"))?;
         if !text[len..].trim().is_empty() && !text[len..].trim_start().starts_with('#') {
             return Err(format!("text after a quoted string: {text:?}"));
         }
@@ -325,7 +330,8 @@ mod tests {
 
     #[test]
     fn written_strings_read_back_exactly() {
-        let tricky = ["2024", "it's", "a: b", "# not a comment", "line1\nline2\ttab \"q\" \\", "null", "ñandú", ""];
+        let tricky =
+            ["2024", "it's", "a: b", "# not a comment", "line1\nline2\ttab \"q\" \\", "null", "ñandú", ""];
         let mut w = YamlWriter::new();
         for (i, s) in tricky.iter().enumerate() {
             w.str(&format!("k{i}"), s);

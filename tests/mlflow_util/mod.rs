@@ -112,7 +112,8 @@ pub fn standard_logged() -> Logged {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect(),
         oob_auc: vec![0.5, 0.625, 0.6875, 0.75, 0.78125],
-        note: "## credrisk run\n\n| metric | value |\n|---|---|\n| AUC | 0.8125 |\n\nit's \"quoted\": yes".into(),
+        note: "## credrisk run\n\n| metric | value |\n|---|---|\n| AUC | 0.8125 |\n\nit's \"quoted\": yes"
+            .into(),
     }
 }
 
@@ -126,7 +127,8 @@ pub fn log_standard_run(tracker: &mut dyn Tracker, scratch: &Path, run_name: &st
     tracker.log_params(&logged.params[..2]).unwrap(); // the same values again: allowed
     let ts = tracking::now_ms();
     let m = |key: &str, value: f64, step: i64| Metric { key: key.into(), value, step, timestamp_ms: ts };
-    let steps: Vec<Metric> = logged.oob_auc.iter().enumerate().map(|(i, &v)| m("oob_auc", v, i as i64 + 1)).collect();
+    let steps: Vec<Metric> =
+        logged.oob_auc.iter().enumerate().map(|(i, &v)| m("oob_auc", v, i as i64 + 1)).collect();
     tracker.log_metrics(&steps[..2]).unwrap();
     tracker.log_metrics(&steps).unwrap(); // repeats steps 1-2 identically: written once
     tracker
@@ -204,7 +206,8 @@ pub fn assert_run_reads_back(got: &serde_json::Value, run: &RunInfo, logged: &Lo
         .iter()
         .map(|p| (p[0].as_i64().unwrap(), p[1].as_f64().unwrap()))
         .collect();
-    let expected: Vec<(i64, f64)> = logged.oob_auc.iter().enumerate().map(|(i, &v)| (i as i64 + 1, v)).collect();
+    let expected: Vec<(i64, f64)> =
+        logged.oob_auc.iter().enumerate().map(|(i, &v)| (i as i64 + 1, v)).collect();
     assert_eq!(history, expected, "each step once, in order");
     let tags = &got["tags"];
     assert_eq!(tags["team"], "risk");

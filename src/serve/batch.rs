@@ -1,0 +1,144 @@
+//! `POST /predict/batch`: up to 1,000 customers in one request, one answer per customer in
+//! request order; a customer that fails validation gets its own `{index, error, message, details}`
+//! and does not fail the others. Scoring runs on the blocking pool (in parallel with rayon) so a
+//! large batch never stalls a worker's event loop.
+
+use super::errors::ApiError;
+use super::observe::Outcome;
+use super::request::{self, resolve_lang};
+use super::routes::{PredictBody, audit, audit_line, explain_with, json_ok, loaded, request_id, respond};
+use super::state::{Loaded, State};
+use crate::explain::{Answer, Lang, ModelRef, Prediction, Reason};
+use crate::schema::{Applicant, FieldError};
+use actix_web::{HttpRequest, HttpResponse, web};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::sync::Arc;
+
+const ENDPOINT: &str = "/predict/batch";
+
+/// One customer's result, computed off the event loop.
+enum Scored {
+    Predicted { customer: Applicant, prediction: Prediction, audit_reasons: Vec<Reason> },
+    Explained { customer: Applicant, answer: Answer },
+    Invalid(Vec<FieldError>),
+    Failed(ApiError),
+}
+
+#[derive(Serialize)]
+struct BatchBody<'a> {
+    model: &'a ModelRef,
+    results: Vec<Item<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Item<'a> {
+    Answer(PredictBody<'a>),
+    Error(ItemError<'a>),
+}
+
+#[derive(Serialize)]
+struct ItemError<'a> {
+    index: usize,
+    error: &'static str,
+    message: String,
+    details: &'a [FieldError],
+}
+
+pub async fn predict_batch(req: HttpRequest, payload: web::Payload, state: web::Data<State>) -> HttpResponse {
+    respond(batch_inner(&req, payload, &state).await)
+}
+
+async fn batch_inner(req: &HttpRequest, payload: web::Payload, state: &State) -> Result<HttpResponse, ApiError> {
+    let query_lang = request::query_lang(req.query_string())?;
+    let body = request::read_json(req, payload, state.body_limit).await?;
+    let parsed = request::parse_batch(&body)?;
+    drop(body);
+    let loaded = Arc::clone(loaded(state)?);
+    let lang = resolve_lang(parsed.lang, query_lang, req);
+    let explain = parsed.include_explanation;
+    let with_audit_reasons = state.audit.is_some();
+    let worker = Arc::clone(&loaded);
+    let scored = web::block(move || score_all(&worker, parsed.items, explain, lang, with_audit_reasons))
+        .await
+        .map_err(|e| ApiError::internal(format!("batch scoring stopped: {e}")))?;
+
+    if state.audit.is_some() {
+        let lines = audit_lines(&scored, &loaded, &request_id(req), lang);
+        let answered = scored.iter().filter(|s| matches!(s, Scored::Predicted { .. } | Scored::Explained { .. }));
+        audit(state, &lines, answered.count() as u64)?;
+    }
+    let endpoint = super::metrics::endpoint_index(ENDPOINT);
+    let results: Vec<Item> = scored.iter().enumerate().map(|(i, s)| item(i, s)).collect();
+    for r in &results {
+        if let Item::Answer(a) = r {
+            state.metrics.record_decision(endpoint, a.approved, a.explanation.is_some());
+        }
+    }
+    let outcome = Outcome { items: Some(results.len()), explanation: Some(explain), ..Outcome::default() };
+    json_ok(&BatchBody { model: loaded.explainer.model_ref(), results }, outcome)
+}
+
+fn score_all(
+    loaded: &Loaded,
+    items: Vec<Result<Applicant, Vec<FieldError>>>,
+    explain: bool,
+    lang: Lang,
+    with_audit_reasons: bool,
+) -> Vec<Scored> {
+    items
+        .into_par_iter()
+        .map(|item| match item {
+            Err(details) => Scored::Invalid(details),
+            Ok(customer) if explain => match explain_with(loaded, &customer, lang) {
+                Ok(answer) => Scored::Explained { customer, answer },
+                Err(e) => Scored::Failed(e),
+            },
+            Ok(customer) => {
+                let prediction = loaded.explainer.predict(&customer);
+                let audit_reasons = if with_audit_reasons && !prediction.approved {
+                    match explain_with(loaded, &customer, lang) {
+                        Ok(answer) => answer.reasons,
+                        Err(e) => return Scored::Failed(e),
+                    }
+                } else {
+                    Vec::new()
+                };
+                Scored::Predicted { customer, prediction, audit_reasons }
+            }
+        })
+        .collect()
+}
+
+fn item(index: usize, scored: &Scored) -> Item<'_> {
+    match scored {
+        Scored::Predicted { prediction, .. } => Item::Answer(PredictBody::from_prediction(prediction, None, Some(index))),
+        Scored::Explained { answer, .. } => Item::Answer(PredictBody::from_answer(answer, None, Some(index))),
+        Scored::Invalid(details) => Item::Error(ItemError {
+            index,
+            error: "validation",
+            message: format!("customer {index} is invalid: {} field(s); see details", details.len()),
+            details,
+        }),
+        Scored::Failed(e) => Item::Error(ItemError { index, error: e.error, message: e.message.clone(), details: &[] }),
+    }
+}
+
+fn audit_lines(scored: &[Scored], loaded: &Loaded, id: &str, lang: Lang) -> Vec<u8> {
+    let mut lines = Vec::new();
+    for (i, s) in scored.iter().enumerate() {
+        match s {
+            Scored::Predicted { customer, prediction: p, audit_reasons } => {
+                let verdict = (p.approved, p.probability, p.threshold);
+                audit_line(&mut lines, id, ENDPOINT, Some(i), loaded, customer, verdict, audit_reasons, &p.warnings, lang);
+            }
+            Scored::Explained { customer, answer: a } => {
+                let verdict = (a.approved, a.probability, a.threshold);
+                audit_line(&mut lines, id, ENDPOINT, Some(i), loaded, customer, verdict, &a.reasons, &a.warnings, lang);
+            }
+            Scored::Invalid(_) | Scored::Failed(_) => {}
+        }
+    }
+    lines
+}

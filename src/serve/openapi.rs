@@ -1,0 +1,373 @@
+//! The OpenAPI 3.1 document of the service, built in the binary: every endpoint, request, answer
+//! and error. The customer schema is derived from `schema::FIELDS` (required fields, JSON types,
+//! category enums, the minimum/maximum of possible values — the validation rules, not the training
+//! ranges), so the document cannot drift from what the server enforces.
+
+use super::errors::ERROR_CODES;
+use super::request::MAX_BATCH;
+use crate::schema::{FIELDS, Kind};
+use actix_web::web::Bytes;
+use serde_json::{Map, Value, json};
+use std::sync::OnceLock;
+
+const JSON: &str = "application/json";
+
+/// The document, serialized once.
+pub fn document_bytes() -> Bytes {
+    static BYTES: OnceLock<Bytes> = OnceLock::new();
+    BYTES.get_or_init(|| Bytes::from(serde_json::to_vec(&document()).unwrap_or_default())).clone()
+}
+
+pub fn document() -> Value {
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "credrisk",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Credit decisions for Chilean applicants: P(approved) from a random forest, exact TreeSHAP \
+                explanations and plain-language reasons for a denial (Spanish or English). The answer's language is \
+                the body's `lang`, else the `lang` query parameter, else the first of es/en in Accept-Language, else es. \
+                Request bodies must be JSON (Content-Type application/json, or none); types are strict.",
+        },
+        "paths": paths(),
+        "components": {
+            "schemas": schemas(),
+            "headers": {"X-Request-Id": {
+                "description": "The request's id (the client's own X-Request-Id when it is 1-128 characters of \
+                    [A-Za-z0-9._:-], else a new UUID); also in the log line and the audit record.",
+                "schema": {"type": "string"},
+            }},
+        },
+    })
+}
+
+fn paths() -> Value {
+    json!({
+        "/predict": {"post": decision_operation(
+            "predict",
+            "Approve or deny one customer",
+            "P(approved) and the decision; with `include_explanation` also the SHAP contributions and the reasons \
+             for a denial. Values valid but outside the training range are answered, with `warnings`.",
+            "PredictRequest",
+            "PredictResponse",
+        )},
+        "/explain": {"post": decision_operation(
+            "explain",
+            "Explain one customer's decision",
+            "The decision with its SHAP contributions per field (sorted by |shap|; base_value + Σ shap = probability) \
+             and, for a denial, the reasons as sentences an analyst can send.",
+            "ExplainRequest",
+            "ExplainResponse",
+        )},
+        "/predict/batch": {"post": decision_operation(
+            "predict_batch",
+            "Approve or deny up to 1,000 customers",
+            "One result per customer, in order. A customer that fails validation gets its own error item \
+             (`{index, error, message, details}`) and does not fail the others.",
+            "BatchRequest",
+            "BatchResponse",
+        )},
+        "/health": {"get": get_operation("health", "Liveness and readiness", "Health", true)},
+        "/model": {"get": get_operation("model", "The loaded model's metadata", "ModelMetadata", true)},
+        "/openapi.json": {"get": get_operation("openapi", "This document", "OpenApiDocument", false)},
+        "/metrics": {"get": {
+            "operationId": "metrics",
+            "summary": "Prometheus metrics (text exposition format 0.0.4)",
+            "responses": {"200": {
+                "description": "Requests by endpoint and status, latency histogram, decisions by outcome, model info.",
+                "headers": request_id_header(),
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }},
+        }},
+    })
+}
+
+fn decision_operation(id: &str, summary: &str, description: &str, request: &str, response: &str) -> Value {
+    json!({
+        "operationId": id,
+        "summary": summary,
+        "description": description,
+        "parameters": [{
+            "name": "lang",
+            "in": "query",
+            "required": false,
+            "description": "Language of reasons and warnings (the body's `lang` wins).",
+            "schema": {"$ref": "#/components/schemas/Lang"},
+        }],
+        "requestBody": {"required": true, "content": {JSON: {"schema": schema_ref(request)}}},
+        "responses": {
+            "200": ok(response, "The decision."),
+            "400": error("malformed_json: the body is not JSON (or not UTF-8, or nested too deeply)."),
+            "413": error("payload_too_large: the body is larger than the server's limit."),
+            "415": error("unsupported_media_type: a Content-Type other than JSON."),
+            "422": error("validation: missing, unknown or mistyped fields, impossible values, unknown categories; \
+                          each offending field named in `details`."),
+            "500": error("internal: a bug, never a client's mistake."),
+            "503": error("model_unavailable (the model is loading) or audit_unavailable (the decision could not be \
+                          recorded); retry."),
+        },
+    })
+}
+
+fn get_operation(id: &str, summary: &str, response: &str, may_load: bool) -> Value {
+    let mut responses = json!({"200": ok(response, summary)});
+    if may_load {
+        responses["503"] = error("model_unavailable: the model is still loading.");
+    }
+    json!({"operationId": id, "summary": summary, "responses": responses})
+}
+
+fn ok(schema: &str, description: &str) -> Value {
+    json!({"description": description, "headers": request_id_header(), "content": {JSON: {"schema": schema_ref(schema)}}})
+}
+
+fn error(description: &str) -> Value {
+    json!({"description": description, "headers": request_id_header(), "content": {JSON: {"schema": schema_ref("Error")}}})
+}
+
+fn request_id_header() -> Value {
+    json!({"X-Request-Id": {"$ref": "#/components/headers/X-Request-Id"}})
+}
+
+fn schema_ref(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+fn array_of(name: &str) -> Value {
+    json!({"type": "array", "items": schema_ref(name)})
+}
+
+/// A closed object: every listed property, only those, `required` as given.
+fn object(properties: Value, required: &[&str]) -> Value {
+    json!({"type": "object", "additionalProperties": false, "required": required, "properties": properties})
+}
+
+/// The customer, from [`FIELDS`]: exactly the server's validation rules.
+pub fn customer_schema() -> Value {
+    let mut properties = Map::new();
+    for field in &FIELDS {
+        let mut schema = match field.kind {
+            Kind::Int { min, max } => json!({"type": "integer", "minimum": min, "maximum": max}),
+            Kind::Float { min, max } => json!({"type": "number", "minimum": min, "maximum": max}),
+            Kind::Category(values) => json!({
+                "type": "string",
+                "enum": values,
+                "description": format!("{}; matched ignoring case, accents and surrounding spaces.", field.label_en),
+            }),
+        };
+        if !matches!(field.kind, Kind::Category(_)) {
+            schema["description"] = json!(field.label_en);
+        }
+        properties.insert(field.name.to_string(), schema);
+    }
+    let required: Vec<&str> = FIELDS.iter().map(|f| f.name).collect();
+    let mut schema = object(Value::Object(properties), &required);
+    schema["description"] = json!(
+        "One applicant. Ranges are what is possible at all; a valid value outside the training range is answered \
+         with a warning. Integers may be written as 45.0; booleans are not numbers."
+    );
+    schema["example"] = json!({
+        "age": 45, "gender": "f", "region": "Metropolitana", "education_level": "media",
+        "marital_status": "casado", "housing_status": "arriendo", "dependents": 2,
+        "income": 800000, "employment_years": 6, "credit_history_months": 84, "num_loans": 2,
+        "avg_monthly_payment": 150000, "delinquency_rate": 0.05, "credit_inquiries": 1,
+        "regional_cpi": 0.034, "regional_unemployment": 0.086
+    });
+    schema
+}
+
+fn request_schemas(s: &mut Map<String, Value>) {
+    let lang = schema_ref("Lang");
+    let flag = json!({"type": "boolean", "default": false, "description": "Also answer the SHAP explanation."});
+    s.insert(
+        "PredictRequest".into(),
+        object(json!({"customer": schema_ref("Customer"), "include_explanation": flag, "lang": lang}), &["customer"]),
+    );
+    s.insert("ExplainRequest".into(), object(json!({"customer": schema_ref("Customer"), "lang": lang}), &["customer"]));
+    let customers = json!({
+        "type": "array", "minItems": 1, "maxItems": MAX_BATCH,
+        "items": {"type": "object", "description": "A Customer (#/components/schemas/Customer), validated on its own: \
+                  an invalid one gets an error item in the answer."},
+    });
+    s.insert(
+        "BatchRequest".into(),
+        object(json!({"customers": customers, "include_explanation": flag, "lang": lang}), &["customers"]),
+    );
+}
+
+fn answer_schemas(s: &mut Map<String, Value>) {
+    let number = json!({"type": "number"});
+    let probability = json!({"type": "number", "minimum": 0, "maximum": 1});
+    let method = json!({"type": "string", "enum": ["tree_path_dependent", "interventional"]});
+    let value = json!({"type": ["number", "string"], "description": "The customer's value of the field."});
+    s.insert(
+        "ModelRef".into(),
+        object(json!({"run_id": {"type": ["string", "null"]}, "uri": {"type": "string"}}), &["run_id", "uri"]),
+    );
+    s.insert(
+        "Warning".into(),
+        object(
+            json!({
+                "field": {"type": "string"},
+                "kind": {"type": "string", "enum": ["out_of_training_range", "unseen_category", "protected_attribute"]},
+                "message": {"type": "string"},
+            }),
+            &["field", "kind", "message"],
+        ),
+    );
+    s.insert(
+        "Contribution".into(),
+        object(json!({"feature": {"type": "string"}, "value": value, "shap": number}), &["feature", "value", "shap"]),
+    );
+    s.insert(
+        "Reason".into(),
+        object(
+            json!({"feature": {"type": "string"}, "value": value, "shap": number, "text": {"type": "string"}}),
+            &["feature", "value", "shap", "text"],
+        ),
+    );
+    let explanation_fields = json!({
+        "base_value": number, "margin": number,
+        "output_space": {"type": "string", "enum": ["probability"]}, "method": method,
+        "contributions": array_of("Contribution"), "reasons": array_of("Reason"),
+        "additivity_error": {"type": "number", "minimum": 0},
+    });
+    let explanation_keys =
+        ["base_value", "margin", "output_space", "method", "contributions", "reasons", "additivity_error"];
+    s.insert("Explanation".into(), object(explanation_fields.clone(), &explanation_keys));
+
+    let decision = json!({
+        "approved": {"type": "boolean"}, "probability": probability, "threshold": number,
+        "warnings": array_of("Warning"),
+    });
+    let with = |base: &Value, extra: Value| -> Value {
+        let mut m = base.as_object().cloned().unwrap_or_default();
+        m.extend(extra.as_object().cloned().unwrap_or_default());
+        Value::Object(m)
+    };
+    let predict = with(&decision, json!({"model": schema_ref("ModelRef"), "explanation": schema_ref("Explanation")}));
+    s.insert(
+        "PredictResponse".into(),
+        object(predict, &["approved", "probability", "threshold", "model", "warnings"]),
+    );
+    let mut explain_keys = vec!["approved", "probability", "threshold", "model", "warnings"];
+    explain_keys.extend(explanation_keys);
+    let explain = with(&with(&decision, json!({"model": schema_ref("ModelRef")})), explanation_fields);
+    s.insert("ExplainResponse".into(), object(explain, &explain_keys));
+
+    let item = with(&decision, json!({"index": {"type": "integer", "minimum": 0}, "explanation": schema_ref("Explanation")}));
+    s.insert("BatchItem".into(), object(item, &["index", "approved", "probability", "threshold", "warnings"]));
+    let item_error = with(&error_fields(), json!({"index": {"type": "integer", "minimum": 0}}));
+    s.insert("BatchItemError".into(), object(item_error, &["index", "error", "message", "details"]));
+    s.insert(
+        "BatchResponse".into(),
+        object(
+            json!({"model": schema_ref("ModelRef"), "results": {"type": "array", "items": {"oneOf": [
+                schema_ref("BatchItem"), schema_ref("BatchItemError")]}}}),
+            &["model", "results"],
+        ),
+    );
+}
+
+fn error_fields() -> Value {
+    json!({
+        "error": {"type": "string", "enum": ERROR_CODES},
+        "message": {"type": "string"},
+        "details": array_of("FieldError"),
+    })
+}
+
+fn service_schemas(s: &mut Map<String, Value>) {
+    s.insert("Error".into(), object(error_fields(), &["error", "message", "details"]));
+    s.insert(
+        "FieldError".into(),
+        object(
+            json!({"field": {"type": "string", "description": "e.g. customer.income, customers[3].age, lang, query.lang"},
+                   "message": {"type": "string"}}),
+            &["field", "message"],
+        ),
+    );
+    let method = json!({"type": "string", "enum": ["tree_path_dependent", "interventional"]});
+    let summary = object(
+        json!({"run_id": {"type": ["string", "null"]}, "uri": {"type": "string"}, "method": method}),
+        &["run_id", "uri", "method"],
+    );
+    s.insert(
+        "Health".into(),
+        object(json!({"status": {"type": "string", "enum": ["ok"]}, "model": summary}), &["status", "model"]),
+    );
+    let metadata = json!({
+        "run_id": {"type": ["string", "null"]}, "uri": {"type": "string"}, "method": method,
+        "threshold": {"type": "number"}, "n_trees": {"type": "integer"}, "n_features": {"type": "integer"},
+        "credrisk_version": {"type": "string"}, "created_ms": {"type": "integer"}, "n_train": {"type": "integer"},
+        "data_sha256": {"type": "string"}, "params": {"type": "object"}, "metrics": {"type": "object"},
+        "feature_schema": {"type": "object", "description": "Each field's type, valid values, and the range or \
+                           categories seen in training; the encoded columns."},
+    });
+    let keys: Vec<String> = metadata.as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    s.insert("ModelMetadata".into(), object(metadata, &keys));
+    s.insert("OpenApiDocument".into(), json!({"type": "object", "required": ["openapi", "paths"]}));
+}
+
+fn schemas() -> Value {
+    let mut s = Map::new();
+    s.insert("Customer".into(), customer_schema());
+    s.insert("Lang".into(), json!({"type": "string", "enum": ["es", "en"]}));
+    request_schemas(&mut s);
+    answer_schemas(&mut s);
+    service_schemas(&mut s);
+    Value::Object(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::N_FIELDS;
+    use crate::serve::request::{BATCH_FIELDS, EXPLAIN_FIELDS, PREDICT_FIELDS};
+
+    #[test]
+    fn the_customer_schema_is_closed_and_follows_the_fields() {
+        let c = customer_schema();
+        assert_eq!(c["additionalProperties"], json!(false));
+        assert_eq!(c["required"].as_array().unwrap().len(), N_FIELDS);
+        assert_eq!(c["properties"]["age"], json!({"type": "integer", "minimum": 18, "maximum": 120, "description": "Age"}));
+        assert_eq!(c["properties"]["delinquency_rate"]["maximum"], json!(1.0));
+        assert_eq!(c["properties"]["region"]["enum"].as_array().unwrap().len(), 16);
+        assert_eq!(c["properties"]["gender"]["enum"], json!(["f", "m"]));
+    }
+
+    #[test]
+    fn every_reference_resolves_and_every_endpoint_is_described() {
+        let doc = document();
+        let text = doc.to_string();
+        for piece in text.split("\"$ref\":\"").skip(1) {
+            let target = &piece[..piece.find('"').unwrap()];
+            let path: Vec<&str> = target.trim_start_matches("#/").split('/').collect();
+            let mut node = &doc;
+            for p in &path {
+                node = node.get(p).unwrap_or_else(|| panic!("unresolved {target}"));
+            }
+        }
+        let paths = doc["paths"].as_object().unwrap();
+        let mut names: Vec<&str> = paths.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["/explain", "/health", "/metrics", "/model", "/openapi.json", "/predict", "/predict/batch"]);
+        assert_eq!(doc["components"]["schemas"]["Lang"]["enum"], json!(["es", "en"]));
+    }
+
+    #[test]
+    fn request_schemas_list_exactly_the_fields_the_parser_accepts() {
+        let doc = document();
+        for (name, fields) in
+            [("PredictRequest", PREDICT_FIELDS), ("ExplainRequest", EXPLAIN_FIELDS), ("BatchRequest", BATCH_FIELDS)]
+        {
+            let props = doc["components"]["schemas"][name]["properties"].as_object().unwrap();
+            let mut keys: Vec<&str> = props.keys().map(String::as_str).collect();
+            let mut want = fields.to_vec();
+            keys.sort_unstable();
+            want.sort_unstable();
+            assert_eq!(keys, want, "{name}");
+        }
+    }
+}

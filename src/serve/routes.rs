@@ -1,0 +1,274 @@
+//! The handlers: `POST /predict`, `POST /explain`, `GET /health`, `GET /model`,
+//! `GET /openapi.json`, `GET /metrics`, and the JSON 404/405 answers. Each handler validates,
+//! asks the shared explainer, records the decision (metrics, audit) and answers JSON; every
+//! failure is an [`ApiError`]. `POST /predict/batch` lives in `batch.rs`.
+
+use super::audit::{Record, now_rfc3339};
+use super::errors::ApiError;
+use super::observe::{Outcome, RequestId};
+use super::request::{self, resolve_lang};
+use super::state::{Loaded, State};
+use super::{metrics, openapi};
+use crate::explain::{Answer, Contribution, ExplainOptions, Lang, ModelRef, Prediction, Reason, Warning};
+use crate::schema::Applicant;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use serde::Serialize;
+
+/// The body of a `/predict` answer (and, with `index`, of a batch item).
+#[derive(Debug, Serialize)]
+pub struct PredictBody<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
+    pub approved: bool,
+    pub probability: f64,
+    pub threshold: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<&'a ModelRef>,
+    pub warnings: &'a [Warning],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<ExplanationBody<'a>>,
+}
+
+/// `explanation` inside a `/predict` answer: the explanation part of an [`Answer`].
+#[derive(Debug, Serialize)]
+pub struct ExplanationBody<'a> {
+    pub base_value: f64,
+    pub margin: f64,
+    pub output_space: &'static str,
+    pub method: &'static str,
+    pub contributions: &'a [Contribution],
+    pub reasons: &'a [Reason],
+    pub additivity_error: f64,
+}
+
+impl<'a> PredictBody<'a> {
+    pub fn from_prediction(p: &'a Prediction, model: Option<&'a ModelRef>, index: Option<usize>) -> Self {
+        PredictBody {
+            index,
+            approved: p.approved,
+            probability: p.probability,
+            threshold: p.threshold,
+            model,
+            warnings: &p.warnings,
+            explanation: None,
+        }
+    }
+
+    pub fn from_answer(a: &'a Answer, model: Option<&'a ModelRef>, index: Option<usize>) -> Self {
+        PredictBody {
+            index,
+            approved: a.approved,
+            probability: a.probability,
+            threshold: a.threshold,
+            model,
+            warnings: &a.warnings,
+            explanation: Some(ExplanationBody {
+                base_value: a.base_value,
+                margin: a.margin,
+                output_space: a.output_space,
+                method: a.method,
+                contributions: &a.contributions,
+                reasons: &a.reasons,
+                additivity_error: a.additivity_error,
+            }),
+        }
+    }
+}
+
+/// An error or a handler's answer, as the response.
+pub fn respond(result: Result<HttpResponse, ApiError>) -> HttpResponse {
+    result.unwrap_or_else(|e| e.response())
+}
+
+/// A JSON 200 carrying the log line's view of the decision.
+pub fn json_ok<T: Serialize>(body: &T, outcome: Outcome) -> Result<HttpResponse, ApiError> {
+    let bytes = serde_json::to_vec(body).map_err(|e| ApiError::internal(format!("serializing the answer: {e}")))?;
+    let mut response = HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, HeaderValue::from_static("application/json")))
+        .body(bytes);
+    response.extensions_mut().insert(outcome);
+    Ok(response)
+}
+
+pub fn request_id(req: &HttpRequest) -> String {
+    req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default()
+}
+
+/// Writes the records (already JSON lines) before the answer leaves; a failed write withholds
+/// the answer.
+pub fn audit(state: &State, lines: &[u8], records: u64) -> Result<(), ApiError> {
+    let Some(log) = &state.audit else { return Ok(()) };
+    if let Err(e) = log.append(lines) {
+        tracing::error!(path = %log.path().display(), error = %e, "audit log write failed");
+        return Err(ApiError::audit_unavailable());
+    }
+    state.metrics.record_audit(records);
+    Ok(())
+}
+
+pub fn decision(approved: bool) -> &'static str {
+    if approved { "approved" } else { "denied" }
+}
+
+pub fn lang_code(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Es => "es",
+        Lang::En => "en",
+    }
+}
+
+/// The loaded model, or 503 while it loads.
+pub fn loaded(state: &State) -> Result<&std::sync::Arc<Loaded>, ApiError> {
+    state.model().ok_or_else(ApiError::model_unavailable)
+}
+
+pub fn explain_with(loaded: &Loaded, customer: &Applicant, lang: Lang) -> Result<Answer, ApiError> {
+    let options = ExplainOptions { lang, ..ExplainOptions::default() };
+    loaded.explainer.explain(customer, options).map_err(ApiError::internal)
+}
+
+/// One audit line for one decision.
+#[allow(clippy::too_many_arguments)]
+pub fn audit_line(
+    out: &mut Vec<u8>,
+    id: &str,
+    endpoint: &str,
+    index: Option<usize>,
+    loaded: &Loaded,
+    customer: &Applicant,
+    (approved, probability, threshold): (bool, f64, f64),
+    reasons: &[Reason],
+    warnings: &[Warning],
+    lang: Lang,
+) {
+    Record {
+        time: now_rfc3339(),
+        request_id: id,
+        endpoint,
+        index,
+        model: loaded.explainer.model_ref(),
+        method: loaded.explainer.method(),
+        customer: customer.to_json(),
+        decision: decision(approved),
+        approved,
+        probability,
+        threshold,
+        reasons,
+        warnings,
+        lang: lang_code(lang),
+    }
+    .write_line(out);
+}
+
+pub async fn predict(req: HttpRequest, payload: web::Payload, state: web::Data<State>) -> HttpResponse {
+    respond(predict_inner(&req, payload, &state).await)
+}
+
+async fn predict_inner(req: &HttpRequest, payload: web::Payload, state: &State) -> Result<HttpResponse, ApiError> {
+    let query_lang = request::query_lang(req.query_string())?;
+    let body = request::read_json(req, payload, state.body_limit).await?;
+    let parsed = request::parse_predict(&body)?;
+    let loaded = loaded(state)?;
+    let lang = resolve_lang(parsed.lang, query_lang, req);
+    let endpoint = metrics::endpoint_index("/predict");
+    let model = loaded.explainer.model_ref();
+    let mut lines = Vec::new();
+    let (response, approved) = if parsed.include_explanation {
+        let answer = explain_with(loaded, &parsed.customer, lang)?;
+        if state.audit.is_some() {
+            let verdict = (answer.approved, answer.probability, answer.threshold);
+            let id = request_id(req);
+            audit_line(&mut lines, &id, "/predict", None, loaded, &parsed.customer, verdict, &answer.reasons, &answer.warnings, lang);
+        }
+        let outcome = outcome(answer.approved, answer.probability, true);
+        let body = PredictBody::from_answer(&answer, Some(model), None);
+        (json_ok(&body, outcome)?, answer.approved)
+    } else {
+        let p = loaded.explainer.predict(&parsed.customer);
+        if state.audit.is_some() {
+            // A denial is recorded with its reasons even when the client did not ask for them.
+            let reasons = if p.approved { Vec::new() } else { explain_with(loaded, &parsed.customer, lang)?.reasons };
+            let verdict = (p.approved, p.probability, p.threshold);
+            let id = request_id(req);
+            audit_line(&mut lines, &id, "/predict", None, loaded, &parsed.customer, verdict, &reasons, &p.warnings, lang);
+        }
+        let body = PredictBody::from_prediction(&p, Some(model), None);
+        (json_ok(&body, outcome(p.approved, p.probability, false))?, p.approved)
+    };
+    audit(state, &lines, 1)?;
+    state.metrics.record_decision(endpoint, approved, parsed.include_explanation);
+    Ok(response)
+}
+
+pub async fn explain(req: HttpRequest, payload: web::Payload, state: web::Data<State>) -> HttpResponse {
+    respond(explain_inner(&req, payload, &state).await)
+}
+
+async fn explain_inner(req: &HttpRequest, payload: web::Payload, state: &State) -> Result<HttpResponse, ApiError> {
+    let query_lang = request::query_lang(req.query_string())?;
+    let body = request::read_json(req, payload, state.body_limit).await?;
+    let parsed = request::parse_explain(&body)?;
+    let loaded = loaded(state)?;
+    let lang = resolve_lang(parsed.lang, query_lang, req);
+    let answer = explain_with(loaded, &parsed.customer, lang)?;
+    if state.audit.is_some() {
+        let mut lines = Vec::new();
+        let verdict = (answer.approved, answer.probability, answer.threshold);
+        let id = request_id(req);
+        audit_line(&mut lines, &id, "/explain", None, loaded, &parsed.customer, verdict, &answer.reasons, &answer.warnings, lang);
+        audit(state, &lines, 1)?;
+    }
+    let response = json_ok(&answer, outcome(answer.approved, answer.probability, true))?;
+    state.metrics.record_decision(metrics::endpoint_index("/explain"), answer.approved, true);
+    Ok(response)
+}
+
+fn outcome(approved: bool, probability: f64, explained: bool) -> Outcome {
+    Outcome { decision: Some(decision(approved)), probability: Some(probability), explanation: Some(explained), items: None }
+}
+
+pub async fn health(state: web::Data<State>) -> HttpResponse {
+    respond(loaded(&state).map(|m| json_bytes(StatusCode::OK, m.health_json.clone())))
+}
+
+pub async fn model(state: web::Data<State>) -> HttpResponse {
+    respond(loaded(&state).map(|m| json_bytes(StatusCode::OK, m.model_json.clone())))
+}
+
+pub async fn openapi_json() -> HttpResponse {
+    json_bytes(StatusCode::OK, openapi::document_bytes())
+}
+
+pub async fn metrics_text(state: web::Data<State>) -> HttpResponse {
+    let labels = state.model().map(|m| &m.labels);
+    let dropped = state.log.map(|l| l.dropped()).unwrap_or(0);
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8")))
+        .body(state.metrics.render(labels, dropped))
+}
+
+pub async fn not_found(req: HttpRequest) -> HttpResponse {
+    ApiError::not_found(req.path()).response()
+}
+
+pub async fn only_post(req: HttpRequest) -> HttpResponse {
+    not_allowed(&req, "POST")
+}
+
+pub async fn only_get(req: HttpRequest) -> HttpResponse {
+    not_allowed(&req, "GET")
+}
+
+fn not_allowed(req: &HttpRequest, allowed: &'static str) -> HttpResponse {
+    let mut response = ApiError::method_not_allowed(req.method().as_str(), allowed).response();
+    response.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allowed));
+    response
+}
+
+fn json_bytes(status: StatusCode, bytes: web::Bytes) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, HeaderValue::from_static("application/json")))
+        .body(bytes)
+}
