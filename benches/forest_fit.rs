@@ -13,7 +13,9 @@
 //! ```
 //! `CREDRISK_PYTHON` overrides the interpreter (default: the project's `.venv`).
 
-use credrisk::forest::{FittedForest, ForestParams, HistogramMode, MaxFeatures, fit_with_histogram_mode, roc_auc};
+use credrisk::forest::{
+    FittedForest, ForestParams, HistogramMode, MaxFeatures, fit_with_histogram_mode, roc_auc,
+};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -104,8 +106,21 @@ fn generate(dir: &Path, n: usize, seed: u64) -> Data {
     Data { columns, y }
 }
 
-fn params(n_estimators: usize, max_depth: Option<usize>, min_samples_leaf: usize, max_features: MaxFeatures) -> ForestParams {
-    ForestParams { n_estimators, max_depth, min_samples_leaf, max_features, bootstrap: true, seed: 42, oob_score: false }
+fn params(
+    n_estimators: usize,
+    max_depth: Option<usize>,
+    min_samples_leaf: usize,
+    max_features: MaxFeatures,
+) -> ForestParams {
+    ForestParams {
+        n_estimators,
+        max_depth,
+        min_samples_leaf,
+        max_features,
+        bootstrap: true,
+        seed: 42,
+        oob_score: false,
+    }
 }
 
 /// Fits and returns (seconds, forest).

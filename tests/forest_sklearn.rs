@@ -194,7 +194,8 @@ fn forest_from_dump(dump: &serde_json::Value) -> Forest {
         .unwrap()
         .iter()
         .map(|t| {
-            let (left, right, feature) = (list(t, "children_left"), list(t, "children_right"), list(t, "feature"));
+            let (left, right, feature) =
+                (list(t, "children_left"), list(t, "children_right"), list(t, "feature"));
             let (threshold, value, cover) = (list(t, "threshold"), list(t, "value"), list(t, "cover"));
             let nodes = (0..left.len())
                 .map(|i| {
@@ -223,10 +224,14 @@ fn importances_computed_from_value_and_cover_equal_scikit_learns() {
     let dir = tempfile::tempdir().unwrap();
     generate(dir.path(), "continuous");
     let tools = common::shared().join("tools");
-    let out = json(&common::python_ok(SKLEARN_IMPORTANCES, &[dir.path().to_str().unwrap(), tools.to_str().unwrap()]));
+    let out = json(&common::python_ok(
+        SKLEARN_IMPORTANCES,
+        &[dir.path().to_str().unwrap(), tools.to_str().unwrap()],
+    ));
     let forest = forest_from_dump(&out["dump"]);
     let ours = forest.feature_importances();
-    let theirs: Vec<f64> = out["importances"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let theirs: Vec<f64> =
+        out["importances"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
     assert_eq!(ours.len(), theirs.len());
     for (f, (a, b)) in ours.iter().zip(&theirs).enumerate() {
         assert!((a - b).abs() < 1e-9, "feature {f}: ours {a} vs sklearn {b}");

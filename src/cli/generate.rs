@@ -11,7 +11,7 @@ use std::path::PathBuf;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Number of applicants to generate.
-    #[arg(long, default_value_t = 250_000, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 250_000, value_parser = parse_rows, allow_negative_numbers = true)]
     pub rows: u64,
     /// Seed of the population: the same seed and rows give byte-identical files.
     #[arg(long, default_value_t = 42)]
@@ -28,6 +28,15 @@ pub struct Args {
     /// Print nothing but errors (no progress bar, no summary).
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// A row count: a whole number, at least 1.
+fn parse_rows(text: &str) -> std::result::Result<u64, String> {
+    match text.trim().parse::<u64>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(rows) => Ok(rows),
+        Err(_) => Err("must be a whole number of rows, at least 1".into()),
+    }
 }
 
 pub fn run(args: Args) -> Result<()> {

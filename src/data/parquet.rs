@@ -30,16 +30,7 @@ pub const ROW_GROUP_ROWS: usize = super::generate::CHUNK_ROWS;
 
 /// Columns with nearly one distinct value per row: a dictionary would be built and then
 /// abandoned for every page, which costs time and gains nothing.
-const HIGH_CARDINALITY: [&str; 8] = [
-    "income",
-    "avg_monthly_payment",
-    SCORE_COLUMN,
-    "gender",
-    "region",
-    "education_level",
-    "marital_status",
-    "housing_status",
-];
+const HIGH_CARDINALITY: [&str; 3] = ["income", "avg_monthly_payment", SCORE_COLUMN];
 
 /// The Arrow type of a schema field: int32, float64 or utf8.
 pub fn arrow_type(kind: Kind) -> DataType {

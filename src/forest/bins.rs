@@ -24,6 +24,7 @@ const QUANTILE_SAMPLE: usize = 50_000;
 impl FeatureBins {
     /// Bins for one column of finite values: one per distinct value if there are at most
     /// `max_bins`, otherwise groups of consecutive distinct values holding about equal row counts.
+    #[cfg(test)]
     pub fn from_column(column: &[f64], max_bins: usize) -> FeatureBins {
         Self::fit_and_code(column, max_bins).0
     }
@@ -31,6 +32,9 @@ impl FeatureBins {
     /// The bins and every value's code. Bin edges of many-valued columns come from a subsample,
     /// but each bin's `lower` and `upper` are the true extremes of the training values in it.
     pub fn fit_and_code(column: &[f64], max_bins: usize) -> (FeatureBins, Vec<u8>) {
+        if let Some(exact) = small_integer_bins(column, max_bins) {
+            return exact;
+        }
         if let Some(distinct) = few_distinct_values(column, max_bins) {
             let bins = FeatureBins { lower: distinct.clone(), upper: distinct };
             let codes = column.iter().map(|&x| bins.code(x)).collect();
@@ -95,18 +99,48 @@ fn canonical(x: f64) -> f64 {
     x + 0.0
 }
 
+/// Integer columns below this (one-hot flags, counts, ages, ordinal codes) are binned through a
+/// lookup table instead of a search per value.
+const SMALL_INTEGERS: usize = 1024;
+
+/// Exact bins and codes for a column of at most `max_bins` distinct integers in
+/// `0..SMALL_INTEGERS`, by table lookup; `None` for any other column.
+fn small_integer_bins(column: &[f64], max_bins: usize) -> Option<(FeatureBins, Vec<u8>)> {
+    let mut seen = vec![false; SMALL_INTEGERS];
+    for &x in column {
+        // A round trip through an integer keeps exactly the small non-negative integers (and -0).
+        let v = x as usize;
+        if v >= SMALL_INTEGERS || v as f64 != x {
+            return None;
+        }
+        seen[v] = true;
+    }
+    let distinct: Vec<f64> = (0..SMALL_INTEGERS).filter(|&v| seen[v]).map(|v| v as f64).collect();
+    if distinct.len() > max_bins {
+        return None;
+    }
+    let mut table = vec![0u8; SMALL_INTEGERS];
+    for (code, &v) in distinct.iter().enumerate() {
+        table[v as usize] = code as u8;
+    }
+    let codes = column.iter().map(|&x| table[x as usize]).collect();
+    Some((FeatureBins { lower: distinct.clone(), upper: distinct }, codes))
+}
+
 /// The sorted distinct values, or `None` as soon as there are more than `max_bins`.
 fn few_distinct_values(column: &[f64], max_bins: usize) -> Option<Vec<f64>> {
     let mut distinct: Vec<f64> = Vec::new();
     let mut last = f64::NAN;
     for &raw in column {
         let x = canonical(raw);
-        // Runs of one value (one-hot zeros, integer counts) are the common case.
+        // Runs of one value are common and skip the search.
         if x == last {
             continue;
         }
         last = x;
-        if let Err(at) = distinct.binary_search_by(|v| v.total_cmp(&x)) {
+        // Values are finite, so `<` orders them totally.
+        let at = distinct.partition_point(|&v| v < x);
+        if distinct.get(at) != Some(&x) {
             if distinct.len() == max_bins {
                 return None;
             }
@@ -171,7 +205,6 @@ pub struct BinnedData {
     pub bins: Vec<FeatureBins>,
     words_per_row: usize,
     words: Vec<u64>,
-    columns: Vec<Vec<u8>>,
 }
 
 /// Byte `f` of packed codes.
@@ -202,7 +235,7 @@ impl BinnedData {
                 }
             });
         }
-        BinnedData { n_rows, n_features, bins, words_per_row, words, columns: coded }
+        BinnedData { n_rows, n_features, bins, words_per_row, words }
     }
 
     pub fn words_per_row(&self) -> usize {
@@ -215,13 +248,8 @@ impl BinnedData {
         &self.words[row * self.words_per_row..(row + 1) * self.words_per_row]
     }
 
-    /// One feature's codes, one per row.
-    #[inline]
-    pub fn column(&self, feature: usize) -> &[u8] {
-        &self.columns[feature]
-    }
-
     /// The code of one cell.
+    #[cfg(test)]
     pub fn code(&self, row: usize, feature: usize) -> u8 {
         packed_code(self.row_words(row), feature)
     }
@@ -281,12 +309,30 @@ mod tests {
             counts[b] += 1;
             extremes[b] = (extremes[b].0.min(x), extremes[b].1.max(x));
         }
-        for b in 0..bins.n_bins() {
-            assert_eq!(extremes[b], (bins.lower[b], bins.upper[b]), "bin {b} is its values' range");
+        for (b, extreme) in extremes.iter().enumerate() {
+            assert_eq!(*extreme, (bins.lower[b], bins.upper[b]), "bin {b} is its values' range");
         }
         let ideal = n as f64 / bins.n_bins() as f64;
         let worst = counts.iter().map(|&c| (c as f64 / ideal - 1.0).abs()).fold(0.0, f64::max);
         assert!(worst < 0.1, "bin counts deviate from equal by up to {worst}");
+    }
+
+    #[test]
+    fn small_integer_columns_are_binned_exactly_by_lookup() {
+        let column = [3.0, 0.0, 1023.0, 3.0, 7.0, -0.0];
+        let (bins, codes) = FeatureBins::fit_and_code(&column, MAX_BINS);
+        assert_eq!(bins.upper, vec![0.0, 3.0, 7.0, 1023.0]);
+        assert_eq!(codes, vec![1, 0, 3, 1, 2, 0]);
+        for (&x, &c) in column.iter().zip(&codes) {
+            assert_eq!(bins.code(x), c, "the table agrees with the search");
+        }
+        // Out of the table's range, fractional or too many distinct values: the general path.
+        assert!(small_integer_bins(&[1024.0], MAX_BINS).is_none());
+        assert!(small_integer_bins(&[-1.0], MAX_BINS).is_none());
+        assert!(small_integer_bins(&[0.5], MAX_BINS).is_none());
+        let wide: Vec<f64> = (0..300).map(f64::from).collect();
+        assert!(small_integer_bins(&wide, MAX_BINS).is_none());
+        assert_eq!(FeatureBins::fit_and_code(&wide, MAX_BINS).0.n_bins(), MAX_BINS);
     }
 
     #[test]

@@ -134,13 +134,13 @@ fn grow_tree<T: Tally, R: LocalRow>(job: &Job, ws: &mut Workspace<R>, t: usize) 
     } else {
         ws.counts.fill(1);
     }
-    ws.samples.clear();
+    // The in-bag rows, sample and codes side by side, in ascending row order.
+    ws.rows.clear();
     for (row, &count) in ws.counts.iter().enumerate().filter(|&(_, &c)| c > 0) {
-        ws.samples.push(Sample::new(row, count, job.y[row]));
+        ws.rows.push(R::new(Sample::new(row, count, job.y[row]), job.data.row_words(row)));
     }
     let in_bag = if job.params.oob_score { in_bag_bitset(&ws.counts) } else { Vec::new() };
-    let gather_below = std::env::var("GATHER").ok().and_then(|g| g.parse().ok()).unwrap_or(usize::MAX);
-    let tree = Grower::<T, R>::new(job.data, job.limits, job.mode, gather_below, ws).grow(&mut rng);
+    let tree = Grower::<T, R>::new(job.data, job.limits, job.mode, ws).grow(&mut rng);
     (tree, in_bag)
 }
 
@@ -158,7 +158,10 @@ fn validate_training_data(columns: &[Vec<f64>], y: &[bool]) -> Result<()> {
         return usage("the training data has no feature columns".into());
     }
     if columns.len() > MAX_FEATURES {
-        return usage(format!("the forest takes at most {MAX_FEATURES} feature columns, got {}", columns.len()));
+        return usage(format!(
+            "the forest takes at most {MAX_FEATURES} feature columns, got {}",
+            columns.len()
+        ));
     }
     if y.is_empty() {
         return usage("the training data has no rows".into());

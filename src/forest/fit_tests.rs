@@ -40,14 +40,11 @@ fn bootstrap_counts(seed: u64, tree: usize, n: usize) -> Vec<u32> {
 /// raw `x <= threshold` comparisons.
 fn route_training_rows(tree: &Tree, data: &Synthetic, weights: &[u32]) -> Vec<(u32, u64, u64)> {
     let mut sums = vec![(0u32, 0u64, 0u64); tree.nodes.len()];
-    for row in 0..data.n_rows() {
-        if weights[row] == 0 {
-            continue;
-        }
+    for (row, &weight) in weights.iter().enumerate().filter(|&(_, &w)| w > 0) {
         let x = data.row(row);
         let mut i = 0;
         loop {
-            let w = u64::from(weights[row]);
+            let w = u64::from(weight);
             sums[i].0 += 1;
             sums[i].1 += w;
             sums[i].2 += if data.y[row] { w } else { 0 };
@@ -60,7 +57,13 @@ fn route_training_rows(tree: &Tree, data: &Synthetic, weights: &[u32]) -> Vec<(u
     sums
 }
 
-fn assert_tree_matches_routed_rows(tree: &Tree, data: &Synthetic, weights: &[u32], min_leaf: u32, max_depth: usize) {
+fn assert_tree_matches_routed_rows(
+    tree: &Tree,
+    data: &Synthetic,
+    weights: &[u32],
+    min_leaf: u32,
+    max_depth: usize,
+) {
     let routed = route_training_rows(tree, data, weights);
     assert!(tree.depth() <= max_depth);
     for (i, node) in tree.nodes.iter().enumerate() {
@@ -178,15 +181,19 @@ fn out_of_bag_predictions_average_the_trees_that_did_not_draw_the_row() {
     let bags: Vec<Vec<u32>> = (0..12).map(|t| bootstrap_counts(p.seed, t, data.n_rows())).collect();
     let mut scored = 0;
     let mut correct = 0;
-    for row in 0..data.n_rows() {
+    for (row, label) in data.y.iter().enumerate() {
         let x = data.row(row);
-        let out: Vec<f64> =
-            (0..12).filter(|&t| bags[t][row] == 0).map(|t| fitted.forest.trees[t].predict(&x)).collect();
+        let out: Vec<f64> = bags
+            .iter()
+            .zip(&fitted.forest.trees)
+            .filter(|(bag, _)| bag[row] == 0)
+            .map(|(_, tree)| tree.predict(&x))
+            .collect();
         let want = (!out.is_empty()).then(|| out.iter().sum::<f64>() / out.len() as f64);
         assert_eq!(oob.predictions[row], want, "row {row}");
         if let Some(p) = want {
             scored += 1;
-            correct += usize::from((p > 0.5) == data.y[row]);
+            correct += usize::from((p > 0.5) == *label);
         }
     }
     assert_eq!(oob.n_scored, scored);
@@ -217,7 +224,8 @@ fn bad_training_data_is_a_clear_error() {
     let y = vec![true, false, true];
     let good = vec![vec![1.0, 2.0, 3.0]];
     let none: &(dyn Fn(usize) + Sync) = &|_| {};
-    let cases: Vec<(Vec<Vec<f64>>, Vec<bool>, &str)> = vec![
+    type Case = (Vec<Vec<f64>>, Vec<bool>, &'static str);
+    let cases: Vec<Case> = vec![
         (vec![], y.clone(), "no feature columns"),
         (vec![vec![]], vec![], "no rows"),
         (vec![vec![1.0, 2.0, 3.0], vec![1.0, 2.0]], y.clone(), "column 1 has 2 rows but there are 3 labels"),

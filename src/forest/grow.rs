@@ -2,8 +2,8 @@
 //! per node, partitioned in place), with a histogram split search (Gini) over the features
 //! sampled at each node.
 
-use super::bins::{BinnedData, MAX_BINS, packed_code};
-use super::tally::{Counts, Sample, Tally};
+use super::bins::{BinnedData, MAX_BINS};
+use super::tally::{Counts, Tally};
 use super::tree::{Node, Tree};
 use super::workspace::{LocalRow, Workspace};
 use rand::RngExt;
@@ -37,6 +37,9 @@ pub struct Limits {
 /// One feature's histogram, indexed by bin code.
 type Histogram<T> = [T; MAX_BINS];
 
+/// Every feature's histogram of one node (`HistogramMode::Subtract`).
+type FullHistograms<T> = Vec<Histogram<T>>;
+
 /// The best way found to split a node.
 #[derive(Debug, Clone, Copy)]
 struct Split {
@@ -48,54 +51,39 @@ struct Split {
     proxy: f64,
 }
 
-/// A node waiting to be grown: its rows are `samples[start..end]`, or once `local`,
-/// `rows[start..end]`.
+/// A node waiting to be grown: its rows are `rows[start..end]`.
 struct Pending<T> {
     node: usize,
     start: usize,
     end: usize,
     depth: usize,
     totals: Counts,
-    local: bool,
     /// Every feature's histogram of this node (only in `HistogramMode::Subtract`).
-    full: Option<Vec<Histogram<T>>>,
+    full: Option<FullHistograms<T>>,
 }
 
-/// Grows one tree from its in-bag rows (`ws.samples`, in ascending row order). Large nodes read
-/// their codes from the shared row-major matrix through the samples' row indices; a node of at
-/// most `gather_below` rows first copies its rows into `ws.rows` (sample and codes side by side),
-/// and its whole subtree then works on that contiguous, cache-resident copy.
+/// Grows one tree from its in-bag rows (in `ws.rows`, ascending row order at the start).
 pub struct Grower<'a, T: Tally, R: LocalRow> {
     data: &'a BinnedData,
     limits: Limits,
     mode: HistogramMode,
-    gather_below: usize,
     ws: &'a mut Workspace<R>,
     /// The sampled features' histograms, in draw order.
     sampled: Vec<Histogram<T>>,
     /// 0..p, permuted by partial Fisher–Yates draws at each node.
     features: Vec<usize>,
-    spare_full: Vec<Vec<Histogram<T>>>,
+    spare_full: Vec<FullHistograms<T>>,
     nodes: Vec<Node>,
 }
 
 impl<'a, T: Tally, R: LocalRow> Grower<'a, T, R> {
-    pub fn new(
-        data: &'a BinnedData,
-        limits: Limits,
-        mode: HistogramMode,
-        gather_below: usize,
-        ws: &'a mut Workspace<R>,
-    ) -> Self {
-        let n = ws.samples.len();
-        ws.rows.resize(n, R::ZERO);
+    pub fn new(data: &'a BinnedData, limits: Limits, mode: HistogramMode, ws: &'a mut Workspace<R>) -> Self {
+        let n = ws.rows.len();
         ws.scratch.resize(n, R::ZERO);
-        ws.sample_scratch.resize(n, Sample::from_bits(0));
         Grower {
             data,
             limits,
             mode,
-            gather_below,
             ws,
             sampled: Vec::new(),
             features: (0..data.n_features).collect(),
@@ -106,15 +94,14 @@ impl<'a, T: Tally, R: LocalRow> Grower<'a, T, R> {
 
     pub fn grow(mut self, rng: &mut ChaCha8Rng) -> Tree {
         let mut totals = Counts::default();
-        self.ws.samples.iter().for_each(|&s| totals.add(Counts::one(s)));
-        let n = self.ws.samples.len();
-        let local = self.gather_if_small(0, n, false);
+        self.ws.rows.iter().for_each(|r| totals.add(Counts::one(r.sample())));
+        let n = self.ws.rows.len();
         let full = match self.mode {
-            HistogramMode::Subtract => Some(self.full_histograms(0, n, local)),
+            HistogramMode::Subtract => Some(self.full_histograms(0, n)),
             HistogramMode::Sampled => None,
         };
         self.nodes.push(Node::leaf(totals.value(), totals.weight as f64));
-        let mut stack = vec![Pending { node: 0, start: 0, end: n, depth: 0, totals, local, full }];
+        let mut stack = vec![Pending { node: 0, start: 0, end: n, depth: 0, totals, full }];
         while let Some(task) = stack.pop() {
             self.grow_node(task, rng, &mut stack);
         }
@@ -130,27 +117,13 @@ impl<'a, T: Tally, R: LocalRow> Grower<'a, T, R> {
             || totals.is_pure()
     }
 
-    /// Copies `samples[start..end]` with their codes into `rows[start..end]` if the node is small
-    /// enough and not copied yet; returns whether the node is now local.
-    fn gather_if_small(&mut self, start: usize, end: usize, local: bool) -> bool {
-        if local || end - start > self.gather_below {
-            return local;
-        }
-        let Workspace { samples, rows, .. } = &mut *self.ws;
-        for (row, &s) in rows[start..end].iter_mut().zip(&samples[start..end]) {
-            *row = R::new(s, self.data.row_words(s.row()));
-        }
-        true
-    }
-
     fn grow_node(&mut self, task: Pending<T>, rng: &mut ChaCha8Rng, stack: &mut Vec<Pending<T>>) {
-        let Pending { node, start, end, depth, totals, local, full } = task;
+        let Pending { node, start, end, depth, totals, full } = task;
         if self.must_be_leaf(&totals, depth) {
             self.recycle(full);
             return;
         }
-        let local = self.gather_if_small(start, end, local);
-        let Some(split) = self.best_split(start, end, local, &totals, full.as_deref(), rng) else {
+        let Some(split) = self.best_split(start, end, &totals, full.as_deref(), rng) else {
             self.recycle(full);
             return;
         };
@@ -159,7 +132,7 @@ impl<'a, T: Tally, R: LocalRow> Grower<'a, T, R> {
             (!self.must_be_leaf(&split.left, depth + 1), !self.must_be_leaf(&right_totals, depth + 1));
         // Leaves need no ordered rows: skip the partition when neither child splits further.
         let middle = if left_grows || right_grows {
-            if local { self.partition_local(start, end, &split) } else { self.partition_indexed(start, end, &split) }
+            self.partition(start, end, &split)
         } else {
             start + split.left.rows as usize
         };
@@ -177,19 +150,30 @@ impl<'a, T: Tally, R: LocalRow> Grower<'a, T, R> {
         self.nodes.push(Node::leaf(right_totals.value(), right_totals.weight as f64));
         let (left_full, right_full) = self.children_full_histograms(
             full,
-            local,
             (start, middle, left_grows, split.left.rows),
             (middle, end, right_grows, right_totals.rows),
         );
         // Right pushed first so the left subtree is grown first (depth-first, like scikit-learn).
         let depth = depth + 1;
         if right_grows {
-            let (start, totals, full) = (middle, right_totals, right_full);
-            stack.push(Pending { node: right, start, end, depth, totals, local, full });
+            stack.push(Pending {
+                node: right,
+                start: middle,
+                end,
+                depth,
+                totals: right_totals,
+                full: right_full,
+            });
         }
         if left_grows {
-            let (end, totals, full) = (middle, split.left, left_full);
-            stack.push(Pending { node: left, start, end, depth, totals, local, full });
+            stack.push(Pending {
+                node: left,
+                start,
+                end: middle,
+                depth,
+                totals: split.left,
+                full: left_full,
+            });
         }
     }
 
@@ -200,7 +184,6 @@ impl<'a, T: Tally, R: LocalRow> Grower<'a, T, R> {
         &mut self,
         start: usize,
         end: usize,
-        local: bool,
         totals: &Counts,
         full: Option<&[Histogram<T>]>,
         rng: &mut ChaCha8Rng,
@@ -218,7 +201,7 @@ impl<'a, T: Tally, R: LocalRow> Grower<'a, T, R> {
             let batch_features = drawn..drawn + batch;
             drawn += batch;
             if full.is_none() {
-                self.build_sampled_histograms(start, end, local, batch_features.clone());
+                self.build_sampled_histograms(start, end, batch_features.clone());
             }
             for (local, i) in batch_features.enumerate() {
                 let f = self.features[i];
@@ -240,7 +223,7 @@ impl<'a, T: Tally, R: LocalRow> Grower<'a, T, R> {
     }
 
     /// Histograms of the features `self.features[range]` into `self.sampled[..range.len()]`.
-    fn build_sampled_histograms(&mut self, start: usize, end: usize, local: bool, range: std::ops::Range<usize>) {
+    fn build_sampled_histograms(&mut self, start: usize, end: usize, range: std::ops::Range<usize>) {
         let features = &self.features[range];
         if self.sampled.len() < features.len() {
             self.sampled.resize(features.len(), [T::default(); MAX_BINS]);
@@ -249,21 +232,21 @@ impl<'a, T: Tally, R: LocalRow> Grower<'a, T, R> {
         for (h, &f) in histograms.iter_mut().zip(features) {
             h[..self.data.bins[f].n_bins()].fill(T::default());
         }
-        accumulate(self.data, self.ws, (start, end), local, features, histograms);
+        accumulate(&self.ws.rows[start..end], features, histograms);
     }
 
     /// Every feature's histogram of `rows[start..end]`, in a recycled buffer.
-    fn full_histograms(&mut self, start: usize, end: usize, local: bool) -> Vec<Histogram<T>> {
+    fn full_histograms(&mut self, start: usize, end: usize) -> FullHistograms<T> {
         let p = self.data.n_features;
         let mut full = self.spare_full.pop().unwrap_or_default();
         full.clear();
         full.resize(p, [T::default(); MAX_BINS]);
         let all: Vec<usize> = (0..p).collect();
-        accumulate(self.data, self.ws, (start, end), local, &all, &mut full);
+        accumulate(&self.ws.rows[start..end], &all, &mut full);
         full
     }
 
-    fn recycle(&mut self, full: Option<Vec<Histogram<T>>>) {
+    fn recycle(&mut self, full: Option<FullHistograms<T>>) {
         if let Some(h) = full {
             self.spare_full.push(h);
         }
@@ -274,11 +257,10 @@ impl<'a, T: Tally, R: LocalRow> Grower<'a, T, R> {
     /// Each child is (start, end, grows, rows).
     fn children_full_histograms(
         &mut self,
-        parent: Option<Vec<Histogram<T>>>,
-        local: bool,
+        parent: Option<FullHistograms<T>>,
         left: (usize, usize, bool, u32),
         right: (usize, usize, bool, u32),
-    ) -> (Option<Vec<Histogram<T>>>, Option<Vec<Histogram<T>>>) {
+    ) -> (Option<FullHistograms<T>>, Option<FullHistograms<T>>) {
         let Some(mut parent) = parent else { return (None, None) };
         if !left.2 && !right.2 {
             self.spare_full.push(parent);
@@ -286,7 +268,7 @@ impl<'a, T: Tally, R: LocalRow> Grower<'a, T, R> {
         }
         let left_is_smaller = left.3 <= right.3;
         let (small, large) = if left_is_smaller { (left, right) } else { (right, left) };
-        let small_full = self.full_histograms(small.0, small.1, local);
+        let small_full = self.full_histograms(small.0, small.1);
         let large_full = if large.2 {
             for (p, s) in parent.iter_mut().zip(&small_full) {
                 for (pb, sb) in p.iter_mut().zip(s) {
@@ -311,63 +293,27 @@ impl<'a, T: Tally, R: LocalRow> Grower<'a, T, R> {
     /// at most `left_bin` first. Branch-free: each row is copied both to the next left slot and to
     /// the next scratch slot, and only one of the two cursors advances. Returns where the right
     /// part begins.
-    fn partition_local(&mut self, start: usize, end: usize, split: &Split) -> usize {
+    fn partition(&mut self, start: usize, end: usize, split: &Split) -> usize {
         let (feature, left_bin) = (split.feature, split.left_bin as u8);
         let Workspace { rows, scratch, .. } = &mut *self.ws;
-        stable_partition(&mut rows[start..end], scratch, |row| row.code(feature) <= left_bin) + start
-    }
-
-    /// The same on `samples[start..end]`, reading the split feature's column-major codes.
-    fn partition_indexed(&mut self, start: usize, end: usize, split: &Split) -> usize {
-        let (column, left_bin) = (self.data.column(split.feature), split.left_bin as u8);
-        let Workspace { samples, sample_scratch, .. } = &mut *self.ws;
-        stable_partition(&mut samples[start..end], sample_scratch, |s| column[s.row()] <= left_bin) + start
-    }
-}
-
-/// Moves the items for which `goes_left` holds to the front, keeping both sides in order; returns
-/// how many went left. Branch-free: each item is copied both to the next left slot and to the next
-/// scratch slot, and only one of the two cursors advances.
-fn stable_partition<X: Copy>(items: &mut [X], scratch: &mut [X], goes_left: impl Fn(&X) -> bool) -> usize {
-    let (mut write, mut spilled) = (0, 0);
-    for i in 0..items.len() {
-        let item = items[i];
-        let left = goes_left(&item);
-        // write <= i, so no item is overwritten before it is read.
-        items[write] = item;
-        scratch[spilled] = item;
-        write += usize::from(left);
-        spilled += usize::from(!left);
-    }
-    items[write..].copy_from_slice(&scratch[..spilled]);
-    write
-}
-
-/// Adds every row of `start..end` to the histogram of each feature in `features` (histograms in
-/// the same order): the hot loop.
-fn accumulate<T: Tally, R: LocalRow>(
-    data: &BinnedData,
-    ws: &Workspace<R>,
-    (start, end): (usize, usize),
-    local: bool,
-    features: &[usize],
-    histograms: &mut [Histogram<T>],
-) {
-    if local {
-        accumulate_rows(&ws.rows[start..end], features, histograms);
-    } else {
-        for &s in &ws.samples[start..end] {
-            let codes = data.row_words(s.row());
-            let one = T::one(s);
-            for (h, &f) in histograms.iter_mut().zip(features) {
-                h[usize::from(packed_code(codes, f))].add(one);
-            }
+        let (mut write, mut spilled) = (start, 0);
+        for i in start..end {
+            let row = rows[i];
+            let goes_left = row.code(feature) <= left_bin;
+            // write <= i, so no row is overwritten before it is read.
+            rows[write] = row;
+            scratch[spilled] = row;
+            write += usize::from(goes_left);
+            spilled += usize::from(!goes_left);
         }
+        rows[write..end].copy_from_slice(&scratch[..spilled]);
+        write
     }
 }
 
-/// `accumulate` on local rows, read front to back.
-fn accumulate_rows<T: Tally, R: LocalRow>(rows: &[R], features: &[usize], histograms: &mut [Histogram<T>]) {
+/// Adds every row to the histogram of each feature in `features` (histograms in the same order):
+/// the hot loop, reading the node's contiguous rows front to back.
+fn accumulate<T: Tally, R: LocalRow>(rows: &[R], features: &[usize], histograms: &mut [Histogram<T>]) {
     for row in rows {
         let one = T::one(row.sample());
         for (h, &f) in histograms.iter_mut().zip(features) {

@@ -16,7 +16,8 @@ impl Tree {
             if node.is_leaf() {
                 continue;
             }
-            let decrease = weighted_gini(i) - weighted_gini(node.left as usize) - weighted_gini(node.right as usize);
+            let decrease =
+                weighted_gini(i) - weighted_gini(node.left as usize) - weighted_gini(node.right as usize);
             importances[node.feature as usize] += decrease;
         }
         let root_cover = self.nodes.first().map_or(1.0, |n| n.cover);

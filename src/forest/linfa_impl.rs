@@ -102,7 +102,8 @@ mod tests {
         let (train, test) = (data.slice(0..15_000), data.slice(15_000..20_000));
         let (train_set, test_set) = (dataset(&train), dataset(&test));
         for depth in [4, 8] {
-            let baseline = linfa_trees::DecisionTree::params().max_depth(Some(depth)).fit(&train_set).unwrap();
+            let baseline =
+                linfa_trees::DecisionTree::params().max_depth(Some(depth)).fit(&train_set).unwrap();
             let theirs: Array1<bool> = baseline.predict(&test_set);
             let params = ForestParams {
                 n_estimators: 1,
@@ -114,8 +115,10 @@ mod tests {
             };
             let ours: FittedForest = params.fit(&train_set).unwrap();
             let probabilities: Array1<f64> = ours.predict(&test_set);
-            let (ours_acc, theirs_acc) =
-                (accuracy(probabilities.iter().map(|&p| p > 0.5), &test.y), accuracy(theirs.iter().copied(), &test.y));
+            let (ours_acc, theirs_acc) = (
+                accuracy(probabilities.iter().map(|&p| p > 0.5), &test.y),
+                accuracy(theirs.iter().copied(), &test.y),
+            );
             assert!(ours_acc >= theirs_acc - 0.01, "depth {depth}: ours {ours_acc} vs linfa {theirs_acc}");
             assert!(theirs_acc > 0.6, "the baseline learned something: {theirs_acc}");
         }
@@ -126,7 +129,9 @@ mod tests {
         let data = logistic(2_000, 12);
         let set = dataset(&data);
         let fitted: FittedForest =
-            ForestParams { n_estimators: 5, max_depth: Some(6), ..ForestParams::default() }.fit(&set).unwrap();
+            ForestParams { n_estimators: 5, max_depth: Some(6), ..ForestParams::default() }
+                .fit(&set)
+                .unwrap();
         let p: Array1<f64> = fitted.predict(set.records());
         for i in (0..data.n_rows()).step_by(97) {
             assert_eq!(p[i], fitted.forest.predict(&data.row(i)));

@@ -87,7 +87,13 @@ mod tests {
         for &(p, _) in scored.iter().filter(|s| s.1) {
             for &(n, _) in scored.iter().filter(|s| !s.1) {
                 pairs += 1.0;
-                wins += if p > n { 1.0 } else if p == n { 0.5 } else { 0.0 };
+                wins += if p > n {
+                    1.0
+                } else if p == n {
+                    0.5
+                } else {
+                    0.0
+                };
             }
         }
         wins / pairs

@@ -44,9 +44,9 @@ impl MaxFeatures {
     fn validate(self) -> Result<()> {
         match self {
             MaxFeatures::Count(0) => Err(Error::Usage("max_features must be at least 1".into())),
-            MaxFeatures::Fraction(f) if !(f > 0.0 && f <= 1.0) => Err(Error::Usage(format!(
-                "max_features as a fraction must be in (0, 1], got {f}"
-            ))),
+            MaxFeatures::Fraction(f) if !(f > 0.0 && f <= 1.0) => {
+                Err(Error::Usage(format!("max_features as a fraction must be in (0, 1], got {f}")))
+            }
             _ => Ok(()),
         }
     }
@@ -205,10 +205,7 @@ mod tests {
             (ForestParams { max_depth: Some(0), ..Default::default() }, "max_depth"),
             (ForestParams { min_samples_leaf: 0, ..Default::default() }, "min_samples_leaf"),
             (ForestParams { bootstrap: false, oob_score: true, ..Default::default() }, "oob_score"),
-            (
-                ForestParams { max_features: MaxFeatures::Fraction(2.0), ..Default::default() },
-                "max_features",
-            ),
+            (ForestParams { max_features: MaxFeatures::Fraction(2.0), ..Default::default() }, "max_features"),
         ];
         for (params, name) in cases {
             let message = params.validate().unwrap_err().to_string();

@@ -24,7 +24,7 @@ impl Sample {
         Sample(bits)
     }
 
-    #[inline]
+    #[cfg(test)]
     pub fn row(self) -> usize {
         (self.0 >> 32) as usize
     }
@@ -52,12 +52,6 @@ pub struct Counts {
 }
 
 impl Counts {
-    pub fn of(samples: &[Sample]) -> Counts {
-        let mut c = Counts::default();
-        samples.iter().for_each(|&s| c.add(Counts::one(s)));
-        c
-    }
-
     pub fn is_pure(&self) -> bool {
         self.positive == 0 || self.positive == self.weight
     }
@@ -112,7 +106,11 @@ impl Tally for Counts {
 
     #[inline]
     fn minus(self, o: Counts) -> Counts {
-        Counts { rows: self.rows - o.rows, weight: self.weight - o.weight, positive: self.positive - o.positive }
+        Counts {
+            rows: self.rows - o.rows,
+            weight: self.weight - o.weight,
+            positive: self.positive - o.positive,
+        }
     }
 
     #[inline]
@@ -187,7 +185,9 @@ mod tests {
             a.add(Packed::one(s));
             a
         });
-        assert_eq!(packed.minus(part).counts(), wide.minus(Counts::of(&samples[..300])));
+        let mut wide_part = Counts::default();
+        samples[..300].iter().for_each(|&s| wide_part.add(Counts::one(s)));
+        assert_eq!(packed.minus(part).counts(), wide.minus(wide_part));
         // The largest sums a packed cell must hold: MAX_ROWS rows of total weight MAX_ROWS, all class 1.
         let mut full = Packed::default();
         full.add(Packed::one(Sample::new(0, Packed::MAX_ROWS as u32, true)));

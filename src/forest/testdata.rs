@@ -38,7 +38,7 @@ fn normal(rng: &mut ChaCha8Rng) -> f64 {
 /// `n` rows: P(y) = sigmoid(logit) with main effects, an interaction and a step.
 pub fn logistic(n: usize, seed: u64) -> Synthetic {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut columns = vec![Vec::with_capacity(n); 10];
+    let mut columns: Vec<Vec<f64>> = (0..10).map(|_| Vec::with_capacity(n)).collect();
     let mut y = Vec::with_capacity(n);
     for _ in 0..n {
         let x = [

@@ -8,8 +8,6 @@ use super::tally::Sample;
 /// One in-bag row as a tree keeps it: word 0 is its `Sample`, the rest its packed bin codes. A
 /// fixed size (one of a few widths, picked from the feature count) makes moving it a plain copy.
 pub trait LocalRow: Copy + Send + Sync + 'static {
-    /// How many code words fit (8 features per word).
-    const CODE_WORDS: usize;
     const ZERO: Self;
     fn new(sample: Sample, codes: &[u64]) -> Self;
     fn sample(&self) -> Sample;
@@ -17,7 +15,6 @@ pub trait LocalRow: Copy + Send + Sync + 'static {
 }
 
 impl<const W: usize> LocalRow for [u64; W] {
-    const CODE_WORDS: usize = W - 1;
     const ZERO: Self = [0; W];
 
     #[inline]
@@ -50,10 +47,7 @@ pub const MAX_FEATURES: usize = (ROW_WIDTHS[ROW_WIDTHS.len() - 1] - 1) * 8;
 pub struct Workspace<R> {
     /// Bootstrap counts per training row.
     pub counts: Vec<u32>,
-    /// The tree's in-bag rows by index, partitioned in place while nodes are large.
-    pub samples: Vec<Sample>,
-    pub sample_scratch: Vec<Sample>,
-    /// Copies of small nodes' rows with their codes, partitioned in place.
+    /// The tree's in-bag rows with their codes, partitioned in place node by node.
     pub rows: Vec<R>,
     /// Where a partition puts the right-going rows before copying them back.
     pub scratch: Vec<R>,
@@ -61,13 +55,7 @@ pub struct Workspace<R> {
 
 impl<R> Default for Workspace<R> {
     fn default() -> Self {
-        Workspace {
-            counts: Vec::new(),
-            samples: Vec::new(),
-            sample_scratch: Vec::new(),
-            rows: Vec::new(),
-            scratch: Vec::new(),
-        }
+        Workspace { counts: Vec::new(), rows: Vec::new(), scratch: Vec::new() }
     }
 }
 
@@ -82,6 +70,5 @@ mod tests {
         assert_eq!((row.sample().row(), row.sample().weight(), row.sample().label()), (12, 3, true));
         let read: Vec<u8> = (0..10).map(|f| row.code(f)).collect();
         assert_eq!(read, (1..=10).collect::<Vec<u8>>());
-        assert_eq!(<[u64; 4] as LocalRow>::CODE_WORDS, 3);
     }
 }

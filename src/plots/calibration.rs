@@ -93,6 +93,11 @@ fn draw_reliability(area: &Area, points: &[(f64, f64, u64)]) -> DrawResult {
     Ok(())
 }
 
+/// Row counts are whole: a tick at 0.5 (small samples) gets no label rather than a rounded one.
+fn whole_number(v: &f64) -> String {
+    if v.fract() == 0.0 { format!("{v:.0}") } else { String::new() }
+}
+
 fn draw_counts(area: &Area, buckets: &[CalibrationBucket]) -> DrawResult {
     let tallest = buckets.iter().map(|b| b.count).max().unwrap_or(0).max(1) as f64;
     let mut chart = ChartBuilder::on(area)
@@ -108,7 +113,7 @@ fn draw_counts(area: &Area, buckets: &[CalibrationBucket]) -> DrawResult {
         .x_labels(11)
         .y_labels(5)
         .x_label_formatter(&|v| format!("{v:.1}"))
-        .y_label_formatter(&|v| format!("{v:.0}"))
+        .y_label_formatter(&whole_number)
         .label_style(label_font())
         .axis_desc_style(axis_desc_font())
         .light_line_style(WHITE)

@@ -50,7 +50,11 @@ pub async fn predict_batch(req: HttpRequest, payload: web::Payload, state: web::
     respond(batch_inner(&req, payload, &state).await)
 }
 
-async fn batch_inner(req: &HttpRequest, payload: web::Payload, state: &State) -> Result<HttpResponse, ApiError> {
+async fn batch_inner(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &State,
+) -> Result<HttpResponse, ApiError> {
     let query_lang = request::query_lang(req.query_string())?;
     let body = request::read_json(req, payload, state.body_limit).await?;
     let parsed = request::parse_batch(&body)?;
@@ -66,7 +70,8 @@ async fn batch_inner(req: &HttpRequest, payload: web::Payload, state: &State) ->
 
     if state.audit.is_some() {
         let lines = audit_lines(&scored, &loaded, &request_id(req), lang);
-        let answered = scored.iter().filter(|s| matches!(s, Scored::Predicted { .. } | Scored::Explained { .. }));
+        let answered =
+            scored.iter().filter(|s| matches!(s, Scored::Predicted { .. } | Scored::Explained { .. }));
         audit(state, &lines, answered.count() as u64)?;
     }
     let endpoint = super::metrics::endpoint_index(ENDPOINT);
@@ -113,7 +118,9 @@ fn score_all(
 
 fn item(index: usize, scored: &Scored) -> Item<'_> {
     match scored {
-        Scored::Predicted { prediction, .. } => Item::Answer(PredictBody::from_prediction(prediction, None, Some(index))),
+        Scored::Predicted { prediction, .. } => {
+            Item::Answer(PredictBody::from_prediction(prediction, None, Some(index)))
+        }
         Scored::Explained { answer, .. } => Item::Answer(PredictBody::from_answer(answer, None, Some(index))),
         Scored::Invalid(details) => Item::Error(ItemError {
             index,
@@ -121,7 +128,9 @@ fn item(index: usize, scored: &Scored) -> Item<'_> {
             message: format!("customer {index} is invalid: {} field(s); see details", details.len()),
             details,
         }),
-        Scored::Failed(e) => Item::Error(ItemError { index, error: e.error, message: e.message.clone(), details: &[] }),
+        Scored::Failed(e) => {
+            Item::Error(ItemError { index, error: e.error, message: e.message.clone(), details: &[] })
+        }
     }
 }
 
@@ -131,11 +140,33 @@ fn audit_lines(scored: &[Scored], loaded: &Loaded, id: &str, lang: Lang) -> Vec<
         match s {
             Scored::Predicted { customer, prediction: p, audit_reasons } => {
                 let verdict = (p.approved, p.probability, p.threshold);
-                audit_line(&mut lines, id, ENDPOINT, Some(i), loaded, customer, verdict, audit_reasons, &p.warnings, lang);
+                audit_line(
+                    &mut lines,
+                    id,
+                    ENDPOINT,
+                    Some(i),
+                    loaded,
+                    customer,
+                    verdict,
+                    audit_reasons,
+                    &p.warnings,
+                    lang,
+                );
             }
             Scored::Explained { customer, answer: a } => {
                 let verdict = (a.approved, a.probability, a.threshold);
-                audit_line(&mut lines, id, ENDPOINT, Some(i), loaded, customer, verdict, &a.reasons, &a.warnings, lang);
+                audit_line(
+                    &mut lines,
+                    id,
+                    ENDPOINT,
+                    Some(i),
+                    loaded,
+                    customer,
+                    verdict,
+                    &a.reasons,
+                    &a.warnings,
+                    lang,
+                );
             }
             Scored::Invalid(_) | Scored::Failed(_) => {}
         }

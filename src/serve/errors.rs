@@ -38,7 +38,11 @@ impl ApiError {
 
     /// 400: the body is not JSON (or not UTF-8, or nested too deeply to parse).
     pub fn malformed_json(why: impl std::fmt::Display) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", format!("the request body is not valid JSON: {why}"))
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("the request body is not valid JSON: {why}"),
+        )
     }
 
     /// 422: every offending field, named (`customer.income`, `lang`, `customers[3]`).

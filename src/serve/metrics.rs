@@ -102,7 +102,10 @@ impl Metrics {
                 let n = self.requests[e * N_STATUS + s].load(Relaxed);
                 if n > 0 {
                     let status = s + STATUS_BASE;
-                    let _ = writeln!(out, "credrisk_http_requests_total{{endpoint=\"{name}\",status=\"{status}\"}} {n}");
+                    let _ = writeln!(
+                        out,
+                        "credrisk_http_requests_total{{endpoint=\"{name}\",status=\"{status}\"}} {n}"
+                    );
                 }
             }
         }
@@ -126,10 +129,14 @@ impl Metrics {
                     "credrisk_http_request_duration_seconds_bucket{{endpoint=\"{name}\",le=\"{bound}\"}} {cumulative}"
                 );
             }
-            let _ = writeln!(out, "credrisk_http_request_duration_seconds_bucket{{endpoint=\"{name}\",le=\"+Inf\"}} {total}");
+            let _ = writeln!(
+                out,
+                "credrisk_http_request_duration_seconds_bucket{{endpoint=\"{name}\",le=\"+Inf\"}} {total}"
+            );
             let sum = self.latency_sum_ns[e].load(Relaxed) as f64 / 1e9;
             let _ = writeln!(out, "credrisk_http_request_duration_seconds_sum{{endpoint=\"{name}\"}} {sum}");
-            let _ = writeln!(out, "credrisk_http_request_duration_seconds_count{{endpoint=\"{name}\"}} {total}");
+            let _ =
+                writeln!(out, "credrisk_http_request_duration_seconds_count{{endpoint=\"{name}\"}} {total}");
         }
     }
 
@@ -139,13 +146,21 @@ impl Metrics {
         for (e, name) in ENDPOINTS.iter().enumerate().take(3) {
             for (i, outcome) in ["approved", "denied"].iter().enumerate() {
                 let n = self.decisions[e * 2 + i].load(Relaxed);
-                let _ = writeln!(out, "credrisk_decisions_total{{endpoint=\"{name}\",outcome=\"{outcome}\"}} {n}");
+                let _ = writeln!(
+                    out,
+                    "credrisk_decisions_total{{endpoint=\"{name}\",outcome=\"{outcome}\"}} {n}"
+                );
             }
         }
-        *out += "# HELP credrisk_explanations_total Decisions answered with a SHAP explanation, by endpoint.\n";
+        *out +=
+            "# HELP credrisk_explanations_total Decisions answered with a SHAP explanation, by endpoint.\n";
         *out += "# TYPE credrisk_explanations_total counter\n";
         for (e, name) in ENDPOINTS.iter().enumerate().take(3) {
-            let _ = writeln!(out, "credrisk_explanations_total{{endpoint=\"{name}\"}} {}", self.explanations[e].load(Relaxed));
+            let _ = writeln!(
+                out,
+                "credrisk_explanations_total{{endpoint=\"{name}\"}} {}",
+                self.explanations[e].load(Relaxed)
+            );
         }
     }
 }
@@ -232,11 +247,18 @@ mod tests {
         m.record_decision(0, true, false);
         m.record_decision(0, false, true);
         m.record_decision(2, false, false);
-        let model = ModelLabels { run_id: "abc".into(), uri: "x\"y\\z".into(), method: "tree_path_dependent".into(), n_trees: 3 };
+        let model = ModelLabels {
+            run_id: "abc".into(),
+            uri: "x\"y\\z".into(),
+            method: "tree_path_dependent".into(),
+            n_trees: 3,
+        };
         let text = m.render(Some(&model), 7);
         assert!(text.contains("credrisk_decisions_total{endpoint=\"/predict\",outcome=\"approved\"} 1\n"));
         assert!(text.contains("credrisk_decisions_total{endpoint=\"/predict\",outcome=\"denied\"} 1\n"));
-        assert!(text.contains("credrisk_decisions_total{endpoint=\"/predict/batch\",outcome=\"denied\"} 1\n"));
+        assert!(
+            text.contains("credrisk_decisions_total{endpoint=\"/predict/batch\",outcome=\"denied\"} 1\n")
+        );
         assert!(text.contains("credrisk_explanations_total{endpoint=\"/predict\"} 1\n"));
         assert!(text.contains(
             "credrisk_model_info{run_id=\"abc\",uri=\"x\\\"y\\\\z\",method=\"tree_path_dependent\",trees=\"3\"} 1\n"

@@ -121,7 +121,8 @@ fn spawn_model_loader(
     let load = move || {
         let started = Instant::now();
         let background = config.background.as_ref().map(|(path, n, seed)| (path.as_path(), *n, *seed));
-        match loader::load_explainer(config.model_uri.as_deref(), config.tracking_uri.as_deref(), background) {
+        match loader::load_explainer(config.model_uri.as_deref(), config.tracking_uri.as_deref(), background)
+        {
             Ok(explainer) => {
                 let loaded = Loaded::new(explainer);
                 tracing::info!(

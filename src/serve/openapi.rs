@@ -178,12 +178,19 @@ pub fn customer_schema() -> Value {
 
 fn request_schemas(s: &mut Map<String, Value>) {
     let lang = schema_ref("Lang");
-    let flag = json!({"type": "boolean", "default": false, "description": "Also answer the SHAP explanation."});
+    let flag =
+        json!({"type": "boolean", "default": false, "description": "Also answer the SHAP explanation."});
     s.insert(
         "PredictRequest".into(),
-        object(json!({"customer": schema_ref("Customer"), "include_explanation": flag, "lang": lang}), &["customer"]),
+        object(
+            json!({"customer": schema_ref("Customer"), "include_explanation": flag, "lang": lang}),
+            &["customer"],
+        ),
     );
-    s.insert("ExplainRequest".into(), object(json!({"customer": schema_ref("Customer"), "lang": lang}), &["customer"]));
+    s.insert(
+        "ExplainRequest".into(),
+        object(json!({"customer": schema_ref("Customer"), "lang": lang}), &["customer"]),
+    );
     let customers = json!({
         "type": "array", "minItems": 1, "maxItems": MAX_BATCH,
         "items": {"type": "object", "description": "A Customer (#/components/schemas/Customer), validated on its own: \
@@ -202,7 +209,10 @@ fn answer_schemas(s: &mut Map<String, Value>) {
     let value = json!({"type": ["number", "string"], "description": "The customer's value of the field."});
     s.insert(
         "ModelRef".into(),
-        object(json!({"run_id": {"type": ["string", "null"]}, "uri": {"type": "string"}}), &["run_id", "uri"]),
+        object(
+            json!({"run_id": {"type": ["string", "null"]}, "uri": {"type": "string"}}),
+            &["run_id", "uri"],
+        ),
     );
     s.insert(
         "Warning".into(),
@@ -217,7 +227,10 @@ fn answer_schemas(s: &mut Map<String, Value>) {
     );
     s.insert(
         "Contribution".into(),
-        object(json!({"feature": {"type": "string"}, "value": value, "shap": number}), &["feature", "value", "shap"]),
+        object(
+            json!({"feature": {"type": "string"}, "value": value, "shap": number}),
+            &["feature", "value", "shap"],
+        ),
     );
     s.insert(
         "Reason".into(),
@@ -245,7 +258,8 @@ fn answer_schemas(s: &mut Map<String, Value>) {
         m.extend(extra.as_object().cloned().unwrap_or_default());
         Value::Object(m)
     };
-    let predict = with(&decision, json!({"model": schema_ref("ModelRef"), "explanation": schema_ref("Explanation")}));
+    let predict =
+        with(&decision, json!({"model": schema_ref("ModelRef"), "explanation": schema_ref("Explanation")}));
     s.insert(
         "PredictResponse".into(),
         object(predict, &["approved", "probability", "threshold", "model", "warnings"]),
@@ -255,8 +269,14 @@ fn answer_schemas(s: &mut Map<String, Value>) {
     let explain = with(&with(&decision, json!({"model": schema_ref("ModelRef")})), explanation_fields);
     s.insert("ExplainResponse".into(), object(explain, &explain_keys));
 
-    let item = with(&decision, json!({"index": {"type": "integer", "minimum": 0}, "explanation": schema_ref("Explanation")}));
-    s.insert("BatchItem".into(), object(item, &["index", "approved", "probability", "threshold", "warnings"]));
+    let item = with(
+        &decision,
+        json!({"index": {"type": "integer", "minimum": 0}, "explanation": schema_ref("Explanation")}),
+    );
+    s.insert(
+        "BatchItem".into(),
+        object(item, &["index", "approved", "probability", "threshold", "warnings"]),
+    );
     let item_error = with(&error_fields(), json!({"index": {"type": "integer", "minimum": 0}}));
     s.insert("BatchItemError".into(), object(item_error, &["index", "error", "message", "details"]));
     s.insert(
@@ -331,7 +351,10 @@ mod tests {
         let c = customer_schema();
         assert_eq!(c["additionalProperties"], json!(false));
         assert_eq!(c["required"].as_array().unwrap().len(), N_FIELDS);
-        assert_eq!(c["properties"]["age"], json!({"type": "integer", "minimum": 18, "maximum": 120, "description": "Age"}));
+        assert_eq!(
+            c["properties"]["age"],
+            json!({"type": "integer", "minimum": 18, "maximum": 120, "description": "Age"})
+        );
         assert_eq!(c["properties"]["delinquency_rate"]["maximum"], json!(1.0));
         assert_eq!(c["properties"]["region"]["enum"].as_array().unwrap().len(), 16);
         assert_eq!(c["properties"]["gender"]["enum"], json!(["f", "m"]));
@@ -352,16 +375,21 @@ mod tests {
         let paths = doc["paths"].as_object().unwrap();
         let mut names: Vec<&str> = paths.keys().map(String::as_str).collect();
         names.sort_unstable();
-        assert_eq!(names, ["/explain", "/health", "/metrics", "/model", "/openapi.json", "/predict", "/predict/batch"]);
+        assert_eq!(
+            names,
+            ["/explain", "/health", "/metrics", "/model", "/openapi.json", "/predict", "/predict/batch"]
+        );
         assert_eq!(doc["components"]["schemas"]["Lang"]["enum"], json!(["es", "en"]));
     }
 
     #[test]
     fn request_schemas_list_exactly_the_fields_the_parser_accepts() {
         let doc = document();
-        for (name, fields) in
-            [("PredictRequest", PREDICT_FIELDS), ("ExplainRequest", EXPLAIN_FIELDS), ("BatchRequest", BATCH_FIELDS)]
-        {
+        for (name, fields) in [
+            ("PredictRequest", PREDICT_FIELDS),
+            ("ExplainRequest", EXPLAIN_FIELDS),
+            ("BatchRequest", BATCH_FIELDS),
+        ] {
             let props = doc["components"]["schemas"][name]["properties"].as_object().unwrap();
             let mut keys: Vec<&str> = props.keys().map(String::as_str).collect();
             let mut want = fields.to_vec();

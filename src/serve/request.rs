@@ -76,7 +76,8 @@ fn check_content_type(req: &HttpRequest) -> Result<(), ApiError> {
     let text = value.to_str().map_err(|_| ApiError::unsupported_media_type("<not ASCII>"))?;
     let mut parts = text.split(';');
     let essence = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-    let json = essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"));
+    let json =
+        essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"));
     let utf8 = parts.all(|p| match p.split_once('=') {
         Some((k, v)) if k.trim().eq_ignore_ascii_case("charset") => {
             v.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
@@ -188,14 +189,21 @@ impl<'a> Fields<'a> {
         let Some(object) = body.as_object() else {
             return Err(ApiError::validation(vec![FieldError::new(
                 "body",
-                format!("must be a JSON object with the fields {}, got {}", allowed.join(", "), json_type(body)),
+                format!(
+                    "must be a JSON object with the fields {}, got {}",
+                    allowed.join(", "),
+                    json_type(body)
+                ),
             )]));
         };
         let errors = object
             .keys()
             .filter(|k| !allowed.contains(&k.as_str()))
             .map(|k| {
-                FieldError::new(shorten(k), format!("is not a field of this request; allowed: {}", allowed.join(", ")))
+                FieldError::new(
+                    shorten(k),
+                    format!("is not a field of this request; allowed: {}", allowed.join(", ")),
+                )
             })
             .collect();
         Ok(Fields { object, errors })
@@ -225,19 +233,30 @@ impl<'a> Fields<'a> {
             }
             Some(Value::Array(items)) => items,
             Some(other) => {
-                self.errors.push(FieldError::new(key, format!("must be an array of customers, got {}", json_type(other))));
+                self.errors.push(FieldError::new(
+                    key,
+                    format!("must be an array of customers, got {}", json_type(other)),
+                ));
                 return None;
             }
         };
         if items.is_empty() || items.len() > MAX_BATCH {
-            self.errors.push(FieldError::new(key, format!("must hold 1 to {MAX_BATCH} customers, got {}", items.len())));
+            self.errors.push(FieldError::new(
+                key,
+                format!("must hold 1 to {MAX_BATCH} customers, got {}", items.len()),
+            ));
             return None;
         }
         let not_objects: Vec<FieldError> = items
             .iter()
             .enumerate()
             .filter(|(_, v)| !v.is_object())
-            .map(|(i, v)| FieldError::new(format!("{key}[{i}]"), format!("must be a customer object, got {}", json_type(v))))
+            .map(|(i, v)| {
+                FieldError::new(
+                    format!("{key}[{i}]"),
+                    format!("must be a customer object, got {}", json_type(v)),
+                )
+            })
             .collect();
         if !not_objects.is_empty() {
             self.errors.extend(not_objects);
@@ -252,7 +271,8 @@ impl<'a> Fields<'a> {
             None => false,
             Some(Value::Bool(b)) => *b,
             Some(other) => {
-                self.errors.push(FieldError::new(key, format!("must be true or false, got {}", json_type(other))));
+                self.errors
+                    .push(FieldError::new(key, format!("must be true or false, got {}", json_type(other))));
                 false
             }
         }
@@ -262,11 +282,15 @@ impl<'a> Fields<'a> {
         match self.object.get("lang") {
             None => None,
             Some(Value::String(s)) => exact_lang(s).or_else(|| {
-                self.errors.push(FieldError::new("lang", format!("must be \"es\" or \"en\", got {:?}", shorten(s))));
+                self.errors
+                    .push(FieldError::new("lang", format!("must be \"es\" or \"en\", got {:?}", shorten(s))));
                 None
             }),
             Some(other) => {
-                self.errors.push(FieldError::new("lang", format!("must be \"es\" or \"en\", got {}", json_type(other))));
+                self.errors.push(FieldError::new(
+                    "lang",
+                    format!("must be \"es\" or \"en\", got {}", json_type(other)),
+                ));
                 None
             }
         }
@@ -318,7 +342,8 @@ mod tests {
         let r = parse_predict(&json!({"customer": customer()})).unwrap();
         assert!(!r.include_explanation);
         assert_eq!(r.lang, None);
-        let r = parse_predict(&json!({"customer": customer(), "include_explanation": true, "lang": "en"})).unwrap();
+        let r = parse_predict(&json!({"customer": customer(), "include_explanation": true, "lang": "en"}))
+            .unwrap();
         assert!(r.include_explanation);
         assert_eq!(r.lang, Some(Lang::En));
     }
@@ -388,8 +413,15 @@ mod tests {
     #[test]
     fn malformed_bodies_are_400s() {
         let deep = "[".repeat(100_000);
-        for bad in [&b""[..], b"  ", b"{", b"{\"a\": NaN}", b"[Infinity]", b"1e400", b"\xff\xfe", deep.as_bytes()] {
-            assert_eq!(parse_json(bad).unwrap_err().error, "malformed_json", "{:?}", String::from_utf8_lossy(bad));
+        for bad in
+            [&b""[..], b"  ", b"{", b"{\"a\": NaN}", b"[Infinity]", b"1e400", b"\xff\xfe", deep.as_bytes()]
+        {
+            assert_eq!(
+                parse_json(bad).unwrap_err().error,
+                "malformed_json",
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
         assert_eq!(parse_json(b"{\"a\": 1}").unwrap(), json!({"a": 1}));
     }

@@ -84,7 +84,8 @@ pub fn respond(result: Result<HttpResponse, ApiError>) -> HttpResponse {
 
 /// A JSON 200 carrying the log line's view of the decision.
 pub fn json_ok<T: Serialize>(body: &T, outcome: Outcome) -> Result<HttpResponse, ApiError> {
-    let bytes = serde_json::to_vec(body).map_err(|e| ApiError::internal(format!("serializing the answer: {e}")))?;
+    let bytes =
+        serde_json::to_vec(body).map_err(|e| ApiError::internal(format!("serializing the answer: {e}")))?;
     let mut response = HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, HeaderValue::from_static("application/json")))
         .body(bytes);
@@ -166,7 +167,11 @@ pub async fn predict(req: HttpRequest, payload: web::Payload, state: web::Data<S
     respond(predict_inner(&req, payload, &state).await)
 }
 
-async fn predict_inner(req: &HttpRequest, payload: web::Payload, state: &State) -> Result<HttpResponse, ApiError> {
+async fn predict_inner(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &State,
+) -> Result<HttpResponse, ApiError> {
     let query_lang = request::query_lang(req.query_string())?;
     let body = request::read_json(req, payload, state.body_limit).await?;
     let parsed = request::parse_predict(&body)?;
@@ -180,7 +185,18 @@ async fn predict_inner(req: &HttpRequest, payload: web::Payload, state: &State) 
         if state.audit.is_some() {
             let verdict = (answer.approved, answer.probability, answer.threshold);
             let id = request_id(req);
-            audit_line(&mut lines, &id, "/predict", None, loaded, &parsed.customer, verdict, &answer.reasons, &answer.warnings, lang);
+            audit_line(
+                &mut lines,
+                &id,
+                "/predict",
+                None,
+                loaded,
+                &parsed.customer,
+                verdict,
+                &answer.reasons,
+                &answer.warnings,
+                lang,
+            );
         }
         let outcome = outcome(answer.approved, answer.probability, true);
         let body = PredictBody::from_answer(&answer, Some(model), None);
@@ -189,10 +205,22 @@ async fn predict_inner(req: &HttpRequest, payload: web::Payload, state: &State) 
         let p = loaded.explainer.predict(&parsed.customer);
         if state.audit.is_some() {
             // A denial is recorded with its reasons even when the client did not ask for them.
-            let reasons = if p.approved { Vec::new() } else { explain_with(loaded, &parsed.customer, lang)?.reasons };
+            let reasons =
+                if p.approved { Vec::new() } else { explain_with(loaded, &parsed.customer, lang)?.reasons };
             let verdict = (p.approved, p.probability, p.threshold);
             let id = request_id(req);
-            audit_line(&mut lines, &id, "/predict", None, loaded, &parsed.customer, verdict, &reasons, &p.warnings, lang);
+            audit_line(
+                &mut lines,
+                &id,
+                "/predict",
+                None,
+                loaded,
+                &parsed.customer,
+                verdict,
+                &reasons,
+                &p.warnings,
+                lang,
+            );
         }
         let body = PredictBody::from_prediction(&p, Some(model), None);
         (json_ok(&body, outcome(p.approved, p.probability, false))?, p.approved)
@@ -206,7 +234,11 @@ pub async fn explain(req: HttpRequest, payload: web::Payload, state: web::Data<S
     respond(explain_inner(&req, payload, &state).await)
 }
 
-async fn explain_inner(req: &HttpRequest, payload: web::Payload, state: &State) -> Result<HttpResponse, ApiError> {
+async fn explain_inner(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &State,
+) -> Result<HttpResponse, ApiError> {
     let query_lang = request::query_lang(req.query_string())?;
     let body = request::read_json(req, payload, state.body_limit).await?;
     let parsed = request::parse_explain(&body)?;
@@ -217,7 +249,18 @@ async fn explain_inner(req: &HttpRequest, payload: web::Payload, state: &State) 
         let mut lines = Vec::new();
         let verdict = (answer.approved, answer.probability, answer.threshold);
         let id = request_id(req);
-        audit_line(&mut lines, &id, "/explain", None, loaded, &parsed.customer, verdict, &answer.reasons, &answer.warnings, lang);
+        audit_line(
+            &mut lines,
+            &id,
+            "/explain",
+            None,
+            loaded,
+            &parsed.customer,
+            verdict,
+            &answer.reasons,
+            &answer.warnings,
+            lang,
+        );
         audit(state, &lines, 1)?;
     }
     let response = json_ok(&answer, outcome(answer.approved, answer.probability, true))?;
@@ -226,7 +269,12 @@ async fn explain_inner(req: &HttpRequest, payload: web::Payload, state: &State) 
 }
 
 fn outcome(approved: bool, probability: f64, explained: bool) -> Outcome {
-    Outcome { decision: Some(decision(approved)), probability: Some(probability), explanation: Some(explained), items: None }
+    Outcome {
+        decision: Some(decision(approved)),
+        probability: Some(probability),
+        explanation: Some(explained),
+        items: None,
+    }
 }
 
 pub async fn health(state: web::Data<State>) -> HttpResponse {
@@ -245,7 +293,10 @@ pub async fn metrics_text(state: web::Data<State>) -> HttpResponse {
     let labels = state.model().map(|m| &m.labels);
     let dropped = state.log.map(|l| l.dropped()).unwrap_or(0);
     HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8")))
+        .insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        ))
         .body(state.metrics.render(labels, dropped))
 }
 

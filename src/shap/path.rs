@@ -46,6 +46,8 @@ struct Child {
     /// Whether the internal child's subtree splits on this feature again (then its slot must
     /// hold a, 1/L and the accumulator of the deeper edges).
     repeats: bool,
+    /// Whether the internal child's two children are leaves (visited inline, no recursion).
+    twig: bool,
 }
 
 /// Where a tree starts: its root split, or the value of a tree that is a single leaf.
@@ -68,6 +70,7 @@ pub(crate) struct PathForest {
     lanes: usize,
     /// Depth slots needed: the deepest internal child's depth + 1.
     slots: usize,
+    n_features: usize,
     base_value: f64,
 }
 
@@ -80,6 +83,9 @@ pub(crate) struct PathScratch {
     inv_l: Vec<f64>,
     /// Σ S(c') of the next same-feature edges below each slot.
     acc: Vec<f64>,
+    /// Per feature, integrands to integrate at the end of the row.
+    with_w: Vec<f64>,
+    with_w_1mt: Vec<f64>,
 }
 
 impl PathForest {
@@ -110,6 +116,7 @@ impl PathForest {
             rule,
             lanes,
             slots: builder.slots,
+            n_features: forest.n_features,
             base_value: base_sum / forest.trees.len() as f64,
         })
     }
@@ -126,10 +133,13 @@ impl PathForest {
 
     /// Sizes `s` for this forest (allocates only if it is too small).
     fn fit_scratch(&self, s: &mut PathScratch) {
-        if s.a.len() < self.slots || s.inv_l.len() < self.slots * self.lanes {
-            s.a = vec![0.0; self.slots];
-            s.inv_l = vec![0.0; self.slots * self.lanes];
-            s.acc = vec![0.0; self.slots * self.lanes];
+        let (slots, lanes, features) = (self.slots, self.lanes, self.n_features);
+        if s.a.len() != slots || s.inv_l.len() != slots * lanes || s.with_w.len() != features * lanes {
+            s.a = vec![0.0; slots];
+            s.inv_l = vec![0.0; slots * lanes];
+            s.acc = vec![0.0; slots * lanes];
+            s.with_w = vec![0.0; features * lanes];
+            s.with_w_1mt = vec![0.0; features * lanes];
         }
     }
 
@@ -172,22 +182,29 @@ impl PathForest {
     }
 
     fn shap_lanes<const N: usize>(&self, x: &[f64], scratch: &mut PathScratch, phi: &mut [f64]) {
+        let with_w = scratch.with_w.as_chunks_mut::<N>().0;
+        let with_w_1mt = scratch.with_w_1mt.as_chunks_mut::<N>().0;
+        with_w.fill([0.0; N]);
+        with_w_1mt.fill([0.0; N]);
         let mut walk = Walk {
             splits: &self.splits,
             t: array(&self.rule.t),
-            w: array(&self.rule.w),
-            w_over_1mt: array(&self.w_over_1mt),
             inv_1mt: array(&self.inv_1mt),
             x,
             a: &mut scratch.a,
             inv_l: scratch.inv_l.as_chunks_mut::<N>().0,
             acc: scratch.acc.as_chunks_mut::<N>().0,
-            phi,
+            with_w,
+            with_w_1mt,
         };
         for root in &self.roots {
             if let Root::Split(n) = *root {
                 walk.visit(n as usize, 0, &[1.0; N]);
             }
+        }
+        let (w, w_over_1mt) = (array::<N>(&self.rule.w), array::<N>(&self.w_over_1mt));
+        for (f, value) in phi.iter_mut().enumerate() {
+            *value += dot(&w, &walk.with_w[f]) + dot(&w_over_1mt, &walk.with_w_1mt[f]);
         }
     }
 }
@@ -244,7 +261,7 @@ impl Builder {
         let unique = unique + usize::from(prev == 0);
         self.unique = self.unique.max(unique);
         let index = self.splits.len();
-        let blank = Child { b: 0.0, value_or_inv_b: 0.0, index: LEAF, repeats: false };
+        let blank = Child { b: 0.0, value_or_inv_b: 0.0, index: LEAF, repeats: false, twig: false };
         self.splits.push(Split { threshold: node.threshold, feature: node.feature, prev, children: [blank; 2] });
         for (k, c) in [node.left as usize, node.right as usize].into_iter().enumerate() {
             let b = b_prev * (tree.nodes[c].cover / node.cover);
@@ -252,7 +269,7 @@ impl Builder {
                 return Err(format!("node {c}: the cover product along its path is {b}, not > 0"));
             }
             let child = if tree.nodes[c].is_leaf() {
-                Child { b, value_or_inv_b: tree.nodes[c].value, index: LEAF, repeats: false }
+                Child { b, value_or_inv_b: tree.nodes[c].value, index: LEAF, repeats: false, twig: false }
             } else {
                 let slot = depth + 1;
                 self.slots = self.slots.max(slot + 1);
@@ -261,7 +278,9 @@ impl Builder {
                 self.last[feature] = saved;
                 // The subtree is contiguous in preorder: does it split on `feature` again?
                 let repeats = self.splits[first as usize..].iter().any(|s| s.feature as usize == feature);
-                Child { b, value_or_inv_b: 1.0 / b, index: first, repeats }
+                let grandchildren = [tree.nodes[c].left, tree.nodes[c].right];
+                let twig = grandchildren.iter().all(|&g| tree.nodes[g as usize].is_leaf());
+                Child { b, value_or_inv_b: 1.0 / b, index: first, repeats, twig }
             };
             self.splits[index].children[k] = child;
         }
@@ -273,79 +292,127 @@ impl Builder {
 struct Walk<'a, const N: usize> {
     splits: &'a [Split],
     t: [f64; N],
-    w: [f64; N],
-    /// w / (1 − t) and 1 / (1 − t): an edge x does not follow has L = b (1 − t).
-    w_over_1mt: [f64; N],
+    /// 1 / (1 − t): an edge x does not follow has L = b (1 − t).
     inv_1mt: [f64; N],
     x: &'a [f64],
     a: &'a mut [f64],
     inv_l: &'a mut [[f64; N]],
     acc: &'a mut [[f64; N]],
-    phi: &'a mut [f64],
+    /// Per feature, the integrands still to be integrated: `with_w` against w, `with_w_1mt`
+    /// against w / (1 − t). Integrating once per feature and row, not once per edge.
+    with_w: &'a mut [[f64; N]],
+    with_w_1mt: &'a mut [[f64; N]],
+}
+
+/// A node being visited: its feature, the slot of that feature's previous edge, each child
+/// edge's a, and the path polynomial without the feature's earlier factor.
+struct Open<const N: usize> {
+    feature: usize,
+    prev: usize,
+    a: [f64; 2],
+    base: [f64; N],
 }
 
 impl<const N: usize> Walk<'_, N> {
     /// Visits internal node `n` at `depth`, whose incoming path polynomial is `p` (values at the
-    /// nodes t); returns S(n) = Σ_{leaves under n} value · P_leaf(t) and books φ of the edges
-    /// into its two children.
+    /// nodes t); returns S(n) = Σ_{leaves under n} value · P_leaf(t) and books the integrands of
+    /// the edges into its two children.
     fn visit(&mut self, n: usize, depth: usize, p: &[f64; N]) -> [f64; N] {
         let splits = self.splits;
         let split = &splits[n];
+        let node = self.open(split, p);
+        let mut leaves = Leaves::default();
+        let mut s = [0.0; N];
+        for (child, a) in split.children.iter().zip(node.a) {
+            if child.index == LEAF {
+                leaves.add(child, a);
+            } else {
+                add_to(&mut s, &self.internal_child(child, a, depth + 1, &node.base, node.feature));
+            }
+        }
+        self.close(&node, &leaves, s)
+    }
+
+    /// [`Walk::visit`] for a node whose children are both leaves, inlined into its parent.
+    #[inline(always)]
+    fn visit_twig(&mut self, n: usize, p: &[f64; N]) -> [f64; N] {
+        let splits = self.splits;
+        let split = &splits[n];
+        let node = self.open(split, p);
+        let mut leaves = Leaves::default();
+        leaves.add(&split.children[0], node.a[0]);
+        leaves.add(&split.children[1], node.a[1]);
+        self.close(&node, &leaves, [0.0; N])
+    }
+
+    #[inline(always)]
+    fn open(&self, split: &Split, p: &[f64; N]) -> Open<N> {
         let feature = split.feature as usize;
         let prev = split.prev as usize;
-        // The path polynomial without this feature's earlier factor, and that factor's a.
         let (a_prev, base) = if prev == 0 { (1.0, *p) } else { (self.a[prev], mul(p, &self.inv_l[prev])) };
-        let goes_left = self.x[feature] <= split.threshold;
-        let mut s = [0.0; N];
-        let mut phi = 0.0;
-        for (k, child) in split.children.iter().enumerate() {
-            let a = if (k == 0) == goes_left { a_prev } else { 0.0 };
-            let b = child.b;
-            if child.index == LEAF {
-                // S(leaf) = value · base · L, so S / L needs no division.
-                let value = child.value_or_inv_b;
-                phi += (a - b) * value * dot(&self.w, &base);
-                for j in 0..N {
-                    s[j] += value * base[j] * (b + (a - b) * self.t[j]);
-                }
-                continue;
-            }
-            let mut p_child = [0.0; N];
+        let a = if self.x[feature] <= split.threshold { [a_prev, 0.0] } else { [0.0, a_prev] };
+        Open { feature, prev, a, base }
+    }
+
+    /// Adds the leaf children's share to S, books their integrand, and hands S to the previous
+    /// edge on this feature.
+    #[inline(always)]
+    fn close(&mut self, node: &Open<N>, leaves: &Leaves, mut s: [f64; N]) -> [f64; N] {
+        if leaves.any {
+            let t = self.t;
+            let integrand = &mut self.with_w[node.feature];
             for j in 0..N {
-                p_child[j] = base[j] * (b + (a - b) * self.t[j]);
-            }
-            let (c, slot) = (child.index as usize, depth + 1);
-            let s_child = if a == 0.0 {
-                // L = b (1 − t): (a − b) / L = −1 / (1 − t), no division.
-                if child.repeats {
-                    self.enter(slot, 0.0, mul(&self.inv_1mt, &[child.value_or_inv_b; N]));
-                }
-                let s_child = self.visit(c, slot, &p_child);
-                phi -= dot(&self.w_over_1mt, &self.own_part(&s_child, slot, child.repeats));
-                s_child
-            } else {
-                let mut inv_l = [0.0; N];
-                for j in 0..N {
-                    inv_l[j] = 1.0 / (b + (1.0 - b) * self.t[j]);
-                }
-                if child.repeats {
-                    self.enter(slot, 1.0, inv_l);
-                }
-                let s_child = self.visit(c, slot, &p_child);
-                phi += (1.0 - b) * dot(&self.w, &mul(&self.own_part(&s_child, slot, child.repeats), &inv_l));
-                s_child
-            };
-            for j in 0..N {
-                s[j] += s_child[j];
+                s[j] += node.base[j] * (leaves.alpha + leaves.beta * t[j]);
+                integrand[j] += leaves.beta * node.base[j];
             }
         }
-        if prev != 0 {
-            for j in 0..N {
-                self.acc[prev][j] += s[j];
-            }
+        if node.prev != 0 {
+            add_to(&mut self.acc[node.prev], &s);
         }
-        self.phi[feature] += phi;
         s
+    }
+
+    /// Enters internal child `child` at `slot` (edge factor a t + b (1 − t)), and books the
+    /// edge's integrand (a − b) · (S(c) − deeper same-feature part) / L once its subtree is summed.
+    fn internal_child(&mut self, child: &Child, a: f64, slot: usize, base: &[f64; N], feature: usize) -> [f64; N] {
+        let (b, t) = (child.b, self.t);
+        let mut p = [0.0; N];
+        for j in 0..N {
+            p[j] = base[j] * (b + (a - b) * t[j]);
+        }
+        if a == 0.0 {
+            // L = b (1 − t), so (a − b) / L = −1 / (1 − t): no division.
+            if child.repeats {
+                self.enter(slot, 0.0, mul(&self.inv_1mt, &[child.value_or_inv_b; N]));
+            }
+            let s = self.visit_child(child, slot, &p);
+            let own = self.own_part(&s, slot, child.repeats);
+            let integrand = &mut self.with_w_1mt[feature];
+            for j in 0..N {
+                integrand[j] -= own[j];
+            }
+            s
+        } else {
+            let mut inv_l = [0.0; N];
+            for j in 0..N {
+                inv_l[j] = 1.0 / (b + (1.0 - b) * t[j]);
+            }
+            if child.repeats {
+                self.enter(slot, 1.0, inv_l);
+            }
+            let s = self.visit_child(child, slot, &p);
+            let own = self.own_part(&s, slot, child.repeats);
+            let integrand = &mut self.with_w[feature];
+            for j in 0..N {
+                integrand[j] += (1.0 - b) * own[j] * inv_l[j];
+            }
+            s
+        }
+    }
+
+    #[inline(always)]
+    fn visit_child(&mut self, child: &Child, slot: usize, p: &[f64; N]) -> [f64; N] {
+        if child.twig { self.visit_twig(child.index as usize, p) } else { self.visit(child.index as usize, slot, p) }
     }
 
     /// Opens depth `slot` for an edge whose feature is split again below it.
@@ -368,7 +435,31 @@ impl<const N: usize> Walk<'_, N> {
     }
 }
 
-#[inline]
+/// Leaf children fold into S = base · (alpha + beta t), with integrand beta · base.
+#[derive(Default)]
+struct Leaves {
+    alpha: f64,
+    beta: f64,
+    any: bool,
+}
+
+impl Leaves {
+    #[inline(always)]
+    fn add(&mut self, leaf: &Child, a: f64) {
+        self.alpha += leaf.value_or_inv_b * leaf.b;
+        self.beta += leaf.value_or_inv_b * (a - leaf.b);
+        self.any = true;
+    }
+}
+
+#[inline(always)]
+fn add_to<const N: usize>(y: &mut [f64; N], x: &[f64; N]) {
+    for k in 0..N {
+        y[k] += x[k];
+    }
+}
+
+#[inline(always)]
 fn mul<const N: usize>(u: &[f64; N], v: &[f64; N]) -> [f64; N] {
     let mut out = [0.0; N];
     for k in 0..N {

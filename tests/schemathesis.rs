@@ -1,0 +1,85 @@
+//! schemathesis (the pinned PyPI package) against our own `/openapi.json`: on every operation,
+//! generated requests (positive and negative) never get a 5xx, and every answer's status and body
+//! conform to the document; on the decision endpoints, `--mode negative`'s requests that violate
+//! the document are all rejected with a 4xx (`negative_data_rejection`). Bounded by
+//! `--max-examples` and by a wall-clock limit.
+
+mod serve_support;
+
+use serve_support::{Fixture, Server, common};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const EXAMPLES: &str = "60";
+const TIME_LIMIT: Duration = Duration::from_secs(600);
+
+fn schemathesis() -> PathBuf {
+    let python = common::python();
+    let exe = python.parent().expect("venv bin").join("schemathesis");
+    assert!(exe.exists(), "{} is missing: the pinned venv has schemathesis", exe.display());
+    exe
+}
+
+/// Runs schemathesis with ARGS (output to a file, so a full pipe cannot stall it), killing it
+/// after [`TIME_LIMIT`]; returns (success, output).
+fn run_schemathesis(dir: &Path, name: &str, args: &[&str]) -> (bool, String) {
+    let log = dir.join(format!("{name}.log"));
+    let file = std::fs::File::create(&log).unwrap();
+    let mut child = Command::new(schemathesis())
+        .arg("run")
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("SCHEMATHESIS_HOOKS", "")
+        .stdout(Stdio::from(file.try_clone().unwrap()))
+        .stderr(Stdio::from(file))
+        .spawn()
+        .expect("schemathesis starts");
+    let deadline = Instant::now() + TIME_LIMIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let output = std::fs::read_to_string(&log).unwrap_or_default();
+    (status.is_some_and(|s| s.success()), output)
+}
+
+#[test]
+fn the_service_conforms_to_its_openapi_document() {
+    let fx = Fixture::train();
+    let server = Server::start(fx.model(), &[]);
+    let schema = server.url("/openapi.json");
+    let common_args = ["--max-examples", EXAMPLES, "--seed", "42", "--request-timeout", "20", "--workers", "2"];
+
+    let checks = "not_a_server_error,status_code_conformance,response_schema_conformance";
+    let mut args = vec![schema.as_str(), "--checks", checks, "--mode", "all"];
+    args.extend_from_slice(&common_args);
+    let (ok, output) = run_schemathesis(fx.dir.path(), "all", &args);
+    assert!(ok, "schemathesis (all operations) failed:\n{output}");
+    for operation in ["POST /predict", "POST /explain", "POST /predict/batch", "GET /health", "GET /model", "GET /metrics"] {
+        assert!(output.contains(operation), "{operation} was not tested:\n{output}");
+    }
+
+    let mut args = vec![
+        schema.as_str(),
+        "--checks",
+        "negative_data_rejection,not_a_server_error",
+        "--mode",
+        "negative",
+        "--include-path-regex",
+        "^/(predict|explain|predict/batch)$",
+    ];
+    args.extend_from_slice(&common_args);
+    let (ok, output) = run_schemathesis(fx.dir.path(), "negative", &args);
+    assert!(ok, "schemathesis --mode negative failed:\n{output}");
+    assert!(output.contains("POST /predict") && output.contains("POST /explain"), "{output}");
+    assert_eq!(serve_support::get(&server, "/health").status, 200);
+}
