@@ -103,7 +103,10 @@ fn fit_and_record(
     bar.finish_and_clear();
     drop(columns);
 
-    let eval = evaluate(config, &encoder, &fitted.forest, test_rows, fit_seconds, train_rows.len())?;
+    let mut eval = evaluate(config, &encoder, &fitted.forest, test_rows, fit_seconds, train_rows.len())?;
+    if let Some(oob) = &fitted.oob {
+        eval.metrics["oob"] = json!({"accuracy": oob.accuracy, "roc_auc": oob.roc_auc, "n_scored": oob.n_scored});
+    }
     let model = Model {
         encoder,
         forest: fitted.forest,

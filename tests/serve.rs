@@ -7,7 +7,9 @@ mod serve_support;
 
 use serde_json::{Value, json};
 use serve_support::common;
-use serve_support::{Fixture, Server, get, post, post_json, raw_post, risky_customer, safe_customer, seed_customer};
+use serve_support::{
+    Fixture, Server, get, post, post_json, raw_post, risky_customer, safe_customer, seed_customer,
+};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -87,7 +89,10 @@ fn explain_equals_the_cli_and_predict_agrees_with_it() {
         assert_eq!(explained["warnings"], en["warnings"]);
         outcomes.push((es["approved"].as_bool().unwrap(), es["reasons"].as_array().unwrap().len()));
     }
-    assert!(outcomes[0].0 && outcomes[0].1 == 0, "the safe customer is approved, without reasons: {outcomes:?}");
+    assert!(
+        outcomes[0].0 && outcomes[0].1 == 0,
+        "the safe customer is approved, without reasons: {outcomes:?}"
+    );
     assert!(!outcomes[1].0 && outcomes[1].1 > 0, "the risky customer is denied with reasons: {outcomes:?}");
 }
 

@@ -33,7 +33,8 @@ fn check(server: &Server, t: &mut Tally, path: &str, ct: Option<&str>, body: &[u
     let shown = String::from_utf8_lossy(&body[..body.len().min(200)]).to_string();
     assert!(allowed.contains(&status), "{path} {ct:?} {shown:?} → {status} {text}");
     if status != 200 {
-        let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{status} not JSON ({e}): {text}"));
+        let v: Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{status} not JSON ({e}): {text}"));
         assert!(v["error"].is_string() && v["message"].is_string() && v["details"].is_array(), "{text}");
     }
     status
@@ -106,11 +107,15 @@ fn malformed_input_never_crashes_or_5xxs_the_server() {
         check(&server, &mut t, "/predict", JSON, &with_income(number), allowed);
     }
     let with_age = |n: &str| valid.replacen("\"age\":45", &format!("\"age\":{n}"), 1).into_bytes();
-    for (n, allowed) in [("1e20", &[422][..]), ("45.5", &[422]), ("45.0", &[200]), ("4.5e1", &[200]), ("-45", &[422])] {
+    for (n, allowed) in
+        [("1e20", &[422][..]), ("45.5", &[422]), ("45.0", &[200]), ("4.5e1", &[200]), ("-45", &[422])]
+    {
         check(&server, &mut t, "/explain", JSON, &with_age(n), allowed);
     }
     // Deep nesting, at the top and inside the customer.
-    for deep in ["[".repeat(100_000), "{\"a\":".repeat(20_000), format!("{{\"customer\":{}", "[".repeat(60_000))] {
+    for deep in
+        ["[".repeat(100_000), "{\"a\":".repeat(20_000), format!("{{\"customer\":{}", "[".repeat(60_000))]
+    {
         check(&server, &mut t, "/predict", JSON, deep.as_bytes(), &[400, 413]);
     }
     let nested_ok = format!("{{\"customer\":{}1{}}}", "[".repeat(100), "]".repeat(100));
@@ -156,7 +161,11 @@ fn malformed_input_never_crashes_or_5xxs_the_server() {
         b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     ] {
         let (status, _) = raw(server.addr, request);
-        assert!(status == 0 || (400..500).contains(&status), "{:?} → {status}", String::from_utf8_lossy(request));
+        assert!(
+            status == 0 || (400..500).contains(&status),
+            "{:?} → {status}",
+            String::from_utf8_lossy(request)
+        );
     }
 
     let health = get(&server, "/health");

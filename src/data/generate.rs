@@ -14,7 +14,7 @@ use rand_distr::{Beta, Distribution, Gamma, LogNormal, Normal, Poisson, Standard
 use rayon::prelude::*;
 
 /// Rows per chunk: the unit of parallel work, of RNG streams and of Parquet row groups.
-pub const CHUNK_ROWS: usize = 65_536;
+pub const CHUNK_ROWS: usize = 32_768;
 
 const HIPOTECADA: usize = 1;
 
@@ -96,6 +96,10 @@ pub fn chunk_rng(seed: u64, chunk_index: u64) -> ChaCha8Rng {
 pub struct Population {
     region: WeightedIndex<f64>,
     marital_by_age: Vec<WeightedIndex<f64>>,
+    /// Housing by (age, partnered, income band); see [`housing_index`].
+    housing: Vec<WeightedIndex<f64>>,
+    /// Children by (age, partnered, basic education).
+    dependents: Vec<Poisson<f64>>,
     age: Gamma<f64>,
     female: Bernoulli,
     employment_fraction: Beta<f64>,
@@ -125,9 +129,30 @@ impl Population {
             .map(|age| valid("marital weights", WeightedIndex::new(marital_shares(age as f64))))
             .collect();
         let (age_shape, age_scale) = chile::AGE_GAMMA;
+        let ages = chile::AGE_RANGE.0..=chile::AGE_RANGE.1;
+        let housing = ages
+            .clone()
+            .flat_map(|age| [false, true].map(|partnered| (age, partnered)))
+            .flat_map(|(age, partnered)| {
+                (0..INCOME_BANDS).map(move |band| {
+                    valid(
+                        "housing weights",
+                        WeightedIndex::new(housing_weights(age, partnered, band_centre(band))),
+                    )
+                })
+            })
+            .collect();
+        let dependents = ages
+            .flat_map(|age| [(false, false), (false, true), (true, false), (true, true)].map(|p| (age, p)))
+            .map(|(age, (partnered, basic))| {
+                valid("dependents", Poisson::new(dependents_mean(age, partnered, basic)))
+            })
+            .collect();
         Population {
             region: valid("region weights", WeightedIndex::new(weights)),
             marital_by_age,
+            housing,
+            dependents,
             age: valid("age", Gamma::new(age_shape, age_scale)),
             female: valid("female share", Bernoulli::new(chile::FEMALE_SHARE)),
             employment_fraction: valid(
@@ -172,8 +197,8 @@ impl Population {
         let partnered = marital == 1 || marital == 2;
         let income = sample_income(rng, age, female, region, education);
         let log_rel_income = (income / chile::INCOME_REFERENCE).ln();
-        let housing = sample_housing(rng, age, partnered, log_rel_income);
-        let dependents = sample_dependents(rng, age, partnered, education);
+        let housing = self.housing[housing_index(age, partnered, log_rel_income)].sample(rng);
+        let dependents = self.sample_dependents(rng, age, partnered, education);
         let employment_years = self.sample_employment_years(rng, age, education);
         let credit_history_months = self.sample_history(rng, age);
         let num_loans = sample_num_loans(rng, age, log_rel_income, housing);
@@ -204,7 +229,7 @@ impl Population {
             approval_score: 0.0,
             approved: false,
         };
-        row.approval_score = approval_score(&row);
+        row.approval_score = score_with_log_income(&row, log_rel_income);
         row.approved = rng.sample(bernoulli(sigmoid(row.approval_score)));
         row
     }
@@ -218,6 +243,12 @@ impl Population {
                 return age;
             }
         }
+    }
+
+    fn sample_dependents(&self, rng: &mut ChaCha8Rng, age: i32, partnered: bool, education: usize) -> i32 {
+        let age_index = (age - chile::AGE_RANGE.0) as usize;
+        let index = age_index * 4 + 2 * usize::from(partnered) + usize::from(education == 0);
+        (self.dependents[index].sample(rng) as i32).min(8)
     }
 
     /// A fraction of the years since leaving school, to a tenth of a year (≤ age − 15).
@@ -283,26 +314,43 @@ fn sample_income(rng: &mut ChaCha8Rng, age: i32, female: bool, region: usize, ed
     income.clamp(chile::INCOME_RANGE.0, chile::INCOME_RANGE.1).round()
 }
 
+/// Housing depends on income through bands this wide in log(income / reference): a table of
+/// distributions built once instead of one per row.
+const INCOME_BAND_WIDTH: f64 = 0.1;
+const INCOME_BANDS: usize = 32;
+const INCOME_BAND_START: f64 = -1.3; // log(200k / 700k) ≈ −1.25; the top band reaches 1.9
+
+fn income_band(log_rel_income: f64) -> usize {
+    let band = ((log_rel_income - INCOME_BAND_START) / INCOME_BAND_WIDTH).floor();
+    band.clamp(0.0, (INCOME_BANDS - 1) as f64) as usize
+}
+
+fn band_centre(band: usize) -> f64 {
+    INCOME_BAND_START + (band as f64 + 0.5) * INCOME_BAND_WIDTH
+}
+
+fn housing_index(age: i32, partnered: bool, log_rel_income: f64) -> usize {
+    let age_index = (age - chile::AGE_RANGE.0) as usize;
+    (age_index * 2 + usize::from(partnered)) * INCOME_BANDS + income_band(log_rel_income)
+}
+
 /// Young adults live with family, older ones own; mortgages follow income and partnership.
-fn sample_housing(rng: &mut ChaCha8Rng, age: i32, partnered: bool, log_rel_income: f64) -> usize {
+fn housing_weights(age: i32, partnered: bool, log_rel_income: f64) -> [f64; 4] {
     let years = age as f64 - 18.0;
     let partnered = f64::from(u8::from(partnered));
-    let weights = [
+    [
         (-2.0 + 0.07 * years).exp(),
         (-1.6 + 0.9 * log_rel_income + 0.5 * partnered - ((age as f64 - 42.0) / 14.0).powi(2)).exp(),
         (-0.2 - 0.01 * years).exp(),
         (1.5 - 0.12 * years).exp(),
-    ];
-    rng.sample(valid("housing weights", WeightedIndex::new(weights)))
+    ]
 }
 
-/// Poisson children: more with a partner, around age 40, and with less schooling.
-fn sample_dependents(rng: &mut ChaCha8Rng, age: i32, partnered: bool, education: usize) -> i32 {
-    let mean = 0.25
-        + 0.9 * f64::from(u8::from(partnered))
+/// Mean number of children: more with a partner, around age 40, and with less schooling.
+fn dependents_mean(age: i32, partnered: bool, basic_education: bool) -> f64 {
+    0.25 + 0.9 * f64::from(u8::from(partnered))
         + 0.9 * (-((age as f64 - 40.0) / 13.0).powi(2)).exp()
-        + 0.15 * f64::from(u8::from(education == 0));
-    poisson(rng, mean).min(8)
+        + 0.15 * f64::from(u8::from(basic_education))
 }
 
 /// Poisson loans rising with income; a mortgage is itself a loan.
@@ -324,9 +372,13 @@ fn sample_inquiries(rng: &mut ChaCha8Rng, age: i32, num_loans: i32, delinquency_
 /// The label's logit, with the spec's signs: income, education, tenure and history raise it;
 /// delinquency, inquiries, debt burden and unemployment lower it; each region adds its term.
 pub fn approval_score(row: &Row) -> f64 {
+    score_with_log_income(row, (row.income / chile::INCOME_REFERENCE).ln())
+}
+
+fn score_with_log_income(row: &Row, log_rel_income: f64) -> f64 {
     let region = &REGION_PARAMS[row.region as usize];
     score::INTERCEPT
-        + score::LOG_INCOME * (row.income / chile::INCOME_REFERENCE).ln()
+        + score::LOG_INCOME * log_rel_income
         + chile::EDUCATION_SCORE[row.education_level as usize]
         + score::EMPLOYMENT_YEAR * row.employment_years.min(score::EMPLOYMENT_CAP)
         + score::HISTORY_MONTH * f64::from(row.credit_history_months).min(score::HISTORY_CAP)
@@ -426,6 +478,19 @@ mod tests {
             assert!(row.approval_score.is_finite());
             assert!(row.applicant().is_ok(), "{row:?}");
         }
+    }
+
+    #[test]
+    fn income_bands_cover_the_income_range_in_order() {
+        let low = (chile::INCOME_RANGE.0 / chile::INCOME_REFERENCE).ln();
+        let high = (chile::INCOME_RANGE.1 / chile::INCOME_REFERENCE).ln();
+        assert_eq!(income_band(low), 0);
+        assert!(income_band(high) < INCOME_BANDS - 1, "the top income has a band of its own");
+        assert!((band_centre(income_band(0.0)) - 0.0).abs() <= INCOME_BAND_WIDTH / 2.0);
+        let table = Population::new().housing.len();
+        assert_eq!(table, 63 * 2 * INCOME_BANDS);
+        assert_eq!(housing_index(80, true, f64::INFINITY), table - 1);
+        assert_eq!(housing_index(18, false, f64::NEG_INFINITY), 0);
     }
 
     #[test]

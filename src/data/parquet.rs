@@ -12,13 +12,14 @@ use crate::schema::{FIELDS, FieldError, FieldId, Kind, LABEL_COLUMN, SCORE_COLUM
 use arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int32Array, RecordBatch, StringArray,
 };
+use arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowRowGroupWriterFactory, compute_leaves};
 use parquet::basic::Compression;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
 use std::fs::File;
@@ -55,13 +56,30 @@ pub fn arrow_schema(with_score: bool, with_label: bool) -> SchemaRef {
 }
 
 fn writer_properties() -> WriterProperties {
-    let builder = WriterProperties::builder()
+    let mut builder = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
-    HIGH_CARDINALITY
-        .iter()
-        .fold(builder, |b, column| b.set_column_dictionary_enabled(ColumnPath::from(*column), false))
-        .build()
+    for column in HIGH_CARDINALITY {
+        builder = builder.set_column_dictionary_enabled(ColumnPath::from(column), false);
+    }
+    // Min/max of category names help no reader and cost a string comparison per value.
+    for field in FIELDS.iter().filter(|f| matches!(f.kind, Kind::Category(_))) {
+        builder =
+            builder.set_column_statistics_enabled(ColumnPath::from(field.name), EnabledStatistics::None);
+    }
+    builder.build()
+}
+
+/// A utf8 array of category names, written straight into Arrow's offset and value buffers.
+fn category_array(names: &[&str], indices: impl Iterator<Item = usize>, rows: usize) -> StringArray {
+    let mut offsets = Vec::with_capacity(rows + 1);
+    let mut bytes = Vec::with_capacity(rows * 12);
+    offsets.push(0i32);
+    for i in indices {
+        bytes.extend_from_slice(names[i].as_bytes());
+        offsets.push(bytes.len() as i32);
+    }
+    StringArray::new(OffsetBuffer::new(ScalarBuffer::from(offsets)), Buffer::from_vec(bytes), None)
 }
 
 /// A record batch of `rows` rows whose customer values come from `value(row, field)`.
@@ -79,9 +97,7 @@ fn batch_from(
             match id.spec().kind {
                 Kind::Int { .. } => Arc::new(Int32Array::from_iter_values(column.map(|v| v as i32))),
                 Kind::Float { .. } => Arc::new(Float64Array::from_iter_values(column)),
-                Kind::Category(names) => {
-                    Arc::new(StringArray::from_iter_values(column.map(|v| names[v as usize])))
-                }
+                Kind::Category(names) => Arc::new(category_array(names, column.map(|v| v as usize), rows)),
             }
         })
         .collect();

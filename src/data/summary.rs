@@ -119,22 +119,21 @@ impl SummaryBuilder {
     pub fn finish(mut self) -> Summary {
         let rows = self.incomes.len() as u64;
         let (incomes, positives, negatives) = (&mut self.incomes, &mut self.positives, &mut self.negatives);
-        rayon::join(
-            || incomes.par_sort_unstable_by(f64::total_cmp),
+        let (quantiles, ()) = rayon::join(
+            || quantiles(incomes, &[0.05, 0.25, 0.50, 0.75, 0.95]),
             || {
                 rayon::join(
                     || positives.par_sort_unstable_by(f64::total_cmp),
                     || negatives.par_sort_unstable_by(f64::total_cmp),
-                )
+                );
             },
         );
-        let q = |p: f64| quantile(&self.incomes, p);
         let income = IncomeSummary {
-            p5: q(0.05),
-            p25: q(0.25),
-            p50: q(0.50),
-            p75: q(0.75),
-            p95: q(0.95),
+            p5: quantiles[0],
+            p25: quantiles[1],
+            p50: quantiles[2],
+            p75: quantiles[3],
+            p95: quantiles[4],
             mean: if rows == 0 { f64::NAN } else { self.income_total / rows as f64 },
         };
         let labelled = self.labelled && rows > 0;
@@ -194,11 +193,45 @@ pub fn quantile(sorted: &[f64], p: f64) -> f64 {
     match sorted.len() {
         0 => f64::NAN,
         n => {
-            let h = p * (n - 1) as f64;
-            let (lo, hi) = (h.floor() as usize, h.ceil() as usize);
-            sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])
+            let (lo, hi, t) = order_statistics(n, p);
+            sorted[lo] + t * (sorted[hi] - sorted[lo])
         }
     }
+}
+
+/// The two order statistics (0-based) a type-7 quantile interpolates between, and the weight.
+fn order_statistics(n: usize, p: f64) -> (usize, usize, f64) {
+    let h = p * (n - 1) as f64;
+    (h.floor() as usize, h.ceil() as usize, h - h.floor())
+}
+
+/// Several quantiles of unsorted values (reordered in place) without a full sort: each order
+/// statistic is selected from the part above the previous one.
+pub fn quantiles(values: &mut [f64], ps: &[f64]) -> Vec<f64> {
+    let n = values.len();
+    if n == 0 {
+        return vec![f64::NAN; ps.len()];
+    }
+    let mut needed: Vec<usize> = ps
+        .iter()
+        .flat_map(|&p| {
+            let (lo, hi, _) = order_statistics(n, p);
+            [lo, hi]
+        })
+        .collect();
+    needed.sort_unstable();
+    needed.dedup();
+    let mut start = 0;
+    for &k in &needed {
+        values[start..].select_nth_unstable_by(k - start, f64::total_cmp);
+        start = k;
+    }
+    ps.iter()
+        .map(|&p| {
+            let (lo, hi, t) = order_statistics(n, p);
+            values[lo] + t * (values[hi] - values[lo])
+        })
+        .collect()
 }
 
 /// Exact ROC-AUC (ties count one half): the probability that a random positive scores above a
@@ -363,6 +396,21 @@ mod tests {
             assert!((g - want).abs() < 1e-12, "{got:?}");
         }
         assert!(quantile(&[], 0.5).is_nan());
+        let mut shuffled = [10.0, 3.0, 1.0, 4.0, 2.0];
+        assert_eq!(quantiles(&mut shuffled, &[0.05, 0.25, 0.5, 0.95]), got);
+        // Against a full sort on larger data with ties.
+        let mut state = 7u64;
+        let mut data: Vec<f64> = (0..1001)
+            .map(|_| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+                ((state >> 33) % 300) as f64
+            })
+            .collect();
+        let mut sorted = data.clone();
+        sorted.sort_by(f64::total_cmp);
+        let ps = [0.0, 0.05, 0.333, 0.5, 0.95, 1.0];
+        let want: Vec<f64> = ps.iter().map(|&p| quantile(&sorted, p)).collect();
+        assert_eq!(quantiles(&mut data, &ps), want);
     }
 
     #[test]

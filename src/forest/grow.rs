@@ -34,6 +34,20 @@ pub struct Limits {
     pub max_features: usize,
 }
 
+/// A set of feature indices (below `workspace::MAX_FEATURES`).
+#[derive(Debug, Clone, Copy, Default)]
+struct FeatureSet([u64; 8]);
+
+impl FeatureSet {
+    fn contains(&self, f: usize) -> bool {
+        self.0[f / 64] >> (f % 64) & 1 == 1
+    }
+
+    fn insert(&mut self, f: usize) {
+        self.0[f / 64] |= 1 << (f % 64);
+    }
+}
+
 /// One feature's histogram, indexed by bin code.
 type Histogram<T> = [T; MAX_BINS];
 
@@ -58,6 +72,8 @@ struct Pending<T> {
     end: usize,
     depth: usize,
     totals: Counts,
+    /// Features found constant in an ancestor, hence constant here.
+    constant: FeatureSet,
     /// Every feature's histogram of this node (only in `HistogramMode::Subtract`).
     full: Option<FullHistograms<T>>,
 }
@@ -72,6 +88,8 @@ pub struct Grower<'a, T: Tally, R: LocalRow> {
     sampled: Vec<Histogram<T>>,
     /// 0..p, permuted by partial Fisher–Yates draws at each node.
     features: Vec<usize>,
+    /// The drawn features whose histograms a node builds (those not known to be constant).
+    searched: Vec<usize>,
     spare_full: Vec<FullHistograms<T>>,
     nodes: Vec<Node>,
 }
@@ -87,6 +105,7 @@ impl<'a, T: Tally, R: LocalRow> Grower<'a, T, R> {
             ws,
             sampled: Vec::new(),
             features: (0..data.n_features).collect(),
+            searched: Vec::new(),
             spare_full: Vec::new(),
             nodes: Vec::new(),
         }
@@ -101,7 +120,15 @@ impl<'a, T: Tally, R: LocalRow> Grower<'a, T, R> {
             HistogramMode::Sampled => None,
         };
         self.nodes.push(Node::leaf(totals.value(), totals.weight as f64));
-        let mut stack = vec![Pending { node: 0, start: 0, end: n, depth: 0, totals, full }];
+        let mut stack = vec![Pending {
+            node: 0,
+            start: 0,
+            end: n,
+            depth: 0,
+            totals,
+            constant: FeatureSet::default(),
+            full,
+        }];
         while let Some(task) = stack.pop() {
             self.grow_node(task, rng, &mut stack);
         }
@@ -118,12 +145,12 @@ impl<'a, T: Tally, R: LocalRow> Grower<'a, T, R> {
     }
 
     fn grow_node(&mut self, task: Pending<T>, rng: &mut ChaCha8Rng, stack: &mut Vec<Pending<T>>) {
-        let Pending { node, start, end, depth, totals, full } = task;
+        let Pending { node, start, end, depth, totals, mut constant, full } = task;
         if self.must_be_leaf(&totals, depth) {
             self.recycle(full);
             return;
         }
-        let Some(split) = self.best_split(start, end, &totals, full.as_deref(), rng) else {
+        let Some(split) = self.best_split(start, end, &totals, full.as_deref(), &mut constant, rng) else {
             self.recycle(full);
             return;
         };
@@ -162,6 +189,7 @@ impl<'a, T: Tally, R: LocalRow> Grower<'a, T, R> {
                 end,
                 depth,
                 totals: right_totals,
+                constant,
                 full: right_full,
             });
         }
@@ -172,6 +200,7 @@ impl<'a, T: Tally, R: LocalRow> Grower<'a, T, R> {
                 end: middle,
                 depth,
                 totals: split.left,
+                constant,
                 full: left_full,
             });
         }
@@ -180,37 +209,43 @@ impl<'a, T: Tally, R: LocalRow> Grower<'a, T, R> {
     /// Draws features without replacement, like scikit-learn: `max_features` of them, then one at
     /// a time while every feature drawn so far is constant in the node. Returns the split with the
     /// largest Gini decrease among the drawn features (first found wins ties), if any is allowed.
+    /// Features known to be constant need no histogram; those found constant join `constant`.
     fn best_split(
         &mut self,
         start: usize,
         end: usize,
         totals: &Counts,
         full: Option<&[Histogram<T>]>,
+        constant: &mut FeatureSet,
         rng: &mut ChaCha8Rng,
     ) -> Option<Split> {
         let p = self.data.n_features;
         let mut drawn = 0;
         let mut best: Option<Split> = None;
         let mut found_non_constant = false;
+        let mut searched = std::mem::take(&mut self.searched);
         while drawn < p && (drawn < self.limits.max_features || !found_non_constant) {
             let batch = if drawn < self.limits.max_features { self.limits.max_features - drawn } else { 1 };
             for i in drawn..drawn + batch {
                 let j = rng.random_range(i..p);
                 self.features.swap(i, j);
             }
-            let batch_features = drawn..drawn + batch;
+            searched.clear();
+            searched.extend(self.features[drawn..drawn + batch].iter().filter(|&&f| !constant.contains(f)));
             drawn += batch;
             if full.is_none() {
-                self.build_sampled_histograms(start, end, batch_features.clone());
+                self.build_sampled_histograms(start, end, &searched);
             }
-            for (local, i) in batch_features.enumerate() {
-                let f = self.features[i];
+            for (local, &f) in searched.iter().enumerate() {
                 let hist = match full {
                     Some(full) => &full[f],
                     None => &self.sampled[local],
                 };
                 let n_bins = self.data.bins[f].n_bins();
                 let (non_constant, cut) = best_cut(&hist[..n_bins], totals, self.limits.min_samples_leaf);
+                if !non_constant {
+                    constant.insert(f);
+                }
                 found_non_constant |= non_constant;
                 if let Some((left_bin, right_bin, left, proxy)) = cut
                     && best.is_none_or(|b| proxy > b.proxy)
@@ -219,12 +254,12 @@ impl<'a, T: Tally, R: LocalRow> Grower<'a, T, R> {
                 }
             }
         }
+        self.searched = searched;
         best
     }
 
-    /// Histograms of the features `self.features[range]` into `self.sampled[..range.len()]`.
-    fn build_sampled_histograms(&mut self, start: usize, end: usize, range: std::ops::Range<usize>) {
-        let features = &self.features[range];
+    /// Histograms of `features` into `self.sampled[..features.len()]`.
+    fn build_sampled_histograms(&mut self, start: usize, end: usize, features: &[usize]) {
         if self.sampled.len() < features.len() {
             self.sampled.resize(features.len(), [T::default(); MAX_BINS]);
         }

@@ -1,57 +1,104 @@
 //! Structured logs: one JSON object per line on stdout (tracing + tracing-subscriber's JSON
-//! formatter), handed to a writer thread through a bounded queue so that no request waits for a
-//! `write(2)` to the terminal or a pipe. When the reader falls behind, lines are dropped and
-//! counted (`credrisk_log_lines_dropped_total`), never the requests.
+//! formatter). Lines are appended to an in-memory buffer that a writer thread drains every few
+//! milliseconds, so no request waits for a `write(2)` to a terminal or a pipe, nor wakes a thread
+//! per line. When the reader falls behind and the buffer is full, lines are dropped and counted
+//! (`credrisk_log_lines_dropped_total`), never the requests.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 use tracing_subscriber::fmt::MakeWriter;
 
-/// Lines that may wait for the writer thread.
-const QUEUE_LINES: usize = 16_384;
+/// Bytes of log lines that may wait for the writer thread.
+const MAX_PENDING: usize = 8 << 20;
+/// The writer wakes early when this much is pending.
+const WAKE_AT: usize = 256 << 10;
+/// Otherwise it drains the buffer this often.
+const DRAIN_EVERY: Duration = Duration::from_millis(10);
 
-enum Message {
-    Line(Vec<u8>),
-    Flush(mpsc::Sender<()>),
+struct Shared {
+    pending: Mutex<Vec<u8>>,
+    wake: Condvar,
+    /// Held while a drained chunk is written, so chunks reach `out` in order.
+    out: Mutex<Box<dyn Write + Send>>,
+    dropped: AtomicU64,
 }
 
-/// The sending side, shared by every thread that logs.
+/// The log's sending side, shared by every thread that logs.
 #[derive(Clone)]
 pub struct LogSink {
-    tx: SyncSender<Message>,
-    dropped: Arc<AtomicU64>,
+    shared: Arc<Shared>,
 }
 
-/// One event's writer: collects the formatted line and queues it when dropped.
+/// One event's writer: the formatter hands it the whole line in one `write`.
 pub struct LineWriter<'a> {
-    sink: &'a LogSink,
-    line: Vec<u8>,
+    shared: &'a Shared,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl LogSink {
     /// Starts the writer thread over `out`.
     pub fn spawn(out: Box<dyn Write + Send>) -> LogSink {
-        let (tx, rx) = mpsc::sync_channel(QUEUE_LINES);
-        std::thread::Builder::new()
-            .name("credrisk-log".into())
-            .spawn(move || write_lines(rx, out))
-            .map(|_| ())
-            .unwrap_or_else(|e| eprintln!("credrisk: cannot start the log writer: {e}"));
-        LogSink { tx, dropped: Arc::new(AtomicU64::new(0)) }
+        let shared = Arc::new(Shared {
+            pending: Mutex::new(Vec::with_capacity(WAKE_AT)),
+            wake: Condvar::new(),
+            out: Mutex::new(out),
+            dropped: AtomicU64::new(0),
+        });
+        let drain = Arc::clone(&shared);
+        let started = std::thread::Builder::new().name("credrisk-log".into()).spawn(move || {
+            loop {
+                {
+                    let pending = lock(&drain.pending);
+                    if pending.is_empty() {
+                        let _ = drain.wake.wait_timeout(pending, DRAIN_EVERY);
+                    }
+                }
+                drain.write_pending();
+            }
+        });
+        if let Err(e) = started {
+            eprintln!("credrisk: cannot start the log writer: {e}");
+        }
+        LogSink { shared }
     }
 
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(Relaxed)
+        self.shared.dropped.load(Relaxed)
     }
 
-    /// Waits (at most `timeout`) until every queued line is written and flushed.
-    pub fn flush(&self, timeout: Duration) {
-        let (ack, done) = mpsc::channel();
-        if self.tx.send(Message::Flush(ack)).is_ok() {
-            let _ = done.recv_timeout(timeout);
+    /// Writes and flushes everything pending, from the calling thread.
+    pub fn flush(&self) {
+        self.shared.write_pending();
+    }
+}
+
+impl Shared {
+    /// Takes the pending lines under the output lock (so a later chunk cannot overtake an
+    /// earlier one) and writes them; write errors (a closed pipe) are ignored: logging must never
+    /// stop the service.
+    fn write_pending(&self) {
+        let mut out = lock(&self.out);
+        let chunk = std::mem::take(&mut *lock(&self.pending));
+        if !chunk.is_empty() {
+            let _ = out.write_all(&chunk);
+            let _ = out.flush();
+        }
+    }
+
+    fn push(&self, line: &[u8]) {
+        let mut pending = lock(&self.pending);
+        if pending.len() + line.len() > MAX_PENDING {
+            self.dropped.fetch_add(1, Relaxed);
+            return;
+        }
+        pending.extend_from_slice(line);
+        if pending.len() >= WAKE_AT {
+            self.wake.notify_one();
         }
     }
 }
@@ -60,54 +107,18 @@ impl<'a> MakeWriter<'a> for LogSink {
     type Writer = LineWriter<'a>;
 
     fn make_writer(&'a self) -> LineWriter<'a> {
-        LineWriter { sink: self, line: Vec::new() }
+        LineWriter { shared: &self.shared }
     }
 }
 
 impl Write for LineWriter<'_> {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.line.extend_from_slice(bytes);
+        self.shared.push(bytes);
         Ok(bytes.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
-    }
-}
-
-impl Drop for LineWriter<'_> {
-    fn drop(&mut self) {
-        if self.line.is_empty() {
-            return;
-        }
-        match self.sink.tx.try_send(Message::Line(std::mem::take(&mut self.line))) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.sink.dropped.fetch_add(1, Relaxed);
-            }
-        }
-    }
-}
-
-/// Writes lines as they come, flushing whenever the queue runs empty; write errors (a closed
-/// pipe) are ignored: logging must never stop the service.
-fn write_lines(rx: Receiver<Message>, out: Box<dyn Write + Send>) {
-    let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
-    while let Ok(first) = rx.recv() {
-        let mut next = Some(first);
-        while let Some(message) = next.take() {
-            match message {
-                Message::Line(line) => {
-                    let _ = out.write_all(&line);
-                }
-                Message::Flush(ack) => {
-                    let _ = out.flush();
-                    let _ = ack.send(());
-                }
-            }
-            next = rx.try_recv().ok();
-        }
-        let _ = out.flush();
     }
 }
 
@@ -140,9 +151,9 @@ mod tests {
     use std::sync::Mutex;
 
     #[derive(Clone, Default)]
-    struct Shared(Arc<Mutex<Vec<u8>>>);
+    struct Captured(Arc<Mutex<Vec<u8>>>);
 
-    impl Write for Shared {
+    impl Write for Captured {
         fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
             self.0.lock().unwrap().extend_from_slice(b);
             Ok(b.len())
@@ -153,17 +164,29 @@ mod tests {
     }
 
     #[test]
-    fn lines_arrive_whole_and_in_order_after_a_flush() {
-        let out = Shared::default();
+    fn lines_arrive_whole_and_in_order() {
+        let out = Captured::default();
         let sink = LogSink::spawn(Box::new(out.clone()));
         for i in 0..1000 {
             let mut w = sink.make_writer();
             write!(w, "{{\"n\":{i}}}\n").unwrap();
         }
-        sink.flush(Duration::from_secs(10));
+        sink.flush();
         let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
         let expected: String = (0..1000).map(|i| format!("{{\"n\":{i}}}\n")).collect();
         assert_eq!(text, expected);
         assert_eq!(sink.dropped(), 0);
+    }
+
+    #[test]
+    fn the_writer_thread_drains_without_a_flush() {
+        let out = Captured::default();
+        let sink = LogSink::spawn(Box::new(out.clone()));
+        write!(sink.make_writer(), "one line\n").unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while out.0.lock().unwrap().is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(String::from_utf8(out.0.lock().unwrap().clone()).unwrap(), "one line\n");
     }
 }

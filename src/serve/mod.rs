@@ -25,7 +25,7 @@ use state::{Loaded, State};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Largest request body by default: a full batch of 1,000 pretty-printed customers fits.
 pub const DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
@@ -85,7 +85,7 @@ pub fn serve(config: ServeConfig) -> Result<()> {
         }
     });
     tracing::info!("stopped");
-    log.flush(Duration::from_secs(5));
+    log.flush();
     if let Some(e) = load_failure.lock().unwrap_or_else(|p| p.into_inner()).take() {
         return Err(e);
     }

@@ -14,19 +14,25 @@
 //! into node c (feature i) takes S(c) = Σ_{leaves under c} value · P_v(t) minus S(c') of the
 //! next edges on i below c (collected in `acc`), divided by c's factor of i.
 
+mod walk;
+
 use super::quadrature::GaussLegendre;
 use crate::error::{Error, Result};
 use crate::forest::{Forest, Tree};
+use walk::{Isa, Walk};
 
 /// Marks a leaf child in [`Child::index`].
 const LEAF: u32 = u32::MAX;
+
+/// Rows walked together by [`PathForest::shap_rows`] in batches.
+pub(crate) const BLOCK: usize = 4;
 
 /// Deepest tree TreeSHAP accepts (recursion depth; also bounds the scratch).
 pub(crate) const MAX_DEPTH: usize = 512;
 
 /// An internal node in preorder; its children (leaf or internal) are stored inline.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Split {
+struct Split {
     threshold: f64,
     feature: u32,
     /// Depth slot of the nearest ancestor edge that split on `feature` (0: none, and slot 0 is
@@ -72,6 +78,8 @@ pub(crate) struct PathForest {
     slots: usize,
     n_features: usize,
     base_value: f64,
+    /// The instruction set the traversal runs with (AVX when the CPU has it; same results).
+    isa: Isa,
 }
 
 /// Per-thread working memory: one slot per depth.
@@ -83,7 +91,7 @@ pub(crate) struct PathScratch {
     inv_l: Vec<f64>,
     /// Σ S(c') of the next same-feature edges below each slot.
     acc: Vec<f64>,
-    /// Per feature, integrands to integrate at the end of the row.
+    /// Per row and feature, integrands to integrate at the end of the rows.
     with_w: Vec<f64>,
     with_w_1mt: Vec<f64>,
 }
@@ -117,6 +125,7 @@ impl PathForest {
             lanes,
             slots: builder.slots,
             n_features: forest.n_features,
+            isa: Isa::detect(),
             base_value: base_sum / forest.trees.len() as f64,
         })
     }
@@ -131,15 +140,16 @@ impl PathForest {
         s
     }
 
-    /// Sizes `s` for this forest (allocates only if it is too small).
+    /// Sizes `s` for this forest and up to `BLOCK` rows (allocates only if it does not fit).
     fn fit_scratch(&self, s: &mut PathScratch) {
         let (slots, lanes, features) = (self.slots, self.lanes, self.n_features);
-        if s.a.len() != slots || s.inv_l.len() != slots * lanes || s.with_w.len() != features * lanes {
-            s.a = vec![0.0; slots];
-            s.inv_l = vec![0.0; slots * lanes];
-            s.acc = vec![0.0; slots * lanes];
-            s.with_w = vec![0.0; features * lanes];
-            s.with_w_1mt = vec![0.0; features * lanes];
+        if s.a.len() != slots * BLOCK || s.inv_l.len() != slots * lanes * BLOCK || s.with_w.len() != features * lanes * BLOCK
+        {
+            s.a = vec![0.0; slots * BLOCK];
+            s.inv_l = vec![0.0; slots * lanes * BLOCK];
+            s.acc = vec![0.0; slots * lanes * BLOCK];
+            s.with_w = vec![0.0; features * lanes * BLOCK];
+            s.with_w_1mt = vec![0.0; features * lanes * BLOCK];
         }
     }
 
@@ -164,47 +174,51 @@ impl PathForest {
         }
     }
 
-    /// Adds the forest's SHAP values for `x` into `phi` (zeroed by the caller) and scales them
-    /// to the forest mean. No allocation once `scratch` fits.
-    pub(crate) fn shap_into(&self, x: &[f64], scratch: &mut PathScratch, phi: &mut [f64]) {
+    /// Adds the forest's SHAP values of R rows into `phi` (row-major, `R × n_features`, zeroed by
+    /// the caller), scaled to the forest mean. Each row gets exactly the bits it would get alone.
+    /// No allocation once `scratch` fits.
+    pub(crate) fn shap_rows<const R: usize>(&self, xs: [&[f64]; R], scratch: &mut PathScratch, phi: &mut [f64]) {
+        const { assert!(R <= BLOCK) };
         self.fit_scratch(scratch);
         macro_rules! run {
             ($($n:literal)*) => {
                 match self.lanes {
-                    $($n => self.shap_lanes::<$n>(x, scratch, phi),)*
+                    $($n => self.shap_lanes::<$n, R>(xs, scratch, phi),)*
                     other => unreachable!("unsupported lane count {other}"),
                 }
             };
         }
-        run!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 24 32 48 64);
+        run!(1 2 3 4 5 6 7 8 10 12 16 24 32 64);
         let scale = 1.0 / self.roots.len() as f64;
         phi.iter_mut().for_each(|v| *v *= scale);
     }
 
-    fn shap_lanes<const N: usize>(&self, x: &[f64], scratch: &mut PathScratch, phi: &mut [f64]) {
-        let with_w = scratch.with_w.as_chunks_mut::<N>().0;
-        let with_w_1mt = scratch.with_w_1mt.as_chunks_mut::<N>().0;
+    fn shap_lanes<const N: usize, const R: usize>(&self, xs: [&[f64]; R], scratch: &mut PathScratch, phi: &mut [f64]) {
+        let (slots, nf) = (self.slots, self.n_features);
+        let with_w = scratch.with_w[..R * nf * N].as_chunks_mut::<N>().0;
+        let with_w_1mt = scratch.with_w_1mt[..R * nf * N].as_chunks_mut::<N>().0;
         with_w.fill([0.0; N]);
         with_w_1mt.fill([0.0; N]);
         let mut walk = Walk {
             splits: &self.splits,
             t: array(&self.rule.t),
             inv_1mt: array(&self.inv_1mt),
-            x,
-            a: &mut scratch.a,
-            inv_l: scratch.inv_l.as_chunks_mut::<N>().0,
-            acc: scratch.acc.as_chunks_mut::<N>().0,
+            xs,
+            n_features: nf,
+            a: scratch.a[..slots * R].as_chunks_mut::<R>().0,
+            inv_l: scratch.inv_l[..slots * R * N].as_chunks_mut::<N>().0.as_chunks_mut::<R>().0,
+            acc: scratch.acc[..slots * R * N].as_chunks_mut::<N>().0.as_chunks_mut::<R>().0,
             with_w,
             with_w_1mt,
         };
-        for root in &self.roots {
-            if let Root::Split(n) = *root {
-                walk.visit(n as usize, 0, &[1.0; N]);
-            }
-        }
+        let roots = self.roots.iter().filter_map(|root| match root {
+            Root::Split(n) => Some(*n as usize),
+            Root::Leaf(_) => None,
+        });
+        walk.trees(roots, self.isa);
         let (w, w_over_1mt) = (array::<N>(&self.rule.w), array::<N>(&self.w_over_1mt));
-        for (f, value) in phi.iter_mut().enumerate() {
-            *value += dot(&w, &walk.with_w[f]) + dot(&w_over_1mt, &walk.with_w_1mt[f]);
+        for (i, value) in phi.iter_mut().enumerate().take(R * nf) {
+            *value += walk::dot(&w, &walk.with_w[i]) + walk::dot(&w_over_1mt, &walk.with_w_1mt[i]);
         }
     }
 }
@@ -215,10 +229,10 @@ fn array<const N: usize>(values: &[f64]) -> [f64; N] {
     out
 }
 
-/// Lane counts compiled in: every count to 16, then a few wider ones (more nodes than needed
-/// stay exact).
+/// Lane counts compiled in: every count to 8, then a few wider ones (more quadrature nodes than
+/// needed stay exact).
 fn supported_lanes(needed: usize) -> Option<usize> {
-    [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 24, 32, 48, 64].into_iter().find(|&n| n >= needed)
+    [1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 16, 24, 32, 64].into_iter().find(|&n| n >= needed)
 }
 
 /// Σ over leaves of value × Π cover ratios: v(∅) of the game, i.e. the tree's expected value.
@@ -288,196 +302,13 @@ impl Builder {
     }
 }
 
-/// One row's traversal state.
-struct Walk<'a, const N: usize> {
-    splits: &'a [Split],
-    t: [f64; N],
-    /// 1 / (1 − t): an edge x does not follow has L = b (1 − t).
-    inv_1mt: [f64; N],
-    x: &'a [f64],
-    a: &'a mut [f64],
-    inv_l: &'a mut [[f64; N]],
-    acc: &'a mut [[f64; N]],
-    /// Per feature, the integrands still to be integrated: `with_w` against w, `with_w_1mt`
-    /// against w / (1 − t). Integrating once per feature and row, not once per edge.
-    with_w: &'a mut [[f64; N]],
-    with_w_1mt: &'a mut [[f64; N]],
-}
-
-/// A node being visited: its feature, the slot of that feature's previous edge, each child
-/// edge's a, and the path polynomial without the feature's earlier factor.
-struct Open<const N: usize> {
-    feature: usize,
-    prev: usize,
-    a: [f64; 2],
-    base: [f64; N],
-}
-
-impl<const N: usize> Walk<'_, N> {
-    /// Visits internal node `n` at `depth`, whose incoming path polynomial is `p` (values at the
-    /// nodes t); returns S(n) = Σ_{leaves under n} value · P_leaf(t) and books the integrands of
-    /// the edges into its two children.
-    fn visit(&mut self, n: usize, depth: usize, p: &[f64; N]) -> [f64; N] {
-        let splits = self.splits;
-        let split = &splits[n];
-        let node = self.open(split, p);
-        let mut leaves = Leaves::default();
-        let mut s = [0.0; N];
-        for (child, a) in split.children.iter().zip(node.a) {
-            if child.index == LEAF {
-                leaves.add(child, a);
-            } else {
-                add_to(&mut s, &self.internal_child(child, a, depth + 1, &node.base, node.feature));
-            }
-        }
-        self.close(&node, &leaves, s)
-    }
-
-    /// [`Walk::visit`] for a node whose children are both leaves, inlined into its parent.
-    #[inline(always)]
-    fn visit_twig(&mut self, n: usize, p: &[f64; N]) -> [f64; N] {
-        let splits = self.splits;
-        let split = &splits[n];
-        let node = self.open(split, p);
-        let mut leaves = Leaves::default();
-        leaves.add(&split.children[0], node.a[0]);
-        leaves.add(&split.children[1], node.a[1]);
-        self.close(&node, &leaves, [0.0; N])
-    }
-
-    #[inline(always)]
-    fn open(&self, split: &Split, p: &[f64; N]) -> Open<N> {
-        let feature = split.feature as usize;
-        let prev = split.prev as usize;
-        let (a_prev, base) = if prev == 0 { (1.0, *p) } else { (self.a[prev], mul(p, &self.inv_l[prev])) };
-        let a = if self.x[feature] <= split.threshold { [a_prev, 0.0] } else { [0.0, a_prev] };
-        Open { feature, prev, a, base }
-    }
-
-    /// Adds the leaf children's share to S, books their integrand, and hands S to the previous
-    /// edge on this feature.
-    #[inline(always)]
-    fn close(&mut self, node: &Open<N>, leaves: &Leaves, mut s: [f64; N]) -> [f64; N] {
-        if leaves.any {
-            let t = self.t;
-            let integrand = &mut self.with_w[node.feature];
-            for j in 0..N {
-                s[j] += node.base[j] * (leaves.alpha + leaves.beta * t[j]);
-                integrand[j] += leaves.beta * node.base[j];
-            }
-        }
-        if node.prev != 0 {
-            add_to(&mut self.acc[node.prev], &s);
-        }
-        s
-    }
-
-    /// Enters internal child `child` at `slot` (edge factor a t + b (1 − t)), and books the
-    /// edge's integrand (a − b) · (S(c) − deeper same-feature part) / L once its subtree is summed.
-    fn internal_child(&mut self, child: &Child, a: f64, slot: usize, base: &[f64; N], feature: usize) -> [f64; N] {
-        let (b, t) = (child.b, self.t);
-        let mut p = [0.0; N];
-        for j in 0..N {
-            p[j] = base[j] * (b + (a - b) * t[j]);
-        }
-        if a == 0.0 {
-            // L = b (1 − t), so (a − b) / L = −1 / (1 − t): no division.
-            if child.repeats {
-                self.enter(slot, 0.0, mul(&self.inv_1mt, &[child.value_or_inv_b; N]));
-            }
-            let s = self.visit_child(child, slot, &p);
-            let own = self.own_part(&s, slot, child.repeats);
-            let integrand = &mut self.with_w_1mt[feature];
-            for j in 0..N {
-                integrand[j] -= own[j];
-            }
-            s
-        } else {
-            let mut inv_l = [0.0; N];
-            for j in 0..N {
-                inv_l[j] = 1.0 / (b + (1.0 - b) * t[j]);
-            }
-            if child.repeats {
-                self.enter(slot, 1.0, inv_l);
-            }
-            let s = self.visit_child(child, slot, &p);
-            let own = self.own_part(&s, slot, child.repeats);
-            let integrand = &mut self.with_w[feature];
-            for j in 0..N {
-                integrand[j] += (1.0 - b) * own[j] * inv_l[j];
-            }
-            s
-        }
-    }
-
-    #[inline(always)]
-    fn visit_child(&mut self, child: &Child, slot: usize, p: &[f64; N]) -> [f64; N] {
-        if child.twig { self.visit_twig(child.index as usize, p) } else { self.visit(child.index as usize, slot, p) }
-    }
-
-    /// Opens depth `slot` for an edge whose feature is split again below it.
-    fn enter(&mut self, slot: usize, a: f64, inv_l: [f64; N]) {
-        self.a[slot] = a;
-        self.inv_l[slot] = inv_l;
-        self.acc[slot] = [0.0; N];
-    }
-
-    /// S(c) minus the part booked at deeper edges on the same feature.
-    fn own_part(&self, s: &[f64; N], slot: usize, repeats: bool) -> [f64; N] {
-        if !repeats {
-            return *s;
-        }
-        let mut out = [0.0; N];
-        for j in 0..N {
-            out[j] = s[j] - self.acc[slot][j];
-        }
-        out
-    }
-}
-
-/// Leaf children fold into S = base · (alpha + beta t), with integrand beta · base.
-#[derive(Default)]
-struct Leaves {
-    alpha: f64,
-    beta: f64,
-    any: bool,
-}
-
-impl Leaves {
-    #[inline(always)]
-    fn add(&mut self, leaf: &Child, a: f64) {
-        self.alpha += leaf.value_or_inv_b * leaf.b;
-        self.beta += leaf.value_or_inv_b * (a - leaf.b);
-        self.any = true;
-    }
-}
-
-#[inline(always)]
-fn add_to<const N: usize>(y: &mut [f64; N], x: &[f64; N]) {
-    for k in 0..N {
-        y[k] += x[k];
-    }
-}
-
-#[inline(always)]
-fn mul<const N: usize>(u: &[f64; N], v: &[f64; N]) -> [f64; N] {
-    let mut out = [0.0; N];
-    for k in 0..N {
-        out[k] = u[k] * v[k];
-    }
-    out
-}
-
-#[inline]
-fn dot<const N: usize>(u: &[f64; N], v: &[f64; N]) -> f64 {
-    let mut sum = 0.0;
-    for k in 0..N {
-        sum += u[k] * v[k];
-    }
-    sum
-}
-
 #[cfg(test)]
 pub(crate) fn lanes_of(forest: &PathForest) -> usize {
     forest.lanes
+}
+
+/// The same forest with the plain (non-AVX) traversal, to check both variants agree.
+#[cfg(test)]
+pub(crate) fn baseline_variant(forest: &PathForest) -> PathForest {
+    PathForest { isa: Isa::Baseline, ..forest.clone() }
 }

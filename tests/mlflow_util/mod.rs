@@ -245,6 +245,8 @@ pub fn free_port() -> u16 {
 /// server spawns gunicorn/uvicorn workers and huey consumers, pitfall P15).
 pub struct MlflowServer {
     child: Option<Child>,
+    /// Kills the server group if this test process dies without running Drop (SIGKILL, timeout).
+    watchdog: Option<Child>,
     pub url: String,
     log: PathBuf,
 }
@@ -267,7 +269,17 @@ impl MlflowServer {
             .process_group(0)
             .spawn()
             .expect("mlflow server starts");
-        let mut server = MlflowServer { child: Some(child), url: format!("http://127.0.0.1:{port}"), log };
+        let watchdog = Command::new("sh")
+            .arg("-c")
+            .arg("while kill -0 \"$1\" 2>/dev/null; do sleep 1; done; kill -TERM -- \"-$2\"; sleep 10; kill -KILL -- \"-$2\"")
+            .args(["watchdog", &std::process::id().to_string(), &child.id().to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok();
+        let url = format!("http://127.0.0.1:{port}");
+        let mut server = MlflowServer { child: Some(child), watchdog, url, log };
         server.wait_healthy(Duration::from_secs(120));
         server
     }
@@ -311,6 +323,10 @@ impl MlflowServer {
         let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
         let _ = child.kill();
         let _ = child.wait();
+        if let Some(mut watchdog) = self.watchdog.take() {
+            let _ = watchdog.kill();
+            let _ = watchdog.wait();
+        }
     }
 }
 
