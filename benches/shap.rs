@@ -96,7 +96,8 @@ fn python() -> PathBuf {
 }
 
 fn run_python(script: &str, args: &[String]) -> String {
-    let out = Command::new(python()).arg("-c").arg(script).args(args).output().expect("the venv's python runs");
+    let out =
+        Command::new(python()).arg("-c").arg(script).args(args).output().expect("the venv's python runs");
     assert!(out.status.success(), "python failed:\n{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).expect("utf-8")
 }
@@ -108,11 +109,17 @@ fn env_usize(name: &str, default: usize) -> usize {
 /// Row-major values of a CSV with a header line.
 fn read_csv(path: &Path) -> Vec<f64> {
     let text = std::fs::read_to_string(path).expect("bench CSV");
-    text.lines().skip(1).flat_map(|line| line.split(',').map(|v| v.parse::<f64>().expect("a number"))).collect()
+    text.lines()
+        .skip(1)
+        .flat_map(|line| line.split(',').map(|v| v.parse::<f64>().expect("a number")))
+        .collect()
 }
 
 fn load1() -> String {
-    std::fs::read_to_string("/proc/loadavg").ok().and_then(|s| s.split(' ').next().map(String::from)).unwrap_or_default()
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split(' ').next().map(String::from))
+        .unwrap_or_default()
 }
 
 fn main() {
@@ -156,7 +163,8 @@ fn main() {
         path.explain_into(one, &mut scratch, &mut values).expect("explain");
     });
     let load_batch = load1();
-    let (batch_rps, batch_cpu_rps) = best_rows_per_s(3, BATCH_ROWS, || path.explain_rows(&rows).expect("batch"));
+    let (batch_rps, batch_cpu_rps) =
+        best_rows_per_s(3, BATCH_ROWS, || path.explain_rows(&rows).expect("batch"));
     let inter = TreeShap::interventional(forest, &background).expect("interventional explainer");
     let inter_rows = &rows[..OUR_INTERVENTIONAL_ROWS * n];
     let load_inter = load1();
@@ -180,7 +188,8 @@ fn main() {
         batch_rps / shap_rps,
         batch_cpu_rps / shap_cpu_rps
     );
-    let (shap_rps, shap_cpu_rps) = (peer_num("interventional_rows_per_s"), peer_num("interventional_rows_per_cpu_s"));
+    let (shap_rps, shap_cpu_rps) =
+        (peer_num("interventional_rows_per_s"), peer_num("interventional_rows_per_cpu_s"));
     println!(
         "interventional, {BACKGROUND_ROWS} background rows: ours {inter_rps:.1} rows/s (per CPU-s {inter_cpu_rps:.1}; \
          {OUR_INTERVENTIONAL_ROWS} rows) | shap {shap_rps:.2} rows/s (per CPU-s {shap_cpu_rps:.2}; {} rows) | {:.1}x ({:.1}x) \
@@ -202,7 +211,8 @@ fn time_peer(dir: &Path) -> serde_json::Value {
 
 /// Our row 0 against shap's: the benchmark is only meaningful if both compute the same thing.
 fn check_against_peer(ours: &Explanation, peer: &serde_json::Value, prediction: f64) {
-    let theirs: Vec<f64> = peer["row0_class1"].as_array().expect("row0").iter().filter_map(|v| v.as_f64()).collect();
+    let theirs: Vec<f64> =
+        peer["row0_class1"].as_array().expect("row0").iter().filter_map(|v| v.as_f64()).collect();
     let worst = ours.values.iter().zip(&theirs).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
     let base_gap = (ours.base_value - peer["expected_value"].as_f64().unwrap_or(f64::NAN)).abs();
     println!(
@@ -221,7 +231,9 @@ fn thread_cpu_s() -> f64 {
 /// CPU time of all of this process's threads.
 fn process_cpu_s() -> f64 {
     std::fs::read_dir("/proc/self/task")
-        .map(|tasks| tasks.flatten().map(|t| schedstat_s(&t.path().join("schedstat").display().to_string())).sum())
+        .map(|tasks| {
+            tasks.flatten().map(|t| schedstat_s(&t.path().join("schedstat").display().to_string())).sum()
+        })
         .unwrap_or(f64::NAN)
 }
 

@@ -127,7 +127,14 @@ fn write_ours(shap: &TreeShap, rows: &[Vec<f64>], names: &[String], path: &Path)
 
 /// The whole check on any dump: both methods against shap within the tolerances, our
 /// additivity within 1e-12, and a tampered answer must be caught (the comparison is live).
-fn check_against_shap(dir: &Path, dump: &Path, forest: &Forest, names: &[String], rows: &[Vec<f64>], bg: &[Vec<f64>]) {
+fn check_against_shap(
+    dir: &Path,
+    dump: &Path,
+    forest: &Forest,
+    names: &[String],
+    rows: &[Vec<f64>],
+    bg: &[Vec<f64>],
+) {
     let rows_csv = dir.join("explain_rows.csv");
     let bg_csv = dir.join("explain_background.csv");
     write_csv(&rows_csv, names, rows);
@@ -136,7 +143,11 @@ fn check_against_shap(dir: &Path, dump: &Path, forest: &Forest, names: &[String]
     let path = TreeShap::path_dependent(forest).unwrap();
     let ours_path = dir.join("ours_path.json");
     let mut ours = write_ours(&path, rows, names, &ours_path);
-    let (code, text) = run_oracle(dump, &rows_csv, &["--mode", "path", "--compare", ours_path.to_str().unwrap(), "--tol", "1e-9"]);
+    let (code, text) = run_oracle(
+        dump,
+        &rows_csv,
+        &["--mode", "path", "--compare", ours_path.to_str().unwrap(), "--tol", "1e-9"],
+    );
     assert_eq!(code, 0, "path-dependent mismatch against shap:\n{text}");
     eprintln!("path-dependent: {text}");
 
@@ -144,7 +155,8 @@ fn check_against_shap(dir: &Path, dump: &Path, forest: &Forest, names: &[String]
     let ours_inter = dir.join("ours_interventional.json");
     write_ours(&inter, rows, names, &ours_inter);
     let args = ["--mode", "interventional", "--background", bg_csv.to_str().unwrap(), "--compare"];
-    let (code, text) = run_oracle(dump, &rows_csv, &[&args[..], &[ours_inter.to_str().unwrap(), "--tol", "1e-6"]].concat());
+    let (code, text) =
+        run_oracle(dump, &rows_csv, &[&args[..], &[ours_inter.to_str().unwrap(), "--tol", "1e-6"]].concat());
     assert_eq!(code, 0, "interventional mismatch against shap:\n{text}");
     eprintln!("interventional: {text}");
 
@@ -152,7 +164,11 @@ fn check_against_shap(dir: &Path, dump: &Path, forest: &Forest, names: &[String]
     let v = ours["shap_values"][rows.len() / 2][1].as_f64().unwrap();
     ours["shap_values"][rows.len() / 2][1] = serde_json::json!(v + 2e-9);
     std::fs::write(&ours_path, ours.to_string()).unwrap();
-    let (code, text) = run_oracle(dump, &rows_csv, &["--mode", "path", "--compare", ours_path.to_str().unwrap(), "--tol", "1e-9"]);
+    let (code, text) = run_oracle(
+        dump,
+        &rows_csv,
+        &["--mode", "path", "--compare", ours_path.to_str().unwrap(), "--tol", "1e-9"],
+    );
     assert_eq!(code, 1, "the oracle should have caught a 2e-9 error:\n{text}");
 }
 

@@ -486,7 +486,9 @@ mod tests {
         let high = (chile::INCOME_RANGE.1 / chile::INCOME_REFERENCE).ln();
         assert_eq!(income_band(low), 0);
         assert!(income_band(high) < INCOME_BANDS - 1, "the top income has a band of its own");
-        assert!((band_centre(income_band(0.0)) - 0.0).abs() <= INCOME_BAND_WIDTH / 2.0);
+        for x in [-1.0, -0.31, 0.0, 0.77, 1.5] {
+            assert!((band_centre(income_band(x)) - x).abs() <= INCOME_BAND_WIDTH / 2.0 + 1e-9, "{x}");
+        }
         let table = Population::new().housing.len();
         assert_eq!(table, 63 * 2 * INCOME_BANDS);
         assert_eq!(housing_index(80, true, f64::INFINITY), table - 1);

@@ -224,7 +224,7 @@ pub fn quantiles(values: &mut [f64], ps: &[f64]) -> Vec<f64> {
     let mut start = 0;
     for &k in &needed {
         values[start..].select_nth_unstable_by(k - start, f64::total_cmp);
-        start = k;
+        start = k + 1; // everything up to k is now in its sorted place
     }
     ps.iter()
         .map(|&p| {

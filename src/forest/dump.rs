@@ -89,7 +89,8 @@ impl Forest {
         let trees: Vec<TreeArrays> = self.trees.iter().map(tree_arrays).collect();
         for (t, arrays) in trees.iter().enumerate() {
             // Never write a file our own reader (or the oracle) would refuse.
-            validate_tree(arrays, self.n_features).map_err(|e| Error::Internal(format!("trees[{t}]: {e}")))?;
+            validate_tree(arrays, self.n_features)
+                .map_err(|e| Error::Internal(format!("trees[{t}]: {e}")))?;
         }
         Ok(DumpOut { format: FORMAT, feature_names, trees })
     }
@@ -120,7 +121,10 @@ pub fn parse_dump(text: &str) -> std::result::Result<ForestDump, String> {
         Some(Json::String(s)) if s == "float64" => InputDtype::Float64,
         Some(Json::String(s)) if s == "float32" => InputDtype::Float32,
         Some(other) => {
-            return Err(format!("\"input_dtype\" must be \"float64\" or \"float32\", found {}", describe(other)));
+            return Err(format!(
+                "\"input_dtype\" must be \"float64\" or \"float32\", found {}",
+                describe(other)
+            ));
         }
     };
     let trees = match doc.get("trees") {
@@ -152,7 +156,9 @@ fn describe(value: &Json) -> String {
 fn read_feature_names(value: Option<&Json>) -> std::result::Result<Vec<String>, String> {
     let items = match value {
         Some(Json::Array(items)) => items,
-        Some(other) => return Err(format!("\"feature_names\" must be an array of strings, found {}", other.kind())),
+        Some(other) => {
+            return Err(format!("\"feature_names\" must be an array of strings, found {}", other.kind()));
+        }
         None => return Err("missing \"feature_names\"".into()),
     };
     let names = items
@@ -339,7 +345,11 @@ fn tree_arrays(tree: &Tree) -> TreeArrays {
     TreeArrays {
         children_left: tree.nodes.iter().map(|node| child_index(node.left)).collect(),
         children_right: tree.nodes.iter().map(|node| child_index(node.right)).collect(),
-        feature: tree.nodes.iter().map(|node| if node.is_leaf() { -1 } else { i64::from(node.feature) }).collect(),
+        feature: tree
+            .nodes
+            .iter()
+            .map(|node| if node.is_leaf() { -1 } else { i64::from(node.feature) })
+            .collect(),
         threshold: tree.nodes.iter().map(|node| if node.is_leaf() { 0.0 } else { node.threshold }).collect(),
         value,
         cover: tree.nodes.iter().map(|node| node.cover).collect(),

@@ -25,7 +25,7 @@ pub fn log_loss(y: &[bool], p: &[f64]) -> f64 {
     if !usable(y, p) {
         return f64::NAN;
     }
-    let clip = |q: f64| q.clamp(f64::EPSILON, 1.0 - f64::EPSILON);
+    let clip = |q: f64| q.clamp(1e-15, 1.0 - 1e-15);
     let sum: f64 = y.iter().zip(p).map(|(&yi, &pi)| -(if yi { clip(pi) } else { clip(1.0 - pi) }).ln()).sum();
     sum / p.len() as f64
 }

@@ -49,7 +49,8 @@ pub(crate) fn interventional_value(forest: &Forest, x: &[f64], background: &[Vec
     let sum: f64 = background
         .iter()
         .map(|z| {
-            let hybrid: Vec<f64> = (0..x.len()).map(|j| if s & (1 << j) != 0 { x[j] } else { z[j] }).collect();
+            let hybrid: Vec<f64> =
+                (0..x.len()).map(|j| if s & (1 << j) != 0 { x[j] } else { z[j] }).collect();
             forest.predict(&hybrid)
         })
         .sum();

@@ -50,7 +50,7 @@ impl InterventionalForest {
     /// `background`: row-major, `forest.n_features` values per row, at least one row.
     pub(crate) fn new(forest: &Forest, background: &[f64]) -> Result<InterventionalForest> {
         let n_features = forest.n_features;
-        if background.is_empty() || background.len() % n_features != 0 {
+        if background.is_empty() || !background.len().is_multiple_of(n_features) {
             return Err(Error::Usage(format!(
                 "the background must hold whole rows of {n_features} values (got {} values)",
                 background.len()
@@ -103,7 +103,8 @@ impl InterventionalForest {
     }
 
     pub(crate) fn predict(&self, x: &[f64]) -> f64 {
-        let total: f64 = self.roots.iter().map(|&root| self.steps[self.leaf(root as usize, x)].threshold).sum();
+        let total: f64 =
+            self.roots.iter().map(|&root| self.steps[self.leaf(root as usize, x)].threshold).sum();
         total / self.roots.len() as f64
     }
 

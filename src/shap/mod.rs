@@ -185,8 +185,11 @@ impl TreeShap {
     /// [`TreeShap::explain`].
     pub fn explain_rows(&self, rows: &[f64]) -> Result<Vec<Explanation>> {
         let n = self.n_features;
-        if rows.len() % n != 0 {
-            return Err(Error::Usage(format!("{} values do not make whole rows of {n} features", rows.len())));
+        if !rows.len().is_multiple_of(n) {
+            return Err(Error::Usage(format!(
+                "{} values do not make whole rows of {n} features",
+                rows.len()
+            )));
         }
         let blocks: Vec<Vec<Explanation>> = rows
             .par_chunks(n * BLOCK)
@@ -197,7 +200,12 @@ impl TreeShap {
     }
 
     /// Up to `BLOCK` rows; a full block of path-dependent rows is walked through the trees together.
-    fn explain_block(&self, block: &[f64], first_row: usize, scratch: &mut Scratch) -> Result<Vec<Explanation>> {
+    fn explain_block(
+        &self,
+        block: &[f64],
+        first_row: usize,
+        scratch: &mut Scratch,
+    ) -> Result<Vec<Explanation>> {
         let n = self.n_features;
         for (r, x) in block.chunks(n).enumerate() {
             self.check_row(x).map_err(|e| Error::Usage(format!("row {}: {e}", first_row + r)))?;
@@ -218,7 +226,11 @@ impl TreeShap {
         Ok(block
             .chunks(n)
             .zip(values.chunks(n))
-            .map(|(x, v)| Explanation { base_value, values: v.to_vec(), prediction: self.predict_unchecked(x) })
+            .map(|(x, v)| Explanation {
+                base_value,
+                values: v.to_vec(),
+                prediction: self.predict_unchecked(x),
+            })
             .collect())
     }
 

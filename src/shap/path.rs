@@ -98,22 +98,29 @@ pub(crate) struct PathScratch {
 
 impl PathForest {
     pub(crate) fn new(forest: &Forest) -> Result<PathForest> {
-        let mut builder = Builder { splits: Vec::new(), last: vec![(0, 1.0); forest.n_features], slots: 1, unique: 0 };
+        let mut builder =
+            Builder { splits: Vec::new(), last: vec![(0, 1.0); forest.n_features], slots: 1, unique: 0 };
         let mut roots = Vec::with_capacity(forest.trees.len());
         let mut base_sum = 0.0;
         for (t, tree) in forest.trees.iter().enumerate() {
-            super::check_tree(tree, forest.n_features).map_err(|e| Error::Internal(format!("tree {t}: {e}")))?;
+            super::check_tree(tree, forest.n_features)
+                .map_err(|e| Error::Internal(format!("tree {t}: {e}")))?;
             base_sum += cover_weighted_mean(tree);
             let root = &tree.nodes[0];
             roots.push(if root.is_leaf() {
                 Root::Leaf(root.value)
             } else {
-                Root::Split(builder.add(tree, 0, 0, 0).map_err(|e| Error::Internal(format!("tree {t}: {e}")))?)
+                Root::Split(
+                    builder.add(tree, 0, 0, 0).map_err(|e| Error::Internal(format!("tree {t}: {e}")))?,
+                )
             });
         }
         // A path with d distinct features gives integrands of degree ≤ d − 1 ≤ 2n − 1.
         let lanes = supported_lanes(builder.unique.div_ceil(2).max(1)).ok_or_else(|| {
-            Error::Internal(format!("a path splits on {} distinct features; TreeSHAP supports 128", builder.unique))
+            Error::Internal(format!(
+                "a path splits on {} distinct features; TreeSHAP supports 128",
+                builder.unique
+            ))
         })?;
         let rule = GaussLegendre::new(lanes);
         Ok(PathForest {
@@ -143,7 +150,9 @@ impl PathForest {
     /// Sizes `s` for this forest and up to `BLOCK` rows (allocates only if it does not fit).
     fn fit_scratch(&self, s: &mut PathScratch) {
         let (slots, lanes, features) = (self.slots, self.lanes, self.n_features);
-        if s.a.len() != slots * BLOCK || s.inv_l.len() != slots * lanes * BLOCK || s.with_w.len() != features * lanes * BLOCK
+        if s.a.len() != slots * BLOCK
+            || s.inv_l.len() != slots * lanes * BLOCK
+            || s.with_w.len() != features * lanes * BLOCK
         {
             s.a = vec![0.0; slots * BLOCK];
             s.inv_l = vec![0.0; slots * lanes * BLOCK];
@@ -177,7 +186,12 @@ impl PathForest {
     /// Adds the forest's SHAP values of R rows into `phi` (row-major, `R × n_features`, zeroed by
     /// the caller), scaled to the forest mean. Each row gets exactly the bits it would get alone.
     /// No allocation once `scratch` fits.
-    pub(crate) fn shap_rows<const R: usize>(&self, xs: [&[f64]; R], scratch: &mut PathScratch, phi: &mut [f64]) {
+    pub(crate) fn shap_rows<const R: usize>(
+        &self,
+        xs: [&[f64]; R],
+        scratch: &mut PathScratch,
+        phi: &mut [f64],
+    ) {
         const { assert!(R <= BLOCK) };
         self.fit_scratch(scratch);
         macro_rules! run {
@@ -193,7 +207,12 @@ impl PathForest {
         phi.iter_mut().for_each(|v| *v *= scale);
     }
 
-    fn shap_lanes<const N: usize, const R: usize>(&self, xs: [&[f64]; R], scratch: &mut PathScratch, phi: &mut [f64]) {
+    fn shap_lanes<const N: usize, const R: usize>(
+        &self,
+        xs: [&[f64]; R],
+        scratch: &mut PathScratch,
+        phi: &mut [f64],
+    ) {
         let (slots, nf) = (self.slots, self.n_features);
         let with_w = scratch.with_w[..R * nf * N].as_chunks_mut::<N>().0;
         let with_w_1mt = scratch.with_w_1mt[..R * nf * N].as_chunks_mut::<N>().0;
@@ -265,7 +284,13 @@ struct Builder {
 
 impl Builder {
     /// Adds internal node `i` (at `depth`, with `unique` distinct features above it).
-    fn add(&mut self, tree: &Tree, i: usize, depth: usize, unique: usize) -> std::result::Result<u32, String> {
+    fn add(
+        &mut self,
+        tree: &Tree,
+        i: usize,
+        depth: usize,
+        unique: usize,
+    ) -> std::result::Result<u32, String> {
         if depth >= MAX_DEPTH {
             return Err(format!("deeper than {MAX_DEPTH}, which TreeSHAP supports"));
         }
@@ -276,7 +301,12 @@ impl Builder {
         self.unique = self.unique.max(unique);
         let index = self.splits.len();
         let blank = Child { b: 0.0, value_or_inv_b: 0.0, index: LEAF, repeats: false, twig: false };
-        self.splits.push(Split { threshold: node.threshold, feature: node.feature, prev, children: [blank; 2] });
+        self.splits.push(Split {
+            threshold: node.threshold,
+            feature: node.feature,
+            prev,
+            children: [blank; 2],
+        });
         for (k, c) in [node.left as usize, node.right as usize].into_iter().enumerate() {
             let b = b_prev * (tree.nodes[c].cover / node.cover);
             if !(b > 0.0 && (1.0 / b).is_finite()) {

@@ -12,7 +12,11 @@ const TOL: f64 = 1e-12;
 fn assert_close(ours: &[f64], oracle: &[f64], what: &str) {
     assert_eq!(ours.len(), oracle.len(), "{what}");
     for (j, (a, b)) in ours.iter().zip(oracle).enumerate() {
-        assert!((a - b).abs() <= TOL, "{what}: feature {j}: ours {a} vs oracle {b} (|diff| {:.3e})", (a - b).abs());
+        assert!(
+            (a - b).abs() <= TOL,
+            "{what}: feature {j}: ours {a} vs oracle {b} (|diff| {:.3e})",
+            (a - b).abs()
+        );
     }
 }
 
@@ -65,7 +69,14 @@ fn grid_value(rng: &mut ChaCha8Rng) -> f64 {
 /// A random tree in preorder (children after parents); covers are log-uniform at the leaves
 /// (ratios down to 1e-5) and sums above, values uniform in [0, 1].
 fn random_tree(rng: &mut ChaCha8Rng, m: usize, max_depth: usize, p_split: f64) -> Tree {
-    fn grow(rng: &mut ChaCha8Rng, nodes: &mut Vec<Node>, m: usize, depth: usize, max_depth: usize, p: f64) -> usize {
+    fn grow(
+        rng: &mut ChaCha8Rng,
+        nodes: &mut Vec<Node>,
+        m: usize,
+        depth: usize,
+        max_depth: usize,
+        p: f64,
+    ) -> usize {
         let at = nodes.len();
         if depth >= max_depth || (depth > 0 && !rng.random_bool(p)) {
             let cover = 10f64.powf(rng.random_range(0.0..5.0)).round().max(1.0);
@@ -134,7 +145,12 @@ fn random_trees_and_forests_match_brute_force() {
         let forest = random_forest(&mut rng, m, trees, max_depth, 0.85);
         let rows = random_rows(&mut rng, m, 4);
         let background = random_rows(&mut rng, m, 1 + (seed % 5) as usize);
-        check_against_brute_force(&forest, &rows, &background, &format!("seed {seed} m={m} depth≤{max_depth}"));
+        check_against_brute_force(
+            &forest,
+            &rows,
+            &background,
+            &format!("seed {seed} m={m} depth≤{max_depth}"),
+        );
     }
 }
 
@@ -182,7 +198,8 @@ fn every_compiled_traversal_gives_the_same_bits() {
 
 #[test]
 fn a_single_leaf_tree_adds_to_the_base_only() {
-    let forest = Forest { n_features: 3, trees: vec![spec_tree(), Tree { nodes: vec![Node::leaf(0.3, 5.0)] }] };
+    let forest =
+        Forest { n_features: 3, trees: vec![spec_tree(), Tree { nodes: vec![Node::leaf(0.3, 5.0)] }] };
     let x = [0.0, 3.0, 0.0];
     let e = TreeShap::path_dependent(&forest).unwrap().explain(&x).unwrap();
     assert!((e.base_value - (0.64 + 0.3) / 2.0).abs() <= TOL);
@@ -196,7 +213,8 @@ fn batches_equal_single_rows_bit_for_bit_whatever_the_thread_count() {
     let forest = random_forest(&mut rng, 6, 8, 7, 0.9);
     let rows: Vec<f64> = random_rows(&mut rng, 6, 66).concat(); // 16 blocks of 4 and 2 more
     let background: Vec<f64> = random_rows(&mut rng, 6, 5).concat();
-    for shap in [TreeShap::path_dependent(&forest).unwrap(), TreeShap::interventional(&forest, &background).unwrap()]
+    for shap in
+        [TreeShap::path_dependent(&forest).unwrap(), TreeShap::interventional(&forest, &background).unwrap()]
     {
         let in_pool = |threads| {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
@@ -221,7 +239,12 @@ fn batches_equal_single_rows_bit_for_bit_whatever_the_thread_count() {
 fn bad_rows_and_backgrounds_are_clear_errors() {
     let forest = spec_forest();
     let shap = TreeShap::path_dependent(&forest).unwrap();
-    assert!(shap.explain(&[1.0, 2.0]).unwrap_err().to_string().contains("a row of 2 values given to a forest of 3"));
+    assert!(
+        shap.explain(&[1.0, 2.0])
+            .unwrap_err()
+            .to_string()
+            .contains("a row of 2 values given to a forest of 3")
+    );
     assert!(shap.explain(&[1.0, f64::NAN, 0.0]).unwrap_err().to_string().contains("feature 1 is NaN"));
     assert!(shap.explain_rows(&[0.0; 7]).unwrap_err().to_string().contains("whole rows of 3"));
     let err = TreeShap::interventional(&forest, &[0.0; 4]).unwrap_err().to_string();

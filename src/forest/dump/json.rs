@@ -328,7 +328,9 @@ mod tests {
 
     #[test]
     fn rejects_what_json_forbids_with_a_position() {
-        for bad in ["[1,]", "{\"a\" 1}", "01", "1.", ".5", "-", "NaN", "Infinity", "1e400", "\"a", "[1] 2", "tru"] {
+        for bad in
+            ["[1,]", "{\"a\" 1}", "01", "1.", ".5", "-", "NaN", "Infinity", "1e400", "\"a", "[1] 2", "tru"]
+        {
             let err = parse(bad).unwrap_err();
             assert!(err.contains("line 1, column"), "{bad}: {err}");
         }

@@ -28,7 +28,8 @@ fn the_spec_example_reads_as_the_hand_checked_tree() {
 
 /// A tree whose floats are the awkward kind: 17 significant digits, subnormal, huge, negative.
 fn awkward_tree() -> Tree {
-    let split = |feature, threshold, left, right, cover| Node { threshold, value: 0.0, cover, feature, left, right };
+    let split =
+        |feature, threshold, left, right, cover| Node { threshold, value: 0.0, cover, feature, left, right };
     Tree {
         nodes: vec![
             split(2, 0.1 + 0.2, 1, 2, 7.000000000000001 + 3.0),
@@ -96,8 +97,16 @@ fn every_broken_rule_is_a_precise_error() {
         ("\"credrisk-forest/1\"", "\"credrisk-forest/2\"", "\"format\" must be \"credrisk-forest/1\""),
         ("[\"age\", \"income\", \"gender=f\"]", "[\"age\", \"age\", \"x\"]", "lists \"age\" twice"),
         ("\"cover\":          [10, 4, 6, 1, 3, 2, 4]", "\"cover\": [10, 4, 6, 1, 3, 2]", "equal length"),
-        ("[1, 3, 5, -1, -1, -1, -1]", "[1, 3, 7, -1, -1, -1, -1]", "children_left[2] = 7 is not a node index"),
-        ("[2, 4, 6, -1, -1, -1, -1]", "[2, 4, 1, -1, -1, -1, -1]", "children_right[2] = 1 is not a node index after 2"),
+        (
+            "[1, 3, 5, -1, -1, -1, -1]",
+            "[1, 3, 7, -1, -1, -1, -1]",
+            "children_left[2] = 7 is not a node index",
+        ),
+        (
+            "[2, 4, 6, -1, -1, -1, -1]",
+            "[2, 4, 1, -1, -1, -1, -1]",
+            "children_right[2] = 1 is not a node index after 2",
+        ),
         ("[2, 4, 6, -1, -1, -1, -1]", "[2, 4, -1, -1, -1, -1, -1]", "node 2 has exactly one child set to -1"),
         ("[2, 4, 6, -1, -1, -1, -1]", "[2, 4, 5, -1, -1, -1, -1]", "node 5 has two parents"),
         ("[0, 1, 0, -1, -1, -1, -1]", "[0, 3, 0, -1, -1, -1, -1]", "feature[1] = 3 is outside 0..2"),

@@ -3,6 +3,9 @@
 //! calls; each row's arithmetic is exactly what it would be alone), polynomials held by their
 //! values at the N quadrature nodes, nothing allocated.
 
+// Index loops walk several fixed-size arrays in step (rows × quadrature nodes); that is the point.
+#![allow(clippy::needless_range_loop)]
+
 use super::{Child, LEAF, Split};
 
 /// R rows' polynomials.
@@ -154,7 +157,12 @@ macro_rules! traversal {
 
 traversal!(visit, internal_child, visit_child);
 #[cfg(target_arch = "x86_64")]
-traversal!(#[target_feature(enable = "avx")] visit_avx, internal_child_avx, visit_child_avx);
+traversal!(
+    #[target_feature(enable = "avx")]
+    visit_avx,
+    internal_child_avx,
+    visit_child_avx
+);
 
 /// Which compiled variant of the traversal runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
