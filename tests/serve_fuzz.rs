@@ -110,7 +110,7 @@ fn malformed_input_never_crashes_or_5xxs_the_server() {
     for (n, allowed) in
         [("1e20", &[422][..]), ("45.5", &[422]), ("45.0", &[200]), ("4.5e1", &[200]), ("-45", &[422])]
     {
-        check(&server, &mut t, "/explain", JSON, &with_age(n), allowed);
+        check(&server, &mut t, "/predict", JSON, &with_age(n), allowed);
     }
     // Deep nesting, at the top and inside the customer.
     for deep in

@@ -90,7 +90,7 @@ impl CsvFile {
     }
 
     pub fn append(&mut self, lines: &[u8]) -> Result<()> {
-        self.file.write_all(lines).map_err(|e| Error::io(self.file.temp_path().to_path_buf(), e))
+        self.file.write_all(lines).map_err(|e| Error::io(self.file.temp_path(), e))
     }
 
     pub fn commit(self) -> Result<()> {

@@ -18,6 +18,7 @@ use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowRowGroupWriterFactory, compute_leaves};
 use parquet::basic::{Compression, Encoding};
+use parquet::file::metadata::ParquetMetaData;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
@@ -259,13 +260,16 @@ pub fn read_parquet(path: &Path) -> Result<ApplicantTable> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| Error::bad_file(path, format!("not a readable Parquet file ({e})")))?;
+    let file_len = std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len();
+    check_chunk_ranges(path, builder.metadata(), file_len)?;
     let schema = builder.schema().clone();
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     let columns = Columns::resolve(path, &names)?;
     check_types(path, &schema, &columns)?;
     let wanted = columns.fields.iter().copied().chain(columns.score).chain(columns.label);
     let mask = ProjectionMask::roots(builder.parquet_schema(), wanted);
-    let total_rows = builder.metadata().file_metadata().num_rows().max(0) as usize;
+    // The footer's row count is only a hint: a corrupt one must not reserve gigabytes.
+    let total_rows = builder.metadata().file_metadata().num_rows().clamp(0, 1 << 22) as usize;
     let reader = builder
         .with_projection(mask)
         .with_batch_size(ROW_GROUP_ROWS)
@@ -280,6 +284,28 @@ pub fn read_parquet(path: &Path) -> Result<ApplicantTable> {
         offset += batch.num_rows();
     }
     table.finish(path)
+}
+
+/// Every column chunk must lie inside the file: a corrupt footer with negative or oversized
+/// offsets would otherwise make the Parquet decoder panic instead of returning an error.
+fn check_chunk_ranges(path: &Path, metadata: &ParquetMetaData, file_len: u64) -> Result<()> {
+    for (g, group) in metadata.row_groups().iter().enumerate() {
+        for column in group.columns() {
+            let start = column.dictionary_page_offset().unwrap_or(column.data_page_offset());
+            let (start, len) = (start, column.compressed_size());
+            let inside = start >= 0 && len >= 0 && (start as u64).saturating_add(len as u64) <= file_len;
+            if !inside {
+                return Err(Error::bad_file(
+                    path,
+                    format!(
+                        "corrupt Parquet footer (row group {g}, column {} lies outside the file)",
+                        column.column_path()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A projected column as typed values: numbers as f64, text as utf8.
@@ -486,6 +512,33 @@ mod tests {
         std::fs::write(&path, &damaged).unwrap();
         let err = read_parquet(&path).unwrap_err();
         assert_eq!(err.exit_code(), 2, "{err}");
+    }
+
+    /// Random damage to the footer (where offsets and sizes live) and to the data: every read
+    /// ends in a value or an error, never a panic.
+    #[test]
+    fn damaged_files_never_panic_the_reader() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.parquet");
+        write_table(&good, &generate_table(500, 1).unwrap()).unwrap();
+        let bytes = std::fs::read(&good).unwrap();
+        let path = dir.path().join("damaged.parquet");
+        let mut state = 12345u64;
+        let mut next = || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 33) as usize
+        };
+        for i in 0..3000 {
+            let mut damaged = bytes.clone();
+            for _ in 0..1 + next() % 8 {
+                let from_end = next() % 3000.min(bytes.len());
+                let pos = if i % 2 == 0 { bytes.len() - 1 - from_end } else { next() % bytes.len() };
+                damaged[pos] = next() as u8;
+            }
+            std::fs::write(&path, &damaged).unwrap();
+            let outcome = std::panic::catch_unwind(|| read_parquet(&path).map(|t| t.len()));
+            assert!(outcome.is_ok(), "iteration {i}: the reader panicked");
+        }
     }
 
     #[test]

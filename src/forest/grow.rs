@@ -54,6 +54,14 @@ type Histogram<T> = [T; MAX_BINS];
 /// Every feature's histogram of one node (`HistogramMode::Subtract`).
 type FullHistograms<T> = Vec<Histogram<T>>;
 
+/// Where a node's rows are: `start..end` of the buffer for `depth` (see `node_rows`).
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: usize,
+    end: usize,
+    depth: usize,
+}
+
 /// The best way found to split a node.
 #[derive(Debug, Clone, Copy)]
 struct Split {
@@ -78,7 +86,9 @@ struct Pending<T> {
     full: Option<FullHistograms<T>>,
 }
 
-/// Grows one tree from its in-bag rows (in `ws.rows`, ascending row order at the start).
+/// Grows one tree from its in-bag rows (in `ws.rows`, ascending row order at the start). A node's
+/// rows are a contiguous run of `ws.rows` at even depths and of `ws.scratch` at odd depths: each
+/// partition streams a node's rows from one buffer into its children's runs in the other.
 pub struct Grower<'a, T: Tally, R: LocalRow> {
     data: &'a BinnedData,
     limits: Limits,
@@ -97,6 +107,7 @@ pub struct Grower<'a, T: Tally, R: LocalRow> {
 impl<'a, T: Tally, R: LocalRow> Grower<'a, T, R> {
     pub fn new(data: &'a BinnedData, limits: Limits, mode: HistogramMode, ws: &'a mut Workspace<R>) -> Self {
         let n = ws.rows.len();
+        ws.scratch.clear();
         ws.scratch.resize(n, R::ZERO);
         Grower {
             data,
@@ -116,7 +127,7 @@ impl<'a, T: Tally, R: LocalRow> Grower<'a, T, R> {
         self.ws.rows.iter().for_each(|r| totals.add(Counts::one(r.sample())));
         let n = self.ws.rows.len();
         let full = match self.mode {
-            HistogramMode::Subtract => Some(self.full_histograms(0, n)),
+            HistogramMode::Subtract => Some(self.full_histograms(0, n, 0)),
             HistogramMode::Sampled => None,
         };
         self.nodes.push(Node::leaf(totals.value(), totals.weight as f64));
@@ -150,7 +161,9 @@ impl<'a, T: Tally, R: LocalRow> Grower<'a, T, R> {
             self.recycle(full);
             return;
         }
-        let Some(split) = self.best_split(start, end, &totals, full.as_deref(), &mut constant, rng) else {
+        let Some(split) =
+            self.best_split(Span { start, end, depth }, &totals, full.as_deref(), &mut constant, rng)
+        else {
             self.recycle(full);
             return;
         };
@@ -159,7 +172,7 @@ impl<'a, T: Tally, R: LocalRow> Grower<'a, T, R> {
             (!self.must_be_leaf(&split.left, depth + 1), !self.must_be_leaf(&right_totals, depth + 1));
         // Leaves need no ordered rows: skip the partition when neither child splits further.
         let middle = if left_grows || right_grows {
-            self.partition(start, end, &split)
+            self.partition(start, end, depth, &split)
         } else {
             start + split.left.rows as usize
         };
@@ -175,13 +188,14 @@ impl<'a, T: Tally, R: LocalRow> Grower<'a, T, R> {
         };
         self.nodes.push(Node::leaf(split.left.value(), split.left.weight as f64));
         self.nodes.push(Node::leaf(right_totals.value(), right_totals.weight as f64));
+        // Right pushed first so the left subtree is grown first (depth-first, like scikit-learn).
+        let depth = depth + 1;
         let (left_full, right_full) = self.children_full_histograms(
             full,
+            depth,
             (start, middle, left_grows, split.left.rows),
             (middle, end, right_grows, right_totals.rows),
         );
-        // Right pushed first so the left subtree is grown first (depth-first, like scikit-learn).
-        let depth = depth + 1;
         if right_grows {
             stack.push(Pending {
                 node: right,
@@ -212,8 +226,7 @@ impl<'a, T: Tally, R: LocalRow> Grower<'a, T, R> {
     /// Features known to be constant need no histogram; those found constant join `constant`.
     fn best_split(
         &mut self,
-        start: usize,
-        end: usize,
+        span: Span,
         totals: &Counts,
         full: Option<&[Histogram<T>]>,
         constant: &mut FeatureSet,
@@ -234,7 +247,7 @@ impl<'a, T: Tally, R: LocalRow> Grower<'a, T, R> {
             searched.extend(self.features[drawn..drawn + batch].iter().filter(|&&f| !constant.contains(f)));
             drawn += batch;
             if full.is_none() {
-                self.build_sampled_histograms(start, end, &searched);
+                self.build_sampled_histograms(span, &searched);
             }
             for (local, &f) in searched.iter().enumerate() {
                 let hist = match full {
@@ -259,7 +272,7 @@ impl<'a, T: Tally, R: LocalRow> Grower<'a, T, R> {
     }
 
     /// Histograms of `features` into `self.sampled[..features.len()]`.
-    fn build_sampled_histograms(&mut self, start: usize, end: usize, features: &[usize]) {
+    fn build_sampled_histograms(&mut self, span: Span, features: &[usize]) {
         if self.sampled.len() < features.len() {
             self.sampled.resize(features.len(), [T::default(); MAX_BINS]);
         }
@@ -267,17 +280,17 @@ impl<'a, T: Tally, R: LocalRow> Grower<'a, T, R> {
         for (h, &f) in histograms.iter_mut().zip(features) {
             h[..self.data.bins[f].n_bins()].fill(T::default());
         }
-        accumulate(&self.ws.rows[start..end], features, histograms);
+        accumulate(&node_rows(self.ws, span.depth)[span.start..span.end], features, histograms);
     }
 
-    /// Every feature's histogram of `rows[start..end]`, in a recycled buffer.
-    fn full_histograms(&mut self, start: usize, end: usize) -> FullHistograms<T> {
+    /// Every feature's histogram of the rows `start..end` at `depth`, in a recycled buffer.
+    fn full_histograms(&mut self, start: usize, end: usize, depth: usize) -> FullHistograms<T> {
         let p = self.data.n_features;
         let mut full = self.spare_full.pop().unwrap_or_default();
         full.clear();
         full.resize(p, [T::default(); MAX_BINS]);
         let all: Vec<usize> = (0..p).collect();
-        accumulate(&self.ws.rows[start..end], &all, &mut full);
+        accumulate(&node_rows(self.ws, depth)[start..end], &all, &mut full);
         full
     }
 
@@ -289,10 +302,11 @@ impl<'a, T: Tally, R: LocalRow> Grower<'a, T, R> {
 
     /// In `Subtract` mode: full histograms for the children that will search for a split, the
     /// smaller child's built from its rows and the larger's as parent − smaller.
-    /// Each child is (start, end, grows, rows).
+    /// Each child is (start, end, grows, rows); `depth` is theirs.
     fn children_full_histograms(
         &mut self,
         parent: Option<FullHistograms<T>>,
+        depth: usize,
         left: (usize, usize, bool, u32),
         right: (usize, usize, bool, u32),
     ) -> (Option<FullHistograms<T>>, Option<FullHistograms<T>>) {
@@ -303,7 +317,7 @@ impl<'a, T: Tally, R: LocalRow> Grower<'a, T, R> {
         }
         let left_is_smaller = left.3 <= right.3;
         let (small, large) = if left_is_smaller { (left, right) } else { (right, left) };
-        let small_full = self.full_histograms(small.0, small.1);
+        let small_full = self.full_histograms(small.0, small.1, depth);
         let large_full = if large.2 {
             for (p, s) in parent.iter_mut().zip(&small_full) {
                 for (pb, sb) in p.iter_mut().zip(s) {
@@ -324,26 +338,30 @@ impl<'a, T: Tally, R: LocalRow> Grower<'a, T, R> {
         if left_is_smaller { (small_full, large_full) } else { (large_full, small_full) }
     }
 
-    /// Stable in-place partition of `rows[start..end]`: rows whose code for the split feature is
-    /// at most `left_bin` first. Branch-free: each row is copied both to the next left slot and to
-    /// the next scratch slot, and only one of the two cursors advances. Returns where the right
-    /// part begins.
-    fn partition(&mut self, start: usize, end: usize, split: &Split) -> usize {
+    /// Streams the node's rows (`start..end` at `depth`) into its children's runs at `depth + 1`:
+    /// rows whose code for the split feature is at most `left_bin` to `start..middle`, the others
+    /// to `middle..end`, where `middle` comes from the histogram's left count. One read and one
+    /// write per row, with the destination picked without a branch. Returns `middle`.
+    fn partition(&mut self, start: usize, end: usize, depth: usize, split: &Split) -> usize {
         let (feature, left_bin) = (split.feature, split.left_bin as u8);
+        let middle = start + split.left.rows as usize;
         let Workspace { rows, scratch, .. } = &mut *self.ws;
-        let (mut write, mut spilled) = (start, 0);
-        for i in start..end {
-            let row = rows[i];
+        let (from, to) = if depth % 2 == 0 { (&*rows, &mut *scratch) } else { (&*scratch, &mut *rows) };
+        let (mut left, mut right) = (start, middle);
+        for &row in &from[start..end] {
             let goes_left = row.code(feature) <= left_bin;
-            // write <= i, so no row is overwritten before it is read.
-            rows[write] = row;
-            scratch[spilled] = row;
-            write += usize::from(goes_left);
-            spilled += usize::from(!goes_left);
+            to[if goes_left { left } else { right }] = row;
+            left += usize::from(goes_left);
+            right += usize::from(!goes_left);
         }
-        rows[write..end].copy_from_slice(&scratch[..spilled]);
-        write
+        debug_assert_eq!((left, right), (middle, end));
+        middle
     }
+}
+
+/// The buffer holding the rows of nodes at `depth`.
+fn node_rows<R: LocalRow>(ws: &Workspace<R>, depth: usize) -> &[R] {
+    if depth % 2 == 0 { &ws.rows } else { &ws.scratch }
 }
 
 /// Adds every row to the histogram of each feature in `features` (histograms in the same order):

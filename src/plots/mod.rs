@@ -159,7 +159,8 @@ mod tests {
     #[test]
     fn each_chart_is_a_png_of_the_declared_size_and_nothing_else_is_left() {
         let (y, p) = example_scores();
-        let cases: [(&str, Box<dyn Fn(&Path) -> Result<()>>); 4] = [
+        type DrawChart<'a> = Box<dyn Fn(&Path) -> Result<()> + 'a>;
+        let cases: [(&str, DrawChart); 4] = [
             (
                 "confusion_matrix.png",
                 Box::new(|path| {

@@ -2,8 +2,8 @@
 //! diagonal of a classifier that guesses.
 
 use super::{
-    Area, DrawResult, LEGEND_LIFT, LEGEND_SAMPLE_WIDTH, MODEL_BLUE, REFERENCE_GREY, axis_desc_font,
-    label_font, legend_line, require_finite, title_font, write_png,
+    Area, DrawResult, LEGEND_SAMPLE_WIDTH, MODEL_BLUE, REFERENCE_GREY, axis_desc_font, label_font,
+    legend_line, require_finite, title_font, write_png,
 };
 use crate::error::{Error, Result};
 use plotters::prelude::*;

@@ -236,6 +236,12 @@ fn batches_equal_single_rows_bit_for_bit_whatever_the_thread_count() {
 }
 
 #[test]
+fn the_explainer_can_be_shared_across_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<TreeShap>();
+}
+
+#[test]
 fn bad_rows_and_backgrounds_are_clear_errors() {
     let forest = spec_forest();
     let shap = TreeShap::path_dependent(&forest).unwrap();
