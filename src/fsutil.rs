@@ -70,7 +70,7 @@ impl Drop for AtomicFile {
 /// Writes `bytes` to `target` atomically.
 pub fn write_atomic(target: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
     let mut file = AtomicFile::create(target)?;
-    file.write_all(bytes).map_err(|e| Error::io(file.temp_path().to_path_buf(), e))?;
+    file.write_all(bytes).map_err(|e| Error::io(file.temp_path(), e))?;
     file.commit()
 }
 

@@ -60,6 +60,32 @@ fn a_run_logged_over_rest_reads_back_with_the_python_client() {
     );
     let url = server.url.clone();
 
+    // End to end: `credrisk train` logs through REST; the client downloads runs:/…/model.
+    common::ok_in(tmp.path(), &["generate", "--rows", "2000", "--prefix", "data/d", "-q"]);
+    common::ok_in(
+        tmp.path(),
+        &["train", "--data", "data/d.parquet", "--n-estimators", "10", "--quiet", "--tracking-uri", &url],
+    );
+    let trained = py_json(
+        r#"
+import json, os, sys, tempfile, hashlib, mlflow
+mlflow.set_tracking_uri(sys.argv[1])
+c = mlflow.MlflowClient(sys.argv[1])
+r = c.search_runs([c.get_experiment_by_name("credrisk").experiment_id])[0]
+d = mlflow.artifacts.download_artifacts(f"runs:/{r.info.run_id}/model", dst_path=tempfile.mkdtemp())
+print(json.dumps({"id": r.info.run_id, "status": r.info.status, "roc_auc": r.data.metrics["roc_auc"],
+    "sha": hashlib.sha256(open(os.path.join(d, "model.crm"), "rb").read()).hexdigest()}))
+"#,
+        &[&url],
+    );
+    let written: serde_json::Value =
+        serde_json::from_slice(&fs::read(tmp.path().join("outputs/metrics.json")).unwrap()).unwrap();
+    assert_eq!(trained["status"], "FINISHED");
+    assert_eq!(trained["roc_auc"], written["roc_auc"]);
+    assert_eq!(trained["sha"], sha256_hex(&fs::read(tmp.path().join("outputs/model/model.crm")).unwrap()));
+    let table = common::ok_in(tmp.path(), &["runs", "--tracking-uri", &url]).stdout;
+    assert!(String::from_utf8_lossy(&table).contains(trained["id"].as_str().unwrap()));
+
     let mut tracker = tracking::open(Some(&url)).unwrap();
     assert_eq!(tracker.uri(), url);
     let (run, logged) = log_standard_run(tracker.as_mut(), tmp.path(), "rest-train");

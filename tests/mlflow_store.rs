@@ -363,3 +363,141 @@ fn a_read_only_store_is_a_clear_error_and_is_left_intact() {
     let err = tracking::open(Some(&file_uri(&file))).err().expect("a file is no store").to_string();
     assert!(err.contains("not-a-dir") && err.contains("not a directory"), "{err}");
 }
+
+/// `credrisk generate` into `dir/data/d.parquet`.
+fn generate(dir: &Path, rows: &str) -> std::path::PathBuf {
+    common::ok_in(dir, &["generate", "--rows", rows, "--prefix", "data/d", "-q"]);
+    dir.join("data/d.parquet")
+}
+
+#[test]
+fn credrisk_train_register_and_runs_end_to_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let data = generate(dir, "3000");
+    let root = dir.join("mlruns");
+    let uri = file_uri(&root);
+    let data_arg = data.to_str().unwrap();
+    common::ok_in(
+        dir,
+        &["train", "--data", data_arg, "--n-estimators", "15", "--quiet", "--tracking-uri", &uri],
+    );
+    assert_checker_passes(&root, &["--require-model"]);
+
+    let got = py_json(
+        r#"
+import json, os, sys, tempfile, hashlib, mlflow
+uri = sys.argv[1]
+mlflow.set_tracking_uri(uri); mlflow.set_registry_uri(uri)
+c = mlflow.MlflowClient(uri, uri)
+runs = c.search_runs([c.get_experiment_by_name("credrisk").experiment_id])
+def walk(run_id, path=None):
+    out = []
+    for a in c.list_artifacts(run_id, path):
+        out += walk(run_id, a.path) if a.is_dir else [a.path]
+    return out
+r = runs[0]
+d = mlflow.artifacts.download_artifacts(f"runs:/{r.info.run_id}/model", dst_path=tempfile.mkdtemp())
+print(json.dumps({"n": len(runs), "id": r.info.run_id, "status": r.info.status, "params": r.data.params,
+    "metrics": r.data.metrics, "tags": r.data.tags, "artifacts": sorted(walk(r.info.run_id)),
+    "payload": hashlib.sha256(open(os.path.join(d, "model.crm"), "rb").read()).hexdigest(),
+    "trees": sorted(m.step for m in c.get_metric_history(r.info.run_id, "roc_auc_by_trees"))}))
+"#,
+        &[&uri],
+    );
+    let written: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.join("outputs/metrics.json")).unwrap()).unwrap();
+    let run_id = got["id"].as_str().unwrap().to_string();
+    assert_eq!(got["n"], 1);
+    assert_eq!(got["status"], "FINISHED");
+    assert_eq!(got["params"]["n_estimators"], "15");
+    assert_eq!(got["metrics"]["roc_auc"], written["roc_auc"]);
+    assert_eq!(got["metrics"]["brier"], written["brier"]);
+    let steps: Vec<u64> = got["trees"].as_array().unwrap().iter().map(|s| s.as_u64().unwrap()).collect();
+    assert!(steps.len() >= 2 && steps.windows(2).all(|w| w[0] < w[1]), "a per-tree curve: {steps:?}");
+    assert_eq!(steps.last(), Some(&15), "the curve ends at the full forest");
+    assert!(got["tags"]["mlflow.note.content"].as_str().is_some_and(|n| n.contains("ROC-AUC")), "{got}");
+    assert_eq!(got["tags"]["credrisk.data_sha256"], sha256_hex(&fs::read(&data).unwrap()));
+    for file in
+        ["metrics.json", "roc_curve.png", "model/MLmodel", "model/model.crm", "model/feature_schema.json"]
+    {
+        assert!(
+            got["artifacts"].as_array().unwrap().contains(&json!(file)),
+            "{file} not in {}",
+            got["artifacts"]
+        );
+    }
+    let payload = fs::read(dir.join("outputs/model/model.crm")).unwrap();
+    assert_eq!(got["payload"], sha256_hex(&payload));
+
+    let out = common::ok_in(
+        dir,
+        &["register", "--run", &run_id, "--name", "credrisk-model", "--alias", "champion"],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("version 1"), "{stdout}");
+    // (--tracking-uri omitted: ./mlruns is the default.)
+    let champion = py(
+        r#"
+import os, sys, tempfile, hashlib, mlflow
+mlflow.set_tracking_uri(sys.argv[1]); mlflow.set_registry_uri(sys.argv[1])
+d = mlflow.artifacts.download_artifacts("models:/credrisk-model@champion", dst_path=tempfile.mkdtemp())
+print(hashlib.sha256(open(os.path.join(d, "model.crm"), "rb").read()).hexdigest())
+"#,
+        &[&uri],
+    );
+    assert_eq!(champion.trim(), sha256_hex(&payload));
+
+    let out = common::ok_in(dir, &["runs", "--tracking-uri", &uri]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    let row = table.lines().find(|l| l.starts_with(&run_id)).unwrap_or_else(|| panic!("{table}"));
+    let auc = format!("{:.4}", written["roc_auc"].as_f64().unwrap());
+    assert!(row.contains("FINISHED") && row.contains(&auc), "{table}");
+
+    let out = common::run_in(dir, &["register", "--run", "0123456789abcdef0123456789abcdef", "--name", "m"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&run_id));
+    let out = common::run_in(dir, &["runs", "--experiment", "nope", "--tracking-uri", &uri]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("\"credrisk\""));
+}
+
+#[test]
+fn credrisk_train_killed_mid_run_leaves_a_readable_unfinished_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let data = generate(dir, "40000");
+    let root = dir.join("mlruns");
+    let mut child = common::credrisk()
+        .current_dir(dir)
+        .args(["train", "--data", data.to_str().unwrap(), "--n-estimators", "300", "--quiet"])
+        .env("MLFLOW_TRACKING_URI", file_uri(&root))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill as soon as the run has its params, i.e. while the forest is being fitted.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let params_logged = || {
+        fs::read_dir(root.join("1"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| e.path().join("params/n_estimators").is_file())
+    };
+    while !params_logged() {
+        assert!(Instant::now() < deadline, "train never logged its params");
+        assert!(child.try_wait().unwrap().is_none(), "train ended before it could be killed");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    assert_checker_passes(&root, &["--require-model", "--allow-empty"]);
+    let got = py_json(
+        "import json, sys, mlflow; c = mlflow.MlflowClient(sys.argv[1]); \
+         print(json.dumps([r.info.status for r in c.search_runs(['1'])]))",
+        &[&file_uri(&root)],
+    );
+    assert_eq!(got, json!(["RUNNING"]));
+}

@@ -125,34 +125,15 @@ impl Default for Population {
 impl Population {
     pub fn new() -> Population {
         let weights = REGION_PARAMS.iter().map(|r| r.population);
-        let marital_by_age = (chile::AGE_RANGE.0..=chile::AGE_RANGE.1)
+        let marital_by_age = ages()
             .map(|age| valid("marital weights", WeightedIndex::new(marital_shares(age as f64))))
             .collect();
         let (age_shape, age_scale) = chile::AGE_GAMMA;
-        let ages = chile::AGE_RANGE.0..=chile::AGE_RANGE.1;
-        let housing = ages
-            .clone()
-            .flat_map(|age| [false, true].map(|partnered| (age, partnered)))
-            .flat_map(|(age, partnered)| {
-                (0..INCOME_BANDS).map(move |band| {
-                    valid(
-                        "housing weights",
-                        WeightedIndex::new(housing_weights(age, partnered, band_centre(band))),
-                    )
-                })
-            })
-            .collect();
-        let dependents = ages
-            .flat_map(|age| [(false, false), (false, true), (true, false), (true, true)].map(|p| (age, p)))
-            .map(|(age, (partnered, basic))| {
-                valid("dependents", Poisson::new(dependents_mean(age, partnered, basic)))
-            })
-            .collect();
         Population {
             region: valid("region weights", WeightedIndex::new(weights)),
             marital_by_age,
-            housing,
-            dependents,
+            housing: housing_table(),
+            dependents: dependents_table(),
             age: valid("age", Gamma::new(age_shape, age_scale)),
             female: valid("female share", Bernoulli::new(chile::FEMALE_SHARE)),
             employment_fraction: valid(
@@ -283,6 +264,30 @@ impl Population {
             - 0.02 * (age as f64 - 40.0);
         if rng.sample(bernoulli(sigmoid(logit))) { round_to(self.delinquency.sample(rng), 4) } else { 0.0 }
     }
+}
+
+fn ages() -> std::ops::RangeInclusive<i32> {
+    chile::AGE_RANGE.0..=chile::AGE_RANGE.1
+}
+
+/// Housing distributions in [`housing_index`] order: age, then partnered, then income band.
+fn housing_table() -> Vec<WeightedIndex<f64>> {
+    let cells = ages().flat_map(|age| [false, true].map(|partnered| (age, partnered)));
+    cells
+        .flat_map(|(age, partnered)| {
+            (0..INCOME_BANDS).map(move |band| housing_weights(age, partnered, band_centre(band)))
+        })
+        .map(|weights| valid("housing weights", WeightedIndex::new(weights)))
+        .collect()
+}
+
+/// Children distributions by age, then partnered, then basic education.
+fn dependents_table() -> Vec<Poisson<f64>> {
+    let cells = [(false, false), (false, true), (true, false), (true, true)];
+    ages()
+        .flat_map(|age| cells.map(|(partnered, basic)| dependents_mean(age, partnered, basic)))
+        .map(|mean| valid("dependents", Poisson::new(mean)))
+        .collect()
 }
 
 /// Marital-status shares at `age`, interpolated between the anchor ages.

@@ -196,62 +196,47 @@ fn quantile_groups(runs: &[(f64, usize)], n_rows: usize, max_bins: usize) -> Fea
     bins
 }
 
-/// The training matrix as bin codes, row-major and packed eight to a `u64` (feature `f` of a row
-/// is byte `f % 8` of word `f / 8`), so a tree copies a row's codes as a few words.
+/// The training matrix as bin codes, row-major with a fixed stride (`stride >= n_features`,
+/// padded with zeros): the stride of the tree-local row records (`workspace::code_stride`), so a
+/// tree copies a row's codes as one fixed-size block.
 #[derive(Debug, Clone)]
 pub struct BinnedData {
     pub n_rows: usize,
     pub n_features: usize,
     pub bins: Vec<FeatureBins>,
-    words_per_row: usize,
-    words: Vec<u64>,
-}
-
-/// Byte `f` of packed codes.
-#[inline]
-pub fn packed_code(words: &[u64], f: usize) -> u8 {
-    (words[f >> 3] >> ((f & 7) << 3)) as u8
+    stride: usize,
+    codes: Vec<u8>,
 }
 
 impl BinnedData {
-    /// Bins column-major data (one `Vec` per feature, equal lengths, finite values).
-    pub fn new(columns: &[Vec<f64>]) -> BinnedData {
+    /// Bins column-major data (one `Vec` per feature, equal lengths, finite values) into rows of
+    /// `stride` codes.
+    pub fn new(columns: &[Vec<f64>], stride: usize) -> BinnedData {
         let n_features = columns.len();
         let n_rows = columns.first().map_or(0, Vec::len);
-        let words_per_row = n_features.div_ceil(8);
+        assert!(stride >= n_features, "the stride holds every feature");
         let (bins, coded): (Vec<FeatureBins>, Vec<Vec<u8>>) =
             columns.par_iter().map(|column| FeatureBins::fit_and_code(column, MAX_BINS)).unzip();
-        let mut words = vec![0u64; n_rows * words_per_row];
+        let mut codes = vec![0u8; n_rows * stride];
         const CHUNK_ROWS: usize = 4096;
-        if words_per_row > 0 {
-            words.par_chunks_mut(CHUNK_ROWS * words_per_row).enumerate().for_each(|(chunk, out)| {
+        if stride > 0 {
+            codes.par_chunks_mut(CHUNK_ROWS * stride).enumerate().for_each(|(chunk, out)| {
                 let first_row = chunk * CHUNK_ROWS;
-                for (f, codes) in coded.iter().enumerate() {
-                    let codes = &codes[first_row..first_row + out.len() / words_per_row];
-                    let shift = (f & 7) << 3;
-                    for (row, &code) in out.chunks_exact_mut(words_per_row).zip(codes) {
-                        row[f >> 3] |= u64::from(code) << shift;
+                for (f, column) in coded.iter().enumerate() {
+                    let column = &column[first_row..first_row + out.len() / stride];
+                    for (row, &code) in out.chunks_exact_mut(stride).zip(column) {
+                        row[f] = code;
                     }
                 }
             });
         }
-        BinnedData { n_rows, n_features, bins, words_per_row, words }
+        BinnedData { n_rows, n_features, bins, stride, codes }
     }
 
-    pub fn words_per_row(&self) -> usize {
-        self.words_per_row
-    }
-
-    /// The packed codes of one row.
+    /// The codes of one row (`stride` of them; those past `n_features` are 0).
     #[inline]
-    pub fn row_words(&self, row: usize) -> &[u64] {
-        &self.words[row * self.words_per_row..(row + 1) * self.words_per_row]
-    }
-
-    /// The code of one cell.
-    #[cfg(test)]
-    pub fn code(&self, row: usize, feature: usize) -> u8 {
-        packed_code(self.row_words(row), feature)
+    pub fn row(&self, row: usize) -> &[u8] {
+        &self.codes[row * self.stride..(row + 1) * self.stride]
     }
 }
 
@@ -348,15 +333,9 @@ mod tests {
     }
 
     #[test]
-    fn binned_data_packs_codes_eight_to_a_word() {
+    fn binned_data_is_row_major_with_a_padded_stride() {
         let columns = vec![vec![5.0, 6.0, 5.0], vec![0.0, 0.0, 1.0]];
-        let data = BinnedData::new(&columns);
-        let codes: Vec<[u8; 2]> = (0..3).map(|r| [data.code(r, 0), data.code(r, 1)]).collect();
-        assert_eq!(codes, vec![[0, 0], [1, 0], [0, 1]]);
-        // Nine features take two words per row; feature 8 is the low byte of the second word.
-        let columns: Vec<Vec<f64>> = (0..9).map(|f| vec![0.0, f as f64]).collect();
-        let data = BinnedData::new(&columns);
-        assert_eq!(data.words_per_row(), 2);
-        assert_eq!(data.row_words(1), &[0x0101_0101_0101_0100, 0x01]);
+        let data = BinnedData::new(&columns, 4);
+        assert_eq!((data.row(0), data.row(1), data.row(2)), (&[0, 0, 0, 0][..], &[1, 0, 0, 0][..], &[0, 1, 0, 0][..]));
     }
 }

@@ -8,7 +8,7 @@ use super::oob::{OobScore, out_of_bag_score};
 use super::params::ForestParams;
 use super::tally::{Counts, Packed, Sample, Tally};
 use super::tree::{Forest, Tree};
-use super::workspace::{LocalRow, MAX_FEATURES, ROW_WIDTHS, Workspace};
+use super::workspace::{LocalRow, MAX_FEATURES, Workspace, code_stride, record_bytes};
 use crate::{Error, Result};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -75,7 +75,7 @@ pub(super) fn fit_impl(
         max_features: params.max_features.resolve(n_features)?,
     };
     let mode = mode.unwrap_or_else(|| HistogramMode::cheaper(limits.max_features, n_features));
-    let data = BinnedData::new(columns);
+    let data = BinnedData::new(columns, code_stride(n_features));
     let job = Job { data: &data, y, params, limits, mode, on_tree_done };
     let grown = if !wide_tallies && data.n_rows <= Packed::MAX_ROWS {
         grow_trees_with_tally::<Packed>(&job)
@@ -88,16 +88,15 @@ pub(super) fn fit_impl(
     Ok(FittedForest { forest, oob })
 }
 
-/// Picks the narrowest local row record that holds a row's sample and codes.
+/// Picks the smallest row record that holds a row's sample and codes.
 fn grow_trees_with_tally<T: Tally>(job: &Job) -> Vec<(Tree, Vec<u64>)> {
-    let words = 1 + job.data.words_per_row();
-    match ROW_WIDTHS.iter().find(|&&w| w >= words) {
-        Some(2) => grow_trees::<T, [u64; 2]>(job),
-        Some(4) => grow_trees::<T, [u64; 4]>(job),
-        Some(6) => grow_trees::<T, [u64; 6]>(job),
-        Some(8) => grow_trees::<T, [u64; 8]>(job),
-        Some(16) => grow_trees::<T, [u64; 16]>(job),
-        _ => grow_trees::<T, [u64; 64]>(job),
+    match record_bytes(job.data.n_features) {
+        16 => grow_trees::<T, [u8; 16]>(job),
+        32 => grow_trees::<T, [u8; 32]>(job),
+        48 => grow_trees::<T, [u8; 48]>(job),
+        64 => grow_trees::<T, [u8; 64]>(job),
+        128 => grow_trees::<T, [u8; 128]>(job),
+        _ => grow_trees::<T, [u8; 512]>(job),
     }
 }
 
@@ -137,7 +136,7 @@ fn grow_tree<T: Tally, R: LocalRow>(job: &Job, ws: &mut Workspace<R>, t: usize) 
     // The in-bag rows, sample and codes side by side, in ascending row order.
     ws.rows.clear();
     for (row, &count) in ws.counts.iter().enumerate().filter(|&(_, &c)| c > 0) {
-        ws.rows.push(R::new(Sample::new(row, count, job.y[row]), job.data.row_words(row)));
+        ws.rows.push(R::new(Sample::new(row, count, job.y[row]), job.data.row(row)));
     }
     let in_bag = if job.params.oob_score { in_bag_bitset(&ws.counts) } else { Vec::new() };
     let tree = Grower::<T, R>::new(job.data, job.limits, job.mode, ws).grow(&mut rng);

@@ -2,45 +2,58 @@
 //! fixed-size record), reordered node by node as the tree grows, so every node's rows are one
 //! contiguous run that deep nodes keep in cache. Reused from tree to tree on each thread.
 
-use super::bins::packed_code;
 use super::tally::Sample;
 
-/// One in-bag row as a tree keeps it: word 0 is its `Sample`, the rest its packed bin codes. A
-/// fixed size (one of a few widths, picked from the feature count) makes moving it a plain copy.
+/// One in-bag row as a tree keeps it: its `Sample` in the first 8 bytes, then its bin codes, one
+/// byte per feature (a code is a single byte load). A fixed size (one of `RECORD_BYTES`, picked
+/// from the feature count) makes moving a row a plain copy.
 pub trait LocalRow: Copy + Send + Sync + 'static {
     const ZERO: Self;
-    fn new(sample: Sample, codes: &[u64]) -> Self;
+    /// `codes` must be `code_stride` long for this record size.
+    fn new(sample: Sample, codes: &[u8]) -> Self;
     fn sample(&self) -> Sample;
     fn code(&self, feature: usize) -> u8;
 }
 
-impl<const W: usize> LocalRow for [u64; W] {
-    const ZERO: Self = [0; W];
+impl<const N: usize> LocalRow for [u8; N] {
+    const ZERO: Self = [0; N];
 
     #[inline]
-    fn new(sample: Sample, codes: &[u64]) -> Self {
-        let mut row = [0; W];
-        row[0] = sample.to_bits();
-        row[1..=codes.len()].copy_from_slice(codes);
+    fn new(sample: Sample, codes: &[u8]) -> Self {
+        let mut row = [0; N];
+        row[..8].copy_from_slice(&sample.to_bits().to_le_bytes());
+        row[8..].copy_from_slice(codes);
         row
     }
 
     #[inline]
     fn sample(&self) -> Sample {
-        Sample::from_bits(self[0])
+        let mut bits = [0; 8];
+        bits.copy_from_slice(&self[..8]);
+        Sample::from_bits(u64::from_le_bytes(bits))
     }
 
     #[inline]
     fn code(&self, feature: usize) -> u8 {
-        packed_code(&self[1..], feature)
+        self[8 + feature]
     }
 }
 
-/// The record widths (in words) a tree may use: the smallest that holds 1 + ⌈p / 8⌉ words.
-pub const ROW_WIDTHS: [usize; 6] = [2, 4, 6, 8, 16, 64];
+/// The record sizes (bytes) a tree may use: the smallest whose codes hold every feature.
+pub const RECORD_BYTES: [usize; 6] = [16, 32, 48, 64, 128, 512];
 
-/// The most features a local row can hold.
-pub const MAX_FEATURES: usize = (ROW_WIDTHS[ROW_WIDTHS.len() - 1] - 1) * 8;
+/// The most features a record can hold.
+pub const MAX_FEATURES: usize = RECORD_BYTES[RECORD_BYTES.len() - 1] - 8;
+
+/// The record size for `n_features` features (at most `MAX_FEATURES`).
+pub fn record_bytes(n_features: usize) -> usize {
+    RECORD_BYTES.into_iter().find(|&b| b - 8 >= n_features).unwrap_or(RECORD_BYTES[RECORD_BYTES.len() - 1])
+}
+
+/// How many codes a record of that size holds: the row stride of `BinnedData`.
+pub fn code_stride(n_features: usize) -> usize {
+    record_bytes(n_features) - 8
+}
 
 /// Buffers one thread reuses for every tree it grows (fresh pages for each tree would cost more
 /// than growing the deep levels).
@@ -65,10 +78,17 @@ mod tests {
 
     #[test]
     fn a_local_row_keeps_its_sample_and_codes() {
-        let codes = [0x0807_0605_0403_0201u64, 0x0a09];
-        let row = <[u64; 4]>::new(Sample::new(12, 3, true), &codes);
+        let codes: Vec<u8> = (1..=24).collect();
+        let row = <[u8; 32]>::new(Sample::new(12, 3, true), &codes);
         assert_eq!((row.sample().row(), row.sample().weight(), row.sample().label()), (12, 3, true));
-        let read: Vec<u8> = (0..10).map(|f| row.code(f)).collect();
-        assert_eq!(read, (1..=10).collect::<Vec<u8>>());
+        let read: Vec<u8> = (0..24).map(|f| row.code(f)).collect();
+        assert_eq!(read, codes);
+    }
+
+    #[test]
+    fn records_are_the_smallest_that_hold_every_feature() {
+        assert_eq!((record_bytes(1), record_bytes(8), record_bytes(9)), (16, 16, 32));
+        assert_eq!((record_bytes(40), record_bytes(41), record_bytes(504)), (48, 64, 512));
+        assert_eq!(code_stride(40), 40);
     }
 }

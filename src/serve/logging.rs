@@ -169,7 +169,7 @@ mod tests {
         let sink = LogSink::spawn(Box::new(out.clone()));
         for i in 0..1000 {
             let mut w = sink.make_writer();
-            write!(w, "{{\"n\":{i}}}\n").unwrap();
+            w.write_all(format!("{{\"n\":{i}}}\n").as_bytes()).unwrap();
         }
         sink.flush();
         let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
@@ -182,7 +182,7 @@ mod tests {
     fn the_writer_thread_drains_without_a_flush() {
         let out = Captured::default();
         let sink = LogSink::spawn(Box::new(out.clone()));
-        write!(sink.make_writer(), "one line\n").unwrap();
+        sink.make_writer().write_all(b"one line\n").unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while out.0.lock().unwrap().is_empty() && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));

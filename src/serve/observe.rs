@@ -9,6 +9,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, web};
+use std::borrow::Cow;
 use std::time::Instant;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -45,7 +46,11 @@ pub async fn observe(
     req.extensions_mut().insert(RequestId(id.clone()));
     let endpoint = endpoint_index(req.path());
     let method = req.method().clone();
-    let path: String = req.path().chars().take(200).collect();
+    // Known endpoints log their label; only unknown paths (client-chosen) are copied, shortened.
+    let path: Cow<'static, str> = match ENDPOINTS.get(endpoint) {
+        Some(label) if *label == req.path() => Cow::Borrowed(label),
+        _ => Cow::Owned(req.path().chars().take(200).collect()),
+    };
 
     let mut res = next.call(req).await?;
 
@@ -55,7 +60,7 @@ pub async fn observe(
     let status = res.status().as_u16();
     let latency = start.elapsed();
     let outcome = res.response().extensions().get::<Outcome>().copied().unwrap_or_default();
-    let run_id = state.as_ref().and_then(|s| s.run_id().map(str::to_string));
+    let run_id = state.as_ref().and_then(|s| s.run_id());
     if let Some(state) = &state {
         state.metrics.record_request(endpoint, status, latency);
     }
@@ -70,7 +75,7 @@ pub async fn observe(
         probability = outcome.probability,
         explanation = outcome.explanation,
         items = outcome.items.map(|n| n as u64),
-        model_run_id = run_id.as_deref(),
+        model_run_id = run_id,
         "request"
     );
     Ok(res)

@@ -271,7 +271,7 @@ impl MlflowServer {
             .expect("mlflow server starts");
         let watchdog = Command::new("sh")
             .arg("-c")
-            .arg("while kill -0 \"$1\" 2>/dev/null; do sleep 1; done; kill -TERM -- \"-$2\"; sleep 10; kill -KILL -- \"-$2\"")
+            .arg("while kill -0 \"$1\" 2>/dev/null; do sleep 1; done; kill -TERM \"-$2\"; sleep 10; kill -KILL \"-$2\"")
             .args(["watchdog", &std::process::id().to_string(), &child.id().to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
