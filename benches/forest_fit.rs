@@ -242,6 +242,14 @@ fn tune(data: &Data, repeat: usize) {
     println!("trees depth leaf max_features   fit s    AUC");
     let (sqrt, f30, f40) = (MaxFeatures::Sqrt, MaxFeatures::Fraction(0.3), MaxFeatures::Fraction(0.4));
     let grid = match std::env::var("TUNE_GRID").as_deref() {
+        // Round 3: candidate defaults, timed against the benchmark's configuration.
+        Ok("3") => vec![
+            (100, Some(12), 20, sqrt),
+            (200, Some(16), 20, sqrt),
+            (200, None, 20, sqrt),
+            (200, Some(16), 30, f30),
+            (150, Some(16), 30, f30),
+        ],
         // Round 2, around round 1's best (max_features 0.3, depth 14-16, leaf 10-20).
         Ok("2") => vec![
             (100, Some(16), 20, f30),

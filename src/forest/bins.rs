@@ -106,24 +106,29 @@ const SMALL_INTEGERS: usize = 1024;
 /// Exact bins and codes for a column of at most `max_bins` distinct integers in
 /// `0..SMALL_INTEGERS`, by table lookup; `None` for any other column.
 fn small_integer_bins(column: &[f64], max_bins: usize) -> Option<(FeatureBins, Vec<u8>)> {
-    let mut seen = vec![false; SMALL_INTEGERS];
-    for &x in column {
-        // A round trip through an integer keeps exactly the small non-negative integers (and -0).
-        let v = x as usize;
-        if v >= SMALL_INTEGERS || v as f64 != x {
+    let mut seen = [false; SMALL_INTEGERS];
+    // Branch-free within a chunk; a chunk with any other value stops the scan.
+    for chunk in column.chunks(256) {
+        let mut small_integers = true;
+        for &x in chunk {
+            // A round trip through an integer keeps exactly the small non-negative integers (and -0).
+            let v = x as usize;
+            small_integers &= v < SMALL_INTEGERS && v as f64 == x;
+            seen[v & (SMALL_INTEGERS - 1)] = true;
+        }
+        if !small_integers {
             return None;
         }
-        seen[v] = true;
     }
     let distinct: Vec<f64> = (0..SMALL_INTEGERS).filter(|&v| seen[v]).map(|v| v as f64).collect();
     if distinct.len() > max_bins {
         return None;
     }
-    let mut table = vec![0u8; SMALL_INTEGERS];
+    let mut table = [0u8; SMALL_INTEGERS];
     for (code, &v) in distinct.iter().enumerate() {
         table[v as usize] = code as u8;
     }
-    let codes = column.iter().map(|&x| table[x as usize]).collect();
+    let codes = column.iter().map(|&x| table[x as usize & (SMALL_INTEGERS - 1)]).collect();
     Some((FeatureBins { lower: distinct.clone(), upper: distinct }, codes))
 }
 

@@ -106,9 +106,12 @@ pub struct Grower<'a, T: Tally, R: LocalRow> {
 
 impl<'a, T: Tally, R: LocalRow> Grower<'a, T, R> {
     pub fn new(data: &'a BinnedData, limits: Limits, mode: HistogramMode, ws: &'a mut Workspace<R>) -> Self {
+        // Odd-depth nodes live here; partitions write before anything reads, so stale rows from
+        // the previous tree do no harm.
         let n = ws.rows.len();
-        ws.scratch.clear();
-        ws.scratch.resize(n, R::ZERO);
+        if ws.scratch.len() < n {
+            ws.scratch.resize(n, R::ZERO);
+        }
         Grower {
             data,
             limits,
@@ -188,7 +191,6 @@ impl<'a, T: Tally, R: LocalRow> Grower<'a, T, R> {
         };
         self.nodes.push(Node::leaf(split.left.value(), split.left.weight as f64));
         self.nodes.push(Node::leaf(right_totals.value(), right_totals.weight as f64));
-        // Right pushed first so the left subtree is grown first (depth-first, like scikit-learn).
         let depth = depth + 1;
         let (left_full, right_full) = self.children_full_histograms(
             full,
@@ -196,6 +198,7 @@ impl<'a, T: Tally, R: LocalRow> Grower<'a, T, R> {
             (start, middle, left_grows, split.left.rows),
             (middle, end, right_grows, right_totals.rows),
         );
+        // Right pushed first so the left subtree is grown first (depth-first, like scikit-learn).
         if right_grows {
             stack.push(Pending {
                 node: right,
@@ -365,8 +368,31 @@ fn node_rows<R: LocalRow>(ws: &Workspace<R>, depth: usize) -> &[R] {
 }
 
 /// Adds every row to the histogram of each feature in `features` (histograms in the same order):
-/// the hot loop, reading the node's contiguous rows front to back.
+/// the hot loop, reading the node's contiguous rows front to back. Features go in groups of at
+/// most 8 with the group size a compile-time constant, so the per-row loop is unrolled and keeps
+/// the features' offsets in registers.
 fn accumulate<T: Tally, R: LocalRow>(rows: &[R], features: &[usize], histograms: &mut [Histogram<T>]) {
+    for (group, hists) in features.chunks(8).zip(histograms.chunks_mut(8)) {
+        match group.len() {
+            1 => accumulate_group::<T, R, 1>(rows, group, hists),
+            2 => accumulate_group::<T, R, 2>(rows, group, hists),
+            3 => accumulate_group::<T, R, 3>(rows, group, hists),
+            4 => accumulate_group::<T, R, 4>(rows, group, hists),
+            5 => accumulate_group::<T, R, 5>(rows, group, hists),
+            6 => accumulate_group::<T, R, 6>(rows, group, hists),
+            7 => accumulate_group::<T, R, 7>(rows, group, hists),
+            _ => accumulate_group::<T, R, 8>(rows, group, hists),
+        }
+    }
+}
+
+fn accumulate_group<T: Tally, R: LocalRow, const K: usize>(
+    rows: &[R],
+    features: &[usize],
+    histograms: &mut [Histogram<T>],
+) {
+    let features: &[usize; K] = features.try_into().expect("a group of K features");
+    let histograms: &mut [Histogram<T>; K] = histograms.try_into().expect("a group of K histograms");
     for row in rows {
         let one = T::one(row.sample());
         for (h, &f) in histograms.iter_mut().zip(features) {

@@ -60,15 +60,22 @@ impl FileTracker {
     }
 
     fn create_run(&self, experiment: &str, run_name: &str, tags: &[(String, String)]) -> Result<ActiveRun> {
+        let user = current_user();
+        let run_name = run_name_or_default(run_name);
+        // Validated before anything exists, so a bad tag never leaves a half-made run.
+        let all_tags = Ledger::checked_tags(&standard_run_tags(&run_name, &user, tags))?;
         let exp = self.store.get_or_create_experiment(experiment)?;
         let run_id = new_run_id();
         let dir = exp.dir.join(&run_id);
         fs::create_dir(&dir).map_err(|e| store_error(&dir, e))?;
-        for sub in ["metrics", "params", "artifacts", "tags"] {
-            fs::create_dir(dir.join(sub)).map_err(|e| store_error(&dir.join(sub), e))?;
+        let made = ["metrics", "params", "artifacts", "tags"]
+            .iter()
+            .try_for_each(|sub| fs::create_dir(dir.join(sub)).map_err(|e| store_error(&dir.join(sub), e)));
+        if let Err(e) = made {
+            // A run directory without meta.yaml would trip readers that list directories.
+            let _ = fs::remove_dir_all(&dir);
+            return Err(e);
         }
-        let user = current_user();
-        let run_name = run_name_or_default(run_name);
         let meta = RunMeta {
             run_id: run_id.clone(),
             experiment_id: exp.id.clone(),
@@ -81,7 +88,10 @@ impl FileTracker {
             artifact_uri: path_to_file_uri(&dir.join("artifacts")),
             dir: dir.clone(),
         };
-        meta.save().map_err(with_store_hint)?;
+        if let Err(e) = meta.save() {
+            let _ = fs::remove_dir_all(&dir);
+            return Err(with_store_hint(e));
+        }
         let mut run = ActiveRun {
             info: RunInfo { run_id, experiment_id: exp.id, artifact_uri: meta.artifact_uri.clone() },
             meta,
@@ -89,7 +99,6 @@ impl FileTracker {
             failed: false,
             ended: false,
         };
-        let all_tags = Ledger::checked_tags(&standard_run_tags(&run_name, &user, tags))?;
         if let Err(e) = write_tags(&run, &all_tags) {
             mark_failed(&mut run, &e.to_string());
             return Err(e);
