@@ -201,9 +201,10 @@ pub struct RangeWarning {
 impl Encoder {
     /// Fits the encoding to a labelled training table.
     pub fn fit(table: &ApplicantTable) -> Result<Encoder> {
-        let approved = table.approved.as_deref().ok_or_else(|| {
-            Error::Usage("training data needs the `approved` label column".into())
-        })?;
+        let approved = table
+            .approved
+            .as_deref()
+            .ok_or_else(|| Error::Usage("training data needs the `approved` label column".into()))?;
         if table.is_empty() {
             return Err(Error::Usage("training data has no rows".into()));
         }
@@ -289,8 +290,12 @@ impl Encoder {
                     Kind::Category(values) => {
                         f["type"] = json!("category");
                         f["categories"] = json!(values);
-                        let seen: Vec<&str> =
-                            values.iter().zip(&s.category_counts).filter(|(_, n)| **n > 0).map(|(v, _)| *v).collect();
+                        let seen: Vec<&str> = values
+                            .iter()
+                            .zip(&s.category_counts)
+                            .filter(|(_, n)| **n > 0)
+                            .map(|(v, _)| *v)
+                            .collect();
                         f["training_categories"] = json!(seen);
                     }
                 }
@@ -319,9 +324,8 @@ impl Encoder {
             let v = group.raw(a);
             let message = match group {
                 Group::Field(id) if matches!(id.spec().kind, Kind::Category(_)) => {
-                    (s.category_counts.get(v as usize).copied().unwrap_or(0) == 0).then(|| {
-                        format!("category {} was never seen in training", group.value(a))
-                    })
+                    (s.category_counts.get(v as usize).copied().unwrap_or(0) == 0)
+                        .then(|| format!("category {} was never seen in training", group.value(a)))
                 }
                 _ => (v < s.min || v > s.max).then(|| {
                     format!("{} is outside the training range [{}, {}]", group.value(a), s.min, s.max)

@@ -30,7 +30,9 @@ pub fn load_model(model_uri: Option<&str>, tracking_uri: Option<&str>) -> Result
 /// more than `n` (so an external tool can reproduce the exact background).
 pub fn load_background(path: &Path, n: usize, seed: u64) -> Result<Vec<Applicant>> {
     if n == 0 || n > MAX_BACKGROUND_ROWS {
-        return Err(Error::Usage(format!("background sample size must be 1..={MAX_BACKGROUND_ROWS}, got {n}")));
+        return Err(Error::Usage(format!(
+            "background sample size must be 1..={MAX_BACKGROUND_ROWS}, got {n}"
+        )));
     }
     let table = data::read_table(path)?;
     if table.is_empty() {

@@ -125,7 +125,10 @@ impl Model {
         let body_len = r.u64()? as usize;
         let digest = r.take(32)?.to_vec();
         if r.bytes.len() != body_len {
-            return Err(format!("truncated or padded: body is {} bytes, header says {body_len}", r.bytes.len()));
+            return Err(format!(
+                "truncated or padded: body is {} bytes, header says {body_len}",
+                r.bytes.len()
+            ));
         }
         if Sha256::digest(r.bytes).as_slice() != digest.as_slice() {
             return Err("checksum mismatch: the file is corrupt".into());
@@ -183,7 +186,8 @@ pub fn check_tree(tree: &Tree, n_features: usize) -> std::result::Result<(), Str
             }
             continue;
         }
-        let children_ok = [n.left, n.right].iter().all(|&c| (c as usize) > i && (c as usize) < tree.nodes.len());
+        let children_ok =
+            [n.left, n.right].iter().all(|&c| (c as usize) > i && (c as usize) < tree.nodes.len());
         if !children_ok || n.feature as usize >= n_features || n.threshold.is_nan() {
             return Err(format!("node {i} has a child, feature or threshold out of range"));
         }
@@ -261,8 +265,23 @@ mod tests {
         let good = std::fs::read(&path).unwrap();
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (good[..good.len() - 10].to_vec(), "truncated"),
-            ({ let mut b = good.clone(); let n = b.len(); b[n - 3] ^= 0xff; b }, "checksum"),
-            ({ let mut b = good.clone(); b[16] = 2; b }, "upgrade credrisk"),
+            (
+                {
+                    let mut b = good.clone();
+                    let n = b.len();
+                    b[n - 3] ^= 0xff;
+                    b
+                },
+                "checksum",
+            ),
+            (
+                {
+                    let mut b = good.clone();
+                    b[16] = 2;
+                    b
+                },
+                "upgrade credrisk",
+            ),
             (b"{\"json\": true}".to_vec(), "not a credrisk model"),
             (Vec::new(), "not a credrisk model"),
         ];

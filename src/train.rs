@@ -105,7 +105,8 @@ fn fit_and_record(
 
     let mut eval = evaluate(config, &encoder, &fitted.forest, test_rows, fit_seconds, train_rows.len())?;
     if let Some(oob) = &fitted.oob {
-        eval.metrics["oob"] = json!({"accuracy": oob.accuracy, "roc_auc": oob.roc_auc, "n_scored": oob.n_scored});
+        eval.metrics["oob"] =
+            json!({"accuracy": oob.accuracy, "roc_auc": oob.roc_auc, "n_scored": oob.n_scored});
     }
     let model = Model {
         encoder,
@@ -266,7 +267,8 @@ pub fn importance_per_field(model: &Model) -> Vec<(String, f64)> {
     for (imp, g) in model.forest.feature_importances().iter().zip(model.encoder.column_groups()) {
         sums[g] += imp;
     }
-    let mut out: Vec<(String, f64)> = groups.iter().zip(sums).map(|(g, s)| (g.name().to_string(), s)).collect();
+    let mut out: Vec<(String, f64)> =
+        groups.iter().zip(sums).map(|(g, s)| (g.name().to_string(), s)).collect();
     out.sort_by(|a, b| b.1.total_cmp(&a.1));
     out
 }
@@ -308,7 +310,9 @@ fn run_params(config: &TrainConfig, train: &ApplicantTable, encoder: &Encoder) -
 fn run_metrics(eval: &Evaluation) -> Vec<Metric> {
     let now = tracking::now_ms();
     let mut out = Vec::new();
-    let scalar = |key: &str, v: &Value| v.as_f64().map(|value| Metric { key: key.into(), value, step: 0, timestamp_ms: now });
+    let scalar = |key: &str, v: &Value| {
+        v.as_f64().map(|value| Metric { key: key.into(), value, step: 0, timestamp_ms: now })
+    };
     for (key, v) in eval.metrics.as_object().into_iter().flatten() {
         match v {
             Value::Object(inner) => {

@@ -15,7 +15,19 @@ fn model_dir() -> &'static Path {
         let tmp = tempfile::tempdir().unwrap();
         let d = tmp.path();
         ok_in(d, &["generate", "--rows", "8000", "--seed", "21", "--prefix", "data", "--quiet"]);
-        ok_in(d, &["train", "--data", "data.parquet", "--n-estimators", "40", "--quiet", "--tracking-uri", "mlruns"]);
+        ok_in(
+            d,
+            &[
+                "train",
+                "--data",
+                "data.parquet",
+                "--n-estimators",
+                "40",
+                "--quiet",
+                "--tracking-uri",
+                "mlruns",
+            ],
+        );
         tmp
     })
     .path()
@@ -73,7 +85,8 @@ fn a_denied_customer_gets_at_most_four_reasons_never_a_protected_one() {
         assert!(!["gender", "marital_status", "age"].contains(&r["feature"].as_str().unwrap()));
         assert!(r["text"].as_str().unwrap().contains("approved"), "{r}");
     }
-    let delinquency = reasons.iter().find(|r| r["feature"] == "delinquency_rate").expect("delinquency is a reason");
+    let delinquency =
+        reasons.iter().find(|r| r["feature"] == "delinquency_rate").expect("delinquency is a reason");
     assert!(delinquency["text"].as_str().unwrap().contains("45%"), "{delinquency}");
     assert!(a["model"]["run_id"].as_str().is_some_and(|r| r.len() == 32), "{}", a["model"]);
 }
@@ -92,11 +105,16 @@ fn reasons_are_in_spanish_by_default_and_top_limits_them() {
 #[test]
 fn per_column_contributions_use_the_dump_feature_names() {
     let a = &explain(&denied(), &["--per-column"])[0];
-    let dump: Value =
-        serde_json::from_str(&std::fs::read_to_string(model_dir().join("outputs/model/forest.json")).unwrap())
-            .unwrap();
-    let mut names: Vec<String> =
-        a["contributions"].as_array().unwrap().iter().map(|c| c["feature"].as_str().unwrap().to_string()).collect();
+    let dump: Value = serde_json::from_str(
+        &std::fs::read_to_string(model_dir().join("outputs/model/forest.json")).unwrap(),
+    )
+    .unwrap();
+    let mut names: Vec<String> = a["contributions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["feature"].as_str().unwrap().to_string())
+        .collect();
     let mut expected: Vec<String> =
         dump["feature_names"].as_array().unwrap().iter().map(|n| n.as_str().unwrap().to_string()).collect();
     names.sort();
@@ -123,7 +141,10 @@ fn categories_match_case_and_accent_insensitively_and_answer_canonically() {
 fn out_of_training_range_values_are_answered_with_a_warning() {
     let a = &explain(&customer(json!({"income": 90000000})), &[])[0];
     let warnings = a["warnings"].as_array().unwrap();
-    assert!(warnings.iter().any(|w| w["field"] == "income" && w["kind"] == "out_of_training_range"), "{warnings:?}");
+    assert!(
+        warnings.iter().any(|w| w["field"] == "income" && w["kind"] == "out_of_training_range"),
+        "{warnings:?}"
+    );
 }
 
 #[test]
@@ -132,7 +153,10 @@ fn invalid_customers_are_one_line_naming_every_field() {
     let cases = [
         (json!({"customer": customer(json!({"region": "Lima"}))}), vec!["region", "Valparaíso"]),
         (json!(customer(json!({"income": -1, "gender": 0}))), vec!["income", "gender"]),
-        (json!([customer(json!({})), customer(json!({"delinquency_rate": 2}))]), vec!["customer 2", "delinquency_rate"]),
+        (
+            json!([customer(json!({})), customer(json!({"delinquency_rate": 2}))]),
+            vec!["customer 2", "delinquency_rate"],
+        ),
     ];
     for (body, expected) in cases {
         let path = dir.join("bad.json");

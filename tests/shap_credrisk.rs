@@ -16,7 +16,17 @@ fn setup(dir: &Path) {
     ok_in(dir, &["generate", "--rows", "150", "--seed", "33", "--prefix", "bg", "--quiet"]);
     ok_in(
         dir,
-        &["train", "--data", "train.parquet", "--n-estimators", "25", "--max-depth", "10", "--quiet", "--no-tracking"],
+        &[
+            "train",
+            "--data",
+            "train.parquet",
+            "--n-estimators",
+            "25",
+            "--max-depth",
+            "10",
+            "--quiet",
+            "--no-tracking",
+        ],
     );
     ok_in(dir, &["export-forest", "--model", "outputs/model", "--out", "forest.json"]);
     ok_in(dir, &["encode", "--model", "outputs/model", "--data", "rows.parquet", "--out", "rows.csv"]);
@@ -25,12 +35,24 @@ fn setup(dir: &Path) {
 
 /// Our answers as the oracle's `--compare` file: SHAP values per encoded column, dump order.
 fn ours(dir: &Path, extra: &[&str], out: &str) -> (usize, f64) {
-    let mut args = vec!["explain", "--model", "outputs/model", "--customer", "rows.parquet", "--format", "json", "--per-column"];
+    let mut args = vec![
+        "explain",
+        "--model",
+        "outputs/model",
+        "--customer",
+        "rows.parquet",
+        "--format",
+        "json",
+        "--per-column",
+    ];
     args.extend_from_slice(extra);
     let stdout = String::from_utf8(ok_in(dir, &args).stdout).unwrap();
-    let dump: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("forest.json")).unwrap()).unwrap();
-    let names: Vec<&str> = dump["feature_names"].as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
-    let (mut values, mut predictions, mut base, mut denied, mut worst_additivity) = (vec![], vec![], 0.0, 0, 0.0f64);
+    let dump: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("forest.json")).unwrap()).unwrap();
+    let names: Vec<&str> =
+        dump["feature_names"].as_array().unwrap().iter().map(|n| n.as_str().unwrap()).collect();
+    let (mut values, mut predictions, mut base, mut denied, mut worst_additivity) =
+        (vec![], vec![], 0.0, 0, 0.0f64);
     for line in stdout.lines() {
         let a: Value = serde_json::from_str(line).unwrap();
         let row: Vec<f64> = names
@@ -55,7 +77,8 @@ fn ours(dir: &Path, extra: &[&str], out: &str) -> (usize, f64) {
 
 fn oracle(dir: &Path, args: &[&str]) -> String {
     let tool = shared().join("tools/shap_oracle.py");
-    let script = "import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')";
+    let script =
+        "import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')";
     let mut all = vec![tool.to_str().unwrap().to_string()];
     all.extend(args.iter().map(|a| a.replace("DIR", dir.to_str().unwrap())));
     let refs: Vec<&str> = all.iter().map(String::as_str).collect();
@@ -73,7 +96,18 @@ fn path_dependent_and_interventional_values_match_the_real_shap_on_a_credrisk_fo
     assert!(additivity <= 1e-12, "additivity {additivity}");
     oracle(
         dir,
-        &["--model", "DIR/forest.json", "--rows", "DIR/rows.csv", "--mode", "path", "--compare", "DIR/ours_path.json", "--tol", "1e-9"],
+        &[
+            "--model",
+            "DIR/forest.json",
+            "--rows",
+            "DIR/rows.csv",
+            "--mode",
+            "path",
+            "--compare",
+            "DIR/ours_path.json",
+            "--tol",
+            "1e-9",
+        ],
     );
 
     let (_, additivity) = ours(dir, &["--background", "bg.parquet"], "ours_int.json");
@@ -81,8 +115,18 @@ fn path_dependent_and_interventional_values_match_the_real_shap_on_a_credrisk_fo
     oracle(
         dir,
         &[
-            "--model", "DIR/forest.json", "--rows", "DIR/rows.csv", "--background", "DIR/bg.csv", "--mode",
-            "interventional", "--compare", "DIR/ours_int.json", "--tol", "1e-6",
+            "--model",
+            "DIR/forest.json",
+            "--rows",
+            "DIR/rows.csv",
+            "--background",
+            "DIR/bg.csv",
+            "--mode",
+            "interventional",
+            "--compare",
+            "DIR/ours_int.json",
+            "--tol",
+            "1e-6",
         ],
     );
 }

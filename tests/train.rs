@@ -29,7 +29,16 @@ fn trains_end_to_end_and_writes_every_output() {
     let data = generate(dir, "data/train", 6000, 3);
     let m = train(dir, &["--data", &data, "--n-estimators", "30"]);
     for key in [
-        "roc_auc", "pr_auc", "brier", "log_loss", "accuracy", "precision", "recall", "f1", "ks", "gini",
+        "roc_auc",
+        "pr_auc",
+        "brier",
+        "log_loss",
+        "accuracy",
+        "precision",
+        "recall",
+        "f1",
+        "ks",
+        "gini",
         "fit_seconds",
     ] {
         assert!(m[key].as_f64().is_some_and(f64::is_finite), "{key} = {}", m[key]);
@@ -40,7 +49,10 @@ fn trains_end_to_end_and_writes_every_output() {
     assert!(auc > 0.70 && auc < 0.90, "AUC {auc}");
     assert!((m["gini"].as_f64().unwrap() - (2.0 * auc - 1.0)).abs() < 1e-12);
     assert!(m["ceiling"]["roc_auc"].as_f64().unwrap() >= auc - 0.03);
-    assert_eq!(m["calibration"].as_array().unwrap().iter().map(|b| b["count"].as_u64().unwrap()).sum::<u64>(), 1200);
+    assert_eq!(
+        m["calibration"].as_array().unwrap().iter().map(|b| b["count"].as_u64().unwrap()).sum::<u64>(),
+        1200
+    );
     for png in ["confusion_matrix", "roc_curve", "calibration", "feature_importance"] {
         let bytes = std::fs::read(dir.join(format!("outputs/{png}.png"))).unwrap();
         assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{png}");

@@ -35,6 +35,11 @@ pub fn run(args: Args) -> Result<()> {
         writeln!(file, "{}", line.join(",")).map_err(io)?;
     }
     file.commit()?;
-    eprintln!("wrote {} rows × {} features to {}", applicants.len(), model.encoder.n_features(), args.out.display());
+    eprintln!(
+        "wrote {} rows × {} features to {}",
+        applicants.len(),
+        model.encoder.n_features(),
+        args.out.display()
+    );
     Ok(())
 }

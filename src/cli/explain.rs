@@ -61,7 +61,8 @@ pub fn run(args: Args) -> Result<()> {
     let background = args.background.as_deref().map(|p| (p, args.background_rows, args.seed));
     let explainer = loader::load_explainer(args.model.as_deref(), args.tracking_uri.as_deref(), background)?;
     let options = ExplainOptions { lang, top: args.top, per_column: args.per_column };
-    let answers: Vec<Answer> = customers.par_iter().map(|c| explainer.explain(c, options)).collect::<Result<_>>()?;
+    let answers: Vec<Answer> =
+        customers.par_iter().map(|c| explainer.explain(c, options)).collect::<Result<_>>()?;
     print_answers(&answers, args.format, lang)
 }
 

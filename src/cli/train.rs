@@ -86,7 +86,12 @@ fn config(args: Args) -> Result<TrainConfig> {
     };
     forest.validate()?;
     let run_name = args.run_name.unwrap_or_else(|| {
-        format!("rf-{}x{}-seed{}", args.n_estimators, max_depth.map_or("none".into(), |d| d.to_string()), args.seed)
+        format!(
+            "rf-{}x{}-seed{}",
+            args.n_estimators,
+            max_depth.map_or("none".into(), |d| d.to_string()),
+            args.seed
+        )
     });
     Ok(TrainConfig {
         data: args.data,
@@ -106,7 +111,10 @@ fn print_summary(config: &TrainConfig, report: &TrainReport) {
     let m = &report.metrics;
     let f = |key: &str| m[key].as_f64().unwrap_or(f64::NAN);
     let c = |key: &str| m["ceiling"][key].as_f64().unwrap_or(f64::NAN);
-    println!("credrisk train — {} trees on {} rows, evaluated on {} rows", config.forest.n_estimators, m["n_train"], m["n_test"]);
+    println!(
+        "credrisk train — {} trees on {} rows, evaluated on {} rows",
+        config.forest.n_estimators, m["n_train"], m["n_test"]
+    );
     println!("  ROC-AUC   {:.4}   (ceiling {:.4}, gap {:.4})", f("roc_auc"), c("roc_auc"), c("auc_gap"));
     println!("  Brier     {:.4}   (ceiling {:.4})", f("brier"), c("brier"));
     println!("  PR-AUC    {:.4}   KS {:.4}   Gini {:.4}", f("pr_auc"), f("ks"), f("gini"));

@@ -10,13 +10,15 @@ use crate::error::{Error, Result};
 use crate::fsutil::AtomicFile;
 use crate::schema::{FIELDS, FieldError, FieldId, Kind, LABEL_COLUMN, SCORE_COLUMN};
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int32Array, RecordBatch, StringArray,
+    Array, ArrayRef, AsArray, BooleanArray, DictionaryArray, Float64Array, Int8Array, Int32Array,
+    RecordBatch, StringArray,
 };
-use arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef};
-use parquet::arrow::ArrowWriter;
-use parquet::arrow::ProjectionMask;
+use arrow::datatypes::{DataType, Field, Float64Type, Int8Type, Schema, SchemaRef};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowRowGroupWriterFactory, compute_leaves};
+use parquet::arrow::arrow_writer::{
+    ArrowColumnChunk, ArrowRowGroupWriterFactory, ArrowWriterOptions, compute_leaves,
+};
+use parquet::arrow::{ArrowWriter, ProjectionMask, add_encoded_arrow_schema_to_metadata};
 use parquet::basic::{Compression, Encoding};
 use parquet::file::metadata::ParquetMetaData;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -44,8 +46,25 @@ pub fn arrow_type(kind: Kind) -> DataType {
 
 /// The dataset's Arrow schema: the 16 customer columns, then the labels if wanted.
 pub fn arrow_schema(with_score: bool, with_label: bool) -> SchemaRef {
-    let mut fields: Vec<Field> =
-        FIELDS.iter().map(|f| Field::new(f.name, arrow_type(f.kind), false)).collect();
+    schema_with(with_score, with_label, Categories::Utf8)
+}
+
+/// How category columns are held in memory. The file is the same either way (a Parquet
+/// dictionary of UTF-8 strings); dictionary arrays only spare building a string per row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Categories {
+    Utf8,
+    Dictionary,
+}
+
+fn schema_with(with_score: bool, with_label: bool, categories: Categories) -> SchemaRef {
+    let type_of = |kind: Kind| match (kind, categories) {
+        (Kind::Category(_), Categories::Dictionary) => {
+            DataType::Dictionary(Box::new(DataType::Int8), Box::new(DataType::Utf8))
+        }
+        _ => arrow_type(kind),
+    };
+    let mut fields: Vec<Field> = FIELDS.iter().map(|f| Field::new(f.name, type_of(f.kind), false)).collect();
     if with_score {
         fields.push(Field::new(SCORE_COLUMN, DataType::Float64, false));
     }
@@ -87,17 +106,23 @@ fn batch_from(
     value: impl Fn(usize, FieldId) -> f64,
     score: Option<Float64Array>,
     approved: Option<BooleanArray>,
+    categories: Categories,
 ) -> Result<RecordBatch> {
-    let schema = arrow_schema(score.is_some(), approved.is_some());
+    let schema = schema_with(score.is_some(), approved.is_some(), categories);
     let mut columns: Vec<ArrayRef> = FieldId::ALL
         .iter()
         .map(|&id| -> ArrayRef {
             let column = (0..rows).map(|r| value(r, id));
-            match id.spec().kind {
-                Kind::Int { .. } => Arc::new(Int32Array::from_iter_values(column.map(|v| v as i32))),
-                Kind::Float { .. } => Arc::new(Float64Array::from_iter_values(column)),
-                Kind::Category(names) => {
+            match (id.spec().kind, categories) {
+                (Kind::Int { .. }, _) => Arc::new(Int32Array::from_iter_values(column.map(|v| v as i32))),
+                (Kind::Float { .. }, _) => Arc::new(Float64Array::from_iter_values(column)),
+                (Kind::Category(names), Categories::Utf8) => {
                     Arc::new(StringArray::from_iter_values(column.map(|v| names[v as usize])))
+                }
+                (Kind::Category(names), Categories::Dictionary) => {
+                    let keys = Int8Array::from_iter_values(column.map(|v| v as i8));
+                    let values = Arc::new(StringArray::from_iter_values(names.iter()));
+                    Arc::new(DictionaryArray::<Int8Type>::new(keys, values))
                 }
             }
         })
@@ -110,11 +135,16 @@ fn batch_from(
 
 /// Generated rows (with both labels) as one record batch.
 pub fn rows_batch(rows: &[Row]) -> Result<RecordBatch> {
+    generated_batch(rows, Categories::Utf8)
+}
+
+fn generated_batch(rows: &[Row], categories: Categories) -> Result<RecordBatch> {
     batch_from(
         rows.len(),
         |r, id| rows[r].get(id),
         Some(rows.iter().map(|r| r.approval_score).collect()),
         Some(rows.iter().map(|r| Some(r.approved)).collect()),
+        categories,
     )
 }
 
@@ -125,6 +155,7 @@ pub fn table_batch(table: &ApplicantTable) -> Result<RecordBatch> {
         |r, id| table.applicants[r].get(id),
         table.approval_score.as_ref().map(|s| Float64Array::from(s.clone())),
         table.approved.as_ref().map(|a| BooleanArray::from(a.clone())),
+        Categories::Utf8,
     )
 }
 
@@ -155,7 +186,7 @@ pub struct RowGroupEncoder {
 impl RowGroupEncoder {
     /// Encodes (and compresses) one chunk of generated rows as a row group.
     pub fn encode(&self, rows: &[Row]) -> Result<EncodedRowGroup> {
-        let batch = rows_batch(rows)?;
+        let batch = generated_batch(rows, Categories::Dictionary)?;
         let fail = |e: parquet::errors::ParquetError| parquet_error(&self.path, e);
         // The row-group index only matters for encryption, which we do not use.
         let mut writers = self.factory.create_column_writers(0).map_err(fail)?;
@@ -178,11 +209,15 @@ pub struct ParquetFile {
     path: PathBuf,
 }
 
-/// Opens `path`'s temp file for the generator's schema (both label columns).
+/// Opens `path`'s temp file for the generator's schema (both label columns). Row groups are
+/// encoded from dictionary arrays, while the file declares the contract's utf8 Arrow schema.
 pub fn create_streaming(path: &Path) -> Result<(ParquetFile, RowGroupEncoder)> {
-    let schema = arrow_schema(true, true);
+    let mut properties = writer_properties();
+    add_encoded_arrow_schema_to_metadata(&arrow_schema(true, true), &mut properties);
+    let options = ArrowWriterOptions::new().with_properties(properties).with_skip_arrow_metadata(true);
+    let schema = schema_with(true, true, Categories::Dictionary);
     let file = create_output(path)?;
-    let writer = ArrowWriter::try_new(file, schema.clone(), Some(writer_properties()))
+    let writer = ArrowWriter::try_new_with_options(file, schema.clone(), options)
         .map_err(|e| parquet_error(path, e))?;
     let (writer, factory) = writer.into_serialized_writer().map_err(|e| parquet_error(path, e))?;
     let path = path.to_path_buf();

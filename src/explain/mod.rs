@@ -103,7 +103,11 @@ pub struct Explainer {
 
 impl Explainer {
     /// `background`: applicants for interventional SHAP; None for path-dependent.
-    pub fn new(model: Arc<Model>, model_ref: ModelRef, background: Option<&[Applicant]>) -> Result<Explainer> {
+    pub fn new(
+        model: Arc<Model>,
+        model_ref: ModelRef,
+        background: Option<&[Applicant]>,
+    ) -> Result<Explainer> {
         let shap = match background {
             Some(rows) => TreeShap::interventional(&model.forest, &model.encoder.encode_rows(rows))?,
             None => TreeShap::path_dependent(&model.forest)?,
@@ -161,7 +165,11 @@ impl Explainer {
         } else {
             by_field
                 .iter()
-                .map(|&(g, shap)| Contribution { feature: g.name().into(), value: g.value(a).to_json(), shap })
+                .map(|&(g, shap)| Contribution {
+                    feature: g.name().into(),
+                    value: g.value(a).to_json(),
+                    shap,
+                })
                 .collect()
         };
         let sum: f64 = e.values.iter().sum();
@@ -216,7 +224,11 @@ impl Explainer {
             .warnings(a)
             .into_iter()
             .map(|w| Warning {
-                kind: if w.message.contains("never seen") { "unseen_category" } else { "out_of_training_range" },
+                kind: if w.message.contains("never seen") {
+                    "unseen_category"
+                } else {
+                    "out_of_training_range"
+                },
                 field: w.field,
                 message: w.message,
             })

@@ -67,7 +67,9 @@ pub fn reason_text(group: Group, a: &Applicant, stats: &GroupStats, lang: Lang) 
             let yours = format_value(group.raw(a), u, lang);
             let reference = format_value(stats.median_approved, u, lang);
             match lang {
-                Lang::Es => format!("{label}: {yours} — la mediana de los solicitantes aprobados es {reference}."),
+                Lang::Es => {
+                    format!("{label}: {yours} — la mediana de los solicitantes aprobados es {reference}.")
+                }
                 Lang::En => format!("{label}: {yours} — approved applicants' median is {reference}."),
             }
         }
@@ -82,7 +84,8 @@ fn categorical_text(id: FieldId, a: &Applicant, stats: &GroupStats, label: &str,
     let rate = stats.category_approval.get(k).copied().unwrap_or(f64::NAN);
     let total: u64 = stats.category_counts.iter().sum();
     let overall = weighted_rate(stats, total);
-    let (rate, overall) = (format_value(rate, Unit::Percent, lang), format_value(overall, Unit::Percent, lang));
+    let (rate, overall) =
+        (format_value(rate, Unit::Percent, lang), format_value(overall, Unit::Percent, lang));
     match lang {
         Lang::Es => format!(
             "{label}: {} — tasa de aprobación de este grupo {rate}, frente a {overall} en general.",
@@ -114,7 +117,11 @@ fn format_value(v: f64, unit: Unit, lang: Lang) -> String {
         (Unit::Money, Lang::En) => format!("CLP {}", group_thousands(v.round() as i64, ',')),
         (Unit::Percent, _) => {
             let pct = 100.0 * v;
-            let text = if pct.abs() >= 10.0 || pct == pct.round() { format!("{pct:.0}") } else { format!("{pct:.1}") };
+            let text = if pct.abs() >= 10.0 || pct == pct.round() {
+                format!("{pct:.0}")
+            } else {
+                format!("{pct:.1}")
+            };
             let text = if lang == Lang::Es { text.replace('.', ",") } else { text };
             format!("{text}%")
         }

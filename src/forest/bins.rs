@@ -341,6 +341,9 @@ mod tests {
     fn binned_data_is_row_major_with_a_padded_stride() {
         let columns = vec![vec![5.0, 6.0, 5.0], vec![0.0, 0.0, 1.0]];
         let data = BinnedData::new(&columns, 4);
-        assert_eq!((data.row(0), data.row(1), data.row(2)), (&[0, 0, 0, 0][..], &[1, 0, 0, 0][..], &[0, 1, 0, 0][..]));
+        assert_eq!(
+            (data.row(0), data.row(1), data.row(2)),
+            (&[0, 0, 0, 0][..], &[1, 0, 0, 0][..], &[0, 1, 0, 0][..])
+        );
     }
 }

@@ -349,7 +349,8 @@ impl<'a, T: Tally, R: LocalRow> Grower<'a, T, R> {
         let (feature, left_bin) = (split.feature, split.left_bin as u8);
         let middle = start + split.left.rows as usize;
         let Workspace { rows, scratch, .. } = &mut *self.ws;
-        let (from, to) = if depth % 2 == 0 { (&*rows, &mut *scratch) } else { (&*scratch, &mut *rows) };
+        let (from, to) =
+            if depth.is_multiple_of(2) { (&*rows, &mut *scratch) } else { (&*scratch, &mut *rows) };
         let (mut left, mut right) = (start, middle);
         for &row in &from[start..end] {
             let goes_left = row.code(feature) <= left_bin;
@@ -364,7 +365,7 @@ impl<'a, T: Tally, R: LocalRow> Grower<'a, T, R> {
 
 /// The buffer holding the rows of nodes at `depth`.
 fn node_rows<R: LocalRow>(ws: &Workspace<R>, depth: usize) -> &[R] {
-    if depth % 2 == 0 { &ws.rows } else { &ws.scratch }
+    if depth.is_multiple_of(2) { &ws.rows } else { &ws.scratch }
 }
 
 /// Adds every row to the histogram of each feature in `features` (histograms in the same order):

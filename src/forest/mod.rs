@@ -1,6 +1,7 @@
 //! The hand-written random forest: bagged CART trees for binary classification.
 
 mod bins;
+pub mod dump;
 mod fit;
 mod grow;
 mod importance;
@@ -8,7 +9,6 @@ mod linfa_impl;
 mod oob;
 mod params;
 mod tally;
-pub mod dump;
 mod tree;
 mod workspace;
 
