@@ -552,3 +552,24 @@ fn sigterm_finishes_the_request_in_flight_then_exits_cleanly() {
     std::thread::sleep(Duration::from_millis(100));
     assert!(server.log_json().iter().any(|v| v["message"] == "stopped"), "{}", server.log_text());
 }
+
+/// A decision that cannot be recorded is not given (/dev/full fails every write with ENOSPC).
+#[cfg(target_os = "linux")]
+#[test]
+fn a_decision_that_cannot_be_audited_is_withheld() {
+    let fx = Fixture::train();
+    let server = Server::start(fx.model(), &["--audit-log", "/dev/full"]);
+    for path in ["/predict", "/explain"] {
+        let reply = post_json(&server, path, &json!({"customer": seed_customer()}));
+        assert_eq!(
+            (reply.status, reply.json()["error"].clone()),
+            (503, json!("audit_unavailable")),
+            "{path}"
+        );
+        assert!(reply.json().get("probability").is_none());
+    }
+    let batch = post_json(&server, "/predict/batch", &json!({"customers": [seed_customer()]}));
+    assert_eq!(batch.status, 503);
+    assert_eq!(post_json(&server, "/predict", &json!({"customer": {}})).status, 422);
+    assert_eq!(get(&server, "/health").status, 200);
+}

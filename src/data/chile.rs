@@ -101,9 +101,10 @@ pub const INCOME_RANGE: (f64, f64) = (200_000.0, 4_000_000.0);
 /// Incomes enter the latent as log(income / this).
 pub const INCOME_REFERENCE: f64 = 700_000.0;
 
-/// Fraction of the possible working years actually worked, and of the possible credit history.
-pub const EMPLOYMENT_BETA: (f64, f64) = (1.5, 2.2);
-pub const HISTORY_BETA: (f64, f64) = (2.2, 1.6);
+/// Mode of the fraction of the possible working years actually worked, and of the possible
+/// credit history used (triangular on [0, 1]: means ≈ 0.43 and 0.58).
+pub const EMPLOYMENT_MODE: f64 = 0.3;
+pub const HISTORY_MODE: f64 = 0.75;
 
 /// Monthly payment as a share of income: per consumer loan, and the mortgage on top.
 pub const LOAN_BURDEN_LOGNORMAL: (f64, f64) = (-2.526, 0.5); // median 8 % per loan

@@ -10,7 +10,7 @@ use rand::distr::Bernoulli;
 use rand::distr::weighted::WeightedIndex;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Beta, Distribution, Gamma, LogNormal, Normal, Poisson, StandardNormal};
+use rand_distr::{Beta, Distribution, Gamma, LogNormal, Normal, Poisson, StandardNormal, Triangular};
 use rayon::prelude::*;
 
 /// Rows per chunk: the unit of parallel work, of RNG streams and of Parquet row groups.
@@ -102,8 +102,8 @@ pub struct Population {
     dependents: Vec<Poisson<f64>>,
     age: Gamma<f64>,
     female: Bernoulli,
-    employment_fraction: Beta<f64>,
-    history_fraction: Beta<f64>,
+    employment_fraction: Triangular<f64>,
+    history_fraction: Triangular<f64>,
     loan_burden: LogNormal<f64>,
     mortgage_burden: LogNormal<f64>,
     delinquency: Beta<f64>,
@@ -136,11 +136,8 @@ impl Population {
             dependents: dependents_table(),
             age: valid("age", Gamma::new(age_shape, age_scale)),
             female: valid("female share", Bernoulli::new(chile::FEMALE_SHARE)),
-            employment_fraction: valid(
-                "employment",
-                Beta::new(chile::EMPLOYMENT_BETA.0, chile::EMPLOYMENT_BETA.1),
-            ),
-            history_fraction: valid("history", Beta::new(chile::HISTORY_BETA.0, chile::HISTORY_BETA.1)),
+            employment_fraction: valid("employment", Triangular::new(0.0, 1.0, chile::EMPLOYMENT_MODE)),
+            history_fraction: valid("history", Triangular::new(0.0, 1.0, chile::HISTORY_MODE)),
             loan_burden: valid(
                 "loan burden",
                 LogNormal::new(chile::LOAN_BURDEN_LOGNORMAL.0, chile::LOAN_BURDEN_LOGNORMAL.1),

@@ -2,14 +2,14 @@
 //! weight. Two representations of the same sums: three `u32`s, or (for fewer than 2^21 rows, the
 //! common case) one packed `u64` so that each histogram update is a single add.
 
-/// One in-bag training row packed in a `u64`: row index (high 32 bits), bootstrap count (bits
-/// 1..32) and label (bit 0), so partitioning moves 8 bytes per row.
+/// What a tree needs to know of one in-bag training row besides its codes, in one `u64`: row
+/// index (high 32 bits, for tests and debugging), bootstrap count (bits 1..32) and label (bit 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sample(u64);
 
 impl Sample {
-    /// `count` is the row's bootstrap count (below 2^31: there are at most u32::MAX draws, and the
-    /// caller checks the row count).
+    /// `row` below 2^32 and `count` below 2^31 (the caller allows at most 2^31 - 1 rows, hence
+    /// draws).
     pub fn new(row: usize, count: u32, label: bool) -> Sample {
         Sample(((row as u64) << 32) | (u64::from(count) << 1) | u64::from(label))
     }
