@@ -12,6 +12,9 @@ use rayon::prelude::*;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
+/// Most chunks drawn at once (a window); one window is written while the next is drawn.
+const MAX_WINDOW: usize = 8;
+
 /// What `credrisk generate` was asked for, validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GenerateConfig {
@@ -151,8 +154,9 @@ fn write_outputs(config: &GenerateConfig, progress: &(dyn Fn(u64) + Sync)) -> Re
 
     let population = Population::new();
     let plan: Vec<(u64, usize)> = chunk_plan(config.rows).collect();
-    // Two chunks per thread in flight: enough to keep every core busy while one window is written.
-    let window = 2 * rayon::current_num_threads().max(1);
+    // Two chunks per thread in flight keep every core busy while the previous window is written;
+    // the cap bounds memory (two windows of ≈ 8 MB chunks) whatever the number of cores.
+    let window = (2 * rayon::current_num_threads()).clamp(2, MAX_WINDOW);
     let mut pending: Vec<ReadyChunk> = Vec::new();
     for chunks in plan.chunks(window) {
         let to_write = std::mem::take(&mut pending);
