@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "== python oracles (pinned: ../shared/requirements.txt) -> .venv"
-../shared/peer/setup.sh .venv >/dev/null
+bash ../shared/peer/setup.sh .venv >/dev/null
 export CREDRISK_PYTHON="$PWD/.venv/bin/python"
 echo "== cargo test --release"
 cargo test --release "$@"
