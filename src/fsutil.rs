@@ -45,7 +45,10 @@ impl AtomicFile {
         let file = writer.into_inner().map_err(|e| Error::io(&self.temp, e.into_error()))?;
         file.sync_all().map_err(|e| Error::io(&self.temp, e))?;
         drop(file);
-        fs::rename(&self.temp, &self.target).map_err(|e| Error::io(&self.target, e))
+        fs::rename(&self.temp, &self.target).map_err(|e| {
+            let _ = fs::remove_file(&self.temp);
+            Error::io(&self.target, e)
+        })
     }
 }
 

@@ -8,25 +8,19 @@ mod common;
 use common::{ok_in, python_ok, run_in};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 const ROWS: u64 = 100_000;
 
-/// One generated population (100k rows, CSV and JSON summary) shared by the read-only tests,
-/// regenerated once per test run under Cargo's scratch directory for integration tests.
-fn population() -> &'static (PathBuf, PathBuf) {
-    static POPULATION: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
-    POPULATION.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("generate-population");
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        ok_in(
-            &dir,
-            &["generate", "--rows", &ROWS.to_string(), "--seed", "7", "--csv", "--summary-json", "--quiet"],
-        );
-        let prefix = dir.join("data/chilean_credit_data");
-        (dir, prefix)
-    })
+/// A generated population (100k rows, CSV and JSON summary) in its own scratch directory:
+/// generating takes a fraction of a second, so tests share nothing and clean up after themselves.
+fn population() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    ok_in(
+        dir.path(),
+        &["generate", "--rows", &ROWS.to_string(), "--seed", "7", "--csv", "--summary-json", "--quiet"],
+    );
+    let prefix = dir.path().join("data/chilean_credit_data");
+    (dir, prefix)
 }
 
 fn with_ext(prefix: &Path, ext: &str) -> String {
@@ -60,7 +54,7 @@ print(json.dumps(out))
 
 #[test]
 fn pyarrow_reads_the_contract_schema_categories_and_ranges() {
-    let (_dir, prefix) = population();
+    let (_dir, prefix) = &population();
     let out = json(&python_ok(SCHEMA_CHECK, &[&with_ext(prefix, "parquet")]));
     let names: Vec<&str> = out["names"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     assert_eq!(
@@ -168,7 +162,7 @@ print(json.dumps({"header": header, "rows": len(rows), "widths": sorted({len(r) 
 
 #[test]
 fn pythons_csv_module_reads_the_same_table_as_pyarrow() {
-    let (_dir, prefix) = population();
+    let (_dir, prefix) = &population();
     let out = json(&python_ok(CSV_CHECK, &[&with_ext(prefix, "csv"), &with_ext(prefix, "parquet")]));
     assert_eq!(out["rows"], ROWS);
     assert_eq!(out["widths"], serde_json::json!([18]));
@@ -222,8 +216,8 @@ fn check_summary_against_oracle(ours: &Value, oracle: &Value) {
 
 #[test]
 fn the_summary_matches_pandas_numpy_and_sklearn() {
-    let (dir, prefix) = population();
-    let dir = dir.as_path();
+    let (dir, prefix) = &population();
+    let dir = dir.path();
     let oracle = json(&python_ok(SUMMARY_ORACLE, &[&with_ext(prefix, "parquet")]));
     let written = json(&std::fs::read_to_string(with_ext(prefix, "summary.json")).unwrap());
     check_summary_against_oracle(&written, &oracle);
@@ -276,7 +270,7 @@ print(json.dumps(out))
 
 #[test]
 fn the_population_looks_like_chile_and_the_label_is_learnable_but_not_trivial() {
-    let (_dir, prefix) = population();
+    let (_dir, prefix) = &population();
     let d = json(&python_ok(DISTRIBUTIONS, &[&with_ext(prefix, "parquet")]));
     let f = |v: &Value| v.as_f64().unwrap();
     let list = |key: &str| d[key].as_array().unwrap().iter().map(f).collect::<Vec<f64>>();
@@ -436,7 +430,7 @@ fn bad_input_exits_2_with_one_line_and_writes_nothing() {
 
 #[test]
 fn describe_refuses_corrupt_and_invalid_files_naming_the_problem() {
-    let (_dir, prefix) = population();
+    let (_dir, prefix) = &population();
     let scratch = tempfile::tempdir().unwrap();
     let bytes = std::fs::read(with_ext(prefix, "parquet")).unwrap();
     std::fs::write(scratch.path().join("truncated.parquet"), &bytes[..bytes.len() / 3]).unwrap();
