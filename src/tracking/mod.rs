@@ -27,7 +27,7 @@ pub use registry::register_model;
 pub use resolve::{ResolvedModel, resolve_model};
 pub use runs::{RunSummary, list_runs};
 pub use uri::{Backend, backend, file_uri_to_path, path_to_file_uri};
-pub use util::{current_user, now_ms, utc_minutes};
+pub use util::{civil_from_days, current_user, now_ms, utc_minutes};
 
 use crate::error::{Error, Result};
 use std::path::Path;
