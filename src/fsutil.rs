@@ -42,13 +42,16 @@ impl AtomicFile {
     /// Flushes, syncs and renames the temp file onto the target.
     pub fn commit(mut self) -> Result<()> {
         let writer = self.writer.take().expect("commit is called once");
-        let file = writer.into_inner().map_err(|e| Error::io(&self.temp, e.into_error()))?;
-        file.sync_all().map_err(|e| Error::io(&self.temp, e))?;
-        drop(file);
-        fs::rename(&self.temp, &self.target).map_err(|e| {
+        let finished = writer
+            .into_inner()
+            .map_err(|e| Error::io(&self.temp, e.into_error()))
+            .and_then(|file| file.sync_all().map_err(|e| Error::io(&self.temp, e)))
+            .and_then(|()| fs::rename(&self.temp, &self.target).map_err(|e| Error::io(&self.target, e)));
+        if finished.is_err() {
+            // The writer is gone, so Drop will not clean up: remove the temp file here.
             let _ = fs::remove_file(&self.temp);
-            Error::io(&self.target, e)
-        })
+        }
+        finished
     }
 }
 
