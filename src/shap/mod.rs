@@ -19,7 +19,7 @@ mod tests;
 use crate::error::{Error, Result};
 use crate::forest::{Forest, Tree};
 use interventional::{InterventionalForest, InterventionalScratch};
-use path::{BLOCK, PathForest, PathScratch};
+use path::{PathForest, PathScratch};
 use rayon::prelude::*;
 
 /// Which value function the Shapley values are of.
@@ -174,7 +174,7 @@ impl TreeShap {
         }
         values.fill(0.0);
         match &self.engine {
-            Engine::Path(p) => p.shap_rows([x], &mut scratch.path, values),
+            Engine::Path(p) => p.shap_into(x, &mut scratch.path, values),
             Engine::Interventional(i) => i.shap_into(x, &mut scratch.interventional, values),
         }
         Ok(self.predict_unchecked(x))
@@ -191,47 +191,20 @@ impl TreeShap {
                 rows.len()
             )));
         }
-        let blocks: Vec<Vec<Explanation>> = rows
-            .par_chunks(n * BLOCK)
-            .enumerate()
-            .map_init(|| self.scratch(), |scratch, (b, block)| self.explain_block(block, b * BLOCK, scratch))
-            .collect::<Result<_>>()?;
-        Ok(blocks.into_iter().flatten().collect())
-    }
-
-    /// Up to `BLOCK` rows; a full block of path-dependent rows is walked through the trees together.
-    fn explain_block(
-        &self,
-        block: &[f64],
-        first_row: usize,
-        scratch: &mut Scratch,
-    ) -> Result<Vec<Explanation>> {
-        let n = self.n_features;
-        for (r, x) in block.chunks(n).enumerate() {
-            self.check_row(x).map_err(|e| Error::Usage(format!("row {}: {e}", first_row + r)))?;
-        }
-        let mut values = vec![0.0; block.len()];
-        match &self.engine {
-            Engine::Path(p) if block.len() == n * BLOCK => {
-                let xs: [&[f64]; BLOCK] = std::array::from_fn(|r| &block[r * n..(r + 1) * n]);
-                p.shap_rows(xs, &mut scratch.path, &mut values);
-            }
-            _ => {
-                for (x, out) in block.chunks(n).zip(values.chunks_mut(n)) {
-                    self.explain_into(x, scratch, out)?;
-                }
-            }
-        }
         let base_value = self.base_value();
-        Ok(block
-            .chunks(n)
-            .zip(values.chunks(n))
-            .map(|(x, v)| Explanation {
-                base_value,
-                values: v.to_vec(),
-                prediction: self.predict_unchecked(x),
-            })
-            .collect())
+        rows.par_chunks(n)
+            .enumerate()
+            .map_init(
+                || self.scratch(),
+                |scratch, (r, x)| {
+                    let mut values = vec![0.0; n];
+                    let prediction = self
+                        .explain_into(x, scratch, &mut values)
+                        .map_err(|e| Error::Usage(format!("row {r}: {e}")))?;
+                    Ok(Explanation { base_value, values, prediction })
+                },
+            )
+            .collect()
     }
 
     fn check_row(&self, x: &[f64]) -> Result<()> {

@@ -11,115 +11,132 @@
 //! and dividing out a feature's factor is a pointwise division.
 //!
 //! A feature split twice on a path: its contribution is booked at its deepest edge, so the edge
-//! into node c (feature i) takes S(c) = Σ_{leaves under c} value · P_v(t) minus S(c') of the
-//! next edges on i below c (collected in `acc`), divided by c's factor of i.
+//! into node c (feature i) takes S(c) = Σ_{leaves under c} value · P_v(t) minus S(n) of the
+//! nearest nodes below c that split on i again (collected in an accumulator), divided by the
+//! edge's factor L = a t + b (1 − t). A leaf's edge needs no division: S(leaf) / L = value ·
+//! (the path polynomial without the feature's factor).
 //!
-//! Speed: the layout is preorder with leaves stored inline in their parent; an edge x does not
-//! follow has L = b (1 − t), which needs no division; a node whose children are both leaves is
-//! visited inline; batches walk 4 rows through each tree together (shared node loads and
-//! calls); the traversal is also compiled for AVX and picked at run time. Every variant computes
-//! the same bits for a row.
+//! Speed: each tree is two straight passes over its internal nodes in preorder (see `walk.rs`):
+//! down, every node computes its children's factors and path polynomials; up, in reverse, every
+//! node sums its subtree and books the integrand of its incoming edge. All per-row state lives
+//! in a few small arrays (per depth, per node a single number) that stay in L1, the records are
+//! read in order, and no branch depends on the row. The passes are also compiled for AVX and
+//! picked at run time; every variant computes the same bits.
 
 mod walk;
 
 use super::quadrature::GaussLegendre;
 use crate::error::{Error, Result};
 use crate::forest::{Forest, Tree};
-use walk::{Isa, Walk};
+use walk::Isa;
 
-/// Marks a leaf child in [`Child::index`].
-const LEAF: u32 = u32::MAX;
-
-/// Rows walked together by [`PathForest::shap_rows`] in batches.
-pub(crate) const BLOCK: usize = 4;
-
-/// Deepest tree TreeSHAP accepts (recursion depth; also bounds the scratch).
+/// Deepest tree TreeSHAP accepts (recursion depth of the builder; also bounds the scratch).
 pub(crate) const MAX_DEPTH: usize = 512;
 
-/// An internal node in preorder; its children (leaf or internal) are stored inline.
+/// Depth slots: a node at depth d on side k (0 left, 1 right) of its parent owns slot 2d + k,
+/// where its parent leaves its path polynomial, its factor L and its a. A node's ancestors keep
+/// their slots while its subtree is walked, so a feature's previous edge is found by slot.
+const ROOT_SLOT: u32 = 0;
+/// The slot of a feature not yet split on the path: L = 1, a = 1 (never written: the root has
+/// no sibling).
+const FRESH_SLOT: u32 = 1;
+/// Accumulator slot that stays zero (read by edges whose feature is not split again below).
+const ZERO_ACC: u32 = 0;
+/// Accumulator slots written and never read, by nodes whose feature is new on their path: node
+/// n writes 1 + n mod `SINKS`, so consecutive nodes do not wait on each other's stores.
+const SINKS: u32 = 8;
+/// `kid_split` of a leaf child: its `a` goes to this throwaway entry past the tree's splits.
+const LEAF: u32 = u32::MAX;
+
+/// An internal node, in preorder, with what the down pass needs about its two children.
 #[derive(Debug, Clone, Copy)]
 struct Split {
     threshold: f64,
     feature: u32,
-    /// Depth slot of the nearest ancestor edge that split on `feature` (0: none, and slot 0 is
-    /// never written because no edge enters the root).
-    prev: u32,
-    children: [Child; 2],
+    /// This node's slot, and the slot of its feature's previous edge (`FRESH_SLOT` if none).
+    slot: u32,
+    prev_slot: u32,
+    /// Per child: the local split index of an internal child (`LEAF` for a leaf), the cover
+    /// product b of the edge (product of the cover ratios of the edges on `feature` from the
+    /// root down to the child) and a leaf's value (0 for an internal child).
+    kid_split: [u32; 2],
+    kid_b: [f64; 2],
+    kid_value: [f64; 2],
 }
 
+/// What the up pass needs about an internal node and the edge into it.
 #[derive(Debug, Clone, Copy)]
-struct Child {
-    /// Product of the cover ratios of the edges on this feature from the root down to here.
+struct Up {
+    /// b of the edge into this node (1 for the root).
     b: f64,
-    /// A leaf child's value; for an internal child, 1 / b.
-    value_or_inv_b: f64,
-    /// Index of the internal child in `PathForest::splits`, or `LEAF`.
-    index: u32,
-    /// Whether the internal child's subtree splits on this feature again (then its slot must
-    /// hold a, 1/L and the accumulator of the deeper edges).
-    repeats: bool,
-    /// Whether the internal child's two children are leaves (visited inline, no recursion).
-    twig: bool,
+    /// The parent's split feature: the integrand the edge books into.
+    feature: u32,
+    depth: u32,
+    /// Accumulator slot of the edge into this node when its subtree splits on the edge's
+    /// feature again, else `ZERO_ACC`.
+    own_acc: u32,
+    /// For a node splitting on a feature already on its path, the accumulator slot of that
+    /// feature's previous edge; else a sink (see `SINKS`).
+    prev_acc: u32,
 }
 
-/// Where a tree starts: its root split, or the value of a tree that is a single leaf.
+/// Where a tree's splits are; a tree without splits is the leaf `value`.
 #[derive(Debug, Clone, Copy)]
-enum Root {
-    Split(u32),
-    Leaf(f64),
+struct TreeSpan {
+    splits: usize,
+    n_splits: usize,
+    n_acc: usize,
+    value: f64,
 }
 
 /// A forest laid out for path-dependent TreeSHAP; built once, shared read-only across threads.
 #[derive(Debug, Clone)]
 pub(crate) struct PathForest {
+    trees: Vec<TreeSpan>,
     splits: Vec<Split>,
-    roots: Vec<Root>,
+    ups: Vec<Up>,
     /// Gauss–Legendre nodes and weights; `lanes` = their number.
     rule: GaussLegendre,
-    /// w / (1 − t) and 1 / (1 − t) at the rule's nodes.
-    w_over_1mt: Vec<f64>,
-    inv_1mt: Vec<f64>,
     lanes: usize,
-    /// Depth slots needed: the deepest internal child's depth + 1.
+    /// Largest split count and accumulator count of any tree; depth slots needed.
+    max_splits: usize,
+    max_acc: usize,
     slots: usize,
     n_features: usize,
     base_value: f64,
-    /// The instruction set the traversal runs with (AVX when the CPU has it; same results).
+    /// The instruction set the passes run with (AVX when the CPU has it; same results).
     isa: Isa,
 }
 
-/// Per-thread working memory: one slot per depth.
+/// Per-thread working memory, sized for the largest tree; polynomials are `lanes` values each.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PathScratch {
-    /// a_i of the feature entering each depth slot (1 or 0).
+    lanes: usize,
+    /// Per depth slot: the path polynomial P and factor L left there by the parent, and a.
+    p: Vec<f64>,
+    l: Vec<f64>,
     a: Vec<f64>,
-    /// 1 / (a t + b (1 − t)) at each node, per slot.
-    inv_l: Vec<f64>,
-    /// Σ S(c') of the next same-feature edges below each slot.
+    /// Per depth: Σ S of the finished children of the node being summed at the depth above.
+    child_sum: Vec<f64>,
+    /// Per split: the leaf children's share of S (from the down pass), and a of its edge
+    /// (one more entry: where leaf children's a goes).
+    leaf_sum: Vec<f64>,
+    a_in: Vec<f64>,
+    /// Per accumulator slot: Σ S of the nearest nodes below an edge splitting on its feature.
     acc: Vec<f64>,
-    /// Per row and feature, integrands to integrate at the end of the rows.
-    with_w: Vec<f64>,
-    with_w_1mt: Vec<f64>,
+    /// Per feature: the integrand, integrated once at the end.
+    integrand: Vec<f64>,
 }
 
 impl PathForest {
     pub(crate) fn new(forest: &Forest) -> Result<PathForest> {
-        let mut builder =
-            Builder { splits: Vec::new(), last: vec![(0, 1.0); forest.n_features], slots: 1, unique: 0 };
-        let mut roots = Vec::with_capacity(forest.trees.len());
+        let mut builder = Builder::new(forest.n_features);
         let mut base_sum = 0.0;
         for (t, tree) in forest.trees.iter().enumerate() {
             super::check_tree(tree, forest.n_features)
                 .map_err(|e| Error::Internal(format!("tree {t}: {e}")))?;
             base_sum += cover_weighted_mean(tree);
-            let root = &tree.nodes[0];
-            roots.push(if root.is_leaf() {
-                Root::Leaf(root.value)
-            } else {
-                Root::Split(
-                    builder.add(tree, 0, 0, 0).map_err(|e| Error::Internal(format!("tree {t}: {e}")))?,
-                )
-            });
+            builder.add_tree(tree).map_err(|e| Error::Internal(format!("tree {t}: {e}")))?;
         }
         // A path with d distinct features gives integrands of degree ≤ d − 1 ≤ 2n − 1.
         let lanes = supported_lanes(builder.unique.div_ceil(2).max(1)).ok_or_else(|| {
@@ -128,19 +145,21 @@ impl PathForest {
                 builder.unique
             ))
         })?;
-        let rule = GaussLegendre::new(lanes);
-        Ok(PathForest {
+        let forest = PathForest {
+            max_splits: builder.trees.iter().map(|t| t.n_splits).max().unwrap_or(0),
+            max_acc: builder.trees.iter().map(|t| t.n_acc).max().unwrap_or(0),
+            slots: 2 * (builder.depth + 2),
+            trees: builder.trees,
             splits: builder.splits,
-            roots,
-            w_over_1mt: rule.t.iter().zip(&rule.w).map(|(t, w)| w / (1.0 - t)).collect(),
-            inv_1mt: rule.t.iter().map(|t| 1.0 / (1.0 - t)).collect(),
-            rule,
+            ups: builder.ups,
+            rule: GaussLegendre::new(lanes),
             lanes,
-            slots: builder.slots,
             n_features: forest.n_features,
-            isa: Isa::detect(),
             base_value: base_sum / forest.trees.len() as f64,
-        })
+            isa: Isa::detect(),
+        };
+        forest.check_layout().map_err(|e| Error::Internal(format!("TreeSHAP layout: {e}")))?;
+        Ok(forest)
     }
 
     pub(crate) fn base_value(&self) -> f64 {
@@ -153,105 +172,98 @@ impl PathForest {
         s
     }
 
-    /// Sizes `s` for this forest and up to `BLOCK` rows (allocates only if it does not fit).
+    /// Sizes `s` for this forest (allocates only if it does not fit) and sets its constants:
+    /// the root's path polynomial 1 and the fresh slot's L = 1, a = 1.
     fn fit_scratch(&self, s: &mut PathScratch) {
-        let (slots, lanes, features) = (self.slots, self.lanes, self.n_features);
-        if s.a.len() != slots * BLOCK
-            || s.inv_l.len() != slots * lanes * BLOCK
-            || s.with_w.len() != features * lanes * BLOCK
+        let n = self.lanes;
+        if s.lanes == n
+            && s.a.len() == self.slots
+            && s.a_in.len() == self.max_splits + 1
+            && s.acc.len() == self.max_acc * n
+            && s.integrand.len() == self.n_features * n
         {
-            s.a = vec![0.0; slots * BLOCK];
-            s.inv_l = vec![0.0; slots * lanes * BLOCK];
-            s.acc = vec![0.0; slots * lanes * BLOCK];
-            s.with_w = vec![0.0; features * lanes * BLOCK];
-            s.with_w_1mt = vec![0.0; features * lanes * BLOCK];
+            return;
         }
+        *s = PathScratch {
+            lanes: n,
+            p: vec![0.0; self.slots * n],
+            l: vec![0.0; self.slots * n],
+            a: vec![0.0; self.slots],
+            child_sum: vec![0.0; self.slots * n],
+            leaf_sum: vec![0.0; self.max_splits * n],
+            a_in: vec![0.0; self.max_splits + 1],
+            acc: vec![0.0; self.max_acc * n],
+            integrand: vec![0.0; self.n_features * n],
+        };
+        s.p[ROOT_SLOT as usize * n..][..n].fill(1.0);
+        s.l[FRESH_SLOT as usize * n..][..n].fill(1.0);
+        s.a[FRESH_SLOT as usize] = 1.0;
+    }
+
+    /// The bounds the passes rely on instead of checking every access: every slot, split,
+    /// accumulator and feature index of a tree is in range of the scratch `fit_scratch` sizes.
+    fn check_layout(&self) -> std::result::Result<(), String> {
+        for tree in &self.trees {
+            let splits = self.splits.get(tree.splits..tree.splits + tree.n_splits).ok_or("split range")?;
+            let ups = self.ups.get(tree.splits..tree.splits + tree.n_splits).ok_or("up range")?;
+            for (split, up) in splits.iter().zip(ups) {
+                // A node's children use slots (slot & !1) + 2 and + 3.
+                let slot_ok = |s: u32| (s as usize & !1) + 3 < self.slots;
+                let kid_ok = |k: u32| k == LEAF || (k as usize) < tree.n_splits;
+                let acc_ok = |a: u32| (a as usize) < tree.n_acc && tree.n_acc <= self.max_acc;
+                if !(slot_ok(split.slot)
+                    && (split.prev_slot as usize) < self.slots
+                    && split.kid_split.iter().all(|&k| kid_ok(k)))
+                    || (split.feature as usize) >= self.n_features
+                    || (up.feature as usize) >= self.n_features
+                    || !(acc_ok(up.own_acc) && acc_ok(up.prev_acc))
+                    || (up.depth as usize) + 1 >= self.slots
+                {
+                    return Err(format!("a record out of range: {split:?} {up:?}"));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Mean over trees of the leaf value `x` reaches.
     pub(crate) fn predict(&self, x: &[f64]) -> f64 {
-        let total: f64 = self.roots.iter().map(|root| self.tree_predict(*root, x)).sum();
-        total / self.roots.len() as f64
+        let total: f64 = self.trees.iter().map(|tree| self.tree_predict(tree, x)).sum();
+        total / self.trees.len() as f64
     }
 
-    fn tree_predict(&self, root: Root, x: &[f64]) -> f64 {
-        let mut n = match root {
-            Root::Leaf(value) => return value,
-            Root::Split(n) => n as usize,
-        };
+    fn tree_predict(&self, tree: &TreeSpan, x: &[f64]) -> f64 {
+        if tree.n_splits == 0 {
+            return tree.value;
+        }
+        let mut n = 0;
         loop {
-            let split = &self.splits[n];
-            let child = &split.children[usize::from(x[split.feature as usize] > split.threshold)];
-            if child.index == LEAF {
-                return child.value_or_inv_b;
+            let split = &self.splits[tree.splits + n];
+            let k = usize::from(x[split.feature as usize] > split.threshold);
+            match split.kid_split[k] {
+                LEAF => return split.kid_value[k],
+                next => n = next as usize,
             }
-            n = child.index as usize;
         }
     }
 
-    /// Adds the forest's SHAP values of R rows into `phi` (row-major, `R × n_features`, zeroed by
-    /// the caller), scaled to the forest mean. Each row gets exactly the bits it would get alone.
-    /// No allocation once `scratch` fits.
-    pub(crate) fn shap_rows<const R: usize>(
-        &self,
-        xs: [&[f64]; R],
-        scratch: &mut PathScratch,
-        phi: &mut [f64],
-    ) {
-        const { assert!(R <= BLOCK) };
+    /// Adds the forest's SHAP values of `x` into `phi` (`n_features` values, zeroed by the
+    /// caller), scaled to the forest mean. No allocation once `scratch` fits.
+    pub(crate) fn shap_into(&self, x: &[f64], scratch: &mut PathScratch, phi: &mut [f64]) {
+        assert_eq!(x.len(), self.n_features, "rows are checked before they get here");
         self.fit_scratch(scratch);
         macro_rules! run {
             ($($n:literal)*) => {
                 match self.lanes {
-                    $($n => self.shap_lanes::<$n, R>(xs, scratch, phi),)*
+                    $($n => walk::forest::<$n>(self, x, scratch, phi),)*
                     other => unreachable!("unsupported lane count {other}"),
                 }
             };
         }
         run!(1 2 3 4 5 6 7 8 10 12 16 24 32 64);
-        let scale = 1.0 / self.roots.len() as f64;
+        let scale = 1.0 / self.trees.len() as f64;
         phi.iter_mut().for_each(|v| *v *= scale);
     }
-
-    fn shap_lanes<const N: usize, const R: usize>(
-        &self,
-        xs: [&[f64]; R],
-        scratch: &mut PathScratch,
-        phi: &mut [f64],
-    ) {
-        let (slots, nf) = (self.slots, self.n_features);
-        let with_w = scratch.with_w[..R * nf * N].as_chunks_mut::<N>().0;
-        let with_w_1mt = scratch.with_w_1mt[..R * nf * N].as_chunks_mut::<N>().0;
-        with_w.fill([0.0; N]);
-        with_w_1mt.fill([0.0; N]);
-        let mut walk = Walk {
-            splits: &self.splits,
-            t: array(&self.rule.t),
-            inv_1mt: array(&self.inv_1mt),
-            xs,
-            n_features: nf,
-            a: scratch.a[..slots * R].as_chunks_mut::<R>().0,
-            inv_l: scratch.inv_l[..slots * R * N].as_chunks_mut::<N>().0.as_chunks_mut::<R>().0,
-            acc: scratch.acc[..slots * R * N].as_chunks_mut::<N>().0.as_chunks_mut::<R>().0,
-            with_w,
-            with_w_1mt,
-        };
-        let roots = self.roots.iter().filter_map(|root| match root {
-            Root::Split(n) => Some(*n as usize),
-            Root::Leaf(_) => None,
-        });
-        walk.trees(roots, self.isa);
-        let (w, w_over_1mt) = (array::<N>(&self.rule.w), array::<N>(&self.w_over_1mt));
-        for (i, value) in phi.iter_mut().enumerate().take(R * nf) {
-            *value += walk::dot(&w, &walk.with_w[i]) + walk::dot(&w_over_1mt, &walk.with_w_1mt[i]);
-        }
-    }
-}
-
-fn array<const N: usize>(values: &[f64]) -> [f64; N] {
-    let mut out = [0.0; N];
-    out.copy_from_slice(values);
-    out
 }
 
 /// Lane counts compiled in: every count to 8, then a few wider ones (more quadrature nodes than
@@ -277,64 +289,123 @@ fn cover_weighted_mean(tree: &Tree) -> f64 {
     mean
 }
 
-/// Lays trees out in preorder, computing each edge's same-feature cover product and the slot of
-/// its previous same-feature edge.
+/// Lays trees' internal nodes out in preorder, computing each edge's same-feature cover
+/// product, its feature's previous edge and the accumulator slots.
 struct Builder {
+    trees: Vec<TreeSpan>,
     splits: Vec<Split>,
-    /// Per feature, on the current path: (slot of its deepest edge, its cover product); slot 0
-    /// means "not on the path".
-    last: Vec<(u32, f64)>,
-    slots: usize,
+    ups: Vec<Up>,
+    /// Per feature, on the current path: (local split index below its deepest edge, or
+    /// `LEAF` when not on the path; that node's slot; the edge's cover product).
+    last: Vec<(u32, u32, f64)>,
+    /// Deepest internal node, and most distinct features on a path, over all trees.
+    depth: usize,
+    unique: usize,
+}
+
+/// The edge into the node being added.
+#[derive(Clone, Copy)]
+struct Incoming {
+    b: f64,
+    feature: u32,
+    depth: usize,
+    slot: u32,
     unique: usize,
 }
 
 impl Builder {
-    /// Adds internal node `i` (at `depth`, with `unique` distinct features above it).
-    fn add(
+    fn new(n_features: usize) -> Builder {
+        Builder {
+            trees: Vec::new(),
+            splits: Vec::new(),
+            ups: Vec::new(),
+            last: vec![(LEAF, FRESH_SLOT, 1.0); n_features],
+            depth: 0,
+            unique: 0,
+        }
+    }
+
+    fn add_tree(&mut self, tree: &Tree) -> std::result::Result<(), String> {
+        let start = self.splits.len();
+        let mut n_acc = 1 + SINKS;
+        let root = Incoming { b: 1.0, feature: 0, depth: 0, slot: ROOT_SLOT, unique: 0 };
+        if !tree.nodes[0].is_leaf() {
+            self.add_split(tree, 0, root, start, &mut n_acc)?;
+        }
+        self.trees.push(TreeSpan {
+            splits: start,
+            n_splits: self.splits.len() - start,
+            n_acc: n_acc as usize,
+            value: tree.nodes[0].value,
+        });
+        Ok(())
+    }
+
+    /// Adds internal node `i` of `tree` and its subtree; returns its local split index.
+    fn add_split(
         &mut self,
         tree: &Tree,
         i: usize,
-        depth: usize,
-        unique: usize,
+        incoming: Incoming,
+        start: usize,
+        n_acc: &mut u32,
     ) -> std::result::Result<u32, String> {
-        if depth >= MAX_DEPTH {
+        if incoming.depth >= MAX_DEPTH {
             return Err(format!("deeper than {MAX_DEPTH}, which TreeSHAP supports"));
         }
         let node = &tree.nodes[i];
         let feature = node.feature as usize;
-        let (prev, b_prev) = self.last[feature];
-        let unique = unique + usize::from(prev == 0);
+        let (prev, prev_slot, b_prev) = self.last[feature];
+        let unique = incoming.unique + usize::from(prev == LEAF);
         self.unique = self.unique.max(unique);
-        let index = self.splits.len();
-        let blank = Child { b: 0.0, value_or_inv_b: 0.0, index: LEAF, repeats: false, twig: false };
+        self.depth = self.depth.max(incoming.depth);
+        let local = (self.splits.len() - start) as u32;
         self.splits.push(Split {
             threshold: node.threshold,
             feature: node.feature,
-            prev,
-            children: [blank; 2],
+            slot: incoming.slot,
+            prev_slot,
+            kid_split: [LEAF; 2],
+            kid_b: [0.0; 2],
+            kid_value: [0.0; 2],
         });
+        self.ups.push(Up {
+            b: incoming.b,
+            feature: incoming.feature,
+            depth: incoming.depth as u32,
+            own_acc: ZERO_ACC,
+            prev_acc: 1 + local % SINKS,
+        });
+        if prev != LEAF {
+            // `prev` may be this node itself, when its own edge is on `feature`.
+            let prev_up = &mut self.ups[start + prev as usize];
+            if prev_up.own_acc == ZERO_ACC {
+                prev_up.own_acc = *n_acc;
+                *n_acc += 1;
+            }
+            self.ups[start + local as usize].prev_acc = self.ups[start + prev as usize].own_acc;
+        }
         for (k, c) in [node.left as usize, node.right as usize].into_iter().enumerate() {
             let b = b_prev * (tree.nodes[c].cover / node.cover);
             if !(b > 0.0 && (1.0 / b).is_finite()) {
                 return Err(format!("node {c}: the cover product along its path is {b}, not > 0"));
             }
-            let child = if tree.nodes[c].is_leaf() {
-                Child { b, value_or_inv_b: tree.nodes[c].value, index: LEAF, repeats: false, twig: false }
-            } else {
-                let slot = depth + 1;
-                self.slots = self.slots.max(slot + 1);
-                let saved = std::mem::replace(&mut self.last[feature], (slot as u32, b));
-                let first = self.add(tree, c, slot, unique)?;
-                self.last[feature] = saved;
-                // The subtree is contiguous in preorder: does it split on `feature` again?
-                let repeats = self.splits[first as usize..].iter().any(|s| s.feature as usize == feature);
-                let grandchildren = [tree.nodes[c].left, tree.nodes[c].right];
-                let twig = grandchildren.iter().all(|&g| tree.nodes[g as usize].is_leaf());
-                Child { b, value_or_inv_b: 1.0 / b, index: first, repeats, twig }
-            };
-            self.splits[index].children[k] = child;
+            let split = start + local as usize;
+            self.splits[split].kid_b[k] = b;
+            if tree.nodes[c].is_leaf() {
+                self.splits[split].kid_value[k] = tree.nodes[c].value;
+                continue;
+            }
+            let depth = incoming.depth + 1;
+            let slot = (2 * depth + k) as u32;
+            let child = Incoming { b, feature: node.feature, depth, slot, unique };
+            let next = (self.splits.len() - start) as u32;
+            let saved = std::mem::replace(&mut self.last[feature], (next, slot, b));
+            let kid = self.add_split(tree, c, child, start, n_acc)?;
+            self.last[feature] = saved;
+            self.splits[split].kid_split[k] = kid;
         }
-        Ok(index as u32)
+        Ok(local)
     }
 }
 
@@ -343,7 +414,7 @@ pub(crate) fn lanes_of(forest: &PathForest) -> usize {
     forest.lanes
 }
 
-/// The same forest with the plain (non-AVX) traversal, to check both variants agree.
+/// The same forest with the plain (non-AVX) passes, to check both variants agree.
 #[cfg(test)]
 pub(crate) fn baseline_variant(forest: &PathForest) -> PathForest {
     PathForest { isa: Isa::Baseline, ..forest.clone() }

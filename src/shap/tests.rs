@@ -190,8 +190,8 @@ fn every_compiled_traversal_gives_the_same_bits() {
     let plain = path::baseline_variant(&fast);
     for x in random_rows(&mut rng, 9, 20) {
         let (mut a, mut b) = (vec![0.0; 9], vec![0.0; 9]);
-        fast.shap_rows([&x], &mut fast.scratch(), &mut a);
-        plain.shap_rows([&x], &mut plain.scratch(), &mut b);
+        fast.shap_into(&x, &mut fast.scratch(), &mut a);
+        plain.shap_into(&x, &mut plain.scratch(), &mut b);
         assert_eq!(a, b);
     }
 }
