@@ -60,7 +60,9 @@ pub fn run(args: Args) -> Result<()> {
     let customers = read_customers(&args.customer)?;
     let background = args.background.as_deref().map(|p| (p, args.background_rows, args.seed));
     let explainer = loader::load_explainer(args.model.as_deref(), args.tracking_uri.as_deref(), background)?;
-    let options = ExplainOptions { lang, top: args.top, per_column: args.per_column };
+    // One customer gets both cores; many are spread over them instead.
+    let parallel = customers.len() == 1;
+    let options = ExplainOptions { lang, top: args.top, per_column: args.per_column, parallel };
     let answers: Vec<Answer> =
         customers.par_iter().map(|c| explainer.explain(c, options)).collect::<Result<_>>()?;
     print_answers(&answers, args.format, lang)

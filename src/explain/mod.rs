@@ -85,11 +85,13 @@ pub struct ExplainOptions {
     pub top: usize,
     /// One contribution per encoded column instead of per field.
     pub per_column: bool,
+    /// Split the TreeSHAP work over two threads (same values): for a lone request.
+    pub parallel: bool,
 }
 
 impl Default for ExplainOptions {
     fn default() -> Self {
-        ExplainOptions { lang: Lang::Es, top: DEFAULT_TOP, per_column: false }
+        ExplainOptions { lang: Lang::Es, top: DEFAULT_TOP, per_column: false, parallel: false }
     }
 }
 
@@ -145,7 +147,7 @@ impl Explainer {
 
     pub fn explain(&self, a: &Applicant, options: ExplainOptions) -> Result<Answer> {
         let x = self.model.encoder.encode(a);
-        let e = self.shap.explain(&x)?;
+        let e = if options.parallel { self.shap.explain_parallel(&x)? } else { self.shap.explain(&x)? };
         let groups = Group::all();
         let mut per_group = vec![0.0; groups.len()];
         for (phi, &g) in e.values.iter().zip(&self.column_groups) {

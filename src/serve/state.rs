@@ -8,6 +8,7 @@ use super::metrics::{Metrics, ModelLabels};
 use crate::explain::Explainer;
 use actix_web::web::Bytes;
 use serde_json::json;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 /// The loaded model, its explainer and its precomputed metadata answers.
@@ -16,6 +17,20 @@ pub struct Loaded {
     pub labels: ModelLabels,
     pub model_json: Bytes,
     pub health_json: Bytes,
+    /// Explanations being computed right now, over every worker (see [`Loaded::explaining`]).
+    explaining: AtomicUsize,
+}
+
+/// An explanation in progress; `alone` when no other was running as it started.
+pub struct Explaining<'a> {
+    count: &'a AtomicUsize,
+    pub alone: bool,
+}
+
+impl Drop for Explaining<'_> {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Loaded {
@@ -51,7 +66,16 @@ impl Loaded {
             model_json: Bytes::from(serde_json::to_vec(&metadata).unwrap_or_default()),
             health_json: Bytes::from(serde_json::to_vec(&health).unwrap_or_default()),
             explainer,
+            explaining: AtomicUsize::new(0),
         }
+    }
+
+    /// Counts an explanation in progress until the guard drops. An explanation that starts
+    /// alone may use both cores (a lone client gets half the latency); under load each runs on
+    /// its worker's thread, which is what throughput wants.
+    pub fn explaining(&self) -> Explaining<'_> {
+        let before = self.explaining.fetch_add(1, Ordering::Relaxed);
+        Explaining { count: &self.explaining, alone: before == 0 }
     }
 }
 

@@ -108,9 +108,16 @@ pub(crate) struct PathForest {
     isa: Isa,
 }
 
-/// Per-thread working memory, sized for the largest tree; polynomials are `lanes` values each.
+/// Per-thread working memory: one [`PartScratch`] per half of the forest.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PathScratch {
+    halves: [PartScratch; 2],
+}
+
+/// Working memory for one half of the forest, sized for the largest tree; polynomials are
+/// `lanes` values each.
+#[derive(Debug, Clone, Default)]
+struct PartScratch {
     lanes: usize,
     /// Per depth slot: the path polynomial P and factor L left there by the parent, and a.
     p: Vec<f64>,
@@ -124,8 +131,9 @@ pub(crate) struct PathScratch {
     a_in: Vec<f64>,
     /// Per accumulator slot: Σ S of the nearest nodes below an edge splitting on its feature.
     acc: Vec<f64>,
-    /// Per feature: the integrand, integrated once at the end.
+    /// Per feature: the integrand, integrated once at the end, and the (unscaled) result.
     integrand: Vec<f64>,
+    phi: Vec<f64>,
 }
 
 impl PathForest {
@@ -174,17 +182,23 @@ impl PathForest {
 
     /// Sizes `s` for this forest (allocates only if it does not fit) and sets its constants:
     /// the root's path polynomial 1 and the fresh slot's L = 1, a = 1.
-    fn fit_scratch(&self, s: &mut PathScratch) {
+    fn fit_scratch(&self, scratch: &mut PathScratch) {
+        for half in &mut scratch.halves {
+            self.fit_part(half);
+        }
+    }
+
+    fn fit_part(&self, s: &mut PartScratch) {
         let n = self.lanes;
         if s.lanes == n
             && s.a.len() == self.slots
             && s.a_in.len() == self.max_splits + 1
             && s.acc.len() == self.max_acc * n
-            && s.integrand.len() == self.n_features * n
+            && s.phi.len() == self.n_features
         {
             return;
         }
-        *s = PathScratch {
+        *s = PartScratch {
             lanes: n,
             p: vec![0.0; self.slots * n],
             l: vec![0.0; self.slots * n],
@@ -194,6 +208,7 @@ impl PathForest {
             a_in: vec![0.0; self.max_splits + 1],
             acc: vec![0.0; self.max_acc * n],
             integrand: vec![0.0; self.n_features * n],
+            phi: vec![0.0; self.n_features],
         };
         s.p[ROOT_SLOT as usize * n..][..n].fill(1.0);
         s.l[FRESH_SLOT as usize * n..][..n].fill(1.0);
@@ -249,20 +264,39 @@ impl PathForest {
 
     /// Adds the forest's SHAP values of `x` into `phi` (`n_features` values, zeroed by the
     /// caller), scaled to the forest mean. No allocation once `scratch` fits.
-    pub(crate) fn shap_into(&self, x: &[f64], scratch: &mut PathScratch, phi: &mut [f64]) {
+    ///
+    /// `parallel`: the forest's two halves on two threads (rayon), for a lone request on an
+    /// idle machine. Each half is summed alone and the halves are added in order either way, so
+    /// the bits do not depend on it or on the thread count.
+    pub(crate) fn shap_into(&self, x: &[f64], scratch: &mut PathScratch, phi: &mut [f64], parallel: bool) {
         assert_eq!(x.len(), self.n_features, "rows are checked before they get here");
         self.fit_scratch(scratch);
+        let (first, second) = self.trees.split_at(self.trees.len().div_ceil(2));
+        let [a, b] = &mut scratch.halves;
+        if parallel {
+            rayon::join(|| self.shap_part(first, x, a), || self.shap_part(second, x, b));
+        } else {
+            self.shap_part(first, x, a);
+            self.shap_part(second, x, b);
+        }
+        let scale = 1.0 / self.trees.len() as f64;
+        for (value, (a, b)) in phi.iter_mut().zip(a.phi.iter().zip(&b.phi)) {
+            *value += (a + b) * scale;
+        }
+    }
+
+    /// The unscaled SHAP values of `x` over `trees`, into `part.phi`.
+    fn shap_part(&self, trees: &[TreeSpan], x: &[f64], part: &mut PartScratch) {
+        part.phi.fill(0.0);
         macro_rules! run {
             ($($n:literal)*) => {
                 match self.lanes {
-                    $($n => walk::forest::<$n>(self, x, scratch, phi),)*
+                    $($n => walk::trees::<$n>(self, trees, x, part),)*
                     other => unreachable!("unsupported lane count {other}"),
                 }
             };
         }
         run!(1 2 3 4 5 6 7 8 10 12 16 24 32 64);
-        let scale = 1.0 / self.trees.len() as f64;
-        phi.iter_mut().for_each(|v| *v *= scale);
     }
 }
 

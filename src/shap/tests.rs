@@ -183,15 +183,15 @@ fn deep_trees_with_many_features_on_a_path_match_brute_force() {
 }
 
 #[test]
-fn every_compiled_traversal_gives_the_same_bits() {
+fn every_compiled_traversal_and_threading_gives_the_same_bits() {
     let mut rng = ChaCha8Rng::seed_from_u64(11);
     let forest = random_forest(&mut rng, 9, 6, 12, 0.85);
     let fast = PathForest::new(&forest).unwrap();
     let plain = path::baseline_variant(&fast);
     for x in random_rows(&mut rng, 9, 20) {
         let (mut a, mut b) = (vec![0.0; 9], vec![0.0; 9]);
-        fast.shap_into(&x, &mut fast.scratch(), &mut a);
-        plain.shap_into(&x, &mut plain.scratch(), &mut b);
+        fast.shap_into(&x, &mut fast.scratch(), &mut a, false);
+        plain.shap_into(&x, &mut plain.scratch(), &mut b, true);
         assert_eq!(a, b);
     }
 }

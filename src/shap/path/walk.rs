@@ -11,7 +11,7 @@
 // Index loops walk several fixed-size arrays in step (quadrature nodes); that is the point.
 #![allow(clippy::needless_range_loop)]
 
-use super::{PathForest, PathScratch, Split, TreeSpan, Up};
+use super::{PartScratch, PathForest, Split, TreeSpan, Up};
 
 type Poly<const N: usize> = [f64; N];
 
@@ -34,14 +34,14 @@ impl Isa {
     }
 }
 
-/// Adds the (unscaled) SHAP values of `x` over every tree into `phi`.
-pub(super) fn forest<const N: usize>(
+/// Adds the (unscaled) SHAP values of `x` over `trees` into `part.phi`.
+pub(super) fn trees<const N: usize>(
     forest: &PathForest,
+    trees: &[TreeSpan],
     x: &[f64],
-    scratch: &mut PathScratch,
-    phi: &mut [f64],
+    part: &mut PartScratch,
 ) {
-    let PathScratch { p, l, a, child_sum, leaf_sum, a_in, acc, integrand, .. } = scratch;
+    let PartScratch { p, l, a, child_sum, leaf_sum, a_in, acc, integrand, phi, .. } = part;
     let mut work = Work {
         p: p.as_chunks_mut::<N>().0,
         l: l.as_chunks_mut::<N>().0,
@@ -55,10 +55,10 @@ pub(super) fn forest<const N: usize>(
     integrand.fill([0.0; N]);
     let pass = Pass::<N> { forest, x, t: array(&forest.rule.t) };
     match forest.isa {
-        Isa::Baseline => pass.trees(&mut work, integrand),
+        Isa::Baseline => pass.trees(trees, &mut work, integrand),
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Isa::Avx` is only chosen by `Isa::detect` when the CPU has AVX.
-        Isa::Avx => unsafe { pass.trees_avx(&mut work, integrand) },
+        Isa::Avx => unsafe { pass.trees_avx(trees, &mut work, integrand) },
     }
     let w = array::<N>(&forest.rule.w);
     for (value, integrand) in phi.iter_mut().zip(integrand.iter()) {
@@ -96,21 +96,21 @@ impl<const N: usize> Work<'_, N> {
 }
 
 impl<const N: usize> Pass<'_, N> {
-    fn trees(&self, work: &mut Work<'_, N>, integrand: &mut [Poly<N>]) {
-        self.all_trees(work, integrand);
+    fn trees(&self, trees: &[TreeSpan], work: &mut Work<'_, N>, integrand: &mut [Poly<N>]) {
+        self.all_trees(trees, work, integrand);
     }
 
     /// [`Pass::trees`] compiled for AVX (no FMA: every variant rounds identically).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx")]
-    fn trees_avx(&self, work: &mut Work<'_, N>, integrand: &mut [Poly<N>]) {
-        self.all_trees(work, integrand);
+    fn trees_avx(&self, trees: &[TreeSpan], work: &mut Work<'_, N>, integrand: &mut [Poly<N>]) {
+        self.all_trees(trees, work, integrand);
     }
 
     #[inline(always)]
-    fn all_trees(&self, work: &mut Work<'_, N>, integrand: &mut [Poly<N>]) {
+    fn all_trees(&self, trees: &[TreeSpan], work: &mut Work<'_, N>, integrand: &mut [Poly<N>]) {
         let forest = self.forest;
-        for tree in &forest.trees {
+        for tree in trees {
             let range = tree.splits..tree.splits + tree.n_splits;
             work.start(tree);
             for (n, split) in forest.splits[range.clone()].iter().enumerate() {
