@@ -1,19 +1,16 @@
 //! `credrisk encode`: writes applicants' feature vectors exactly as the forest sees them (CSV,
 //! header = the forest dump's `feature_names`), so another tool can check our model on them.
 
+use super::model_args::ModelArgs;
 use crate::error::{Error, Result};
 use crate::fsutil::AtomicFile;
-use crate::loader;
 use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Model: a directory, runs:/<id>/model, models:/<name>/<version|@alias>; default latest run.
-    #[arg(long, env = "MODEL_URI")]
-    model: Option<String>,
-    #[arg(long, env = "MLFLOW_TRACKING_URI")]
-    tracking_uri: Option<String>,
+    #[command(flatten)]
+    model: ModelArgs,
     /// Applicants (Parquet, CSV or JSON customer file).
     #[arg(long)]
     data: PathBuf,
@@ -23,7 +20,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let (model, _) = loader::load_model(args.model.as_deref(), args.tracking_uri.as_deref())?;
+    let (model, _) = args.model.load()?;
     let applicants = super::explain::read_customers(&args.data)?;
     let rows = model.encoder.encode_rows(&applicants);
     let mut file = AtomicFile::create(&args.out)?;

@@ -2,10 +2,10 @@
 //! (JSON object, `{"customer": …}`, a JSON array, or a Parquet/CSV file), answers each with the
 //! `explain` module, and prints a terminal report or JSON Lines.
 
+use super::model_args::{self, BackgroundArgs, ModelArgs};
 use crate::data;
 use crate::error::{Error, Result};
 use crate::explain::{Answer, ExplainOptions, Lang};
-use crate::loader::{self, DEFAULT_BACKGROUND_ROWS};
 use crate::schema::Applicant;
 use rayon::prelude::*;
 use serde_json::Value;
@@ -17,22 +17,10 @@ pub struct Args {
     /// Customer file: JSON (`{"customer": {...}}`, the bare object, or an array), Parquet or CSV.
     #[arg(long)]
     customer: PathBuf,
-    /// Model: a directory, runs:/<id>/model, models:/<name>/<version>, models:/<name>@<alias>;
-    /// default: the latest FINISHED run of experiment `credrisk`.
-    #[arg(long, env = "MODEL_URI")]
-    model: Option<String>,
-    /// MLflow tracking URI (file store path/URI or http://host:port); default ./mlruns.
-    #[arg(long, env = "MLFLOW_TRACKING_URI")]
-    tracking_uri: Option<String>,
-    /// Applicant Parquet/CSV for interventional SHAP (a seeded sample of it is the background).
-    #[arg(long, env = "BACKGROUND_DATA_PATH")]
-    background: Option<PathBuf>,
-    /// Background sample size (at most 5000).
-    #[arg(long, default_value_t = DEFAULT_BACKGROUND_ROWS)]
-    background_rows: usize,
-    /// Seed of the background sample.
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    background: BackgroundArgs,
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
     /// Language of the reasons and warnings: es or en.
@@ -58,8 +46,7 @@ pub fn run(args: Args) -> Result<()> {
         return Err(Error::Usage("--top must be at least 1".into()));
     }
     let customers = read_customers(&args.customer)?;
-    let background = args.background.as_deref().map(|p| (p, args.background_rows, args.seed));
-    let explainer = loader::load_explainer(args.model.as_deref(), args.tracking_uri.as_deref(), background)?;
+    let explainer = model_args::load_explainer(&args.model, &args.background)?;
     // One customer gets both cores; many are spread over them instead.
     let parallel = customers.len() == 1;
     let options = ExplainOptions { lang, top: args.top, per_column: args.per_column, parallel };

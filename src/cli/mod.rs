@@ -10,6 +10,7 @@ mod encode;
 mod explain;
 mod export_forest;
 mod generate;
+mod model_args;
 mod register;
 mod runs;
 mod serve;

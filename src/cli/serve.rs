@@ -1,8 +1,8 @@
 //! `credrisk serve`: options of the HTTP service, validated into a [`ServeConfig`] before anything
 //! binds or loads.
 
+use super::model_args::{BackgroundArgs, ModelArgs};
 use crate::error::{Error, Result};
-use crate::loader::{DEFAULT_BACKGROUND_ROWS, MAX_BACKGROUND_ROWS};
 use crate::serve::{self, DEFAULT_BODY_LIMIT, ServeConfig};
 use std::path::PathBuf;
 
@@ -13,22 +13,10 @@ const MAX_WORKERS: usize = 256;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Model: a directory, runs:/<id>/model, models:/<name>/<version>, models:/<name>@<alias>;
-    /// default: the latest FINISHED run of experiment `credrisk`.
-    #[arg(long, alias = "model", env = "MODEL_URI")]
-    model_uri: Option<String>,
-    /// MLflow tracking URI (file store path/URI or http://host:port); default ./mlruns.
-    #[arg(long, env = "MLFLOW_TRACKING_URI")]
-    tracking_uri: Option<String>,
-    /// Applicant Parquet/CSV for interventional SHAP (a seeded sample of it is the background).
-    #[arg(long, env = "BACKGROUND_DATA_PATH")]
-    background: Option<PathBuf>,
-    /// Background sample size (at most 5000).
-    #[arg(long, default_value_t = DEFAULT_BACKGROUND_ROWS)]
-    background_rows: usize,
-    /// Seed of the background sample.
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    background: BackgroundArgs,
     /// Address to bind (127.0.0.1: reachable from this machine only).
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
@@ -67,24 +55,10 @@ fn config(args: Args) -> Result<ServeConfig> {
     if args.host.trim().is_empty() {
         return Err(Error::Usage("--host must not be empty".into()));
     }
-    let background = match args.background {
-        Some(path) => {
-            if args.background_rows == 0 || args.background_rows > MAX_BACKGROUND_ROWS {
-                return Err(Error::Usage(format!(
-                    "--background-rows must be 1..={MAX_BACKGROUND_ROWS}, got {}",
-                    args.background_rows
-                )));
-            }
-            if !path.is_file() {
-                return Err(Error::Usage(format!("--background {}: no such file", path.display())));
-            }
-            Some((path, args.background_rows, args.seed))
-        }
-        None => None,
-    };
+    let background = args.background.validated()?;
     Ok(ServeConfig {
-        model_uri: args.model_uri,
-        tracking_uri: args.tracking_uri,
+        model_uri: args.model.model,
+        tracking_uri: args.model.tracking_uri,
         background,
         host: args.host,
         port: args.port,

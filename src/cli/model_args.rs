@@ -1,0 +1,71 @@
+//! The model and background flags shared by `explain`, `encode`, `export-forest` and `serve`:
+//! defined once, so their names, environment variables and checks cannot drift apart.
+
+use crate::error::{Error, Result};
+use crate::explain::{Explainer, ModelRef};
+use crate::loader::{self, DEFAULT_BACKGROUND_ROWS, MAX_BACKGROUND_ROWS};
+use crate::model::Model;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Which model to load.
+#[derive(Debug, clap::Args)]
+pub struct ModelArgs {
+    /// Model: a directory, runs:/<id>/model, models:/<name>/<version>, models:/<name>@<alias>;
+    /// default: the latest FINISHED run of experiment `credrisk`.
+    #[arg(long, visible_alias = "model-uri", env = "MODEL_URI")]
+    pub model: Option<String>,
+    /// MLflow tracking URI (file store path/URI or http://host:port); default ./mlruns.
+    #[arg(long, env = "MLFLOW_TRACKING_URI")]
+    pub tracking_uri: Option<String>,
+}
+
+impl ModelArgs {
+    pub fn load(&self) -> Result<(Arc<Model>, ModelRef)> {
+        loader::load_model(self.model.as_deref(), self.tracking_uri.as_deref())
+    }
+}
+
+/// Background rows for interventional SHAP (none: path-dependent).
+#[derive(Debug, clap::Args)]
+pub struct BackgroundArgs {
+    /// Applicant Parquet/CSV for interventional SHAP (a seeded sample of it is the background).
+    #[arg(long, env = "BACKGROUND_DATA_PATH")]
+    pub background: Option<PathBuf>,
+    /// Background sample size (at most 5000).
+    #[arg(long, default_value_t = DEFAULT_BACKGROUND_ROWS)]
+    pub background_rows: usize,
+    /// Seed of the background sample.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+/// A checked background: the file, how many rows to sample from it, and the seed.
+pub type Background = (PathBuf, usize, u64);
+
+impl BackgroundArgs {
+    /// The background, checked before anything is loaded or bound.
+    pub fn validated(&self) -> Result<Option<Background>> {
+        let Some(path) = &self.background else { return Ok(None) };
+        if self.background_rows == 0 || self.background_rows > MAX_BACKGROUND_ROWS {
+            return Err(Error::Usage(format!(
+                "--background-rows must be 1..={MAX_BACKGROUND_ROWS}, got {}",
+                self.background_rows
+            )));
+        }
+        if !path.is_file() {
+            return Err(Error::Usage(format!("--background {}: no such file", path.display())));
+        }
+        Ok(Some((path.clone(), self.background_rows, self.seed)))
+    }
+}
+
+/// The explainer of `model` with `background` (checked first).
+pub fn load_explainer(model: &ModelArgs, background: &BackgroundArgs) -> Result<Explainer> {
+    let background = background.validated()?;
+    loader::load_explainer(
+        model.model.as_deref(),
+        model.tracking_uri.as_deref(),
+        background.as_ref().map(|(path, n, seed)| (path.as_path(), *n, *seed)),
+    )
+}
