@@ -107,6 +107,16 @@ for ep in predict explain; do
     ours[$ep,$c]="$rps $p50 $p99 $n $errs $load"
   done
 done
+# Our own handling time, from the server's latency histogram (all runs of each endpoint): what wrk
+# adds on top is the loopback, the client and the scheduler of this machine.
+metrics=$(curl -sf "$url/metrics")
+server_side() {  # endpoint, bound in seconds
+  awk -v ep="$1" -v le="$2" -F'[{}" ]+' '
+    $1 == "credrisk_http_request_duration_seconds_bucket" && $3 == ep && $5 == le { within = $NF }
+    $1 == "credrisk_http_request_duration_seconds_count" && $3 == ep { total = $NF }
+    END { if (total > 0) printf "%.2f%% of %d", 100 * within / total, total; else print "n/a" }' <<<"$metrics"
+}
+server_line="# server-side handling (/metrics): /predict within 1 ms: $(server_side /predict 0.001); /explain within 5 ms: $(server_side /explain 0.005)"
 kill -TERM "$server_pid"
 wait "$server_pid" 2>/dev/null || true
 server_pid=""
@@ -122,6 +132,7 @@ while IFS='|' read -r _ ep c rps p50 p99 _; do
 done < <(echo "$peer_table" | grep -E '^\| /(predict|explain) ')
 
 echo "# credrisk: $WORKERS worker(s), model $work/out/model; client wrk $WRK_THREADS thread(s), ${DURATION}s per run"
+echo "$server_line"
 echo "| endpoint | connections | credrisk req/s | p50 ms | p99 ms | peer req/s | p50 ms | p99 ms | req/s ratio | p99 ratio | errors | load avg before |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 for ep in predict explain; do

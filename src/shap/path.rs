@@ -274,7 +274,12 @@ impl PathForest {
         let (first, second) = self.trees.split_at(self.trees.len().div_ceil(2));
         let [a, b] = &mut scratch.halves;
         if parallel {
-            rayon::join(|| self.shap_part(first, x, a), || self.shap_part(second, x, b));
+            // The calling thread (a server worker) takes the first half and wakes one pool
+            // thread for the second: one wake-up, where `join` from outside the pool needs three.
+            rayon::in_place_scope(|scope| {
+                scope.spawn(|_| self.shap_part(second, x, b));
+                self.shap_part(first, x, a);
+            });
         } else {
             self.shap_part(first, x, a);
             self.shap_part(second, x, b);
