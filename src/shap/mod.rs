@@ -21,6 +21,7 @@ use crate::forest::{Forest, Tree};
 use interventional::{InterventionalForest, InterventionalScratch};
 use path::{PathForest, PathScratch};
 use rayon::prelude::*;
+use std::sync::Arc;
 
 /// Which value function the Shapley values are of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -61,7 +62,7 @@ impl Explanation {
 
 #[derive(Debug, Clone)]
 enum Engine {
-    Path(PathForest),
+    Path(Arc<PathForest>),
     Interventional(InterventionalForest),
 }
 
@@ -83,7 +84,10 @@ impl TreeShap {
     /// Path-dependent explainer.
     pub fn path_dependent(forest: &Forest) -> Result<TreeShap> {
         check_forest(forest)?;
-        Ok(TreeShap { engine: Engine::Path(PathForest::new(forest)?), n_features: forest.n_features })
+        Ok(TreeShap {
+            engine: Engine::Path(Arc::new(PathForest::new(forest)?)),
+            n_features: forest.n_features,
+        })
     }
 
     /// Interventional explainer; `background` is row-major, `forest.n_features` values per row.
@@ -192,7 +196,8 @@ impl TreeShap {
         }
         values.fill(0.0);
         match &self.engine {
-            Engine::Path(p) => p.shap_into(x, &mut scratch.path, values, parallel),
+            Engine::Path(p) if parallel => p.shap_parallel(x, &mut scratch.path, values),
+            Engine::Path(p) => p.shap_into(x, &mut scratch.path, values),
             Engine::Interventional(i) => i.shap_into(x, &mut scratch.interventional, values),
         }
         Ok(self.predict_unchecked(x))

@@ -28,6 +28,8 @@ mod walk;
 use super::quadrature::GaussLegendre;
 use crate::error::{Error, Result};
 use crate::forest::{Forest, Tree};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use walk::Isa;
 
 /// Deepest tree TreeSHAP accepts (recursion depth of the builder; also bounds the scratch).
@@ -265,25 +267,60 @@ impl PathForest {
     /// Adds the forest's SHAP values of `x` into `phi` (`n_features` values, zeroed by the
     /// caller), scaled to the forest mean. No allocation once `scratch` fits.
     ///
-    /// `parallel`: the forest's two halves on two threads (rayon), for a lone request on an
-    /// idle machine. Each half is summed alone and the halves are added in order either way, so
-    /// the bits do not depend on it or on the thread count.
-    pub(crate) fn shap_into(&self, x: &[f64], scratch: &mut PathScratch, phi: &mut [f64], parallel: bool) {
+    /// The forest is summed in two halves, each alone, added in order: the bits are the same
+    /// whether the halves ran on one thread or two (see [`PathForest::shap_parallel`]).
+    pub(crate) fn shap_into(&self, x: &[f64], scratch: &mut PathScratch, phi: &mut [f64]) {
         assert_eq!(x.len(), self.n_features, "rows are checked before they get here");
         self.fit_scratch(scratch);
-        let (first, second) = self.trees.split_at(self.trees.len().div_ceil(2));
         let [a, b] = &mut scratch.halves;
-        if parallel {
-            // The calling thread (a server worker) takes the first half and wakes one pool
-            // thread for the second: one wake-up, where `join` from outside the pool needs three.
-            rayon::in_place_scope(|scope| {
-                scope.spawn(|_| self.shap_part(second, x, b));
-                self.shap_part(first, x, a);
-            });
+        self.shap_part(self.first_half(), x, a);
+        self.shap_part(self.second_half(), x, b);
+        self.add_halves(scratch, phi);
+    }
+
+    /// [`PathForest::shap_into`] for a lone request on an idle machine: the second half is
+    /// offered to a pool thread while this thread computes the first; if no pool thread has
+    /// started it by then, this thread computes it too. So a slow wake-up never costs more than
+    /// the single-threaded time, and the bits are the same.
+    pub(crate) fn shap_parallel(self: &Arc<Self>, x: &[f64], scratch: &mut PathScratch, phi: &mut [f64]) {
+        assert_eq!(x.len(), self.n_features, "rows are checked before they get here");
+        self.fit_scratch(scratch);
+        let offer = Arc::new(Offer::default());
+        let (forest, taken, row) = (Arc::clone(self), Arc::clone(&offer), x.to_vec());
+        rayon::spawn(move || {
+            if !taken.claimed.swap(true, Ordering::AcqRel) {
+                let mut part = PartScratch::default();
+                forest.fit_part(&mut part);
+                forest.shap_part(forest.second_half(), &row, &mut part);
+                *lock(&taken.result) = Some(part.phi);
+                taken.ready.notify_one();
+            }
+        });
+        let [a, b] = &mut scratch.halves;
+        self.shap_part(self.first_half(), x, a);
+        if offer.claimed.swap(true, Ordering::AcqRel) {
+            let mut result = lock(&offer.result);
+            while result.is_none() {
+                result = offer.ready.wait(result).unwrap_or_else(PoisonError::into_inner);
+            }
+            b.phi = result.take().unwrap_or_default();
         } else {
-            self.shap_part(first, x, a);
-            self.shap_part(second, x, b);
+            self.shap_part(self.second_half(), x, b);
         }
+        self.add_halves(scratch, phi);
+    }
+
+    fn first_half(&self) -> &[TreeSpan] {
+        &self.trees[..self.trees.len().div_ceil(2)]
+    }
+
+    fn second_half(&self) -> &[TreeSpan] {
+        &self.trees[self.trees.len().div_ceil(2)..]
+    }
+
+    /// φ += (first half + second half) / trees.
+    fn add_halves(&self, scratch: &PathScratch, phi: &mut [f64]) {
+        let [a, b] = &scratch.halves;
         let scale = 1.0 / self.trees.len() as f64;
         for (value, (a, b)) in phi.iter_mut().zip(a.phi.iter().zip(&b.phi)) {
             *value += (a + b) * scale;
@@ -303,6 +340,18 @@ impl PathForest {
         }
         run!(1 2 3 4 5 6 7 8 10 12 16 24 32 64);
     }
+}
+
+/// The second half of a lone explanation: whoever claims it first computes it.
+#[derive(Default)]
+struct Offer {
+    claimed: AtomicBool,
+    result: Mutex<Option<Vec<f64>>>,
+    ready: Condvar,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Lane counts compiled in: every count to 8, then a few wider ones (more quadrature nodes than

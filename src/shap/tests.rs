@@ -190,8 +190,8 @@ fn every_compiled_traversal_and_threading_gives_the_same_bits() {
     let plain = path::baseline_variant(&fast);
     for x in random_rows(&mut rng, 9, 20) {
         let (mut a, mut b) = (vec![0.0; 9], vec![0.0; 9]);
-        fast.shap_into(&x, &mut fast.scratch(), &mut a, false);
-        plain.shap_into(&x, &mut plain.scratch(), &mut b, true);
+        fast.shap_into(&x, &mut fast.scratch(), &mut a);
+        std::sync::Arc::new(plain.clone()).shap_parallel(&x, &mut plain.scratch(), &mut b);
         assert_eq!(a, b);
     }
 }
