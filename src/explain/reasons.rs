@@ -44,16 +44,27 @@ enum Unit {
     Months,
 }
 
-fn unit(group: Group) -> Option<Unit> {
+/// How a group is told: a number in a unit, or one of a field's categories.
+enum Reading {
+    Numeric(Unit),
+    Category(FieldId, &'static [&'static str]),
+}
+
+fn reading(group: Group) -> Reading {
     use FieldId::*;
-    Some(match group {
-        Group::DebtToIncome => Unit::Percent,
-        Group::Field(Income | AvgMonthlyPayment) => Unit::Money,
-        Group::Field(DelinquencyRate | RegionalCpi | RegionalUnemployment) => Unit::Percent,
-        Group::Field(EmploymentYears | Age) => Unit::Years,
-        Group::Field(CreditHistoryMonths) => Unit::Months,
-        Group::Field(Dependents | NumLoans | CreditInquiries) => Unit::Count,
-        Group::Field(_) => return None,
+    let id = match group {
+        Group::DebtToIncome => return Reading::Numeric(Unit::Percent),
+        Group::Field(id) => id,
+    };
+    if let Kind::Category(values) = id.spec().kind {
+        return Reading::Category(id, values);
+    }
+    Reading::Numeric(match id {
+        Income | AvgMonthlyPayment => Unit::Money,
+        DelinquencyRate | RegionalCpi | RegionalUnemployment => Unit::Percent,
+        EmploymentYears | Age => Unit::Years,
+        CreditHistoryMonths => Unit::Months,
+        _ => Unit::Count,
     })
 }
 
@@ -62,8 +73,8 @@ fn unit(group: Group) -> Option<Unit> {
 pub fn reason_text(group: Group, a: &Applicant, stats: &GroupStats, lang: Lang) -> String {
     let spanish = lang == Lang::Es;
     let label = group.label(spanish);
-    match (group, unit(group)) {
-        (_, Some(u)) => {
+    match reading(group) {
+        Reading::Numeric(u) => {
             let yours = format_value(group.raw(a), u, lang);
             let reference = format_value(stats.median_approved, u, lang);
             match lang {
@@ -73,13 +84,18 @@ pub fn reason_text(group: Group, a: &Applicant, stats: &GroupStats, lang: Lang) 
                 Lang::En => format!("{label}: {yours} — approved applicants' median is {reference}."),
             }
         }
-        (Group::Field(id), None) => categorical_text(id, a, stats, label, lang),
-        (Group::DebtToIncome, None) => unreachable!("unit() gives debt_to_income a unit"),
+        Reading::Category(id, values) => categorical_text(id, values, a, stats, label, lang),
     }
 }
 
-fn categorical_text(id: FieldId, a: &Applicant, stats: &GroupStats, label: &str, lang: Lang) -> String {
-    let Kind::Category(values) = id.spec().kind else { unreachable!("only categories lack a unit") };
+fn categorical_text(
+    id: FieldId,
+    values: &[&str],
+    a: &Applicant,
+    stats: &GroupStats,
+    label: &str,
+    lang: Lang,
+) -> String {
     let k = a.get(id) as usize;
     let rate = stats.category_approval.get(k).copied().unwrap_or(f64::NAN);
     let total: u64 = stats.category_counts.iter().sum();
