@@ -6,6 +6,7 @@
 
 mod audit;
 mod batch;
+mod contention;
 mod errors;
 mod logging;
 mod metrics;

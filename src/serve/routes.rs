@@ -126,7 +126,7 @@ pub fn loaded(state: &State) -> Result<&std::sync::Arc<Loaded>, ApiError> {
 }
 
 pub fn explain_with(loaded: &Loaded, customer: &Applicant, lang: Lang) -> Result<Answer, ApiError> {
-    let explaining = loaded.explaining();
+    let explaining = loaded.contention.begin();
     let options = ExplainOptions { lang, parallel: explaining.alone, ..ExplainOptions::default() };
     loaded.explainer.explain(customer, options).map_err(ApiError::internal)
 }

@@ -3,12 +3,12 @@
 //! once when the model arrives.
 
 use super::audit::AuditLog;
+use super::contention::Contention;
 use super::logging::LogSink;
 use super::metrics::{Metrics, ModelLabels};
 use crate::explain::Explainer;
 use actix_web::web::Bytes;
 use serde_json::json;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 /// The loaded model, its explainer and its precomputed metadata answers.
@@ -17,20 +17,8 @@ pub struct Loaded {
     pub labels: ModelLabels,
     pub model_json: Bytes,
     pub health_json: Bytes,
-    /// Explanations being computed right now, over every worker (see [`Loaded::explaining`]).
-    explaining: AtomicUsize,
-}
-
-/// An explanation in progress; `alone` when no other was running as it started.
-pub struct Explaining<'a> {
-    count: &'a AtomicUsize,
-    pub alone: bool,
-}
-
-impl Drop for Explaining<'_> {
-    fn drop(&mut self) {
-        self.count.fetch_sub(1, Ordering::Relaxed);
-    }
+    /// Explanations running over every worker (whether one may take both cores).
+    pub contention: Contention,
 }
 
 impl Loaded {
@@ -66,16 +54,8 @@ impl Loaded {
             model_json: Bytes::from(serde_json::to_vec(&metadata).unwrap_or_default()),
             health_json: Bytes::from(serde_json::to_vec(&health).unwrap_or_default()),
             explainer,
-            explaining: AtomicUsize::new(0),
+            contention: Contention::default(),
         }
-    }
-
-    /// Counts an explanation in progress until the guard drops. An explanation that starts
-    /// alone may use both cores (a lone client gets half the latency); under load each runs on
-    /// its worker's thread, which is what throughput wants.
-    pub fn explaining(&self) -> Explaining<'_> {
-        let before = self.explaining.fetch_add(1, Ordering::Relaxed);
-        Explaining { count: &self.explaining, alone: before == 0 }
     }
 }
 
