@@ -2,7 +2,8 @@
 # `credrisk serve` against the FastAPI peer, side by side, same machine, same run: both serve a
 # forest trained on the same 250k generated rows (100 trees, depth 12, min leaf 20); wrk POSTs
 # ../shared/peer/customer.json to /predict and /explain at 1 and 32 connections, DURATION s each,
-# with the same client settings the peer's own script uses (bench_service.sh). Prints one table
+# with the same client settings the peer's own script uses (bench_service.sh), then one connection
+# again with client and server of both sharing one core (ONE_CORE=0 skips that). Prints one table
 # with requests/s, p50 and p99 of both and the ratios.
 #
 #   benches/serve.sh                  # needs: cargo, wrk (apt-get install -y wrk), .venv (scripts/test.sh)
@@ -59,21 +60,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$bin" serve --model-uri "$work/out/model" --host 127.0.0.1 --port 0 --workers "$WORKERS" \
-  >"$tmp/serve.log" 2>&1 &
-server_pid=$!
-url=""
-for _ in $(seq 600); do  # bound: 60 s to bind and load
-  if [ -z "$url" ]; then
-    addr=$(grep -o '"address":"[^"]*"' "$tmp/serve.log" | head -1 | cut -d'"' -f4 || true)
-    [ -n "$addr" ] && url="http://$addr"
-  fi
-  [ -n "$url" ] && curl -sf "$url/health" >/dev/null && break
-  kill -0 "$server_pid" 2>/dev/null || { cat "$tmp/serve.log" >&2; exit 1; }
-  sleep 0.1
-done
-curl -sf "$url/health" >/dev/null || { echo "credrisk serve not ready" >&2; cat "$tmp/serve.log" >&2; exit 1; }
-
 "$PY" -c 'import json, sys; c = json.load(open(sys.argv[1]))["customer"]
 json.dump({"customer": c, "include_explanation": False}, open(sys.argv[2], "w"))
 json.dump({"customer": c}, open(sys.argv[3], "w"))' "$shared/peer/customer.json" "$tmp/predict.json" "$tmp/explain.json"
@@ -93,50 +79,88 @@ done = function(summary, latency, requests)
 end
 LUA
 
-declare -A ours
-for ep in predict explain; do
-  code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
-    --data @"$tmp/$ep.json" "$url/$ep")
-  [ "$code" = 200 ] || { echo "/$ep answered $code" >&2; exit 1; }
-  BODY_FILE="$tmp/$ep.json" wrk -t1 -c4 -d2s -s "$tmp/post.lua" "$url/$ep" >/dev/null  # warm-up
-  for c in $CONNS; do
-    load=$(cut -d' ' -f1-3 /proc/loadavg)
-    out=$(BODY_FILE="$tmp/$ep.json" wrk -t"$WRK_THREADS" -c"$c" -d"${DURATION}s" --timeout 30s \
-      -s "$tmp/post.lua" "$url/$ep" 2>&1)
-    read -r _ n rps p50 p99 mean errs <<<"$(grep '^RESULT' <<<"$out")"
-    ours[$ep,$c]="$rps $p50 $p99 $n $errs $load"
-  done
-done
-# Our own handling time, from the server's latency histogram (all runs of each endpoint): what wrk
-# adds on top is the loopback, the client and the scheduler of this machine.
-metrics=$(curl -sf "$url/metrics")
-server_side() {  # endpoint, bound in seconds
-  awk -v ep="$1" -v le="$2" -F'[{}" ]+' '
-    $1 == "credrisk_http_request_duration_seconds_bucket" && $3 == ep && $5 == le { within = $NF }
-    $1 == "credrisk_http_request_duration_seconds_count" && $3 == ep { total = $NF }
-    END { if (total > 0) printf "%.2f%% of %d", 100 * within / total, total; else print "n/a" }' <<<"$metrics"
-}
-server_line="# server-side handling (/metrics): /predict within 1 ms: $(server_side /predict 0.001); /explain within 5 ms: $(server_side /explain 0.005)"
-kill -TERM "$server_pid"
-wait "$server_pid" 2>/dev/null || true
-server_pid=""
+declare -A ours peer
+server_line=""
 
-# --- the peer, with its own script (uvicorn, PEER_WORKERS workers) ------------------------------
-peer_table=$(PY=$PY MODEL_PATH="$work/peer/model.joblib" WORKERS=$PEER_WORKERS DURATION=$DURATION \
-  CONNS="$CONNS" WRK_THREADS=$WRK_THREADS "$shared/peer/bench_service.sh")
-echo "$peer_table" | grep '^#' | sed 's/^# /# peer /'
-declare -A peer
-while IFS='|' read -r _ ep c rps p50 p99 _; do
-  ep=$(echo "$ep" | tr -d ' /'); c=$(echo "$c" | tr -d ' ')
-  peer[$ep,$c]="$(echo "$rps $p50 $p99" | tr -s ' ')"
-done < <(echo "$peer_table" | grep -E '^\| /(predict|explain) ')
+# Our server under PREFIX (empty, or a taskset), wrk under the same PREFIX at each of CONNS;
+# results go to ours[endpoint,connections SUFFIX].
+bench_ours() {
+  local prefix=$1 conns=$2 suffix=$3
+  $prefix "$bin" serve --model-uri "$work/out/model" --host 127.0.0.1 --port 0 --workers "$WORKERS" \
+    >"$tmp/serve.log" 2>&1 &
+  server_pid=$!
+  local url="" addr
+  for _ in $(seq 600); do  # bound: 60 s to bind and load
+    if [ -z "$url" ]; then
+      addr=$(grep -o '"address":"[^"]*"' "$tmp/serve.log" | head -1 | cut -d'"' -f4 || true)
+      [ -n "$addr" ] && url="http://$addr"
+    fi
+    [ -n "$url" ] && curl -sf "$url/health" >/dev/null && break
+    kill -0 "$server_pid" 2>/dev/null || { cat "$tmp/serve.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  curl -sf "$url/health" >/dev/null || { echo "credrisk serve not ready" >&2; cat "$tmp/serve.log" >&2; exit 1; }
+  for ep in predict explain; do
+    code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' \
+      --data @"$tmp/$ep.json" "$url/$ep")
+    [ "$code" = 200 ] || { echo "/$ep answered $code" >&2; exit 1; }
+    BODY_FILE="$tmp/$ep.json" $prefix wrk -t1 -c4 -d2s -s "$tmp/post.lua" "$url/$ep" >/dev/null  # warm-up
+    for c in $conns; do
+      load=$(cut -d' ' -f1-3 /proc/loadavg)
+      out=$(BODY_FILE="$tmp/$ep.json" $prefix wrk -t"$WRK_THREADS" -c"$c" -d"${DURATION}s" --timeout 30s \
+        -s "$tmp/post.lua" "$url/$ep" 2>&1)
+      read -r _ n rps p50 p99 mean errs <<<"$(grep '^RESULT' <<<"$out")"
+      ours[$ep,$c$suffix]="$rps $p50 $p99 $n $errs $load"
+    done
+  done
+  if [ -z "$suffix" ]; then
+    # Our own handling time, from the server's latency histogram (all runs of each endpoint):
+    # what wrk adds on top is the loopback, the client and the scheduler of this machine.
+    local metrics
+    metrics=$(curl -sf "$url/metrics")
+    server_side() {  # endpoint, bound in seconds
+      awk -v ep="$1" -v le="$2" -F'[{}" ]+' '
+        $1 == "credrisk_http_request_duration_seconds_bucket" && $3 == ep && $5 == le { within = $NF }
+        $1 == "credrisk_http_request_duration_seconds_count" && $3 == ep { total = $NF }
+        END { if (total > 0) printf "%.2f%% of %d", 100 * within / total, total; else print "n/a" }' <<<"$metrics"
+    }
+    server_line="# server-side handling (/metrics): /predict within 1 ms: $(server_side /predict 0.001); /explain within 5 ms: $(server_side /explain 0.005)"
+  fi
+  kill -TERM "$server_pid"
+  wait "$server_pid" 2>/dev/null || true
+  server_pid=""
+}
+
+# The peer with its own script (uvicorn, PEER_WORKERS workers, its own wrk) under PREFIX.
+bench_peer() {
+  local prefix=$1 conns=$2 suffix=$3 table
+  table=$(PY=$PY MODEL_PATH="$work/peer/model.joblib" WORKERS=$PEER_WORKERS DURATION=$DURATION \
+    CONNS="$conns" WRK_THREADS=$WRK_THREADS $prefix "$shared/peer/bench_service.sh")
+  [ -n "$suffix" ] || echo "$table" | grep '^#' | sed 's/^# /# peer /'
+  while IFS='|' read -r _ ep c rps p50 p99 _; do
+    ep=$(echo "$ep" | tr -d ' /'); c=$(echo "$c" | tr -d ' ')
+    peer[$ep,$c$suffix]="$(echo "$rps $p50 $p99" | tr -s ' ')"
+  done < <(echo "$table" | grep -E '^\| /(predict|explain) ')
+}
+
+bench_ours "" "$CONNS" ""
+bench_peer "" "$CONNS" ""
+rows="$CONNS"
+# One connection again with client and server sharing one core: on a VM, a request that has to
+# wake the other, idle vCPU can wait on the hypervisor, and that wait is most of the one-connection
+# p99 above. Both services get the same treatment (ONE_CORE=0 skips it).
+if [ "${ONE_CORE:-1}" = 1 ] && command -v taskset >/dev/null; then
+  bench_ours "taskset -c 0" 1 "(one-core)"
+  bench_peer "taskset -c 0" 1 "(one-core)"
+  rows="$rows 1(one-core)"
+fi
 
 echo "# credrisk: $WORKERS worker(s), model $work/out/model; client wrk $WRK_THREADS thread(s), ${DURATION}s per run"
 echo "$server_line"
 echo "| endpoint | connections | credrisk req/s | p50 ms | p99 ms | peer req/s | p50 ms | p99 ms | req/s ratio | p99 ratio | errors | load avg before |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 for ep in predict explain; do
-  for c in $CONNS; do
+  for c in $rows; do
     read -r rps p50 p99 _n errs l1 l2 l3 <<<"${ours[$ep,$c]}"
     read -r prps pp50 pp99 <<<"${peer[$ep,$c]:-0 0 0}"
     ratio=$(awk -v a="$rps" -v b="$prps" 'BEGIN { if (b > 0) printf "%.0f×", a / b; else print "n/a" }')
