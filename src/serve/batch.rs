@@ -6,7 +6,9 @@
 use super::errors::ApiError;
 use super::observe::Outcome;
 use super::request::{self, resolve_lang};
-use super::routes::{PredictBody, audit, audit_line, explain_with, json_ok, loaded, request_id, respond};
+use super::routes::{
+    Origin, PredictBody, Verdict, audit, audit_line, explain_with, json_ok, loaded, request_id, respond,
+};
 use super::state::{Loaded, State};
 use crate::explain::{Answer, Lang, ModelRef, Prediction, Reason};
 use crate::schema::{Applicant, FieldError};
@@ -137,39 +139,15 @@ fn item(index: usize, scored: &Scored) -> Item<'_> {
 fn audit_lines(scored: &[Scored], loaded: &Loaded, id: &str, lang: Lang) -> Vec<u8> {
     let mut lines = Vec::new();
     for (i, s) in scored.iter().enumerate() {
-        match s {
-            Scored::Predicted { customer, prediction: p, audit_reasons } => {
-                let verdict = (p.approved, p.probability, p.threshold);
-                audit_line(
-                    &mut lines,
-                    id,
-                    ENDPOINT,
-                    Some(i),
-                    loaded,
-                    customer,
-                    verdict,
-                    audit_reasons,
-                    &p.warnings,
-                    lang,
-                );
+        let origin = Origin { request_id: id, endpoint: ENDPOINT, index: Some(i) };
+        let (customer, verdict) = match s {
+            Scored::Predicted { customer, prediction, audit_reasons } => {
+                (customer, Verdict::of_prediction(prediction, audit_reasons))
             }
-            Scored::Explained { customer, answer: a } => {
-                let verdict = (a.approved, a.probability, a.threshold);
-                audit_line(
-                    &mut lines,
-                    id,
-                    ENDPOINT,
-                    Some(i),
-                    loaded,
-                    customer,
-                    verdict,
-                    &a.reasons,
-                    &a.warnings,
-                    lang,
-                );
-            }
-            Scored::Invalid(_) | Scored::Failed(_) => {}
-        }
+            Scored::Explained { customer, answer } => (customer, Verdict::of_answer(answer)),
+            Scored::Invalid(_) | Scored::Failed(_) => continue,
+        };
+        audit_line(&mut lines, &origin, loaded, customer, verdict, lang);
     }
     lines
 }

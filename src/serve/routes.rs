@@ -131,34 +131,58 @@ pub fn explain_with(loaded: &Loaded, customer: &Applicant, lang: Lang) -> Result
     loaded.explainer.explain(customer, options).map_err(ApiError::internal)
 }
 
+/// Where a decision was asked for: the request, the endpoint, the item of a batch.
+pub struct Origin<'a> {
+    pub request_id: &'a str,
+    pub endpoint: &'a str,
+    pub index: Option<usize>,
+}
+
+/// What the audit record of one decision says about it.
+pub struct Verdict<'a> {
+    approved: bool,
+    probability: f64,
+    threshold: f64,
+    reasons: &'a [Reason],
+    warnings: &'a [Warning],
+}
+
+impl<'a> Verdict<'a> {
+    pub fn of_answer(a: &'a Answer) -> Verdict<'a> {
+        let (approved, probability, threshold) = (a.approved, a.probability, a.threshold);
+        Verdict { approved, probability, threshold, reasons: &a.reasons, warnings: &a.warnings }
+    }
+
+    /// A prediction, with the reasons of a denial when they were computed for the record.
+    pub fn of_prediction(p: &'a Prediction, reasons: &'a [Reason]) -> Verdict<'a> {
+        let (approved, probability, threshold) = (p.approved, p.probability, p.threshold);
+        Verdict { approved, probability, threshold, reasons, warnings: &p.warnings }
+    }
+}
+
 /// One audit line for one decision.
-#[allow(clippy::too_many_arguments)]
 pub fn audit_line(
     out: &mut Vec<u8>,
-    id: &str,
-    endpoint: &str,
-    index: Option<usize>,
+    origin: &Origin,
     loaded: &Loaded,
     customer: &Applicant,
-    (approved, probability, threshold): (bool, f64, f64),
-    reasons: &[Reason],
-    warnings: &[Warning],
+    verdict: Verdict,
     lang: Lang,
 ) {
     Record {
         time: now_rfc3339(),
-        request_id: id,
-        endpoint,
-        index,
+        request_id: origin.request_id,
+        endpoint: origin.endpoint,
+        index: origin.index,
         model: loaded.explainer.model_ref(),
         method: loaded.explainer.method(),
         customer: customer.to_json(),
-        decision: decision(approved),
-        approved,
-        probability,
-        threshold,
-        reasons,
-        warnings,
+        decision: decision(verdict.approved),
+        approved: verdict.approved,
+        probability: verdict.probability,
+        threshold: verdict.threshold,
+        reasons: verdict.reasons,
+        warnings: verdict.warnings,
         lang: lang_code(lang),
     }
     .write_line(out);
@@ -184,20 +208,8 @@ async fn predict_inner(
     let (response, approved) = if parsed.include_explanation {
         let answer = explain_with(loaded, &parsed.customer, lang)?;
         if state.audit.is_some() {
-            let verdict = (answer.approved, answer.probability, answer.threshold);
-            let id = request_id(req);
-            audit_line(
-                &mut lines,
-                &id,
-                "/predict",
-                None,
-                loaded,
-                &parsed.customer,
-                verdict,
-                &answer.reasons,
-                &answer.warnings,
-                lang,
-            );
+            let origin = Origin { request_id: &request_id(req), endpoint: "/predict", index: None };
+            audit_line(&mut lines, &origin, loaded, &parsed.customer, Verdict::of_answer(&answer), lang);
         }
         let outcome = outcome(answer.approved, answer.probability, true);
         let body = PredictBody::from_answer(&answer, Some(model), None);
@@ -208,20 +220,9 @@ async fn predict_inner(
             // A denial is recorded with its reasons even when the client did not ask for them.
             let reasons =
                 if p.approved { Vec::new() } else { explain_with(loaded, &parsed.customer, lang)?.reasons };
-            let verdict = (p.approved, p.probability, p.threshold);
-            let id = request_id(req);
-            audit_line(
-                &mut lines,
-                &id,
-                "/predict",
-                None,
-                loaded,
-                &parsed.customer,
-                verdict,
-                &reasons,
-                &p.warnings,
-                lang,
-            );
+            let origin = Origin { request_id: &request_id(req), endpoint: "/predict", index: None };
+            let verdict = Verdict::of_prediction(&p, &reasons);
+            audit_line(&mut lines, &origin, loaded, &parsed.customer, verdict, lang);
         }
         let body = PredictBody::from_prediction(&p, Some(model), None);
         (json_ok(&body, outcome(p.approved, p.probability, false))?, p.approved)
@@ -248,20 +249,8 @@ async fn explain_inner(
     let answer = explain_with(loaded, &parsed.customer, lang)?;
     if state.audit.is_some() {
         let mut lines = Vec::new();
-        let verdict = (answer.approved, answer.probability, answer.threshold);
-        let id = request_id(req);
-        audit_line(
-            &mut lines,
-            &id,
-            "/explain",
-            None,
-            loaded,
-            &parsed.customer,
-            verdict,
-            &answer.reasons,
-            &answer.warnings,
-            lang,
-        );
+        let origin = Origin { request_id: &request_id(req), endpoint: "/explain", index: None };
+        audit_line(&mut lines, &origin, loaded, &parsed.customer, Verdict::of_answer(&answer), lang);
         audit(state, &lines, 1)?;
     }
     let response = json_ok(&answer, outcome(answer.approved, answer.probability, true))?;
