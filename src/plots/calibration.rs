@@ -3,8 +3,8 @@
 //! per bucket, so a reader sees which points rest on few rows.
 
 use super::{
-    Area, DrawResult, FONT, LEGEND_LIFT, LEGEND_SAMPLE_WIDTH, MODEL_BLUE, REFERENCE_GREY, axis_desc_font,
-    label_font, legend_line, require_finite, title_font, write_png,
+    Area, DrawResult, FONT, LEGEND_LIFT, LEGEND_SAMPLE_WIDTH, MODEL_BLUE, axis_desc_font, draw_diagonal,
+    draw_legend, draw_unit_mesh, label_font, require_finite, title_font, write_png,
 };
 use crate::error::Result;
 use crate::metrics::CalibrationBucket;
@@ -54,25 +54,8 @@ fn draw_reliability(area: &Area, points: &[(f64, f64, u64)]) -> DrawResult {
         .x_label_area_size(60)
         .y_label_area_size(90)
         .build_cartesian_2d(0.0..1.0, 0.0..1.0)?;
-    chart
-        .configure_mesh()
-        .x_desc("Mean predicted probability of approval")
-        .y_desc("Observed approval rate")
-        .x_labels(11)
-        .y_labels(11)
-        .x_label_formatter(&|v| format!("{v:.1}"))
-        .y_label_formatter(&|v| format!("{v:.1}"))
-        .label_style(label_font())
-        .axis_desc_style(axis_desc_font())
-        .light_line_style(WHITE)
-        .bold_line_style(RGBColor(225, 225, 225))
-        .draw()?;
-
-    let diagonal = REFERENCE_GREY.stroke_width(2);
-    chart
-        .draw_series(DashedLineSeries::new([(0.0, 0.0), (1.0, 1.0)], 10, 8, diagonal))?
-        .label("perfectly calibrated")
-        .legend(move |(x, y)| legend_line(x, y, diagonal));
+    draw_unit_mesh(&mut chart, "Mean predicted probability of approval", "Observed approval rate")?;
+    draw_diagonal(&mut chart, "perfectly calibrated")?;
     let model = MODEL_BLUE.stroke_width(3);
     chart.draw_series(LineSeries::new(points.iter().map(|&(x, y, _)| (x, y)), model))?;
     chart
@@ -81,16 +64,7 @@ fn draw_reliability(area: &Area, points: &[(f64, f64, u64)]) -> DrawResult {
         .legend(move |(x, y)| {
             Circle::new((x + LEGEND_SAMPLE_WIDTH as i32 / 2, y - LEGEND_LIFT), 6, MODEL_BLUE.filled())
         });
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .margin(20)
-        .legend_area_size(LEGEND_SAMPLE_WIDTH + 15)
-        .label_font(label_font())
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .draw()?;
-    Ok(())
+    draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)
 }
 
 /// Row counts are whole: a tick at 0.5 (small samples) gets no label rather than a rounded one.

@@ -19,6 +19,7 @@ pub use roc::roc_curve_png;
 use crate::error::{Error, Result};
 use crate::fsutil::AtomicFile;
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 use std::io::Write;
@@ -50,6 +51,50 @@ fn legend_line(x: i32, y: i32, style: ShapeStyle) -> PathElement<(i32, i32)> {
 
 type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 type DrawResult = std::result::Result<(), Box<dyn std::error::Error>>;
+/// A chart with a probability on both axes (ROC curve, reliability diagram).
+type UnitChart<'a, 'b> = ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// The grid the probability charts share: ticks every 0.1 on both axes, light grey lines.
+fn draw_unit_mesh(chart: &mut UnitChart, x_desc: &str, y_desc: &str) -> DrawResult {
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .x_labels(11)
+        .y_labels(11)
+        .x_label_formatter(&|v| format!("{v:.1}"))
+        .y_label_formatter(&|v| format!("{v:.1}"))
+        .label_style(label_font())
+        .axis_desc_style(axis_desc_font())
+        .light_line_style(WHITE)
+        .bold_line_style(RGBColor(225, 225, 225))
+        .draw()?;
+    Ok(())
+}
+
+/// The dashed diagonal y = x: a classifier that guesses (ROC), perfect calibration (reliability).
+fn draw_diagonal(chart: &mut UnitChart, label: &str) -> DrawResult {
+    let diagonal = REFERENCE_GREY.stroke_width(2);
+    chart
+        .draw_series(DashedLineSeries::new([(0.0, 0.0), (1.0, 1.0)], 10, 8, diagonal))?
+        .label(label)
+        .legend(move |(x, y)| legend_line(x, y, diagonal));
+    Ok(())
+}
+
+/// The legend, boxed, at `position`.
+fn draw_legend<'a, 'b: 'a>(chart: &mut UnitChart<'a, 'b>, position: SeriesLabelPosition) -> DrawResult {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .margin(20)
+        .legend_area_size(LEGEND_SAMPLE_WIDTH + 15)
+        .label_font(label_font())
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()?;
+    Ok(())
+}
 
 fn ensure_fonts_registered() -> Result<()> {
     static REGISTERED: OnceLock<std::result::Result<(), String>> = OnceLock::new();

@@ -2,8 +2,8 @@
 //! diagonal of a classifier that guesses.
 
 use super::{
-    Area, DrawResult, LEGEND_SAMPLE_WIDTH, MODEL_BLUE, REFERENCE_GREY, axis_desc_font, label_font,
-    legend_line, require_finite, title_font, write_png,
+    Area, DrawResult, MODEL_BLUE, draw_diagonal, draw_legend, draw_unit_mesh, legend_line, require_finite,
+    title_font, write_png,
 };
 use crate::error::{Error, Result};
 use plotters::prelude::*;
@@ -45,38 +45,13 @@ fn draw(root: &Area, points: &[(f64, f64)], auc: f64) -> DrawResult {
         .x_label_area_size(75)
         .y_label_area_size(90)
         .build_cartesian_2d(0.0..1.0, 0.0..1.0)?;
-    chart
-        .configure_mesh()
-        .x_desc("False positive rate (1 − specificity)")
-        .y_desc("True positive rate (recall)")
-        .x_labels(11)
-        .y_labels(11)
-        .x_label_formatter(&|v| format!("{v:.1}"))
-        .y_label_formatter(&|v| format!("{v:.1}"))
-        .label_style(label_font())
-        .axis_desc_style(axis_desc_font())
-        .light_line_style(WHITE)
-        .bold_line_style(RGBColor(225, 225, 225))
-        .draw()?;
-
-    let diagonal = REFERENCE_GREY.stroke_width(2);
-    chart
-        .draw_series(DashedLineSeries::new([(0.0, 0.0), (1.0, 1.0)], 10, 8, diagonal))?
-        .label("chance (AUC = 0.5)")
-        .legend(move |(x, y)| legend_line(x, y, diagonal));
+    draw_unit_mesh(&mut chart, "False positive rate (1 − specificity)", "True positive rate (recall)")?;
+    draw_diagonal(&mut chart, "chance (AUC = 0.5)")?;
     let model = MODEL_BLUE.stroke_width(3);
     chart
         .draw_series(LineSeries::new(points.iter().copied(), model))?
         .label(legend_for_model(auc))
         .legend(move |(x, y)| legend_line(x, y, model));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .margin(20)
-        .legend_area_size(LEGEND_SAMPLE_WIDTH + 15)
-        .label_font(label_font())
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .draw()?;
+    draw_legend(&mut chart, SeriesLabelPosition::LowerRight)?;
     Ok(())
 }
