@@ -2,11 +2,12 @@
 //! described in `path.rs`), polynomials held by their values at the N quadrature nodes, nothing
 //! allocated.
 //!
-//! Why passes and not a recursion: a recursive walk branches at every node on the row (which
-//! child x follows) and on the tree's shape (leaf or not, feature seen before or not), and on a
-//! deep forest the mispredictions cost more than the arithmetic. Here every node runs the same
-//! straight-line code: x's direction selects a number, a feature new on the path reads the fresh
-//! slot (L = 1, a = 1), a leaf child has value v and an internal one value 0.
+//! Why passes and not a recursion: the recursive walk this replaced ran 1.8× slower on the
+//! bench forest (4.5 vs 2.5 ms a row), and neither removing its branches nor moving its state
+//! into per-node arrays helped; what did was reading the split records in order and keeping
+//! every per-row value in a few depth-indexed arrays that stay in L1. Every node runs the same
+//! straight-line code: x's direction selects a number, a feature new on the path reads the
+//! fresh slot (L = 1, a = 1), a leaf child has value v and an internal one value 0.
 
 // Index loops walk several fixed-size arrays in step (quadrature nodes); that is the point.
 #![allow(clippy::needless_range_loop)]
