@@ -299,6 +299,8 @@ impl PathForest {
         let [a, b] = &mut scratch.halves;
         self.shap_part(self.first_half(), x, a);
         if offer.claimed.swap(true, Ordering::AcqRel) {
+            // A pool thread has it. It cannot vanish without an answer: a panic in a job given
+            // to `rayon::spawn` aborts the process (rayon's default), so this wait ends.
             let mut result = lock(&offer.result);
             while result.is_none() {
                 result = offer.ready.wait(result).unwrap_or_else(PoisonError::into_inner);
