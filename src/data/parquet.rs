@@ -134,10 +134,6 @@ fn batch_from(
 }
 
 /// Generated rows (with both labels) as one record batch.
-pub fn rows_batch(rows: &[Row]) -> Result<RecordBatch> {
-    generated_batch(rows, Categories::Utf8)
-}
-
 fn generated_batch(rows: &[Row], categories: Categories) -> Result<RecordBatch> {
     batch_from(
         rows.len(),
@@ -293,9 +289,10 @@ fn check_types(path: &Path, schema: &Schema, columns: &Columns) -> Result<()> {
 /// Reads and validates an applicant Parquet file (extra columns ignored, labels optional).
 pub fn read_parquet(path: &Path) -> Result<ApplicantTable> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    // The length of the file opened, not of whatever the path names a moment later.
+    let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| Error::bad_file(path, format!("not a readable Parquet file ({e})")))?;
-    let file_len = std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len();
     check_chunk_ranges(path, builder.metadata(), file_len)?;
     let schema = builder.schema().clone();
     let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();

@@ -147,7 +147,7 @@ impl Explainer {
 
     pub fn explain(&self, a: &Applicant, options: ExplainOptions) -> Result<Answer> {
         let x = self.model.encoder.encode(a);
-        let e = if options.parallel { self.shap.explain_parallel(&x)? } else { self.shap.explain(&x)? };
+        let e = self.shap.explain_with(&x, options.parallel)?;
         let groups = Group::all();
         let mut per_group = vec![0.0; groups.len()];
         for (phi, &g) in e.values.iter().zip(&self.column_groups) {

@@ -8,7 +8,7 @@ use super::oob::{OobScore, out_of_bag_score};
 use super::params::ForestParams;
 use super::tally::{Counts, Packed, Sample, Tally};
 use super::tree::{Forest, Tree};
-use super::workspace::{LocalRow, MAX_FEATURES, Workspace, code_stride, record_bytes};
+use super::workspace::{LocalRow, MAX_FEATURES, RECORD_BYTES, Workspace, code_stride, record_bytes};
 use crate::{Error, Result};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -87,6 +87,18 @@ pub(super) fn fit_impl(
     let oob = params.oob_score.then(|| out_of_bag_score(&forest, &in_bag, columns, y));
     Ok(FittedForest { forest, oob })
 }
+
+// The arms of `grow_trees_with_tally` are `RECORD_BYTES`, one by one (the row stride of
+// `BinnedData` comes from the same table): this stops the build if the two drift apart.
+const _: () = assert!(
+    RECORD_BYTES.len() == 6
+        && RECORD_BYTES[0] == 16
+        && RECORD_BYTES[1] == 32
+        && RECORD_BYTES[2] == 48
+        && RECORD_BYTES[3] == 64
+        && RECORD_BYTES[4] == 128
+        && RECORD_BYTES[5] == 512
+);
 
 /// Picks the smallest row record that holds a row's sample and codes.
 fn grow_trees_with_tally<T: Tally>(job: &Job) -> Vec<(Tree, Vec<u64>)> {

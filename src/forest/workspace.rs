@@ -60,9 +60,9 @@ pub fn code_stride(n_features: usize) -> usize {
 pub struct Workspace<R> {
     /// Bootstrap counts per training row.
     pub counts: Vec<u32>,
-    /// The tree's in-bag rows with their codes, partitioned in place node by node.
+    /// The tree's in-bag rows with their codes; a level's partition moves each node's rows
+    /// between `rows` and `scratch` (even depths live in `rows`, odd depths in `scratch`).
     pub rows: Vec<R>,
-    /// Where a partition puts the right-going rows before copying them back.
     pub scratch: Vec<R>,
 }
 

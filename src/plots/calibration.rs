@@ -3,8 +3,8 @@
 //! per bucket, so a reader sees which points rest on few rows.
 
 use super::{
-    Area, DrawResult, FONT, LEGEND_LIFT, LEGEND_SAMPLE_WIDTH, MODEL_BLUE, axis_desc_font, draw_diagonal,
-    draw_legend, draw_unit_mesh, label_font, require_finite, title_font, write_png,
+    Area, DrawResult, FONT, GRID_GREY, LEGEND_LIFT, LEGEND_SAMPLE_WIDTH, MODEL_BLUE, axis_desc_font,
+    draw_diagonal, draw_legend, draw_unit_mesh, label_font, require_finite, title_font, write_png,
 };
 use crate::error::Result;
 use crate::metrics::CalibrationBucket;
@@ -91,7 +91,7 @@ fn draw_counts(area: &Area, buckets: &[CalibrationBucket]) -> DrawResult {
         .label_style(label_font())
         .axis_desc_style(axis_desc_font())
         .light_line_style(WHITE)
-        .bold_line_style(RGBColor(225, 225, 225))
+        .bold_line_style(GRID_GREY)
         .draw()?;
     let bar = MODEL_BLUE.mix(0.55).filled();
     chart.draw_series(buckets.iter().filter(|b| b.count > 0).map(|b| {

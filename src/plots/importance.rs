@@ -2,7 +2,8 @@
 //! [`TOP_FEATURES`] of them, each bar labelled with its value.
 
 use super::{
-    Area, DrawResult, FONT, MODEL_BLUE, axis_desc_font, label_font, require_finite, title_font, write_png,
+    Area, DrawResult, FONT, GRID_GREY, MODEL_BLUE, axis_desc_font, label_font, require_finite, title_font,
+    write_png,
 };
 use crate::error::Result;
 use plotters::prelude::*;
@@ -78,7 +79,7 @@ fn draw(root: &Area, top: &[(String, f64)], total_features: usize) -> DrawResult
         .label_style(label_font())
         .axis_desc_style(axis_desc_font())
         .light_line_style(WHITE)
-        .bold_line_style(RGBColor(225, 225, 225))
+        .bold_line_style(GRID_GREY)
         .draw()?;
 
     let bar = MODEL_BLUE.filled();

@@ -39,6 +39,8 @@ const LABEL_SIZE: f64 = 18.0;
 /// Chart colours: the model in a strong blue, references (the diagonal) in grey.
 const MODEL_BLUE: RGBColor = RGBColor(31, 119, 180);
 const REFERENCE_GREY: RGBColor = RGBColor(120, 120, 120);
+/// Grid lines at labelled ticks (the lines between them are white, i.e. not drawn).
+const GRID_GREY: RGBColor = RGBColor(225, 225, 225);
 
 /// Legend samples: line length, and how far above the text's layout centre they sit so that they
 /// line up with the middle of the lower-case letters.
@@ -67,7 +69,7 @@ fn draw_unit_mesh(chart: &mut UnitChart, x_desc: &str, y_desc: &str) -> DrawResu
         .label_style(label_font())
         .axis_desc_style(axis_desc_font())
         .light_line_style(WHITE)
-        .bold_line_style(RGBColor(225, 225, 225))
+        .bold_line_style(GRID_GREY)
         .draw()?;
     Ok(())
 }

@@ -160,16 +160,14 @@ impl TreeShap {
 
     /// Explains one row.
     pub fn explain(&self, x: &[f64]) -> Result<Explanation> {
-        let mut values = vec![0.0; self.n_features];
-        let prediction = self.explain_into(x, &mut self.scratch(), &mut values)?;
-        Ok(Explanation { base_value: self.base_value(), values, prediction })
+        self.explain_with(x, false)
     }
 
-    /// [`TreeShap::explain`] with a path-dependent forest's two halves on two threads (rayon):
-    /// for one request on an otherwise idle machine. The values are the same bits.
-    pub fn explain_parallel(&self, x: &[f64]) -> Result<Explanation> {
+    /// [`TreeShap::explain`]; `parallel` puts a path-dependent forest's two halves on two
+    /// threads (rayon), for one request on an otherwise idle machine. The values are the same bits.
+    pub fn explain_with(&self, x: &[f64], parallel: bool) -> Result<Explanation> {
         let mut values = vec![0.0; self.n_features];
-        let prediction = self.explain_into_with(x, &mut self.scratch(), &mut values, true)?;
+        let prediction = self.explain_into_with(x, &mut self.scratch(), &mut values, parallel)?;
         Ok(Explanation { base_value: self.base_value(), values, prediction })
     }
 
