@@ -98,14 +98,15 @@ fn score_all(
         .into_par_iter()
         .map(|item| match item {
             Err(details) => Scored::Invalid(details),
-            Ok(customer) if explain => match explain_with(loaded, &customer, lang) {
+            // The batch already spreads its items over the cores: each explains on one.
+            Ok(customer) if explain => match explain_with(loaded, &customer, lang, false) {
                 Ok(answer) => Scored::Explained { customer, answer },
                 Err(e) => Scored::Failed(e),
             },
             Ok(customer) => {
                 let prediction = loaded.explainer.predict(&customer);
                 let audit_reasons = if with_audit_reasons && !prediction.approved {
-                    match explain_with(loaded, &customer, lang) {
+                    match explain_with(loaded, &customer, lang, false) {
                         Ok(answer) => answer.reasons,
                         Err(e) => return Scored::Failed(e),
                     }

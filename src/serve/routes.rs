@@ -125,9 +125,21 @@ pub fn loaded(state: &State) -> Result<&std::sync::Arc<Loaded>, ApiError> {
     state.model().ok_or_else(ApiError::model_unavailable)
 }
 
-pub fn explain_with(loaded: &Loaded, customer: &Applicant, lang: Lang) -> Result<Answer, ApiError> {
+/// The explanation a single-customer request answers with: on both cores when it comes from a
+/// lone client (see `contention`).
+fn explain_one(loaded: &Loaded, customer: &Applicant, lang: Lang) -> Result<Answer, ApiError> {
     let explaining = loaded.contention.begin();
-    let options = ExplainOptions { lang, parallel: explaining.alone, ..ExplainOptions::default() };
+    explain_with(loaded, customer, lang, explaining.alone)
+}
+
+/// One customer's explanation; `parallel` splits its TreeSHAP over two threads (same values).
+pub fn explain_with(
+    loaded: &Loaded,
+    customer: &Applicant,
+    lang: Lang,
+    parallel: bool,
+) -> Result<Answer, ApiError> {
+    let options = ExplainOptions { lang, parallel, ..ExplainOptions::default() };
     loaded.explainer.explain(customer, options).map_err(ApiError::internal)
 }
 
@@ -206,7 +218,7 @@ async fn predict_inner(
     let model = loaded.explainer.model_ref();
     let mut lines = Vec::new();
     let (response, approved) = if parsed.include_explanation {
-        let answer = explain_with(loaded, &parsed.customer, lang)?;
+        let answer = explain_one(loaded, &parsed.customer, lang)?;
         if state.audit.is_some() {
             let origin = Origin { request_id: &request_id(req), endpoint: "/predict", index: None };
             audit_line(&mut lines, &origin, loaded, &parsed.customer, Verdict::of_answer(&answer), lang);
@@ -219,7 +231,7 @@ async fn predict_inner(
         if state.audit.is_some() {
             // A denial is recorded with its reasons even when the client did not ask for them.
             let reasons =
-                if p.approved { Vec::new() } else { explain_with(loaded, &parsed.customer, lang)?.reasons };
+                if p.approved { Vec::new() } else { explain_one(loaded, &parsed.customer, lang)?.reasons };
             let origin = Origin { request_id: &request_id(req), endpoint: "/predict", index: None };
             let verdict = Verdict::of_prediction(&p, &reasons);
             audit_line(&mut lines, &origin, loaded, &parsed.customer, verdict, lang);
@@ -246,7 +258,7 @@ async fn explain_inner(
     let parsed = request::parse_explain(&body)?;
     let loaded = loaded(state)?;
     let lang = resolve_lang(parsed.lang, query_lang, req);
-    let answer = explain_with(loaded, &parsed.customer, lang)?;
+    let answer = explain_one(loaded, &parsed.customer, lang)?;
     if state.audit.is_some() {
         let mut lines = Vec::new();
         let origin = Origin { request_id: &request_id(req), endpoint: "/explain", index: None };
