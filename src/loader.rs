@@ -11,7 +11,7 @@ use crate::tracking;
 use rand::SeedableRng;
 use rand::seq::index;
 use rand_chacha::ChaCha8Rng;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Default and largest background sample for interventional SHAP.
@@ -46,15 +46,24 @@ pub fn load_background(path: &Path, n: usize, seed: u64) -> Result<Vec<Applicant
     Ok(picked.into_iter().map(|i| table.applicants[i]).collect())
 }
 
-/// The model and its explainer (interventional when a background file is given).
+/// Where interventional SHAP's background comes from: a seeded sample of `rows` applicants of
+/// the file at `path`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Background {
+    pub path: PathBuf,
+    pub rows: usize,
+    pub seed: u64,
+}
+
+/// The model and its explainer (interventional when a background is given).
 pub fn load_explainer(
     model_uri: Option<&str>,
     tracking_uri: Option<&str>,
-    background: Option<(&Path, usize, u64)>,
+    background: Option<&Background>,
 ) -> Result<Explainer> {
     let (model, model_ref) = load_model(model_uri, tracking_uri)?;
     let background = match background {
-        Some((path, n, seed)) => Some(load_background(path, n, seed)?),
+        Some(b) => Some(load_background(&b.path, b.rows, b.seed)?),
         None => None,
     };
     Explainer::new(model, model_ref, background.as_deref())

@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::explain::{Explainer, ModelRef};
-use crate::loader::{self, DEFAULT_BACKGROUND_ROWS, MAX_BACKGROUND_ROWS};
+use crate::loader::{self, Background, DEFAULT_BACKGROUND_ROWS, MAX_BACKGROUND_ROWS};
 use crate::model::Model;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -40,9 +40,6 @@ pub struct BackgroundArgs {
     pub seed: u64,
 }
 
-/// A checked background: the file, how many rows to sample from it, and the seed.
-pub type Background = (PathBuf, usize, u64);
-
 impl BackgroundArgs {
     /// The background, checked before anything is loaded or bound.
     pub fn validated(&self) -> Result<Option<Background>> {
@@ -56,16 +53,12 @@ impl BackgroundArgs {
         if !path.is_file() {
             return Err(Error::Usage(format!("--background {}: no such file", path.display())));
         }
-        Ok(Some((path.clone(), self.background_rows, self.seed)))
+        Ok(Some(Background { path: path.clone(), rows: self.background_rows, seed: self.seed }))
     }
 }
 
 /// The explainer of `model` with `background` (checked first).
 pub fn load_explainer(model: &ModelArgs, background: &BackgroundArgs) -> Result<Explainer> {
     let background = background.validated()?;
-    loader::load_explainer(
-        model.model.as_deref(),
-        model.tracking_uri.as_deref(),
-        background.as_ref().map(|(path, n, seed)| (path.as_path(), *n, *seed)),
-    )
+    loader::load_explainer(model.model.as_deref(), model.tracking_uri.as_deref(), background.as_ref())
 }

@@ -20,7 +20,7 @@ pub use errors::{ApiError, ERROR_CODES};
 pub use request::MAX_BATCH;
 
 use crate::error::{Error, Result};
-use crate::loader;
+use crate::loader::{self, Background};
 use actix_web::{App, HttpServer, middleware, web};
 use state::{Loaded, State};
 use std::net::TcpListener;
@@ -38,8 +38,8 @@ pub const SHUTDOWN_SECONDS: u64 = 10;
 pub struct ServeConfig {
     pub model_uri: Option<String>,
     pub tracking_uri: Option<String>,
-    /// Background applicants for interventional SHAP: (file, sample size, seed).
-    pub background: Option<(PathBuf, usize, u64)>,
+    /// Background applicants for interventional SHAP.
+    pub background: Option<Background>,
     pub host: String,
     pub port: u16,
     pub workers: usize,
@@ -121,7 +121,7 @@ fn spawn_model_loader(
 ) {
     let load = move || {
         let started = Instant::now();
-        let background = config.background.as_ref().map(|(path, n, seed)| (path.as_path(), *n, *seed));
+        let background = config.background.as_ref();
         match loader::load_explainer(config.model_uri.as_deref(), config.tracking_uri.as_deref(), background)
         {
             Ok(explainer) => {
