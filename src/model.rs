@@ -17,7 +17,8 @@ pub const PAYLOAD_FILE: &str = "model.crm";
 /// The payload format, as named in the MLmodel flavor.
 pub const PAYLOAD_FORMAT: &str = "credrisk-model/1";
 const MAGIC: &[u8; 16] = b"CREDRISK-MODEL\0\0";
-const FORMAT_VERSION: u32 = 1;
+/// Version 2 added each node's missing-value side; version 1 files (no missing values) still load.
+const FORMAT_VERSION: u32 = 2;
 const HEADER_LEN: usize = 16 + 4 + 8 + 32;
 
 /// Where a model came from and how it was trained.
@@ -101,6 +102,7 @@ impl Model {
                 for u in [n.feature, n.left, n.right] {
                     body.extend_from_slice(&u.to_le_bytes());
                 }
+                body.push(u8::from(n.default_left));
             }
         }
         Ok(body)
@@ -116,7 +118,7 @@ impl Model {
         }
         let mut r = Reader { bytes: &bytes[16..] };
         let version = r.u32()?;
-        if version != FORMAT_VERSION {
+        if version != FORMAT_VERSION && version != 1 {
             return Err(format!(
                 "model format version {version} is not supported by this credrisk (it reads version {FORMAT_VERSION}); {}",
                 if version > FORMAT_VERSION { "upgrade credrisk" } else { "retrain the model" }
@@ -133,11 +135,11 @@ impl Model {
         if Sha256::digest(r.bytes).as_slice() != digest.as_slice() {
             return Err("checksum mismatch: the file is corrupt".into());
         }
-        decode_body(r.bytes)
+        decode_body(r.bytes, version)
     }
 }
 
-fn decode_body(body: &[u8]) -> std::result::Result<Model, String> {
+fn decode_body(body: &[u8], version: u32) -> std::result::Result<Model, String> {
     let mut r = Reader { bytes: body };
     let json_len = r.u64()? as usize;
     let header: Header =
@@ -154,7 +156,15 @@ fn decode_body(body: &[u8]) -> std::result::Result<Model, String> {
         for _ in 0..n_nodes {
             let (threshold, value, cover) = (r.f64()?, r.f64()?, r.f64()?);
             let (feature, left, right) = (r.u32()?, r.u32()?, r.u32()?);
-            nodes.push(Node { threshold, value, cover, feature, left, right });
+            let default_left = match version {
+                1 => false,
+                _ => match r.take(1)?[0] {
+                    0 => false,
+                    1 => true,
+                    other => return Err(format!("tree {t}: bad missing-value flag {other}")),
+                },
+            };
+            nodes.push(Node { threshold, value, cover, feature, left, right, default_left });
         }
         let tree = Tree { nodes };
         check_tree(&tree, header.n_features).map_err(|e| format!("tree {t}: {e}"))?;
@@ -238,7 +248,15 @@ mod tests {
         .unwrap();
         let table = ApplicantTable { applicants: vec![a], approval_score: None, approved: Some(vec![true]) };
         let encoder = Encoder::fit(&table).unwrap();
-        let split = Node { threshold: 600_000.0, value: 0.5, cover: 4.0, feature: 7, left: 1, right: 2 };
+        let split = Node {
+            threshold: 600_000.0,
+            value: 0.5,
+            cover: 4.0,
+            feature: 7,
+            left: 1,
+            right: 2,
+            default_left: false,
+        };
         let tree = Tree { nodes: vec![split, Node::leaf(0.25, 2.0), Node::leaf(0.75, 2.0)] };
         let forest = Forest { n_features: encoder.n_features(), trees: vec![tree.clone(), tree] };
         Model { encoder, forest, threshold: 0.5, info: ModelInfo { n_train: 1, ..Default::default() } }
@@ -277,7 +295,7 @@ mod tests {
             (
                 {
                     let mut b = good.clone();
-                    b[16] = 2;
+                    b[16] = 3;
                     b
                 },
                 "upgrade credrisk",

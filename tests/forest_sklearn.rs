@@ -209,6 +209,7 @@ fn forest_from_dump(dump: &serde_json::Value) -> Forest {
                             feature: feature[i] as u32,
                             left: left[i] as u32,
                             right: right[i] as u32,
+                            default_left: false,
                         }
                     }
                 })

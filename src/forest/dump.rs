@@ -43,6 +43,9 @@ struct TreeArrays {
     threshold: Vec<f64>,
     value: Vec<f64>,
     cover: Vec<f64>,
+    /// The child a missing value (NaN) goes to, as shap's `children_default` (-1 at leaves).
+    /// Optional on read: a dump without it routes missing values right.
+    children_default: Vec<i64>,
 }
 
 #[derive(Serialize)]
@@ -225,6 +228,10 @@ fn read_tree_arrays(tree: &Json) -> std::result::Result<TreeArrays, String> {
         threshold: floats("threshold")?,
         value: floats("value")?,
         cover: floats("cover")?,
+        children_default: match tree.get("children_default") {
+            Some(_) => ints("children_default")?,
+            None => ints("children_right")?,
+        },
     })
 }
 
@@ -240,12 +247,19 @@ fn describe_number(value: &Json) -> String {
 /// add up.
 fn validate_tree(a: &TreeArrays, n_features: usize) -> std::result::Result<(), String> {
     let n = a.children_left.len();
-    let lengths = [a.children_right.len(), a.feature.len(), a.threshold.len(), a.value.len(), a.cover.len()];
+    let lengths = [
+        a.children_right.len(),
+        a.feature.len(),
+        a.threshold.len(),
+        a.value.len(),
+        a.cover.len(),
+        a.children_default.len(),
+    ];
     if n == 0 || lengths.iter().any(|&len| len != n) {
         return Err(format!(
-            "the six node arrays must be non-empty and of equal length (children_left {n}, \
-             children_right {}, feature {}, threshold {}, value {}, cover {})",
-            lengths[0], lengths[1], lengths[2], lengths[3], lengths[4]
+            "the node arrays must be non-empty and of equal length (children_left {n}, \
+             children_right {}, feature {}, threshold {}, value {}, cover {}, children_default {})",
+            lengths[0], lengths[1], lengths[2], lengths[3], lengths[4], lengths[5]
         ));
     }
     if n >= Node::LEAF as usize {
@@ -260,6 +274,10 @@ fn validate_tree(a: &TreeArrays, n_features: usize) -> std::result::Result<(), S
         }
         if left == -1 {
             continue;
+        }
+        let default = a.children_default[i];
+        if default != left && default != right {
+            return Err(format!("children_default[{i}] = {default} is neither child of node {i}"));
         }
         let feature = a.feature[i];
         if feature < 0 || feature as usize >= n_features {
@@ -321,6 +339,7 @@ fn arrays_to_tree(a: &TreeArrays) -> Tree {
                     feature: a.feature[i] as u32,
                     left: a.children_left[i] as u32,
                     right: a.children_right[i] as u32,
+                    default_left: a.children_default[i] == a.children_left[i],
                 }
             }
         })
@@ -353,6 +372,11 @@ fn tree_arrays(tree: &Tree) -> TreeArrays {
         threshold: tree.nodes.iter().map(|node| if node.is_leaf() { 0.0 } else { node.threshold }).collect(),
         value,
         cover: tree.nodes.iter().map(|node| node.cover).collect(),
+        children_default: tree
+            .nodes
+            .iter()
+            .map(|node| child_index(if node.default_left { node.left } else { node.right }))
+            .collect(),
     }
 }
 

@@ -188,6 +188,7 @@ impl<'a, T: Tally, R: LocalRow> Grower<'a, T, R> {
             feature: split.feature as u32,
             left: left as u32,
             right: right as u32,
+            default_left: false,
         };
         self.nodes.push(Node::leaf(split.left.value(), split.left.weight as f64));
         self.nodes.push(Node::leaf(right_totals.value(), right_totals.weight as f64));

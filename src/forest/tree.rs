@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// One node. Leaves have `left == right == Node::LEAF`. Routing: left iff `x[feature] <= threshold`.
+/// One node. Leaves have `left == right == Node::LEAF`. Routing: left iff `x[feature] <= threshold`;
+/// a missing value (NaN) goes to the side training chose for missing values (`default_left`), as
+/// scikit-learn's `missing_go_to_left` and shap's `children_default` say.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Node {
     pub threshold: f64,
@@ -15,23 +17,40 @@ pub struct Node {
     pub feature: u32,
     pub left: u32,
     pub right: u32,
+    /// Where a missing value goes; false (right) when training saw no missing value here.
+    #[serde(default)]
+    pub default_left: bool,
 }
 
 impl Node {
     pub const LEAF: u32 = u32::MAX;
 
     pub fn leaf(value: f64, cover: f64) -> Node {
-        Node { threshold: 0.0, value, cover, feature: 0, left: Node::LEAF, right: Node::LEAF }
+        Node {
+            threshold: 0.0,
+            value,
+            cover,
+            feature: 0,
+            left: Node::LEAF,
+            right: Node::LEAF,
+            default_left: false,
+        }
     }
 
     pub fn is_leaf(&self) -> bool {
         self.left == Node::LEAF
     }
 
+    /// Whether `value` goes left: `value <= threshold`, or the default side when it is missing.
+    #[inline]
+    pub fn goes_left(&self, value: f64) -> bool {
+        value <= self.threshold || (value.is_nan() && self.default_left)
+    }
+
     /// The child `x` goes to.
     #[inline]
     pub fn child(&self, x: &[f64]) -> usize {
-        if x[self.feature as usize] <= self.threshold { self.left as usize } else { self.right as usize }
+        if self.goes_left(x[self.feature as usize]) { self.left as usize } else { self.right as usize }
     }
 }
 
@@ -115,6 +134,7 @@ pub(crate) mod tests {
             feature,
             left,
             right,
+            default_left: false,
         };
         Tree {
             nodes: vec![

@@ -25,6 +25,16 @@ struct Step {
     threshold: f64,
     feature: u32,
     right: u32,
+    /// A missing value (NaN) goes left (the node's `default_left`).
+    nan_left: bool,
+}
+
+impl Step {
+    /// The node's routing, as `Node::goes_left`.
+    #[inline(always)]
+    fn goes_left(&self, v: f64) -> bool {
+        (v <= self.threshold) | (v.is_nan() & self.nan_left)
+    }
 }
 
 /// A forest and its background, laid out for interventional TreeSHAP; shared read-only.
@@ -56,9 +66,10 @@ impl InterventionalForest {
                 background.len()
             )));
         }
-        if let Some(i) = background.iter().position(|v| !v.is_finite()) {
+        // NaN is a missing value (routed by each node's default side); infinities are not inputs.
+        if let Some(i) = background.iter().position(|v| v.is_infinite()) {
             return Err(Error::Usage(format!(
-                "background row {} column {} is {}: inputs must be finite",
+                "background row {} column {} is {}: inputs must be finite or missing (NaN)",
                 i / n_features,
                 i % n_features,
                 background[i]
@@ -114,7 +125,7 @@ impl InterventionalForest {
             if step.right == LEAF {
                 return n;
             }
-            n = if x[step.feature as usize] <= step.threshold { n + 1 } else { step.right as usize };
+            n = if step.goes_left(x[step.feature as usize]) { n + 1 } else { step.right as usize };
         }
     }
 
@@ -162,11 +173,16 @@ fn push_preorder(
     let node = &tree.nodes[i];
     let at = steps.len();
     if node.is_leaf() {
-        steps.push(Step { threshold: node.value, feature: 0, right: LEAF });
+        steps.push(Step { threshold: node.value, feature: 0, right: LEAF, nan_left: false });
         *max_unique = (*max_unique).max(on_path.iter().filter(|&&b| b).count());
         return Ok(());
     }
-    steps.push(Step { threshold: node.threshold, feature: node.feature, right: 0 });
+    steps.push(Step {
+        threshold: node.threshold,
+        feature: node.feature,
+        right: 0,
+        nan_left: node.default_left,
+    });
     let f = node.feature as usize;
     let was = std::mem::replace(&mut on_path[f], true);
     push_preorder(tree, node.left as usize, depth + 1, steps, on_path, max_unique)?;
@@ -197,8 +213,8 @@ impl Pair<'_> {
             return (credit, debit);
         }
         let f = step.feature as usize;
-        let x_left = self.x[f] <= step.threshold;
-        let z_left = self.z[f] <= step.threshold;
+        let x_left = step.goes_left(self.x[f]);
+        let z_left = step.goes_left(self.z[f]);
         let child = |left: bool| if left { n + 1 } else { step.right as usize };
         if x_left == z_left {
             return self.walk(child(x_left), from_x, from_z);

@@ -236,8 +236,9 @@ impl TreeShap {
                 self.n_features
             )));
         }
-        if let Some(i) = x.iter().position(|v| !v.is_finite()) {
-            return Err(Error::Usage(format!("feature {i} is {}: inputs must be finite", x[i])));
+        // NaN is a missing value, routed by each node's default side; infinities are not inputs.
+        if let Some(i) = x.iter().position(|v| v.is_infinite()) {
+            return Err(Error::Usage(format!("feature {i} is {}: inputs must be finite or missing", x[i])));
         }
         Ok(())
     }

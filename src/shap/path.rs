@@ -55,6 +55,8 @@ const LEAF: u32 = u32::MAX;
 struct Split {
     threshold: f64,
     feature: u32,
+    /// A missing value (NaN) goes right (the node's `default_left` negated).
+    nan_right: bool,
     /// This node's slot, and the slot of its feature's previous edge (`FRESH_SLOT` if none).
     slot: u32,
     prev_slot: u32,
@@ -64,6 +66,14 @@ struct Split {
     kid_split: [u32; 2],
     kid_b: [f64; 2],
     kid_value: [f64; 2],
+}
+
+impl Split {
+    /// The node's routing (`Node::goes_left` negated), without a branch.
+    #[inline(always)]
+    fn goes_right(&self, v: f64) -> bool {
+        (v > self.threshold) | (v.is_nan() & self.nan_right)
+    }
 }
 
 /// What the up pass needs about an internal node and the edge into it.
@@ -256,7 +266,7 @@ impl PathForest {
         let mut n = 0;
         loop {
             let split = &self.splits[tree.splits + n];
-            let k = usize::from(x[split.feature as usize] > split.threshold);
+            let k = usize::from(split.goes_right(x[split.feature as usize]));
             match split.kid_split[k] {
                 LEAF => return split.kid_value[k],
                 next => n = next as usize,
@@ -453,6 +463,7 @@ impl Builder {
         self.splits.push(Split {
             threshold: node.threshold,
             feature: node.feature,
+            nan_right: !node.default_left,
             slot: incoming.slot,
             prev_slot,
             kid_split: [LEAF; 2],

@@ -62,8 +62,9 @@ fn threshold(rng: &mut ChaCha8Rng) -> f64 {
     rng.random_range(0..8) as f64 * 0.5
 }
 
+/// A grid value, or a missing one (NaN) one time in eight.
 fn grid_value(rng: &mut ChaCha8Rng) -> f64 {
-    rng.random_range(0..17) as f64 * 0.25
+    if rng.random_range(0..8) == 0 { f64::NAN } else { rng.random_range(0..17) as f64 * 0.25 }
 }
 
 /// A random tree in preorder (children after parents); covers are log-uniform at the leaves
@@ -84,7 +85,8 @@ fn random_tree(rng: &mut ChaCha8Rng, m: usize, max_depth: usize, p_split: f64) -
             return at;
         }
         let (feature, threshold) = (rng.random_range(0..m) as u32, threshold(rng));
-        nodes.push(Node { threshold, value: 0.0, cover: 0.0, feature, left: 0, right: 0 });
+        let default_left = rng.random_bool(0.5);
+        nodes.push(Node::leaf(0.0, 0.0));
         let left = grow(rng, nodes, m, depth + 1, max_depth, p);
         let right = grow(rng, nodes, m, depth + 1, max_depth, p);
         let (cl, cr) = (nodes[left].cover, nodes[right].cover);
@@ -96,6 +98,7 @@ fn random_tree(rng: &mut ChaCha8Rng, m: usize, max_depth: usize, p_split: f64) -
             feature,
             left: left as u32,
             right: right as u32,
+            default_left,
         };
         at
     }
@@ -123,7 +126,7 @@ fn check_against_brute_force(forest: &Forest, rows: &[Vec<f64>], background: &[V
         let oracle = brute::shapley(m, |s| brute::path_value(forest, x, s));
         assert_close(&ours.values, &oracle, &format!("{what} path-dependent x={x:?}"));
         assert!((ours.base_value - brute::path_value(forest, x, 0)).abs() <= TOL, "{what} base");
-        assert_eq!(ours.prediction, forest.predict(x), "{what} prediction");
+        assert_eq!(ours.prediction.to_bits(), forest.predict(x).to_bits(), "{what} prediction");
         assert!(ours.additivity_error() <= TOL, "{what} additivity {}", ours.additivity_error());
 
         let ours = inter.explain(x).unwrap();
@@ -251,7 +254,10 @@ fn bad_rows_and_backgrounds_are_clear_errors() {
             .to_string()
             .contains("a row of 2 values given to a forest of 3")
     );
-    assert!(shap.explain(&[1.0, f64::NAN, 0.0]).unwrap_err().to_string().contains("feature 1 is NaN"));
+    let err = shap.explain(&[1.0, f64::INFINITY, 0.0]).unwrap_err().to_string();
+    assert!(err.contains("feature 1 is inf"), "{err}");
+    // NaN is a missing value: it goes to each node's default side (right in the spec tree).
+    assert_eq!(shap.explain(&[1.0, f64::NAN, 0.0]).unwrap().prediction, 0.6);
     assert!(shap.explain_rows(&[0.0; 7]).unwrap_err().to_string().contains("whole rows of 3"));
     let err = TreeShap::interventional(&forest, &[0.0; 4]).unwrap_err().to_string();
     assert!(err.contains("whole rows of 3 values"), "{err}");

@@ -28,12 +28,19 @@ fn the_spec_example_reads_as_the_hand_checked_tree() {
 
 /// A tree whose floats are the awkward kind: 17 significant digits, subnormal, huge, negative.
 fn awkward_tree() -> Tree {
-    let split =
-        |feature, threshold, left, right, cover| Node { threshold, value: 0.0, cover, feature, left, right };
+    let split = |feature, threshold, left, right, cover| Node {
+        threshold,
+        value: 0.0,
+        cover,
+        feature,
+        left,
+        right,
+        default_left: false,
+    };
     Tree {
         nodes: vec![
             split(2, 0.1 + 0.2, 1, 2, 7.000000000000001 + 3.0),
-            split(0, -1.0 / 3.0, 3, 4, 3.0),
+            Node { default_left: true, ..split(0, -1.0 / 3.0, 3, 4, 3.0) },
             Node::leaf(std::f64::consts::FRAC_1_PI, 7.000000000000001),
             Node::leaf(5e-324, 1.0),
             Node::leaf(0.6428571428571429, 2.0),
@@ -53,6 +60,7 @@ fn a_written_dump_reads_back_bit_for_bit() {
         assert_eq!(ours.nodes.len(), theirs.nodes.len());
         for (a, b) in ours.nodes.iter().zip(&theirs.nodes) {
             assert_eq!((a.left, a.right, a.cover.to_bits()), (b.left, b.right, b.cover.to_bits()));
+            assert_eq!(a.default_left, b.default_left);
             if a.is_leaf() {
                 assert_eq!(a.value.to_bits(), b.value.to_bits());
             } else {

@@ -138,7 +138,7 @@ impl<const N: usize> Pass<'_, N> {
             let l_prev = *work.l.get_unchecked(split.prev_slot as usize);
             let base: Poly<N> = std::array::from_fn(|j| p[j] / l_prev[j]);
             let a_prev = *work.a.get_unchecked(split.prev_slot as usize);
-            let goes_right = *self.x.get_unchecked(split.feature as usize) > split.threshold;
+            let goes_right = split.goes_right(*self.x.get_unchecked(split.feature as usize));
             let first_slot = (split.slot as usize & !1) + 2;
             let mut leaf_l = [0.0; N];
             let mut leaf_gain = 0.0;
