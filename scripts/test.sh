@@ -10,5 +10,5 @@ venv=${CREDRISK_VENV:-.venv}
 echo "== python oracles (pinned: tests/requirements.txt) -> $venv"
 CREDRISK_PYTHON=$(bash scripts/setup-python.sh "$venv")
 export CREDRISK_PYTHON
-echo "== cargo test --release $*"
+echo "== cargo test --release${*:+ $*}"
 cargo test --release "$@"
