@@ -3,7 +3,9 @@
 //!
 //! The data comes from the Python peer's generator (`../shared/peer/make_data.py`), encoded the
 //! way credrisk encodes applicants: 11 numeric columns, debt_to_income, an ordinal education code
-//! and one-hot gender, region, marital status and housing (40 columns).
+//! and one-hot gender, region, marital status and housing (40 columns). Without the peer beside
+//! the project (a clone on its own) it says so in one line and uses credrisk's own generator and
+//! encoder; scikit-learn comes from the project's venv either way.
 //!
 //! ```text
 //! cargo bench --bench forest_fit                 # 250k rows, 100 trees, depth 12, leaf 20, sqrt vs sklearn
@@ -14,6 +16,8 @@
 //! `--repeat N` times every fit N times (interleaved with the other side) and keeps the fastest, to
 //! see through a busy machine. `CREDRISK_PYTHON` overrides the interpreter (default: `.venv`).
 
+use credrisk::data::generate_table;
+use credrisk::features::Encoder;
 use credrisk::forest::{
     FittedForest, ForestParams, HistogramMode, MaxFeatures, fit_with_histogram_mode, roc_auc,
 };
@@ -93,9 +97,14 @@ fn run_python(script: &str, args: &[String]) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("python prints JSON")
 }
 
-/// Generates `n` applicants with the peer's generator and reads back the encoded matrix.
+/// Generates `n` applicants with the peer's generator (credrisk's own without the peer), encoded;
+/// the matrix is also left in `dir` (X.f64 row-major, y.u8) for scikit-learn.
 fn generate(dir: &Path, n: usize, seed: u64) -> Data {
     let peer = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/peer");
+    if !peer.join("make_data.py").exists() {
+        println!("peer: {} is absent; the data comes from credrisk's own generator", peer.display());
+        return generate_ours(dir, n, seed);
+    }
     let shape = run_python(
         ENCODE,
         &[peer.display().to_string(), n.to_string(), seed.to_string(), dir.display().to_string()],
@@ -107,6 +116,17 @@ fn generate(dir: &Path, n: usize, seed: u64) -> Data {
     let columns = (0..p).map(|f| values.iter().skip(f).step_by(p).copied().collect()).collect();
     let y = std::fs::read(dir.join("y.u8")).expect("y written").into_iter().map(|b| b == 1).collect();
     Data { columns, y }
+}
+
+fn generate_ours(dir: &Path, n: usize, seed: u64) -> Data {
+    let table = generate_table(n as u64, seed).expect("generate");
+    let encoder = Encoder::fit(&table).expect("encode");
+    let rows = encoder.encode_rows(&table.applicants);
+    let bytes: Vec<u8> = rows.iter().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(dir.join("X.f64"), bytes).expect("X written");
+    let y = table.approved.expect("labels");
+    std::fs::write(dir.join("y.u8"), y.iter().map(|&a| u8::from(a)).collect::<Vec<u8>>()).expect("y written");
+    Data { columns: encoder.encode_columns(&table.applicants), y }
 }
 
 fn params(

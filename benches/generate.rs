@@ -1,6 +1,7 @@
 //! Benchmark of `credrisk generate` against the numpy/pyarrow peer (`../shared/peer/make_data.py`),
 //! whole process, same machine, same run: alternating runs, median wall times and their ratio;
-//! then one large run for throughput (rows/s) and peak RSS.
+//! then one large run for throughput (rows/s) and peak RSS. Without the peer beside the project
+//! (a clone on its own) it says so in one line and times credrisk alone.
 //!
 //! Builds nothing itself: run `cargo build --release` first, then `cargo bench --bench generate`.
 //! Environment: BENCH_ROWS (250000), BENCH_RUNS (5), BENCH_BIG_ROWS (10000000; 0 skips it).
@@ -93,11 +94,13 @@ fn main() {
     let binary = root.join("target/release/credrisk");
     let python = root.join(".venv/bin/python");
     let script = root.join("../shared/peer/make_data.py");
-    for (what, path) in [("release binary (cargo build --release)", &binary), ("venv python", &python)] {
-        if !path.exists() {
-            eprintln!("missing {what}: {}", path.display());
-            std::process::exit(1);
-        }
+    if !binary.exists() {
+        eprintln!("missing release binary (cargo build --release): {}", binary.display());
+        std::process::exit(1);
+    }
+    let with_peer = script.exists() && python.exists();
+    if !with_peer {
+        println!("peer: {} or {} is absent; timing credrisk alone", script.display(), python.display());
     }
     let rows = env_u64("BENCH_ROWS", 250_000);
     let runs = env_u64("BENCH_RUNS", 5).max(1);
@@ -110,21 +113,26 @@ fn main() {
     let (mut ours_times, mut peer_times) = (Vec::new(), Vec::new());
     for _ in 0..runs {
         ours_times.push(timed(&mut ours(&binary, rows, &prefix)));
-        peer_times.push(timed(&mut peer(&python, &script, rows, &peer_out)));
+        if with_peer {
+            peer_times.push(timed(&mut peer(&python, &script, rows, &peer_out)));
+        }
     }
-    let (ours_median, peer_median) = (median(ours_times.clone()), median(peer_times.clone()));
+    let ours_median = median(ours_times.clone());
     let ms = |d: &Duration| format!("{:.1}", d.as_secs_f64() * 1e3);
     println!(
         "  credrisk generate  median {:>8} ms   runs {:?}",
         ms(&ours_median),
         ours_times.iter().map(ms).collect::<Vec<_>>()
     );
-    println!(
-        "  peer make_data.py  median {:>8} ms   runs {:?}",
-        ms(&peer_median),
-        peer_times.iter().map(ms).collect::<Vec<_>>()
-    );
-    println!("  ratio peer / credrisk = {:.2}x", peer_median.as_secs_f64() / ours_median.as_secs_f64());
+    if with_peer {
+        let peer_median = median(peer_times.clone());
+        println!(
+            "  peer make_data.py  median {:>8} ms   runs {:?}",
+            ms(&peer_median),
+            peer_times.iter().map(ms).collect::<Vec<_>>()
+        );
+        println!("  ratio peer / credrisk = {:.2}x", peer_median.as_secs_f64() / ours_median.as_secs_f64());
+    }
 
     if big_rows > 0 {
         let big_prefix = scratch.path().join("big");

@@ -4,13 +4,18 @@
 //! train_sklearn.py (Pipeline: one-hot + RandomForestClassifier, 100 trees, depth 12,
 //! min_samples_leaf 20), exported with ../shared/tools/sklearn_to_dump.py. shap explains the
 //! sklearn forest itself, we explain the dump: exactly the same trees and rows (checked on row 0).
-//! Data and forest are cached in target/shap-bench/ (delete it to regenerate).
+//! Data and forest are cached in target/shap-bench/ (delete it to regenerate). Without the peer
+//! beside the project (a clone on its own) it says so in one line and times ours alone, on a
+//! forest of the same shape that credrisk grows on its own 250k generated rows.
 //!
 //! Run: `cargo bench --bench shap`. Env: SHAP_BENCH_PEER_ROWS (rows shap explains in batch,
 //! default 1000: its rows/s do not depend on the count), SHAP_BENCH_PEER_INTERVENTIONAL_ROWS
 //! (default 40), SHAP_BENCH_SKIP_PEER=1 (time ours only), CREDRISK_PYTHON (the venv's python).
 
+use credrisk::data::generate_table;
+use credrisk::features::Encoder;
 use credrisk::forest::dump::read_dump;
+use credrisk::forest::{Forest, ForestParams, MaxFeatures, fit};
 use credrisk::shap::{Explanation, TreeShap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -122,19 +127,55 @@ fn load1() -> String {
         .unwrap_or_default()
 }
 
-fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = root.join("target/shap-bench");
+/// The peer's forest and rows (see PREPARE_PY), cached in `dir`.
+fn peer_forest(root: &Path, dir: &Path) -> (Forest, Vec<f64>, Vec<f64>) {
     if !dir.join("background.csv").exists() {
-        std::fs::create_dir_all(&dir).expect("bench dir");
+        std::fs::create_dir_all(dir).expect("bench dir");
         eprintln!("shap bench: generating the peer's 250k rows and training its forest (once) ...");
         run_python(PREPARE_PY, &[dir.display().to_string(), root.join("../shared").display().to_string()]);
     }
     let dump = read_dump(dir.join("forest.json")).expect("the bench forest dump reads");
-    let forest = &dump.forest;
+    (dump.forest, read_csv(&dir.join("rows.csv")), read_csv(&dir.join("background.csv")))
+}
+
+/// Without the peer: credrisk's forest of the same shape (100 trees, depth 12, leaf 20, sqrt) on
+/// its own 250k rows (seed 42), and rows and background drawn with another seed.
+fn own_forest() -> (Forest, Vec<f64>, Vec<f64>) {
+    let table = generate_table(250_000, 42).expect("generate");
+    let encoder = Encoder::fit(&table).expect("encoder");
+    let params = ForestParams {
+        n_estimators: 100,
+        max_depth: Some(12),
+        min_samples_leaf: 20,
+        max_features: MaxFeatures::Sqrt,
+        bootstrap: true,
+        seed: 42,
+        oob_score: false,
+    };
+    let labels = table.approved.as_ref().expect("labels");
+    let forest =
+        fit(&params, &encoder.encode_columns(&table.applicants), labels, &|_| {}).expect("fit").forest;
+    let sample = generate_table((BATCH_ROWS + BACKGROUND_ROWS) as u64, 7).expect("generate");
+    let mut rows = encoder.encode_rows(&sample.applicants);
+    let background = rows.split_off(BATCH_ROWS * encoder.n_features());
+    (forest, rows, background)
+}
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("target/shap-bench");
+    let with_peer = root.join("../shared/peer/make_data.py").exists();
+    let (forest, rows, background) = if with_peer {
+        peer_forest(root, &dir)
+    } else {
+        println!(
+            "peer: {} is absent; timing ours alone on credrisk's own forest",
+            root.join("../shared/peer").display()
+        );
+        own_forest()
+    };
+    let forest = &forest;
     let n = forest.n_features;
-    let rows = read_csv(&dir.join("rows.csv"));
-    let background = read_csv(&dir.join("background.csv"));
     assert_eq!(rows.len(), BATCH_ROWS * n);
     assert_eq!(background.len(), BACKGROUND_ROWS * n);
     let leaves: usize = forest.trees.iter().map(|t| t.n_leaves()).sum();
@@ -147,7 +188,7 @@ fn main() {
     );
 
     // The peer first, alone on the machine.
-    let peer = (std::env::var_os("SHAP_BENCH_SKIP_PEER").is_none()).then(|| time_peer(&dir));
+    let peer = (with_peer && std::env::var_os("SHAP_BENCH_SKIP_PEER").is_none()).then(|| time_peer(&dir));
 
     let build = Instant::now();
     let path = TreeShap::path_dependent(forest).expect("path explainer");
@@ -172,31 +213,47 @@ fn main() {
         best_rows_per_s(1, OUR_INTERVENTIONAL_ROWS, || inter.explain_rows(inter_rows).expect("batch"));
 
     let peer_num = |key: &str| peer.as_ref().and_then(|p| p[key].as_f64()).unwrap_or(f64::NAN);
+    // shap's side of a line with the ratios (wall, CPU), or nothing when shap was not timed.
+    let vs = |shap: String, ratio: f64, cpu_ratio: f64, goal: &str| match &peer {
+        Some(_) => format!(" | shap {shap} | {ratio:.1}x ({cpu_ratio:.1}x){goal}"),
+        None => String::new(),
+    };
     println!("path-dependent explainer built in {build_ms:.1} ms; ratios: wall (CPU time)");
     let (shap_ms, shap_cpu_ms) = (peer_num("one_row_ms"), peer_num("one_row_cpu_ms"));
     println!(
-        "one row, path-dependent, median of {CALLS}: ours {one_ms:.3} ms (CPU {one_cpu_ms:.3}) | shap {shap_ms:.3} ms \
-         (CPU {shap_cpu_ms:.3}) | {:.1}x ({:.1}x), goal >= 10x [load1 {load_one}]",
-        shap_ms / one_ms,
-        shap_cpu_ms / one_cpu_ms
+        "one row, path-dependent, median of {CALLS}: ours {one_ms:.3} ms (CPU {one_cpu_ms:.3}){} [load1 {load_one}]",
+        vs(
+            format!("{shap_ms:.3} ms (CPU {shap_cpu_ms:.3})"),
+            shap_ms / one_ms,
+            shap_cpu_ms / one_cpu_ms,
+            ", goal >= 10x"
+        )
     );
     let (shap_rps, shap_cpu_rps) = (peer_num("batch_rows_per_s"), peer_num("batch_rows_per_cpu_s"));
     println!(
-        "batch, path-dependent: ours {batch_rps:.0} rows/s (per CPU-s {batch_cpu_rps:.0}; {BATCH_ROWS} rows, best of 3) \
-         | shap {shap_rps:.1} rows/s (per CPU-s {shap_cpu_rps:.1}; {} rows) | {:.1}x ({:.1}x), goal >= 20x [load1 {load_batch}]",
-        peer_num("batch_rows"),
-        batch_rps / shap_rps,
-        batch_cpu_rps / shap_cpu_rps
+        "batch, path-dependent: ours {batch_rps:.0} rows/s (per CPU-s {batch_cpu_rps:.0}; {BATCH_ROWS} rows, best of 3){} \
+         [load1 {load_batch}]",
+        vs(
+            format!("{shap_rps:.1} rows/s (per CPU-s {shap_cpu_rps:.1}; {} rows)", peer_num("batch_rows")),
+            batch_rps / shap_rps,
+            batch_cpu_rps / shap_cpu_rps,
+            ", goal >= 20x"
+        )
     );
     let (shap_rps, shap_cpu_rps) =
         (peer_num("interventional_rows_per_s"), peer_num("interventional_rows_per_cpu_s"));
     println!(
         "interventional, {BACKGROUND_ROWS} background rows: ours {inter_rps:.1} rows/s (per CPU-s {inter_cpu_rps:.1}; \
-         {OUR_INTERVENTIONAL_ROWS} rows) | shap {shap_rps:.2} rows/s (per CPU-s {shap_cpu_rps:.2}; {} rows) | {:.1}x ({:.1}x) \
-         [load1 {load_inter}]",
-        peer_num("interventional_rows"),
-        inter_rps / shap_rps,
-        inter_cpu_rps / shap_cpu_rps
+         {OUR_INTERVENTIONAL_ROWS} rows){} [load1 {load_inter}]",
+        vs(
+            format!(
+                "{shap_rps:.2} rows/s (per CPU-s {shap_cpu_rps:.2}; {} rows)",
+                peer_num("interventional_rows")
+            ),
+            inter_rps / shap_rps,
+            inter_cpu_rps / shap_cpu_rps,
+            ""
+        )
     );
 }
 

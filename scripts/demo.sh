@@ -1,22 +1,25 @@
 #!/usr/bin/env bash
-# The main job end to end on a fresh machine: build, generate 250k applicants, train the forest
-# (metrics, plots, model, MLflow run in ./mlruns), explain the example customer, and say how to
-# serve the model.
+# The main job end to end on a fresh machine: build, generate 250k applicants (ROWS=... for
+# fewer), train the forest (metrics, plots, model, MLflow run in ./mlruns), explain the example
+# customer and a denied one, and say how to serve the model and call it with the examples.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
-bin=target/release/credrisk
+bin=${CARGO_TARGET_DIR:-target}/release/credrisk
 $bin generate --rows "${ROWS:-250000}" --seed 42 --prefix data/chilean_credit_data
 $bin train --data data/chilean_credit_data.parquet --outputs outputs
-$bin explain --customer ../shared/peer/customer.json --lang en
-cat <<'TXT'
+$bin explain --customer examples/customer.json --lang en
+$bin explain --customer examples/denied.json --lang en
+cat <<TXT
 
-Serve the model (latest FINISHED run in ./mlruns):
-  target/release/credrisk serve --port 8000
-then, from another terminal:
-  curl -s -X POST localhost:8000/predict -H 'content-type: application/json' -d @../shared/peer/customer.json
-  curl -s -X POST 'localhost:8000/explain?lang=en' -H 'content-type: application/json' \
-       -d '{"customer": {"age": 45, "gender": "f", "region": "Metropolitana", "education_level": "media", "marital_status": "casado", "housing_status": "arriendo", "dependents": 2, "income": 800000, "employment_years": 6, "credit_history_months": 84, "num_loans": 2, "avg_monthly_payment": 150000, "delinquency_rate": 0.05, "credit_inquiries": 1, "regional_cpi": 0.034, "regional_unemployment": 0.086}}'
-MLflow UI over the same runs (Python venv from scripts/test.sh):
+Serve the model (the latest FINISHED run in ./mlruns):
+  $bin serve --port 8000
+then, from another terminal, ask with the example customers of examples/:
+  curl -s localhost:8000/predict -H 'content-type: application/json' -d @examples/customer.json
+  curl -s 'localhost:8000/explain?lang=en' -H 'content-type: application/json' -d @examples/denied.json
+  curl -s localhost:8000/predict/batch -H 'content-type: application/json' \\
+       -d "{\"customers\": \$(cat examples/batch.json)}"
+Explain a whole file the same way: $bin explain --customer examples/batch.csv
+MLflow UI over the same runs (the venv scripts/setup-python.sh creates):
   MLFLOW_ALLOW_FILE_STORE=true .venv/bin/mlflow ui --backend-store-uri file://$PWD/mlruns
 TXT

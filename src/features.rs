@@ -391,14 +391,13 @@ mod tests {
     use serde_json::json;
 
     fn applicant(income: f64, payment: f64, region: &str, education: &str) -> Applicant {
-        Applicant::from_json(&json!({
-            "age": 45, "gender": "f", "region": region, "education_level": education,
-            "marital_status": "casado", "housing_status": "arriendo", "dependents": 2,
-            "income": income, "employment_years": 6, "credit_history_months": 84, "num_loans": 2,
-            "avg_monthly_payment": payment, "delinquency_rate": 0.05, "credit_inquiries": 1,
-            "regional_cpi": 0.034, "regional_unemployment": 0.086
-        }))
-        .unwrap()
+        // The seed's example customer (examples/customer.json) with these four fields changed.
+        let mut body: serde_json::Value =
+            serde_json::from_str(include_str!("../examples/customer.json")).unwrap();
+        let c = &mut body["customer"];
+        (c["income"], c["avg_monthly_payment"]) = (json!(income), json!(payment));
+        (c["region"], c["education_level"]) = (json!(region), json!(education));
+        Applicant::from_json(c).unwrap()
     }
 
     fn table() -> ApplicantTable {

@@ -235,17 +235,12 @@ mod tests {
     use super::*;
     use crate::data::ApplicantTable;
     use crate::features::Encoder;
-    use serde_json::json;
 
     fn model() -> Model {
-        let a = Applicant::from_json(&json!({
-            "age": 45, "gender": "f", "region": "Maule", "education_level": "media",
-            "marital_status": "casado", "housing_status": "arriendo", "dependents": 2,
-            "income": 800000, "employment_years": 6, "credit_history_months": 84, "num_loans": 2,
-            "avg_monthly_payment": 150000, "delinquency_rate": 0.05, "credit_inquiries": 1,
-            "regional_cpi": 0.034, "regional_unemployment": 0.086
-        }))
-        .unwrap();
+        // The seed's example customer, defined once in examples/customer.json.
+        let body: serde_json::Value =
+            serde_json::from_str(include_str!("../examples/customer.json")).unwrap();
+        let a = Applicant::from_json(&body["customer"]).unwrap();
         let table = ApplicantTable { applicants: vec![a], approval_score: None, approved: Some(vec![true]) };
         let encoder = Encoder::fit(&table).unwrap();
         let split = Node {

@@ -404,14 +404,10 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// The seed's example customer, defined once in examples/customer.json.
     fn example() -> Value {
-        json!({
-            "age": 45, "gender": "f", "region": "Metropolitana", "education_level": "media",
-            "marital_status": "casado", "housing_status": "arriendo", "dependents": 2,
-            "income": 800000, "employment_years": 6, "credit_history_months": 84, "num_loans": 2,
-            "avg_monthly_payment": 150000, "delinquency_rate": 0.05, "credit_inquiries": 1,
-            "regional_cpi": 0.034, "regional_unemployment": 0.086
-        })
+        let body: Value = serde_json::from_str(include_str!("../examples/customer.json")).unwrap();
+        body["customer"].clone()
     }
 
     #[test]

@@ -33,14 +33,9 @@ fn model_dir() -> &'static Path {
     .path()
 }
 
+/// The seed's example customer (examples/customer.json) with some fields changed.
 fn customer(overrides: Value) -> Value {
-    let mut c = json!({
-        "age": 45, "gender": "f", "region": "Metropolitana", "education_level": "media",
-        "marital_status": "casado", "housing_status": "arriendo", "dependents": 2,
-        "income": 800000, "employment_years": 6, "credit_history_months": 84, "num_loans": 2,
-        "avg_monthly_payment": 150000, "delinquency_rate": 0.05, "credit_inquiries": 1,
-        "regional_cpi": 0.034, "regional_unemployment": 0.086
-    });
+    let mut c = common::seed_customer();
     for (k, v) in overrides.as_object().unwrap() {
         c[k] = v.clone();
     }

@@ -77,7 +77,7 @@ print(json.dumps({"leaves": int(tree.get_n_leaves()), "depth": int(tree.get_dept
                   "train_proba": tree.predict_proba(X)[:, 1].tolist()}))
 "#;
 
-/// A fitted sklearn forest exported with ../shared/tools/sklearn_to_dump.py, and its importances.
+/// A fitted sklearn forest exported with tests/oracles/sklearn_to_dump.py, and its importances.
 const SKLEARN_IMPORTANCES: &str = r#"
 import sys, json
 import numpy as np
@@ -224,7 +224,7 @@ fn forest_from_dump(dump: &serde_json::Value) -> Forest {
 fn importances_computed_from_value_and_cover_equal_scikit_learns() {
     let dir = tempfile::tempdir().unwrap();
     generate(dir.path(), "continuous");
-    let tools = common::shared().join("tools");
+    let tools = common::root().join("tests/oracles");
     let out = json(&common::python_ok(
         SKLEARN_IMPORTANCES,
         &[dir.path().to_str().unwrap(), tools.to_str().unwrap()],

@@ -1,6 +1,7 @@
 //! The file store written by `credrisk::tracking`, read by the real MLflow 3.17 (the pinned
-//! venv): the shared checker, the Python client (params, metrics, history, tags, artifacts,
-//! registry URIs), `mlflow migrate-filestore`, and a writer killed mid-run.
+//! venv): the store checker (tests/oracles/check_mlflow_store.py), the Python client (params,
+//! metrics, history, tags, artifacts, registry URIs), `mlflow migrate-filestore`, and a writer
+//! killed mid-run.
 
 mod common;
 mod mlflow_util;
@@ -41,6 +42,34 @@ fn a_run_written_by_the_library_reads_back_in_mlflow() {
     assert!(
         root.join(".trash").is_dir() && root.join("models").is_dir() && root.join("0/meta.yaml").is_file()
     );
+}
+
+/// The checker is only an oracle if it fails: a store MLflow cannot read must not pass it.
+#[test]
+fn the_store_checker_fails_on_a_store_mlflow_cannot_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("mlruns");
+    let mut tracker = tracking::open(Some(&file_uri(&root))).unwrap();
+    let (run, _) = log_standard_run(tracker.as_mut(), tmp.path(), "to be broken");
+    assert_checker_passes(&root, &["--require-model"]);
+    let run_dir = root.join(&run.experiment_id).join(&run.run_id);
+
+    fs::remove_file(run_dir.join("artifacts/model/MLmodel")).unwrap();
+    let out = checker(&root, &["--require-model"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("without a readable model"), "{text}");
+    assert!(checker(&root, &[]).status.success(), "without --require-model a missing model is fine");
+
+    fs::write(run_dir.join("metrics/oob_auc"), "not a metric line\n").unwrap();
+    let out = checker(&root, &[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains(&run.run_id), "{text}");
+
+    let out = checker(&tmp.path().join("no-such-store"), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!tmp.path().join("no-such-store").exists(), "the checker created the store it was asked to read");
 }
 
 #[test]

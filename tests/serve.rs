@@ -118,7 +118,7 @@ fn explain_matches_the_shap_package() {
         ],
     );
     let oracle_out = fx.dir.path().join("oracle.json");
-    let script = common::shared().join("tools/shap_oracle.py");
+    let script = common::oracle("shap_oracle.py");
     let forest = fx.model_dir.join("forest.json");
     let out = std::process::Command::new(common::python())
         .args([

@@ -1,10 +1,10 @@
 //! Our TreeSHAP on a forest trained by `credrisk train`, checked against the real `shap` package
-//! (`../shared/tools/shap_oracle.py`) through the CLI a user has: `encode` gives the feature
+//! (`tests/oracles/shap_oracle.py`) through the CLI a user has: `encode` gives the feature
 //! vectors, `export-forest` the dump, `explain --per-column --format json` our values.
 
 mod common;
 
-use common::{ok_in, python_ok, shared};
+use common::{ok_in, python_ok};
 use serde_json::{Value, json};
 use std::path::Path;
 
@@ -76,7 +76,7 @@ fn ours(dir: &Path, extra: &[&str], out: &str) -> (usize, f64) {
 }
 
 fn oracle(dir: &Path, args: &[&str]) -> String {
-    let tool = shared().join("tools/shap_oracle.py");
+    let tool = common::oracle("shap_oracle.py");
     let script =
         "import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')";
     let mut all = vec![tool.to_str().unwrap().to_string()];

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{ok_in, python_ok, run_in, shared};
+use common::{ok_in, python_ok, run_in};
 use serde_json::Value;
 use std::path::Path;
 
@@ -66,6 +66,33 @@ fn trains_end_to_end_and_writes_every_output() {
     assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
 }
 
+/// scikit-learn's reference model on the same files: one-hot categories, numbers as they are, a
+/// RandomForestClassifier with the given trees, depth, leaf size and seed (max_features sqrt).
+const SKLEARN_FOREST: &str = r#"
+import json, sys
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.metrics import roc_auc_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder
+train, test = pd.read_parquet(sys.argv[1]), pd.read_parquet(sys.argv[2])
+n_estimators, max_depth, min_samples_leaf, seed = map(int, sys.argv[3:7])
+features = [c for c in train.columns if c not in ("approved", "approval_score")]
+assert len(features) == 16, features
+categorical = [c for c in features if not pd.api.types.is_numeric_dtype(train[c])]
+numeric = [c for c in features if c not in categorical]
+model = Pipeline([
+    ("encode", ColumnTransformer([("cat", OneHotEncoder(handle_unknown="ignore"), categorical),
+                                  ("num", "passthrough", numeric)])),
+    ("forest", RandomForestClassifier(n_estimators=n_estimators, max_depth=max_depth,
+                                      min_samples_leaf=min_samples_leaf, max_features="sqrt",
+                                      n_jobs=-1, random_state=seed)),
+]).fit(train[features], train["approved"])
+proba = model.predict_proba(test[features])[:, 1]
+print(json.dumps({"test_roc_auc": roc_auc_score(test["approved"], proba), "categorical": categorical}))
+"#;
+
 #[test]
 fn auc_is_within_tolerance_of_scikit_learn_on_the_same_held_out_rows() {
     let tmp = tempfile::tempdir().unwrap();
@@ -76,30 +103,24 @@ fn auc_is_within_tolerance_of_scikit_learn_on_the_same_held_out_rows() {
     let mut args = vec!["--data", train_file.as_str(), "--test-data", test_file.as_str()];
     args.extend_from_slice(&params);
     let ours = train(dir, &args)["roc_auc"].as_f64().unwrap();
-    let peer = shared().join("peer/train_sklearn.py");
-    let script = "import subprocess, sys; print(subprocess.run([sys.executable] + sys.argv[1:], check=True, \
-                  capture_output=True, text=True).stdout)";
     let out = python_ok(
-        script,
+        SKLEARN_FOREST,
         &[
-            peer.to_str().unwrap(),
-            "--data",
             dir.join(&train_file).to_str().unwrap(),
-            "--test-data",
             dir.join(&test_file).to_str().unwrap(),
-            "--out",
-            dir.join("peer.joblib").to_str().unwrap(),
-            "--n-estimators",
             "100",
-            "--max-depth",
             "12",
-            "--min-samples-leaf",
             "20",
-            "--seed",
             "42",
         ],
     );
-    let report: Value = serde_json::from_str(out.trim()).expect("the peer prints JSON");
+    let report: Value = serde_json::from_str(out.trim()).expect("the sklearn script prints JSON");
+    let one_hot = ["gender", "region", "education_level", "marital_status", "housing_status"];
+    assert_eq!(
+        report["categorical"],
+        serde_json::json!(one_hot),
+        "scikit-learn one-hot encodes the categories"
+    );
     let sklearn = report["test_roc_auc"].as_f64().unwrap();
     assert!(ours >= sklearn - 0.005, "credrisk AUC {ours:.5} vs scikit-learn {sklearn:.5}");
 }
@@ -226,7 +247,7 @@ fn a_corrupt_model_is_a_clear_error_not_a_panic() {
     let n = bytes.len();
     bytes[n / 2] ^= 0x55;
     std::fs::write(&payload, &bytes).unwrap();
-    let customer = shared().join("peer/customer.json");
+    let customer = common::example("customer.json");
     let out = run_in(dir, &["explain", "--model", "outputs/model", "--customer", customer.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");

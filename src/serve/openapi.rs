@@ -12,6 +12,9 @@ use std::sync::OnceLock;
 
 const JSON: &str = "application/json";
 
+/// The seed's example request body (`examples/customer.json`).
+const EXAMPLE_BODY: &str = include_str!("../../examples/customer.json");
+
 /// The document, serialized once.
 pub fn document_bytes() -> Bytes {
     static BYTES: OnceLock<Bytes> = OnceLock::new();
@@ -166,13 +169,9 @@ pub fn customer_schema() -> Value {
         "One applicant. Ranges are what is possible at all; a valid value outside the training range is answered \
          with a warning. Integers may be written as 45.0; booleans are not numbers."
     );
-    schema["example"] = json!({
-        "age": 45, "gender": "f", "region": "Metropolitana", "education_level": "media",
-        "marital_status": "casado", "housing_status": "arriendo", "dependents": 2,
-        "income": 800000, "employment_years": 6, "credit_history_months": 84, "num_loans": 2,
-        "avg_monthly_payment": 150000, "delinquency_rate": 0.05, "credit_inquiries": 1,
-        "regional_cpi": 0.034, "regional_unemployment": 0.086
-    });
+    // The seed's example customer, defined once for the docs, the demo and the tests.
+    let body: Value = serde_json::from_str(EXAMPLE_BODY).unwrap_or_default();
+    schema["example"] = body["customer"].clone();
     schema
 }
 
@@ -358,6 +357,13 @@ mod tests {
         assert_eq!(c["properties"]["delinquency_rate"]["maximum"], json!(1.0));
         assert_eq!(c["properties"]["region"]["enum"].as_array().unwrap().len(), 16);
         assert_eq!(c["properties"]["gender"]["enum"], json!(["f", "m"]));
+    }
+
+    #[test]
+    fn the_example_is_the_seed_customer_and_a_valid_applicant() {
+        let example = &customer_schema()["example"];
+        assert_eq!(example["income"], json!(800000));
+        assert!(crate::schema::Applicant::from_json(example).is_ok(), "{example}");
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Helpers shared by the end-to-end tests: the built binary, scratch directories and the pinned
-//! Python venv that holds the independent oracles (pyarrow, scikit-learn, shap, mlflow).
+//! Helpers shared by the end-to-end tests: the built binary, the project's example customers and
+//! oracle scripts, and the pinned Python venv that holds the independent oracles (pyarrow,
+//! scikit-learn, shap, mlflow).
 
 #![allow(dead_code)]
 
@@ -11,9 +12,21 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `../shared/` beside the project root.
-pub fn shared() -> PathBuf {
-    root().join("..").join("shared")
+/// A file of `examples/` (the example customers the README, the demo and the docs use).
+pub fn example(name: &str) -> PathBuf {
+    root().join("examples").join(name)
+}
+
+/// The seed's example customer (`examples/customer.json`'s `customer` object).
+pub fn seed_customer() -> serde_json::Value {
+    let text = std::fs::read_to_string(example("customer.json")).expect("examples/customer.json");
+    let body: serde_json::Value = serde_json::from_str(&text).expect("examples/customer.json is JSON");
+    body["customer"].clone()
+}
+
+/// One of the project's oracle scripts, `tests/oracles/NAME` (run with [`python`]).
+pub fn oracle(name: &str) -> PathBuf {
+    root().join("tests/oracles").join(name)
 }
 
 /// The `credrisk` binary built for this test run.
@@ -46,7 +59,7 @@ pub fn python() -> PathBuf {
         .unwrap_or_else(|| root().join(".venv/bin/python"));
     assert!(
         path.exists(),
-        "{} is missing: run scripts/test.sh (it creates the pinned venv from ../shared/requirements.txt)",
+        "{} is missing: run scripts/test.sh (scripts/setup-python.sh creates the venv pinned in tests/requirements.txt)",
         path.display()
     );
     path

@@ -44,10 +44,10 @@ pub fn py_json(script: &str, args: &[&str]) -> serde_json::Value {
     serde_json::from_str(last).unwrap_or_else(|e| panic!("bad JSON from python ({e}):\n{out}"))
 }
 
-/// `../shared/tools/check_mlflow_store.py ROOT ARGS`.
+/// `tests/oracles/check_mlflow_store.py ROOT ARGS`: the store read back by the real client.
 pub fn checker(root: &Path, args: &[&str]) -> Output {
     python_cmd()
-        .arg(common::shared().join("tools/check_mlflow_store.py"))
+        .arg(common::oracle("check_mlflow_store.py"))
         .arg(root)
         .args(args)
         .output()

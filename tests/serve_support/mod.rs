@@ -286,12 +286,7 @@ pub fn raw_post(addr: SocketAddr, path: &str, content_type: Option<&str>, body: 
     raw(addr, &bytes)
 }
 
-/// The seed's example customer (../shared/peer/customer.json).
-pub fn seed_customer() -> Value {
-    let text = std::fs::read_to_string(common::shared().join("peer/customer.json")).expect("customer.json");
-    let v: Value = serde_json::from_str(&text).expect("customer.json is JSON");
-    v["customer"].clone()
-}
+pub use common::seed_customer;
 
 /// A customer the model denies: low income, high delinquency, many inquiries.
 pub fn risky_customer() -> Value {
