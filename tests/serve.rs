@@ -293,6 +293,21 @@ fn every_client_mistake_is_a_json_4xx_naming_the_field() {
     let warnings = ok.json()["warnings"].clone();
     assert!(warnings.as_array().unwrap().iter().any(|w| w["field"] == "income"), "{warnings}");
 
+    // Issue #11: a repeated key is ambiguous (serde_json would keep the last): 422 naming it.
+    let repeated = valid_text_with_repeated_age();
+    let (status, body) = raw_post(server.addr, "/predict", Some("application/json"), repeated.as_bytes());
+    assert_eq!(status, 422, "{body}");
+    let e: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(e["details"][0]["field"], json!("customer.age"), "{body}");
+    // A category in decomposed Unicode (NFD) is its composed spelling.
+    let mut decomposed = seed_customer();
+    decomposed["region"] = json!("Valparai\u{301}so");
+    let nfd = post_json(&server, "/explain", &json!({"customer": decomposed}));
+    assert_eq!(nfd.status, 200, "{}", nfd.body);
+    let region =
+        nfd.json()["contributions"].as_array().unwrap().iter().find(|c| c["feature"] == "region").cloned();
+    assert_eq!(region.unwrap()["value"], json!("Valparaíso"));
+
     // 400, 413, 415, 404, 405: JSON errors too.
     let (status, body) = raw_post(server.addr, "/predict", Some("application/json"), b"{\"customer\": ");
     assert_eq!((status, error_code(&body)), (400, "malformed_json".into()));
@@ -320,6 +335,12 @@ fn every_client_mistake_is_a_json_4xx_naming_the_field() {
     for e in [missing.json(), wrong.json()] {
         assert_eq!(keys(&e), ["details", "error", "message"]);
     }
+}
+
+/// The seed customer's request with `age` written twice (17, then the real 45 that serde_json keeps).
+fn valid_text_with_repeated_age() -> String {
+    let text = json!({"customer": seed_customer()}).to_string();
+    text.replacen("\"age\":", "\"age\":17,\"age\":", 1)
 }
 
 fn error_code(body: &str) -> String {

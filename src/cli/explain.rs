@@ -6,7 +6,8 @@ use super::model_args::{self, BackgroundArgs, ModelArgs};
 use crate::data;
 use crate::error::{Error, Result};
 use crate::explain::{Answer, ExplainOptions, Lang};
-use crate::schema::Applicant;
+use crate::schema::json::{self, JsonError};
+use crate::schema::{Applicant, FieldError};
 use rayon::prelude::*;
 use serde_json::Value;
 use std::io::Write;
@@ -81,9 +82,18 @@ pub fn read_customers(path: &Path) -> Result<Vec<Applicant>> {
         }
         return Ok(table.applicants);
     }
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let json: Value =
-        serde_json::from_str(&text).map_err(|e| Error::bad_file(path, format!("is not valid JSON: {e}")))?;
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    // A file that is not UTF-8 is the user's mistake (exit 2), like a CSV that is not UTF-8.
+    if let Err(e) = std::str::from_utf8(&bytes) {
+        return Err(Error::bad_file(path, format!("is not UTF-8 text (byte {})", e.valid_up_to())));
+    }
+    let json = json::parse_strict(&bytes).map_err(|e| match e {
+        JsonError::Syntax(e) => Error::bad_file(path, format!("is not valid JSON: {e}")),
+        JsonError::DuplicateKeys(paths) => Error::invalid(
+            path.display().to_string(),
+            paths.into_iter().map(|p| FieldError::new(p, json::DUPLICATE_KEY)).collect(),
+        ),
+    })?;
     let items: Vec<&Value> = match &json {
         Value::Array(items) if !items.is_empty() => items.iter().collect(),
         Value::Array(_) => return Err(Error::bad_file(path, "is an empty list of customers")),

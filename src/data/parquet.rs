@@ -488,6 +488,21 @@ mod tests {
         assert!(err.ends_with("t.parquet: credit_inquiries: column is missing"), "{err}");
     }
 
+    /// Arrow and Parquet allow two columns of one name; the reader used to take the first.
+    #[test]
+    fn a_repeated_column_is_refused() {
+        let batch = with_column("income", None);
+        let mut fields: Vec<Field> = batch.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+        let mut columns = batch.columns().to_vec();
+        for _ in 0..2 {
+            fields.push(Field::new("income", DataType::Float64, false));
+            columns.push(Arc::new(Float64Array::from(vec![500_000.0; 50])));
+        }
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
+        let err = read_error(&batch);
+        assert!(err.ends_with("t.parquet: income: column appears 2 times; keep one"), "{err}");
+    }
+
     #[test]
     fn a_wrong_type_is_named_with_the_expected_one() {
         let ages: ArrayRef = Arc::new(StringArray::from_iter_values((0..50).map(|_| "40")));

@@ -17,19 +17,28 @@ pub(super) struct Columns {
 }
 
 impl Columns {
-    /// Finds the columns by exact name; every missing customer column is reported at once.
+    /// Finds the columns by exact name; every missing customer column is reported at once. A
+    /// column the schema reads that the file has twice is ambiguous and refused (which one would
+    /// count is a guess); repeated columns the schema ignores are left alone.
     pub fn resolve<S: AsRef<str>>(path: &Path, names: &[S]) -> Result<Columns> {
         let find = |wanted: &str| names.iter().position(|n| n.as_ref() == wanted);
         let mut fields = [0; N_FIELDS];
-        let mut missing = Vec::new();
+        let mut problems = Vec::new();
+        let wanted = FieldId::ALL.iter().map(|id| id.name()).chain([SCORE_COLUMN, LABEL_COLUMN]);
+        for name in wanted {
+            let count = names.iter().filter(|n| n.as_ref() == name).count();
+            if count > 1 {
+                problems.push(FieldError::new(name, format!("column appears {count} times; keep one")));
+            }
+        }
         for id in FieldId::ALL {
             match find(id.name()) {
                 Some(i) => fields[id.index()] = i,
-                None => missing.push(FieldError::new(id.name(), "column is missing")),
+                None => problems.push(FieldError::new(id.name(), "column is missing")),
             }
         }
-        if !missing.is_empty() {
-            return Err(Error::invalid(path.display().to_string(), missing));
+        if !problems.is_empty() {
+            return Err(Error::invalid(path.display().to_string(), problems));
         }
         Ok(Columns { fields, score: find(SCORE_COLUMN), label: find(LABEL_COLUMN) })
     }
@@ -173,6 +182,22 @@ mod tests {
         names.retain(|n| n != "income" && n != "region");
         let err = Columns::resolve(Path::new("x.csv"), &names).unwrap_err().to_string();
         assert_eq!(err, "x.csv: region: column is missing; income: column is missing");
+    }
+
+    /// Before, the first of two `income` columns was read silently.
+    #[test]
+    fn a_repeated_column_is_refused() {
+        let mut names = names();
+        names.push("income".into());
+        names.push("approved".into());
+        names.push("approved".into());
+        names.push("extra".into()); // repeated but unread: harmless
+        let err = Columns::resolve(Path::new("x.csv"), &names).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert_eq!(
+            err.to_string(),
+            "x.csv: income: column appears 2 times; keep one; approved: column appears 2 times; keep one"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use super::errors::ApiError;
 use crate::explain::Lang;
+use crate::schema::json::{self, JsonError};
 use crate::schema::{Applicant, FieldError};
 use actix_web::http::header;
 use actix_web::{HttpRequest, web};
@@ -59,12 +60,18 @@ pub async fn read_json(req: &HttpRequest, payload: web::Payload, limit: usize) -
 }
 
 /// serde_json rejects invalid UTF-8, NaN/Infinity tokens, numbers beyond f64 and nesting deeper
-/// than 128 levels, all without recursion trouble: each is a 400.
+/// than 128 levels, all without recursion trouble: each is a 400. A repeated key is valid JSON
+/// but ambiguous (which value counts?): a 422 naming each repeated key.
 pub fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::malformed_json("the body is empty"));
     }
-    serde_json::from_slice(bytes).map_err(ApiError::malformed_json)
+    json::parse_strict(bytes).map_err(|e| match e {
+        JsonError::Syntax(e) => ApiError::malformed_json(e),
+        JsonError::DuplicateKeys(paths) => ApiError::validation(
+            paths.into_iter().map(|p| FieldError::new(shorten(&p), json::DUPLICATE_KEY)).collect(),
+        ),
+    })
 }
 
 /// JSON or no declared type at all (curl -d without -H is still read as JSON when it parses);
@@ -424,5 +431,15 @@ mod tests {
             );
         }
         assert_eq!(parse_json(b"{\"a\": 1}").unwrap(), json!({"a": 1}));
+    }
+
+    /// serde_json alone keeps the last `age`: the request would be scored on a value the client
+    /// may not have meant. Both repeated keys are named, as a validation error.
+    #[test]
+    fn repeated_keys_are_a_validation_error_naming_each_key() {
+        let body = br#"{"customer": {"age": 45, "age": 17}, "lang": "es", "lang": "en"}"#;
+        let e = parse_json(body).unwrap_err();
+        assert_eq!(e.status, actix_web::http::StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(fields_of(e), ["customer.age", "lang"]);
     }
 }

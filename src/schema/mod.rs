@@ -7,6 +7,8 @@
 use serde_json::{Map, Value};
 use std::fmt;
 
+pub mod json;
+
 /// Number of customer fields (the model's raw inputs).
 pub const N_FIELDS: usize = 16;
 /// The label's own latent logit: written by the generator, never a model input.
@@ -381,10 +383,13 @@ pub fn match_category(values: &[&str], input: &str) -> Option<usize> {
     values.iter().position(|v| fold(v) == key)
 }
 
-/// Lower-cases and strips the Spanish diacritics, for lenient category matching.
+/// Lower-cases and strips the Spanish diacritics, for lenient category matching. Text in
+/// Unicode decomposed form (NFD: `i` followed by U+0301) folds like its composed form: combining
+/// marks (U+0300–U+036F) are dropped.
 pub fn fold(s: &str) -> String {
     s.trim()
         .chars()
+        .filter(|c| !('\u{300}'..='\u{36f}').contains(c))
         .flat_map(char::to_lowercase)
         .map(|c| match c {
             'á' | 'à' | 'ä' | 'â' => 'a',
@@ -429,6 +434,10 @@ mod tests {
         assert_eq!(match_category(REGIONS, "  ÑUBLE "), Some(9));
         assert_eq!(match_category(REGIONS, "o'higgins"), Some(7));
         assert_eq!(match_category(REGIONS, "Lima"), None);
+        // Decomposed (NFD) spellings, as macOS file names and some keyboards produce them.
+        assert_eq!(match_category(REGIONS, "Valparai\u{301}so"), Some(5));
+        assert_eq!(match_category(REGIONS, "N\u{303}uble"), Some(9));
+        assert_eq!(match_category(REGIONS, "BIOBI\u{301}O"), Some(10));
         let mut v = example();
         v["region"] = json!("BIOBIO");
         assert_eq!(Applicant::from_json(&v).unwrap().category(FieldId::Region), "Biobío");
