@@ -370,6 +370,8 @@ fn health_model_openapi_and_metrics() {
     let fields = model["feature_schema"]["fields"].as_array().unwrap();
     assert_eq!(fields.len(), 16);
     assert!(fields.iter().any(|f| f["name"] == "income" && f["training_range"].is_array()));
+    assert_eq!(model["schema"]["name"], json!("chilean-applicants"), "/model shows the model's schema");
+    assert_eq!(model["schema"]["column"].as_array().unwrap().len(), 18);
 
     let doc = get(&server, "/openapi.json");
     assert_eq!(doc.status, 200);
@@ -510,13 +512,15 @@ fn answers_503_until_the_model_is_loaded() {
     assert_eq!(health.header("retry-after"), Some("1"));
     let predict = post_json(&server, "/predict", &json!({"customer": seed_customer()}));
     assert_eq!((predict.status, predict.json()["error"].clone()), (503, json!("model_unavailable")));
-    assert_eq!(
-        post_json(&server, "/predict", &json!({"customer": {}})).status,
-        422,
-        "validation needs no model"
-    );
+    // The request's envelope needs no model; its customer needs the model's schema.
+    let envelope = post_json(&server, "/predict", &json!({"customer": {}, "extra": 1}));
+    assert_eq!((envelope.status, envelope.json()["details"][0]["field"].clone()), (422, json!("extra")));
+    let unchecked = post_json(&server, "/predict", &json!({"customer": {}}));
+    assert_eq!((unchecked.status, unchecked.json()["error"].clone()), (503, json!("model_unavailable")));
     assert!(get(&server, "/metrics").body.contains("credrisk_model_loaded 0\n"));
-    assert_eq!(get(&server, "/openapi.json").status, 200);
+    // The document describes the model's applicants: it is there once the model is.
+    let doc = get(&server, "/openapi.json");
+    assert_eq!((doc.status, doc.json()["error"].clone()), (503, json!("model_unavailable")));
 
     let bytes = std::fs::read(fx.model_dir.join("model.crm")).unwrap();
     let writer = std::thread::spawn(move || std::fs::write(&fifo, bytes).unwrap());
@@ -524,6 +528,7 @@ fn answers_503_until_the_model_is_loaded() {
     writer.join().unwrap();
     assert_eq!(post_json(&server, "/predict", &json!({"customer": seed_customer()})).status, 200);
     assert!(get(&server, "/metrics").body.contains("credrisk_model_loaded 1\n"));
+    assert_eq!(get(&server, "/openapi.json").status, 200);
 }
 
 #[test]
