@@ -1,7 +1,7 @@
 //! The library's one error type: each variant is a sentence a user can act on, and knows the
 //! process exit code it maps to (2 bad input or usage, 3 internal or environment failure).
 
-use crate::schema::FieldError;
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -39,6 +39,25 @@ pub enum Error {
     /// A bug or an unexpected state: never caused by user input.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// A field that failed validation, with a sentence a user can act on.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError { field: field.into(), message: message.into() }
+    }
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
 }
 
 fn join_fields(errors: &[FieldError]) -> String {

@@ -2,11 +2,11 @@
 //! optional background sample for interventional SHAP. Shared by `explain`, `encode`,
 //! `export-forest` and `serve`.
 
-use crate::data;
+use crate::data::{self, ApplicantTable};
 use crate::error::{Error, Result};
 use crate::explain::{Explainer, ModelRef};
 use crate::model::Model;
-use crate::schema::Applicant;
+use crate::schema::Schema;
 use crate::tracking;
 use rand::SeedableRng;
 use rand::seq::index;
@@ -26,24 +26,25 @@ pub fn load_model(model_uri: Option<&str>, tracking_uri: Option<&str>) -> Result
     Ok((Arc::new(model), ModelRef { run_id: resolved.run_id, uri: resolved.uri }))
 }
 
-/// A seeded sample of `n` applicants from a file, in file order; every row when the file has no
-/// more than `n` (so an external tool can reproduce the exact background).
-pub fn load_background(path: &Path, n: usize, seed: u64) -> Result<Vec<Applicant>> {
+/// A seeded sample of `n` applicants from a file read with the model's `schema`, in file order;
+/// every row when the file has no more than `n` (so an external tool can reproduce the exact
+/// background).
+pub fn load_background(path: &Path, n: usize, seed: u64, schema: &Arc<Schema>) -> Result<ApplicantTable> {
     if n == 0 || n > MAX_BACKGROUND_ROWS {
         return Err(Error::Usage(format!(
             "background sample size must be 1..={MAX_BACKGROUND_ROWS}, got {n}"
         )));
     }
-    let table = data::read_table(path)?;
+    let table = data::read_table(path, schema)?;
     if table.is_empty() {
         return Err(Error::bad_file(path, "has no rows to use as background"));
     }
     if table.len() <= n {
-        return Ok(table.applicants);
+        return Ok(table);
     }
     let mut picked = index::sample(&mut ChaCha8Rng::seed_from_u64(seed), table.len(), n).into_vec();
     picked.sort_unstable();
-    Ok(picked.into_iter().map(|i| table.applicants[i]).collect())
+    Ok(table.subset(&picked))
 }
 
 /// Where interventional SHAP's background comes from: a seeded sample of `rows` applicants of
@@ -63,8 +64,8 @@ pub fn load_explainer(
 ) -> Result<Explainer> {
     let (model, model_ref) = load_model(model_uri, tracking_uri)?;
     let background = match background {
-        Some(b) => Some(load_background(&b.path, b.rows, b.seed)?),
+        Some(b) => Some(load_background(&b.path, b.rows, b.seed, model.schema())?),
         None => None,
     };
-    Explainer::new(model, model_ref, background.as_deref())
+    Explainer::new(model, model_ref, background.as_ref())
 }

@@ -1,19 +1,24 @@
-//! The trained model as a unit (fitted preprocessing + forest + decision threshold + provenance)
-//! and its on-disk payload `model.crm`: a versioned binary file with a SHA-256 checksum, so a
-//! corrupt, truncated or newer-format file is one clear error on load, never a panic.
+//! The trained model as a unit (its schema + fitted preprocessing + forest + decision threshold +
+//! provenance) and its on-disk payload `model.crm`: a versioned binary file with a SHA-256
+//! checksum, so a corrupt, truncated or newer-format file is one clear error on load, never a
+//! panic. The schema travels inside the payload's JSON header as the TOML text users write; a
+//! model from before schemas were stored has none and is the built-in Chilean table's.
 
 use crate::error::{Error, Result};
-use crate::features::Encoder;
+use crate::features::{Encoder, SavedEncoder};
 use crate::forest::{Forest, Node, Tree};
 use crate::fsutil::AtomicFile;
-use crate::schema::Applicant;
+use crate::schema::{Applicant, Schema, builtin};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 
 /// The payload's file name inside a model directory.
 pub const PAYLOAD_FILE: &str = "model.crm";
+/// The model's schema as a readable file beside the payload (the payload's copy is the one used).
+pub const SCHEMA_FILE: &str = "schema.toml";
 /// The payload format, as named in the MLmodel flavor.
 pub const PAYLOAD_FORMAT: &str = "credrisk-model/1";
 const MAGIC: &[u8; 16] = b"CREDRISK-MODEL\0\0";
@@ -44,18 +49,28 @@ pub struct Model {
     pub info: ModelInfo,
 }
 
+/// The payload's JSON header. Adding the optional `schema` kept the format version: older
+/// credrisk builds ignore the key (and refuse a non-Chilean model as a features mismatch).
 #[derive(Serialize, Deserialize)]
 struct Header {
-    encoder: Encoder,
+    encoder: SavedEncoder,
     threshold: f64,
     info: ModelInfo,
     n_features: usize,
+    /// The schema as TOML; absent in models written before schemas were stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    schema: Option<String>,
 }
 
 impl Model {
+    /// The schema the model was trained on: what its inputs are and how they read.
+    pub fn schema(&self) -> &Arc<Schema> {
+        self.encoder.schema()
+    }
+
     /// P(approved) for one applicant.
     pub fn probability(&self, a: &Applicant) -> f64 {
-        self.forest.predict(&self.encoder.encode(a))
+        self.forest.predict(&self.encoder.encode(a.values()))
     }
 
     /// Writes `dir/model.crm` atomically (the directory must exist).
@@ -83,10 +98,11 @@ impl Model {
 
     fn encode_body(&self) -> Result<Vec<u8>> {
         let header = Header {
-            encoder: self.encoder.clone(),
+            encoder: self.encoder.saved(),
             threshold: self.threshold,
             info: self.info.clone(),
             n_features: self.forest.n_features,
+            schema: Some(self.schema().to_toml()),
         };
         let json = serde_json::to_vec(&header).map_err(|e| Error::Internal(format!("model header: {e}")))?;
         let mut body = Vec::with_capacity(json.len() + 64 * self.n_nodes());
@@ -144,7 +160,11 @@ fn decode_body(body: &[u8], version: u32) -> std::result::Result<Model, String> 
     let json_len = r.u64()? as usize;
     let header: Header =
         serde_json::from_slice(r.take(json_len)?).map_err(|e| format!("bad model header: {e}"))?;
-    let encoder = header.encoder.validated()?;
+    let schema = match &header.schema {
+        None => builtin(),
+        Some(text) => Arc::new(Schema::from_toml(text).map_err(|e| format!("bad stored schema: {e}"))?),
+    };
+    let encoder = Encoder::from_saved(schema, header.encoder)?;
     if header.n_features != encoder.n_features() {
         return Err("the forest and the encoding disagree on the number of features".into());
     }
@@ -240,8 +260,8 @@ mod tests {
         // The seed's example customer, defined once in examples/customer.json.
         let body: serde_json::Value =
             serde_json::from_str(include_str!("../examples/customer.json")).unwrap();
-        let a = Applicant::from_json(&body["customer"]).unwrap();
-        let table = ApplicantTable { applicants: vec![a], approval_score: None, approved: Some(vec![true]) };
+        let a = builtin().parse_applicant(&body["customer"]).unwrap();
+        let table = ApplicantTable::from_applicants(builtin(), &[a], Some(vec![true]));
         let encoder = Encoder::fit(&table).unwrap();
         let split = Node {
             threshold: 600_000.0,
@@ -266,8 +286,64 @@ mod tests {
         assert_eq!(back.forest, m.forest);
         assert_eq!((back.threshold, &back.info), (m.threshold, &m.info));
         // NaN (an unseen category's rate) is not equal to itself: compare the serialised encoders.
-        let json = |e: &Encoder| serde_json::to_string(e).unwrap();
+        let json = |e: &Encoder| serde_json::to_string(&e.saved()).unwrap();
         assert_eq!(json(&back.encoder), json(&m.encoder));
+        assert_eq!(back.schema(), m.schema());
+    }
+
+    /// Rewrites the saved model's header with `edit` (checksum recomputed), so a test can make
+    /// a model from before schemas were stored, or one whose stored schema is damaged.
+    fn with_header(dir: &Path, edit: impl Fn(&mut serde_json::Value)) {
+        let path = dir.join(PAYLOAD_FILE);
+        let bytes = std::fs::read(&path).unwrap();
+        let body = &bytes[HEADER_LEN..];
+        let json_len = u64::from_le_bytes(body[..8].try_into().unwrap()) as usize;
+        let mut header: serde_json::Value = serde_json::from_slice(&body[8..8 + json_len]).unwrap();
+        edit(&mut header);
+        let json = serde_json::to_vec(&header).unwrap();
+        let mut new_body = (json.len() as u64).to_le_bytes().to_vec();
+        new_body.extend_from_slice(&json);
+        new_body.extend_from_slice(&body[8 + json_len..]);
+        let mut out = bytes[..20].to_vec();
+        out.extend_from_slice(&(new_body.len() as u64).to_le_bytes());
+        out.extend_from_slice(&Sha256::digest(&new_body));
+        out.extend_from_slice(&new_body);
+        std::fs::write(&path, out).unwrap();
+    }
+
+    #[test]
+    fn a_model_without_a_stored_schema_is_the_builtin_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        model().save(dir.path()).unwrap();
+        with_header(dir.path(), |h| {
+            h.as_object_mut().unwrap().remove("schema");
+        });
+        let back = Model::load(dir.path()).unwrap();
+        assert!(Arc::ptr_eq(back.schema(), &builtin()));
+    }
+
+    #[test]
+    fn a_corrupt_stored_schema_is_a_corrupt_model() {
+        let dir = tempfile::tempdir().unwrap();
+        model().save(dir.path()).unwrap();
+        type Damage = fn(&str) -> String;
+        let cases: [(&str, Damage); 3] = [
+            ("unknown type", |t| t.replacen("type = \"integer\"", "type = \"integr\"", 1)),
+            ("do not match", |t| t.replacen("\"f\",", "\"female\",", 1)),
+            ("bad stored schema", |_| "name = ".into()),
+        ];
+        for (expected, damage) in cases {
+            model().save(dir.path()).unwrap();
+            with_header(dir.path(), |h| {
+                let text = h["schema"].as_str().unwrap().to_string();
+                h["schema"] = serde_json::Value::String(damage(&text));
+            });
+            let err = Model::load(dir.path()).unwrap_err();
+            assert!(matches!(err, Error::BadFile { .. }), "{err}");
+            assert_eq!(err.exit_code(), 2);
+            assert!(err.to_string().contains(expected), "{expected}: {err}");
+            assert!(!err.to_string().contains('\n'), "one line: {err}");
+        }
     }
 
     #[test]

@@ -5,23 +5,27 @@
 
 use crate::data::{self, ApplicantTable};
 use crate::error::{Error, Result};
-use crate::features::{Encoder, Group};
+use crate::features::Encoder;
 use crate::forest::{self, ForestParams};
 use crate::fsutil::{self, write_atomic};
 use crate::metrics;
-use crate::model::{Model, ModelInfo, PAYLOAD_FILE, PAYLOAD_FORMAT};
+use crate::model::{Model, ModelInfo, PAYLOAD_FILE, PAYLOAD_FORMAT, SCHEMA_FILE};
 use crate::plots;
+use crate::schema::{Group, Schema};
 use crate::tracking::{self, Metric, RunStatus, Tracker};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// A validated `credrisk train` invocation.
 #[derive(Debug, Clone)]
 pub struct TrainConfig {
+    /// The table's schema (the built-in one unless `--schema`), with `--exclude` applied.
+    pub schema: Arc<Schema>,
     pub data: PathBuf,
     pub test_data: Option<PathBuf>,
     pub forest: ForestParams,
@@ -94,7 +98,7 @@ fn fit_and_record(
     if let Some(t) = tracker.as_deref_mut() {
         t.log_params(&run_params(config, train_rows, &encoder))?;
     }
-    let columns = encoder.encode_columns(&train_rows.applicants);
+    let columns = encoder.encode_columns(train_rows);
     let labels = train_rows.approved.as_deref().expect("split keeps labels");
     let bar = crate::progress::bar(config.progress, config.forest.n_estimators as u64, "trees");
     let started = Instant::now();
@@ -133,9 +137,9 @@ fn fit_and_record(
 /// Reads the data and returns (train, test): a stratified seeded split, or all of `data` against
 /// `test_data`.
 fn load_split(config: &TrainConfig) -> Result<(ApplicantTable, ApplicantTable)> {
-    let table = read_labelled(&config.data)?;
+    let table = read_labelled(&config.data, &config.schema)?;
     if let Some(test_path) = &config.test_data {
-        return Ok((table, read_labelled(test_path)?));
+        return Ok((table, read_labelled(test_path, &config.schema)?));
     }
     let labels = table.approved.as_deref().expect("read_labelled checks labels");
     let (train_idx, test_idx) = stratified_split(labels, config.test_size, config.forest.seed);
@@ -146,18 +150,42 @@ fn load_split(config: &TrainConfig) -> Result<(ApplicantTable, ApplicantTable)> 
             config.test_size
         )));
     }
-    Ok((subset(&table, &train_idx), subset(&table, &test_idx)))
+    Ok((table.subset(&train_idx), table.subset(&test_idx)))
 }
 
-fn read_labelled(path: &Path) -> Result<ApplicantTable> {
-    let table = data::read_table(path)?;
+fn read_labelled(path: &Path, schema: &Arc<Schema>) -> Result<ApplicantTable> {
+    let table = data::read_table(path, schema)?;
     if table.approved.is_none() {
-        return Err(Error::bad_file(path, "has no `approved` column: training and evaluation need labels"));
+        return Err(Error::bad_file(
+            path,
+            format!("has no `{}` column: training and evaluation need labels", schema.label().name),
+        ));
     }
     if table.is_empty() {
         return Err(Error::bad_file(path, "has no rows"));
     }
+    refuse_missing_values(path, &table)?;
     Ok(table)
+}
+
+/// The forest cannot learn from missing values yet: a model input with gaps is refused here, in
+/// one place, with what to do about it. (Delete this once the forest learns where missing values
+/// go at each split.)
+fn refuse_missing_values(path: &Path, table: &ApplicantTable) -> Result<()> {
+    let schema = table.schema();
+    for (i, field) in schema.fields().enumerate().filter(|(_, f)| f.nullable && !f.exclude) {
+        if let Some(row) = table.column(i).position(f64::is_nan) {
+            return Err(Error::Usage(format!(
+                "{}: column {} has missing values (first at row {}); training on missing values needs a \
+                 credrisk built with missing-value support (or --exclude {})",
+                path.display(),
+                field.name,
+                row + 1,
+                field.name
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Stratified split: per class, a seeded shuffle puts `round(test_size × n_class)` rows in the
@@ -177,14 +205,6 @@ pub fn stratified_split(labels: &[bool], test_size: f64, seed: u64) -> (Vec<usiz
     (train, test)
 }
 
-fn subset(table: &ApplicantTable, idx: &[usize]) -> ApplicantTable {
-    ApplicantTable {
-        applicants: idx.iter().map(|&i| table.applicants[i]).collect(),
-        approval_score: table.approval_score.as_ref().map(|s| idx.iter().map(|&i| s[i]).collect()),
-        approved: table.approved.as_ref().map(|s| idx.iter().map(|&i| s[i]).collect()),
-    }
-}
-
 fn evaluate(
     config: &TrainConfig,
     encoder: &Encoder,
@@ -194,7 +214,7 @@ fn evaluate(
     n_train: usize,
 ) -> Result<Evaluation> {
     let y = test.approved.as_deref().expect("split keeps labels");
-    let rows = encoder.encode_rows(&test.applicants);
+    let rows = encoder.encode_rows(test);
     let p = forest.predict_rows(&rows);
     let report = metrics::evaluate(y, &p, config.threshold)?;
     let mut m = serde_json::to_value(&report).map_err(|e| Error::Internal(e.to_string()))?;
@@ -211,7 +231,7 @@ fn evaluate(
 
 /// The best any model can do on these rows: the label's own latent, `sigmoid(approval_score)`.
 fn ceiling(test: &ApplicantTable, y: &[bool], auc: f64, brier: f64) -> Value {
-    match &test.approval_score {
+    match &test.score {
         Some(scores) => {
             let p: Vec<f64> = scores.iter().map(|s| 1.0 / (1.0 + (-s).exp())).collect();
             let (c_auc, c_brier) = (metrics::roc_auc(y, &p), metrics::brier(y, &p));
@@ -247,6 +267,7 @@ fn write_outputs(config: &TrainConfig, model: &Model, eval: &Evaluation, run_id:
     write_atomic(out.join("metrics.json"), &pretty(&eval.metrics))?;
     write_plots(out, model, eval)?;
     model.save(&model_dir)?;
+    write_atomic(model_dir.join(SCHEMA_FILE), model.schema().to_toml().as_bytes())?;
     write_atomic(model_dir.join("feature_schema.json"), &pretty(&model.encoder.schema_json()))?;
     model.forest.write_dump(model.encoder.feature_names(), model_dir.join("forest.json"))?;
     tracking::write_mlmodel(&model_dir, run_id.unwrap_or(""), PAYLOAD_FILE, PAYLOAD_FORMAT)
@@ -262,13 +283,13 @@ fn write_plots(out: &Path, model: &Model, eval: &Evaluation) -> Result<()> {
 
 /// Gini importance summed per reported field (one-hot columns added up).
 pub fn importance_per_field(model: &Model) -> Vec<(String, f64)> {
-    let groups = Group::all();
-    let mut sums = vec![0.0; groups.len()];
-    for (imp, g) in model.forest.feature_importances().iter().zip(model.encoder.column_groups()) {
+    let encoder = &model.encoder;
+    let mut sums = vec![0.0; encoder.groups().len()];
+    for (imp, &g) in model.forest.feature_importances().iter().zip(encoder.column_groups()) {
         sums[g] += imp;
     }
-    let mut out: Vec<(String, f64)> =
-        groups.iter().zip(sums).map(|(g, s)| (g.name().to_string(), s)).collect();
+    let names = encoder.groups().iter().map(|&g: &Group| encoder.schema().group_name(g).to_string());
+    let mut out: Vec<(String, f64)> = names.zip(sums).collect();
     out.sort_by(|a, b| b.1.total_cmp(&a.1));
     out
 }
@@ -300,7 +321,12 @@ fn run_params(config: &TrainConfig, train: &ApplicantTable, encoder: &Encoder) -
         ("n_train_rows", train.len().to_string()),
         ("n_features", encoder.n_features().to_string()),
         ("features", encoder.feature_names().join(",")),
+        ("schema", config.schema.name().to_string()),
     ];
+    let excluded: Vec<&str> = config.schema.fields().filter(|f| f.exclude).map(|f| f.name.as_str()).collect();
+    if !excluded.is_empty() {
+        params.push(("excluded", excluded.join(",")));
+    }
     if let Some(t) = &config.test_data {
         params.push(("test_data", t.display().to_string()));
     }

@@ -171,6 +171,27 @@ fn invalid_customers_are_one_line_naming_every_field() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("es or en"));
 }
 
+/// Defects of issue #11: a customer file that is not UTF-8 exited 3 (an internal failure), and
+/// a repeated key silently kept its last value.
+#[test]
+fn ambiguous_or_undecodable_customer_files_are_refused_with_exit_2() {
+    let dir = model_dir();
+    let text = customer(json!({})).to_string();
+    let repeated = text.replacen("{", "{\"age\": 17, ", 1);
+    std::fs::write(dir.join("repeated.json"), &repeated).unwrap();
+    let mut latin1 = text.replace("Metropolitana", "Valpara\u{ed}so").into_bytes();
+    let at = latin1.windows(2).position(|w| w == "\u{ed}".as_bytes()).unwrap();
+    latin1.splice(at..at + 2, [0xED]);
+    std::fs::write(dir.join("latin1.json"), latin1).unwrap();
+    for (file, expected) in [("repeated.json", "age: appears more than once"), ("latin1.json", "not UTF-8")] {
+        let out = run_in(dir, &["explain", "--customer", file]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{file}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(expected), "{file}: {stderr}");
+    }
+}
+
 #[test]
 fn the_text_report_shows_the_decision_bars_and_reasons() {
     let dir = model_dir();

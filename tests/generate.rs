@@ -101,8 +101,9 @@ fn pyarrow_reads_the_contract_schema_categories_and_ranges() {
         serde_json::json!(["casado", "conviviente", "divorciado", "soltero", "viudo"])
     );
     assert_eq!(cats["housing_status"], serde_json::json!(["arriendo", "familiar", "hipotecada", "propia"]));
-    let mut regions: Vec<String> =
-        credrisk::schema::REGIONS.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let schema = credrisk::schema::builtin();
+    let region = schema.field(schema.field_index("region").unwrap());
+    let mut regions: Vec<String> = region.kind.categories().unwrap().names().map(String::from).collect();
     regions.sort();
     let got: Vec<String> =
         cats["region"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();

@@ -293,6 +293,21 @@ fn every_client_mistake_is_a_json_4xx_naming_the_field() {
     let warnings = ok.json()["warnings"].clone();
     assert!(warnings.as_array().unwrap().iter().any(|w| w["field"] == "income"), "{warnings}");
 
+    // Issue #11: a repeated key is ambiguous (serde_json would keep the last): 422 naming it.
+    let repeated = valid_text_with_repeated_age();
+    let (status, body) = raw_post(server.addr, "/predict", Some("application/json"), repeated.as_bytes());
+    assert_eq!(status, 422, "{body}");
+    let e: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(e["details"][0]["field"], json!("customer.age"), "{body}");
+    // A category in decomposed Unicode (NFD) is its composed spelling.
+    let mut decomposed = seed_customer();
+    decomposed["region"] = json!("Valparai\u{301}so");
+    let nfd = post_json(&server, "/explain", &json!({"customer": decomposed}));
+    assert_eq!(nfd.status, 200, "{}", nfd.body);
+    let region =
+        nfd.json()["contributions"].as_array().unwrap().iter().find(|c| c["feature"] == "region").cloned();
+    assert_eq!(region.unwrap()["value"], json!("Valparaíso"));
+
     // 400, 413, 415, 404, 405: JSON errors too.
     let (status, body) = raw_post(server.addr, "/predict", Some("application/json"), b"{\"customer\": ");
     assert_eq!((status, error_code(&body)), (400, "malformed_json".into()));
@@ -322,6 +337,12 @@ fn every_client_mistake_is_a_json_4xx_naming_the_field() {
     }
 }
 
+/// The seed customer's request with `age` written twice (17, then the real 45 that serde_json keeps).
+fn valid_text_with_repeated_age() -> String {
+    let text = json!({"customer": seed_customer()}).to_string();
+    text.replacen("\"age\":", "\"age\":17,\"age\":", 1)
+}
+
 fn error_code(body: &str) -> String {
     let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"));
     v["error"].as_str().unwrap_or("").to_string()
@@ -349,6 +370,8 @@ fn health_model_openapi_and_metrics() {
     let fields = model["feature_schema"]["fields"].as_array().unwrap();
     assert_eq!(fields.len(), 16);
     assert!(fields.iter().any(|f| f["name"] == "income" && f["training_range"].is_array()));
+    assert_eq!(model["schema"]["name"], json!("chilean-applicants"), "/model shows the model's schema");
+    assert_eq!(model["schema"]["column"].as_array().unwrap().len(), 18);
 
     let doc = get(&server, "/openapi.json");
     assert_eq!(doc.status, 200);
@@ -489,13 +512,15 @@ fn answers_503_until_the_model_is_loaded() {
     assert_eq!(health.header("retry-after"), Some("1"));
     let predict = post_json(&server, "/predict", &json!({"customer": seed_customer()}));
     assert_eq!((predict.status, predict.json()["error"].clone()), (503, json!("model_unavailable")));
-    assert_eq!(
-        post_json(&server, "/predict", &json!({"customer": {}})).status,
-        422,
-        "validation needs no model"
-    );
+    // The request's envelope needs no model; its customer needs the model's schema.
+    let envelope = post_json(&server, "/predict", &json!({"customer": {}, "extra": 1}));
+    assert_eq!((envelope.status, envelope.json()["details"][0]["field"].clone()), (422, json!("extra")));
+    let unchecked = post_json(&server, "/predict", &json!({"customer": {}}));
+    assert_eq!((unchecked.status, unchecked.json()["error"].clone()), (503, json!("model_unavailable")));
     assert!(get(&server, "/metrics").body.contains("credrisk_model_loaded 0\n"));
-    assert_eq!(get(&server, "/openapi.json").status, 200);
+    // The document describes the model's applicants: it is there once the model is.
+    let doc = get(&server, "/openapi.json");
+    assert_eq!((doc.status, doc.json()["error"].clone()), (503, json!("model_unavailable")));
 
     let bytes = std::fs::read(fx.model_dir.join("model.crm")).unwrap();
     let writer = std::thread::spawn(move || std::fs::write(&fifo, bytes).unwrap());
@@ -503,6 +528,7 @@ fn answers_503_until_the_model_is_loaded() {
     writer.join().unwrap();
     assert_eq!(post_json(&server, "/predict", &json!({"customer": seed_customer()})).status, 200);
     assert!(get(&server, "/metrics").body.contains("credrisk_model_loaded 1\n"));
+    assert_eq!(get(&server, "/openapi.json").status, 200);
 }
 
 #[test]

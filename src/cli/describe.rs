@@ -1,8 +1,9 @@
-//! `credrisk describe FILE`: the dataset summary of any applicant file (.parquet or .csv), as a
-//! table or as JSON.
+//! `credrisk describe FILE`: the dataset summary of a file of the built-in Chilean table (.parquet
+//! or .csv), as a table or as JSON.
 
 use crate::data::{read_table, summarize};
 use crate::error::Result;
+use crate::schema::builtin;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -15,8 +16,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let table = read_table(&args.file)?;
-    let summary = summarize(&table);
+    let table = read_table(&args.file, &builtin())?;
+    let summary = summarize(&table)?;
     if args.json {
         println!("{}", summary.to_json());
     } else {

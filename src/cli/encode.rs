@@ -21,14 +21,16 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let (model, _) = args.model.load()?;
-    let applicants = super::explain::read_customers(&args.data)?;
-    let rows = model.encoder.encode_rows(&applicants);
+    let applicants = super::explain::read_customers(&args.data, model.schema())?;
+    let rows: Vec<f64> = applicants.iter().flat_map(|a| model.encoder.encode(a.values())).collect();
     let mut file = AtomicFile::create(&args.out)?;
     let io = |e| Error::io(&args.out, e);
     writeln!(file, "{}", model.encoder.feature_names().join(",")).map_err(io)?;
     for row in rows.chunks(model.encoder.n_features()) {
-        // `{}` prints the shortest representation that parses back to the same f64.
-        let line: Vec<String> = row.iter().map(|v| v.to_string()).collect();
+        // `{}` prints the shortest representation that parses back to the same f64; a missing
+        // value is an empty cell (NaN to pandas and numpy).
+        let line: Vec<String> =
+            row.iter().map(|v| if v.is_nan() { String::new() } else { v.to_string() }).collect();
         writeln!(file, "{}", line.join(",")).map_err(io)?;
     }
     file.commit()?;

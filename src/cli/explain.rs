@@ -6,11 +6,13 @@ use super::model_args::{self, BackgroundArgs, ModelArgs};
 use crate::data;
 use crate::error::{Error, Result};
 use crate::explain::{Answer, ExplainOptions, Lang};
-use crate::schema::Applicant;
+use crate::schema::json::{self, JsonError};
+use crate::schema::{Applicant, FieldError, Schema};
 use rayon::prelude::*;
 use serde_json::Value;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -45,8 +47,9 @@ pub fn run(args: Args) -> Result<()> {
     if args.top == 0 {
         return Err(Error::Usage("--top must be at least 1".into()));
     }
-    let customers = read_customers(&args.customer)?;
     let explainer = model_args::load_explainer(&args.model, &args.background)?;
+    // Customers are the model's applicants: checked against the schema it was trained on.
+    let customers = read_customers(&args.customer, explainer.schema())?;
     // One customer gets both cores; many are spread over them instead.
     let parallel = customers.len() == 1;
     let options = ExplainOptions { lang, top: args.top, per_column: args.per_column, parallel };
@@ -71,19 +74,29 @@ fn print_answers(answers: &[Answer], format: Format, lang: Lang) -> Result<()> {
     }
 }
 
-/// Reads customers from JSON, Parquet or CSV, validating each one; every problem names the item.
-pub fn read_customers(path: &Path) -> Result<Vec<Applicant>> {
+/// Reads customers from JSON, Parquet or CSV, validating each one against `schema`; every
+/// problem names the item.
+pub fn read_customers(path: &Path, schema: &Arc<Schema>) -> Result<Vec<Applicant>> {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     if ext == "parquet" || ext == "csv" {
-        let table = data::read_table(path)?;
+        let table = data::read_table(path, schema)?;
         if table.is_empty() {
             return Err(Error::bad_file(path, "has no customers"));
         }
-        return Ok(table.applicants);
+        return Ok((0..table.len()).map(|i| table.applicant(i)).collect());
     }
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let json: Value =
-        serde_json::from_str(&text).map_err(|e| Error::bad_file(path, format!("is not valid JSON: {e}")))?;
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    // A file that is not UTF-8 is the user's mistake (exit 2), like a CSV that is not UTF-8.
+    if let Err(e) = std::str::from_utf8(&bytes) {
+        return Err(Error::bad_file(path, format!("is not UTF-8 text (byte {})", e.valid_up_to())));
+    }
+    let json = json::parse_strict(&bytes).map_err(|e| match e {
+        JsonError::Syntax(e) => Error::bad_file(path, format!("is not valid JSON: {e}")),
+        JsonError::DuplicateKeys(paths) => Error::invalid(
+            path.display().to_string(),
+            paths.into_iter().map(|p| FieldError::new(p, json::DUPLICATE_KEY)).collect(),
+        ),
+    })?;
     let items: Vec<&Value> = match &json {
         Value::Array(items) if !items.is_empty() => items.iter().collect(),
         Value::Array(_) => return Err(Error::bad_file(path, "is an empty list of customers")),
@@ -94,7 +107,7 @@ pub fn read_customers(path: &Path) -> Result<Vec<Applicant>> {
         .enumerate()
         .map(|(i, item)| {
             let customer = item.get("customer").unwrap_or(item);
-            Applicant::from_json(customer).map_err(|errors| {
+            schema.parse_applicant(customer).map_err(|errors| {
                 let location = if items.len() == 1 {
                     path.display().to_string()
                 } else {
@@ -135,6 +148,8 @@ fn text_report(n: usize, a: &Answer, lang: Lang) -> String {
         };
         let value = match &c.value {
             Value::String(v) => v.clone(),
+            Value::Null if es => "no declarado".to_string(),
+            Value::Null => "not declared".to_string(),
             Value::Number(n) => match n.as_f64() {
                 Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{f:.0}"),
                 Some(f) => format!("{f:.4}").trim_end_matches('0').to_string(),

@@ -1,6 +1,6 @@
 //! The command line: clap derive `Opts` per subcommand, each validated into a config in its own
 //! file and run by one library call. Errors become one line on stderr and an exit code
-//! (2 bad usage or input, 3 internal failure).
+//! (1 a check that found something, 2 bad usage or input, 3 internal failure).
 
 use crate::error::Result;
 use clap::{Parser, Subcommand};
@@ -13,6 +13,7 @@ mod generate;
 mod model_args;
 mod register;
 mod runs;
+mod schema;
 mod serve;
 mod train;
 
@@ -20,7 +21,7 @@ mod train;
 #[command(
     name = "credrisk",
     version,
-    about = "Credit-risk scoring for Chilean applicants: generate, train, explain, serve"
+    about = "Credit-risk scoring: generate Chilean applicants, or bring your own table; train, explain, serve"
 )]
 struct Opts {
     #[command(subcommand)]
@@ -47,6 +48,8 @@ enum Command {
     Runs(runs::Args),
     /// Serve /predict and /explain over HTTP.
     Serve(serve::Args),
+    /// The applicant schema: show the built-in or a model's, draft one from a table, check one.
+    Schema(schema::Args),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -60,7 +63,7 @@ pub fn main() -> i32 {
         }
     };
     match run(opts.command) {
-        Ok(()) => 0,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("credrisk: error: {e}");
             e.exit_code()
@@ -68,8 +71,9 @@ pub fn main() -> i32 {
     }
 }
 
-fn run(command: Command) -> Result<()> {
-    match command {
+/// Runs one subcommand; the exit code is 0 unless a check found something (`schema check`).
+fn run(command: Command) -> Result<i32> {
+    let done = match command {
         Command::Generate(args) => generate::run(args),
         Command::Describe(args) => describe::run(args),
         Command::Train(args) => train::run(args),
@@ -79,5 +83,7 @@ fn run(command: Command) -> Result<()> {
         Command::Register(args) => register::run(args),
         Command::Runs(args) => runs::run(args),
         Command::Serve(args) => serve::run(args),
-    }
+        Command::Schema(args) => return schema::run(args),
+    };
+    done.map(|()| 0)
 }

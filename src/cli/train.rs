@@ -3,14 +3,23 @@
 
 use crate::error::{Error, Result};
 use crate::forest::{ForestParams, MaxFeatures};
+use crate::schema::{self, builtin};
 use crate::train::{self, TrainConfig, TrainReport};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Applicant Parquet or CSV with the `approved` label.
+    /// Applicant Parquet or CSV with the label column (`approved` in the built-in table).
     #[arg(long)]
     data: PathBuf,
+    /// The table's schema (TOML; see `credrisk schema show`); default: the built-in Chilean table.
+    #[arg(long)]
+    schema: Option<PathBuf>,
+    /// Features to leave out of the model inputs (comma-separated); they stay accepted by the API
+    /// and available to fairness reporting. Adds to the schema's own `exclude`.
+    #[arg(long, value_delimiter = ',')]
+    exclude: Vec<String>,
     /// Train on all of --data and evaluate on this labelled file instead of a split.
     #[arg(long)]
     test_data: Option<PathBuf>,
@@ -85,6 +94,16 @@ fn config(args: Args) -> Result<TrainConfig> {
         ..ForestParams::default()
     };
     forest.validate()?;
+    let schema = match &args.schema {
+        Some(path) => Arc::new(schema::read_file(path)?),
+        None => builtin(),
+    };
+    let exclude: Vec<&str> = args.exclude.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).collect();
+    let schema = if exclude.is_empty() {
+        schema
+    } else {
+        Arc::new(schema.with_excluded(&exclude).map_err(Error::Usage)?)
+    };
     let run_name = args.run_name.unwrap_or_else(|| {
         format!(
             "rf-{}x{}-seed{}",
@@ -94,6 +113,7 @@ fn config(args: Args) -> Result<TrainConfig> {
         )
     });
     Ok(TrainConfig {
+        schema,
         data: args.data,
         test_data: args.test_data,
         forest,
@@ -115,8 +135,13 @@ fn print_summary(config: &TrainConfig, report: &TrainReport) {
         "credrisk train — {} trees on {} rows, evaluated on {} rows",
         config.forest.n_estimators, m["n_train"], m["n_test"]
     );
-    println!("  ROC-AUC   {:.4}   (ceiling {:.4}, gap {:.4})", f("roc_auc"), c("roc_auc"), c("auc_gap"));
-    println!("  Brier     {:.4}   (ceiling {:.4})", f("brier"), c("brier"));
+    if m["ceiling"].is_null() {
+        println!("  ROC-AUC   {:.4}", f("roc_auc"));
+        println!("  Brier     {:.4}", f("brier"));
+    } else {
+        println!("  ROC-AUC   {:.4}   (ceiling {:.4}, gap {:.4})", f("roc_auc"), c("roc_auc"), c("auc_gap"));
+        println!("  Brier     {:.4}   (ceiling {:.4})", f("brier"), c("brier"));
+    }
     println!("  PR-AUC    {:.4}   KS {:.4}   Gini {:.4}", f("pr_auc"), f("ks"), f("gini"));
     println!(
         "  accuracy  {:.4}   precision {:.4}   recall {:.4}   F1 {:.4}   (threshold {})",

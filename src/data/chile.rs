@@ -1,8 +1,54 @@
-//! The facts the generator is calibrated on: census weights and regional economics, education
-//! cut-points and premiums, age-dependent marital status, and the coefficients of the approval
-//! latent. Only numbers live here; `generate` turns them into distributions.
+//! The facts the generator is calibrated on: the Chilean table's columns and categories (checked
+//! against the built-in schema), census weights and regional economics, education cut-points and
+//! premiums, age-dependent marital status, and the coefficients of the approval latent. Only
+//! numbers and names live here; `generate` turns them into distributions.
 
-use crate::schema::{EDUCATION_LEVELS, MARITAL_STATUSES, REGIONS};
+/// The generator's columns, in the built-in schema's field order (a unit test checks they are
+/// the schema's): the values of [`super::Row::values`].
+pub const FIELD_NAMES: [&str; 16] = [
+    "age",
+    "gender",
+    "region",
+    "education_level",
+    "marital_status",
+    "housing_status",
+    "dependents",
+    "income",
+    "employment_years",
+    "credit_history_months",
+    "num_loans",
+    "avg_monthly_payment",
+    "delinquency_rate",
+    "credit_inquiries",
+    "regional_cpi",
+    "regional_unemployment",
+];
+
+pub const GENDERS: &[&str] = &["f", "m"];
+pub const REGIONS: &[&str] = &[
+    "Arica y Parinacota",
+    "Tarapacá",
+    "Antofagasta",
+    "Atacama",
+    "Coquimbo",
+    "Valparaíso",
+    "Metropolitana",
+    "O'Higgins",
+    "Maule",
+    "Ñuble",
+    "Biobío",
+    "Araucanía",
+    "Los Ríos",
+    "Los Lagos",
+    "Aysén",
+    "Magallanes",
+];
+/// Ordered from least to most education.
+pub const EDUCATION_LEVELS: &[&str] = &["basica", "media", "tecnica", "universitaria", "postgrado"];
+pub const MARITAL_STATUSES: &[&str] = &["soltero", "casado", "conviviente", "divorciado", "viudo"];
+/// The order `generate::housing_weights` draws housing in (the generator stores the index).
+#[cfg(test)]
+pub const HOUSING_STATUSES: &[&str] = &["propia", "hipotecada", "arriendo", "familiar"];
 
 /// What the generator knows about one region (same order as [`REGIONS`]).
 pub struct RegionParams {
@@ -126,4 +172,35 @@ pub mod score {
     pub const INQUIRY: f64 = -0.36;
     pub const DEBT_BURDEN: f64 = -4.5;
     pub const UNEMPLOYMENT: f64 = -15.0;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{Kind, builtin};
+
+    /// The generator writes the built-in schema's table: same fields in the same order, same
+    /// categories in the same order (their index is what the generator stores), label and score.
+    #[test]
+    fn the_generator_columns_are_the_builtin_schema() {
+        let schema = builtin();
+        let names: Vec<&str> = schema.fields().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, FIELD_NAMES);
+        let categories = |name: &str| -> Vec<String> {
+            let c = schema.field(schema.field_index(name).unwrap());
+            c.kind.categories().unwrap().names().map(String::from).collect()
+        };
+        assert_eq!(categories("gender"), GENDERS);
+        assert_eq!(categories("region"), REGIONS);
+        assert_eq!(categories("education_level"), EDUCATION_LEVELS);
+        assert_eq!(categories("marital_status"), MARITAL_STATUSES);
+        assert_eq!(categories("housing_status"), HOUSING_STATUSES);
+        assert!(matches!(
+            schema.field(schema.field_index("education_level").unwrap()).kind,
+            Kind::Ordered(_)
+        ));
+        assert_eq!(schema.score().map(|c| c.name.as_str()), Some("approval_score"));
+        assert_eq!(schema.label().name, "approved");
+        assert_eq!(schema.label().kind, Kind::Boolean);
+    }
 }

@@ -5,7 +5,7 @@
 use super::ApplicantTable;
 use super::chile::{self, REGION_PARAMS, score};
 use crate::error::{Error, Result};
-use crate::schema::{Applicant, FieldId, N_FIELDS};
+use crate::schema::builtin;
 use rand::distr::Bernoulli;
 use rand::distr::weighted::WeightedIndex;
 use rand::{RngExt, SeedableRng};
@@ -42,40 +42,37 @@ pub struct Row {
 }
 
 impl Row {
-    /// One customer value as a number (categories as indices), like [`Applicant::get`].
+    /// Values per row: the built-in schema's fields.
+    pub const FIELDS: usize = chile::FIELD_NAMES.len();
+
+    /// Field `i`'s value in the built-in schema's order ([`chile::FIELD_NAMES`]), as a stored
+    /// value (categories as indices).
     #[inline]
-    pub fn get(&self, id: FieldId) -> f64 {
-        match id {
-            FieldId::Age => f64::from(self.age),
-            FieldId::Gender => f64::from(self.gender),
-            FieldId::Region => f64::from(self.region),
-            FieldId::EducationLevel => f64::from(self.education_level),
-            FieldId::MaritalStatus => f64::from(self.marital_status),
-            FieldId::HousingStatus => f64::from(self.housing_status),
-            FieldId::Dependents => f64::from(self.dependents),
-            FieldId::Income => self.income,
-            FieldId::EmploymentYears => self.employment_years,
-            FieldId::CreditHistoryMonths => f64::from(self.credit_history_months),
-            FieldId::NumLoans => f64::from(self.num_loans),
-            FieldId::AvgMonthlyPayment => self.avg_monthly_payment,
-            FieldId::DelinquencyRate => self.delinquency_rate,
-            FieldId::CreditInquiries => f64::from(self.credit_inquiries),
-            FieldId::RegionalCpi => self.regional_cpi,
-            FieldId::RegionalUnemployment => self.regional_unemployment,
+    pub fn field(&self, i: usize) -> f64 {
+        match i {
+            0 => f64::from(self.age),
+            1 => f64::from(self.gender),
+            2 => f64::from(self.region),
+            3 => f64::from(self.education_level),
+            4 => f64::from(self.marital_status),
+            5 => f64::from(self.housing_status),
+            6 => f64::from(self.dependents),
+            7 => self.income,
+            8 => self.employment_years,
+            9 => f64::from(self.credit_history_months),
+            10 => f64::from(self.num_loans),
+            11 => self.avg_monthly_payment,
+            12 => self.delinquency_rate,
+            13 => f64::from(self.credit_inquiries),
+            14 => self.regional_cpi,
+            15 => self.regional_unemployment,
+            _ => f64::NAN,
         }
     }
 
-    /// The 16 customer values in schema order (categories as indices).
-    pub fn values(&self) -> [f64; N_FIELDS] {
-        FieldId::ALL.map(|id| self.get(id))
-    }
-
-    /// The row as a validated applicant; failing here is a generator bug, not bad input.
-    pub fn applicant(&self) -> Result<Applicant> {
-        Applicant::from_values(self.values()).map_err(|errors| {
-            let listed: Vec<String> = errors.iter().map(ToString::to_string).collect();
-            Error::Internal(format!("generated an invalid applicant: {}", listed.join("; ")))
-        })
+    /// The 16 field values in the built-in schema's order.
+    pub fn values(&self) -> [f64; Row::FIELDS] {
+        std::array::from_fn(|i| self.field(i))
     }
 }
 
@@ -415,21 +412,30 @@ pub fn generate_rows(rows: u64, seed: u64) -> Vec<Row> {
     chunks.par_iter().flat_map_iter(|&(index, n)| population.chunk(seed, index, n)).collect()
 }
 
-/// The population as an [`ApplicantTable`] with both label columns.
+/// The population as an [`ApplicantTable`] of the built-in schema with both label columns; every
+/// row is checked against the schema (failing is a generator bug, not bad input).
 pub fn generate_table(rows: u64, seed: u64) -> Result<ApplicantTable> {
     let rows = generate_rows(rows, seed);
-    let applicants = rows.iter().map(Row::applicant).collect::<Result<Vec<_>>>()?;
-    Ok(ApplicantTable {
-        applicants,
-        approval_score: Some(rows.iter().map(|r| r.approval_score).collect()),
-        approved: Some(rows.iter().map(|r| r.approved).collect()),
-    })
+    let schema = builtin();
+    let mut table = ApplicantTable::new(schema.clone());
+    table.reserve(rows.len());
+    for row in &rows {
+        let values = row.values();
+        schema.check_values(&values).map_err(|errors| {
+            let listed: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            Error::Internal(format!("generated an invalid applicant: {}", listed.join("; ")))
+        })?;
+        table.push_checked(&values);
+    }
+    table.score = Some(rows.iter().map(|r| r.approval_score).collect());
+    table.approved = Some(rows.iter().map(|r| r.approved).collect());
+    Ok(table)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::{EDUCATION_LEVELS, REGIONS};
+    use crate::data::chile::{EDUCATION_LEVELS, REGIONS};
 
     #[test]
     fn chunks_are_planned_in_full_chunks_and_a_tail() {
@@ -478,7 +484,7 @@ mod tests {
             assert!((0.02..=0.05).contains(&row.regional_cpi), "{row:?}");
             assert!((0.01..=0.30).contains(&row.regional_unemployment), "{row:?}");
             assert!(row.approval_score.is_finite());
-            assert!(row.applicant().is_ok(), "{row:?}");
+            assert!(builtin().check_values(&row.values()).is_ok(), "{row:?}");
         }
     }
 
@@ -531,12 +537,13 @@ mod tests {
     #[test]
     fn every_region_and_level_occurs_and_names_line_up_with_the_schema() {
         let table = generate_table(20_000, 1).unwrap();
+        let (region, education) = (2, 3);
         for (i, name) in REGIONS.iter().enumerate() {
-            let n = table.applicants.iter().filter(|a| a.get(FieldId::Region) == i as f64).count();
+            let n = table.column(region).filter(|&v| v == i as f64).count();
             assert!(n > 0, "{name} missing");
         }
         for i in 0..EDUCATION_LEVELS.len() {
-            assert!(table.applicants.iter().any(|a| a.get(FieldId::EducationLevel) == i as f64));
+            assert!(table.column(education).any(|v| v == i as f64));
         }
         assert_eq!(table.approved.as_ref().unwrap().len(), 20_000);
     }

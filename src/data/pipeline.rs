@@ -8,6 +8,7 @@ use super::parquet::{self, EncodedRowGroup, ParquetFile, RowGroupEncoder};
 use super::summary::{Summary, SummaryBuilder};
 use crate::error::{Error, Result};
 use crate::fsutil;
+use crate::schema::{Schema, builtin};
 use rayon::prelude::*;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -122,11 +123,11 @@ fn prepare_chunk(
     encoder: &RowGroupEncoder,
     seed: u64,
     (index, rows): (u64, usize),
-    with_csv: bool,
+    csv_schema: Option<&Schema>,
 ) -> Result<ReadyChunk> {
     let rows = population.chunk(seed, index, rows);
     let row_group = encoder.encode(&rows)?;
-    let csv = with_csv.then(|| csv::format_rows(&rows));
+    let csv = csv_schema.map(|schema| csv::format_rows(schema, &rows));
     Ok(ReadyChunk { rows, row_group, csv })
 }
 
@@ -145,10 +146,12 @@ pub fn generate_files(config: &GenerateConfig, progress: &(dyn Fn(u64) + Sync)) 
 }
 
 fn write_outputs(config: &GenerateConfig, progress: &(dyn Fn(u64) + Sync)) -> Result<Generated> {
+    let schema = builtin();
     let parquet_path = config.parquet_path();
-    let (parquet_file, encoder) = parquet::create_streaming(&parquet_path)?;
+    let (parquet_file, encoder) = parquet::create_streaming(&parquet_path, schema.clone())?;
     let csv_path = config.csv.then(|| config.csv_path());
-    let csv_file = csv_path.as_deref().map(CsvFile::create).transpose()?;
+    let csv_file = csv_path.as_deref().map(|p| CsvFile::create(p, &schema)).transpose()?;
+    let csv_schema = config.csv.then_some(&*schema);
     let mut outputs =
         Outputs { parquet: parquet_file, csv: csv_file, summary: SummaryBuilder::new(true), written: 0 };
 
@@ -165,7 +168,7 @@ fn write_outputs(config: &GenerateConfig, progress: &(dyn Fn(u64) + Sync)) -> Re
             || {
                 chunks
                     .par_iter()
-                    .map(|&chunk| prepare_chunk(&population, &encoder, config.seed, chunk, config.csv))
+                    .map(|&chunk| prepare_chunk(&population, &encoder, config.seed, chunk, csv_schema))
                     .collect::<Result<Vec<_>>>()
             },
         );
@@ -233,13 +236,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let config = config(dir.path(), 5_000, true);
         let generated = generate_files(&config, &|_| {}).unwrap();
-        let from_parquet = crate::data::read_table(&generated.parquet).unwrap();
-        let from_csv = crate::data::read_table(generated.csv.as_ref().unwrap()).unwrap();
+        let from_parquet = crate::data::read_table(&generated.parquet, &builtin()).unwrap();
+        let from_csv = crate::data::read_table(generated.csv.as_ref().unwrap(), &builtin()).unwrap();
         assert_eq!(from_parquet, from_csv);
         let rows = generate_rows(5_000, 42);
         let scores: Vec<f64> = rows.iter().map(|r| r.approval_score).collect();
-        assert_eq!(from_parquet.approval_score.as_ref().unwrap(), &scores);
-        assert_eq!(summarize(&from_parquet), generated.summary);
+        assert_eq!(from_parquet.score.as_ref().unwrap(), &scores);
+        assert_eq!(summarize(&from_parquet).unwrap(), generated.summary);
         let mut names: Vec<String> = std::fs::read_dir(dir.path().join("out"))
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -3,8 +3,10 @@
 //! as a terminal table or JSON. Built row by row so a 10M-row generation never holds the table.
 
 use super::ApplicantTable;
+use super::chile::{EDUCATION_LEVELS, GENDERS, REGIONS};
 use super::generate::{Row, sigmoid};
-use crate::schema::{EDUCATION_LEVELS, FieldId, GENDERS, REGIONS};
+use crate::error::{Error, Result};
+use crate::schema::builtin;
 use rayon::slice::ParallelSliceMut;
 use serde::Serialize;
 use std::fmt::Write;
@@ -166,25 +168,28 @@ fn ratio(part: u64, whole: u64) -> Option<f64> {
     (whole > 0).then(|| part as f64 / whole as f64)
 }
 
-/// The summary of a table read from a file (labels used when present).
-pub fn summarize(table: &ApplicantTable) -> Summary {
-    let labelled = table.approval_score.is_some() && table.approved.is_some();
+/// The summary of a table of the built-in schema (labels used when present); the summary's
+/// groups (region, gender, education) and income are the Chilean table's.
+pub fn summarize(table: &ApplicantTable) -> Result<Summary> {
+    if **table.schema() != *builtin() {
+        return Err(Error::Usage(format!(
+            "the dataset summary is for the built-in Chilean table; this table has the schema {:?}",
+            table.schema().name()
+        )));
+    }
+    let labelled = table.score.is_some() && table.approved.is_some();
     let mut builder = SummaryBuilder::new(labelled);
-    for (i, a) in table.applicants.iter().enumerate() {
-        let label = match (&table.approval_score, &table.approved) {
+    let field = |name: &str| table.schema().field_index(name).unwrap_or(0);
+    let (region, gender, education, income) =
+        (field("region"), field("gender"), field("education_level"), field("income"));
+    for (i, row) in table.rows().enumerate() {
+        let label = match (&table.score, &table.approved) {
             (Some(s), Some(y)) => Some((s[i], y[i])),
             _ => None,
         };
-        let index = |id: FieldId| a.get(id) as usize;
-        builder.add(
-            index(FieldId::Region),
-            index(FieldId::Gender),
-            index(FieldId::EducationLevel),
-            a.get(FieldId::Income),
-            label,
-        );
+        builder.add(row[region] as usize, row[gender] as usize, row[education] as usize, row[income], label);
     }
-    builder.finish()
+    Ok(builder.finish())
 }
 
 /// The `p` quantile of sorted values with linear interpolation between order statistics
@@ -443,7 +448,7 @@ mod tests {
     #[test]
     fn the_table_is_readable() {
         let table = super::super::generate::generate_table(2_000, 1).unwrap();
-        let text = summarize(&table).render();
+        let text = summarize(&table).unwrap().render();
         assert!(text.contains("applicants      2,000"), "{text}");
         assert!(text.contains("  Metropolitana"), "{text}");
         assert!(text.contains("  postgrado"), "{text}");

@@ -4,17 +4,19 @@
 
 mod reasons;
 
+use crate::data::ApplicantTable;
 use crate::error::Result;
-use crate::features::Group;
+use crate::features::RangeKind;
 use crate::model::Model;
-use crate::schema::Applicant;
+use crate::schema::{Applicant, Schema};
 use crate::shap::{Method, TreeShap};
 use serde::Serialize;
 use std::sync::Arc;
 
 pub use reasons::{Lang, reason_text};
 
-/// A protected attribute carrying at least this share of Σ|φ| triggers a fairness warning.
+/// A protected attribute (or a proxy of one) carrying at least this share of Σ|φ| triggers a
+/// fairness warning.
 pub const MATERIAL_SHARE: f64 = 0.10;
 /// ECOA/Reg B: "more than four [reasons] is not likely to be helpful".
 pub const DEFAULT_TOP: usize = 4;
@@ -41,11 +43,43 @@ pub struct Reason {
     pub text: String,
 }
 
+/// What a warning is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WarningKind {
+    /// A valid value outside the range training saw: the model extrapolates.
+    OutOfTrainingRange,
+    /// A category training never saw.
+    UnseenCategory,
+    /// A protected attribute carries a material share of the decision.
+    ProtectedAttribute,
+    /// An attribute that may stand in for a protected one carries a material share.
+    ProxyAttribute,
+}
+
+impl WarningKind {
+    pub const ALL: [WarningKind; 4] = [
+        WarningKind::OutOfTrainingRange,
+        WarningKind::UnseenCategory,
+        WarningKind::ProtectedAttribute,
+        WarningKind::ProxyAttribute,
+    ];
+
+    /// The name in JSON answers.
+    pub fn name(self) -> &'static str {
+        match self {
+            WarningKind::OutOfTrainingRange => "out_of_training_range",
+            WarningKind::UnseenCategory => "unseen_category",
+            WarningKind::ProtectedAttribute => "protected_attribute",
+            WarningKind::ProxyAttribute => "proxy_attribute",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Warning {
     pub field: String,
-    /// `out_of_training_range`, `unseen_category` or `protected_attribute`.
-    pub kind: &'static str,
+    pub kind: WarningKind,
     pub message: String,
 }
 
@@ -100,7 +134,6 @@ pub struct Explainer {
     model: Arc<Model>,
     shap: TreeShap,
     model_ref: ModelRef,
-    column_groups: Vec<usize>,
 }
 
 impl Explainer {
@@ -108,18 +141,22 @@ impl Explainer {
     pub fn new(
         model: Arc<Model>,
         model_ref: ModelRef,
-        background: Option<&[Applicant]>,
+        background: Option<&ApplicantTable>,
     ) -> Result<Explainer> {
         let shap = match background {
             Some(rows) => TreeShap::interventional(&model.forest, &model.encoder.encode_rows(rows))?,
             None => TreeShap::path_dependent(&model.forest)?,
         };
-        let column_groups = model.encoder.column_groups();
-        Ok(Explainer { model, shap, model_ref, column_groups })
+        Ok(Explainer { model, shap, model_ref })
     }
 
     pub fn model(&self) -> &Model {
         &self.model
+    }
+
+    /// The schema of the model's applicants.
+    pub fn schema(&self) -> &Arc<Schema> {
+        self.model.schema()
     }
 
     pub fn model_ref(&self) -> &ModelRef {
@@ -146,31 +183,36 @@ impl Explainer {
     }
 
     pub fn explain(&self, a: &Applicant, options: ExplainOptions) -> Result<Answer> {
-        let x = self.model.encoder.encode(a);
+        let encoder = &self.model.encoder;
+        let schema = encoder.schema();
+        let x = encoder.encode(a.values());
         let e = self.shap.explain_with(&x, options.parallel)?;
-        let groups = Group::all();
-        let mut per_group = vec![0.0; groups.len()];
-        for (phi, &g) in e.values.iter().zip(&self.column_groups) {
+        let mut per_group = vec![0.0; encoder.groups().len()];
+        for (phi, &g) in e.values.iter().zip(encoder.column_groups()) {
             per_group[g] += phi;
         }
-        let mut by_field: Vec<(Group, f64)> = groups.iter().copied().zip(per_group).collect();
+        // (position in the encoder's groups, Σφ), largest |φ| first.
+        let mut by_field: Vec<(usize, f64)> = per_group.into_iter().enumerate().collect();
         by_field.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
 
         let probability = e.prediction;
         let threshold = self.model.threshold;
         let approved = probability >= threshold;
         let mut warnings = self.range_warnings(a);
-        warnings.extend(fairness_warnings(&by_field, options.lang));
+        warnings.extend(self.fairness_warnings(&by_field, options.lang));
         let reasons = if approved { Vec::new() } else { self.reasons(a, &by_field, options) };
         let contributions = if options.per_column {
             self.per_column(&x, &e.values)
         } else {
             by_field
                 .iter()
-                .map(|&(g, shap)| Contribution {
-                    feature: g.name().into(),
-                    value: g.value(a).to_json(),
-                    shap,
+                .map(|&(p, shap)| {
+                    let g = encoder.groups()[p];
+                    Contribution {
+                        feature: schema.group_name(g).into(),
+                        value: schema.group_value(g, a.values()).to_json(),
+                        shap,
+                    }
                 })
                 .collect()
         };
@@ -203,19 +245,28 @@ impl Explainer {
         out
     }
 
-    /// The fields that pushed the probability down most, never a protected attribute.
-    fn reasons(&self, a: &Applicant, by_field: &[(Group, f64)], options: ExplainOptions) -> Vec<Reason> {
-        let mut negative: Vec<(Group, f64)> =
-            by_field.iter().copied().filter(|(g, s)| *s < 0.0 && !g.is_protected()).collect();
+    /// The fields that pushed the probability down most, never a protected attribute or a proxy.
+    fn reasons(&self, a: &Applicant, by_field: &[(usize, f64)], options: ExplainOptions) -> Vec<Reason> {
+        let encoder = &self.model.encoder;
+        let schema = encoder.schema();
+        let cited = |p: usize| {
+            let g = encoder.groups()[p];
+            !(schema.is_protected(g) || schema.is_proxy(g))
+        };
+        let mut negative: Vec<(usize, f64)> =
+            by_field.iter().copied().filter(|&(p, s)| s < 0.0 && cited(p)).collect();
         negative.sort_by(|a, b| a.1.total_cmp(&b.1));
         negative
             .into_iter()
             .take(options.top)
-            .map(|(g, shap)| Reason {
-                feature: g.name().into(),
-                value: g.value(a).to_json(),
-                shap,
-                text: reason_text(g, a, self.model.encoder.stats_of(g), options.lang),
+            .map(|(p, shap)| {
+                let g = encoder.groups()[p];
+                Reason {
+                    feature: schema.group_name(g).into(),
+                    value: schema.group_value(g, a.values()).to_json(),
+                    shap,
+                    text: reason_text(schema, g, a.values(), encoder.stats(p), options.lang),
+                }
             })
             .collect()
     }
@@ -223,44 +274,60 @@ impl Explainer {
     fn range_warnings(&self, a: &Applicant) -> Vec<Warning> {
         self.model
             .encoder
-            .warnings(a)
+            .warnings(a.values())
             .into_iter()
             .map(|w| Warning {
-                kind: if w.message.contains("never seen") {
-                    "unseen_category"
-                } else {
-                    "out_of_training_range"
+                kind: match w.kind {
+                    RangeKind::OutOfTrainingRange => WarningKind::OutOfTrainingRange,
+                    RangeKind::UnseenCategory => WarningKind::UnseenCategory,
                 },
                 field: w.field,
                 message: w.message,
             })
             .collect()
     }
-}
 
-/// A protected attribute that carries a material share of the decision is flagged for human
-/// review instead of being cited as a reason.
-fn fairness_warnings(by_field: &[(Group, f64)], lang: Lang) -> Vec<Warning> {
-    let total: f64 = by_field.iter().map(|(_, s)| s.abs()).sum();
-    if total <= 0.0 {
-        return Vec::new();
+    /// A protected attribute (or a proxy of one) that carries a material share of the decision
+    /// is flagged for human review instead of being cited as a reason.
+    fn fairness_warnings(&self, by_field: &[(usize, f64)], lang: Lang) -> Vec<Warning> {
+        let encoder = &self.model.encoder;
+        let schema = encoder.schema();
+        let total: f64 = by_field.iter().map(|(_, s)| s.abs()).sum();
+        if total <= 0.0 {
+            return Vec::new();
+        }
+        by_field
+            .iter()
+            .filter_map(|&(p, s)| {
+                let g = encoder.groups()[p];
+                let kind = if schema.is_protected(g) {
+                    WarningKind::ProtectedAttribute
+                } else if schema.is_proxy(g) {
+                    WarningKind::ProxyAttribute
+                } else {
+                    return None;
+                };
+                if s.abs() / total < MATERIAL_SHARE {
+                    return None;
+                }
+                let share = 100.0 * s.abs() / total;
+                let label = schema.group_labels(g).get(lang == Lang::Es);
+                let message = match (lang, kind) {
+                    (Lang::Es, WarningKind::ProtectedAttribute) => format!(
+                        "El atributo protegido «{label}» explica el {share:.0}% de esta decisión: requiere revisión humana."
+                    ),
+                    (Lang::Es, _) => format!(
+                        "«{label}» puede actuar como proxy de un atributo protegido y explica el {share:.0}% de esta decisión: requiere revisión humana."
+                    ),
+                    (Lang::En, WarningKind::ProtectedAttribute) => format!(
+                        "Protected attribute '{label}' carries {share:.0}% of this decision: refer for human review."
+                    ),
+                    (Lang::En, _) => format!(
+                        "'{label}' may be a proxy for a protected attribute and carries {share:.0}% of this decision: refer for human review."
+                    ),
+                };
+                Some(Warning { field: schema.group_name(g).into(), kind, message })
+            })
+            .collect()
     }
-    by_field
-        .iter()
-        .filter(|(g, s)| g.is_protected() && s.abs() / total >= MATERIAL_SHARE)
-        .map(|&(g, s)| {
-            let share = 100.0 * s.abs() / total;
-            let message = match lang {
-                Lang::Es => format!(
-                    "El atributo protegido «{}» explica el {share:.0}% de esta decisión: requiere revisión humana.",
-                    g.label(true)
-                ),
-                Lang::En => format!(
-                    "Protected attribute '{}' carries {share:.0}% of this decision: refer for human review.",
-                    g.label(false)
-                ),
-            };
-            Warning { field: g.name().into(), kind: "protected_attribute", message }
-        })
-        .collect()
 }

@@ -1,8 +1,9 @@
 //! Plain-language reasons for a denial, in Spanish or English: the applicant's value beside a
-//! reference from training data ("Tasa de morosidad 18% — la mediana de los aprobados es 2%").
+//! reference from training data ("Tasa de morosidad 18% — la mediana de los aprobados es 2%"),
+//! in the unit and with the label the schema gives the field; a missing value is "not declared".
 
-use crate::features::{Group, GroupStats};
-use crate::schema::{Applicant, FieldId, Kind};
+use crate::features::GroupStats;
+use crate::schema::{FieldValue, Group, Kind, Schema, Unit};
 use std::str::FromStr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -34,49 +35,39 @@ impl Lang {
     }
 }
 
-/// How a group's values read to a person.
-#[derive(Clone, Copy)]
-enum Unit {
-    Money,
-    Percent,
-    Count,
-    Years,
-    Months,
+/// How a group is told: a number (in a unit, or plain), or one of a field's categories.
+enum Reading<'a> {
+    Numeric { unit: Option<&'a Unit>, integer: bool },
+    Category,
 }
 
-/// How a group is told: a number in a unit, or one of a field's categories.
-enum Reading {
-    Numeric(Unit),
-    Category(FieldId, &'static [&'static str]),
-}
-
-fn reading(group: Group) -> Reading {
-    use FieldId::*;
-    let id = match group {
-        Group::DebtToIncome => return Reading::Numeric(Unit::Percent),
-        Group::Field(id) => id,
-    };
-    if let Kind::Category(values) = id.spec().kind {
-        return Reading::Category(id, values);
+fn reading(schema: &Schema, group: Group) -> Reading<'_> {
+    match group {
+        Group::Field(i) => match &schema.field(i).kind {
+            Kind::Category(_) | Kind::Ordered(_) | Kind::Boolean => Reading::Category,
+            kind => Reading::Numeric {
+                unit: schema.group_unit(group),
+                integer: matches!(kind, Kind::Integer { .. }),
+            },
+        },
+        Group::Derived(_) => Reading::Numeric { unit: schema.group_unit(group), integer: false },
     }
-    Reading::Numeric(match id {
-        Income | AvgMonthlyPayment => Unit::Money,
-        DelinquencyRate | RegionalCpi | RegionalUnemployment => Unit::Percent,
-        EmploymentYears | Age => Unit::Years,
-        CreditHistoryMonths => Unit::Months,
-        _ => Unit::Count,
-    })
 }
 
 /// One sentence an analyst can send: what the applicant has, and what approved applicants
 /// typically have (numeric fields) or how the category fared in training (categorical fields).
-pub fn reason_text(group: Group, a: &Applicant, stats: &GroupStats, lang: Lang) -> String {
+pub fn reason_text(schema: &Schema, group: Group, values: &[f64], stats: &GroupStats, lang: Lang) -> String {
     let spanish = lang == Lang::Es;
-    let label = group.label(spanish);
-    match reading(group) {
-        Reading::Numeric(u) => {
-            let yours = format_value(group.raw(a), u, lang);
-            let reference = format_value(stats.median_approved, u, lang);
+    let label = schema.group_labels(group).get(spanish);
+    let value = schema.group_value(group, values);
+    let not_declared = if spanish { "no declarado" } else { "not declared" };
+    match reading(schema, group) {
+        Reading::Numeric { unit, integer } => {
+            let yours = match value {
+                FieldValue::Missing => not_declared.to_string(),
+                _ => format_value(schema.group_raw(group, values), unit, integer, lang),
+            };
+            let reference = format_value(stats.median_approved, unit, integer, lang);
             match lang {
                 Lang::Es => {
                     format!("{label}: {yours} — la mediana de los solicitantes aprobados es {reference}.")
@@ -84,69 +75,79 @@ pub fn reason_text(group: Group, a: &Applicant, stats: &GroupStats, lang: Lang) 
                 Lang::En => format!("{label}: {yours} — approved applicants' median is {reference}."),
             }
         }
-        Reading::Category(id, values) => categorical_text(id, values, a, stats, label, lang),
-    }
-}
-
-fn categorical_text(
-    id: FieldId,
-    values: &[&str],
-    a: &Applicant,
-    stats: &GroupStats,
-    label: &str,
-    lang: Lang,
-) -> String {
-    let k = a.get(id) as usize;
-    let rate = stats.category_approval.get(k).copied().unwrap_or(f64::NAN);
-    let total: u64 = stats.category_counts.iter().sum();
-    let overall = weighted_rate(stats, total);
-    let (rate, overall) =
-        (format_value(rate, Unit::Percent, lang), format_value(overall, Unit::Percent, lang));
-    match lang {
-        Lang::Es => format!(
-            "{label}: {} — tasa de aprobación de este grupo {rate}, frente a {overall} en general.",
-            values[k]
-        ),
-        Lang::En => {
-            format!("{label}: {} — approval rate in this group {rate}, against {overall} overall.", values[k])
+        Reading::Category => {
+            let overall = format_value(stats.overall_rate(), Some(&Unit::Percent), false, lang);
+            let k = schema.group_raw(group, values);
+            let shown = match value {
+                FieldValue::Missing => {
+                    return match lang {
+                        Lang::Es => {
+                            format!("{label}: {not_declared} — tasa de aprobación general {overall}.")
+                        }
+                        Lang::En => format!("{label}: {not_declared} — approval rate {overall} overall."),
+                    };
+                }
+                FieldValue::Boolean(b) => {
+                    let word = match (b, spanish) {
+                        (true, true) => "sí",
+                        (true, false) => "yes",
+                        (false, _) => "no",
+                    };
+                    word.to_string()
+                }
+                other => other.to_string(),
+            };
+            let rate = stats.category_approval.get(k as usize).copied().unwrap_or(f64::NAN);
+            let rate = format_value(rate, Some(&Unit::Percent), false, lang);
+            match lang {
+                Lang::Es => {
+                    format!(
+                        "{label}: {shown} — tasa de aprobación de este grupo {rate}, frente a {overall} en general."
+                    )
+                }
+                Lang::En => format!(
+                    "{label}: {shown} — approval rate in this group {rate}, against {overall} overall."
+                ),
+            }
         }
     }
 }
 
-fn weighted_rate(stats: &GroupStats, total: u64) -> f64 {
-    let approved: f64 = stats
-        .category_counts
-        .iter()
-        .zip(&stats.category_approval)
-        .filter(|(n, _)| **n > 0)
-        .map(|(&n, &r)| n as f64 * r)
-        .sum();
-    approved / total as f64
-}
-
-fn format_value(v: f64, unit: Unit, lang: Lang) -> String {
+fn format_value(v: f64, unit: Option<&Unit>, integer: bool, lang: Lang) -> String {
     if !v.is_finite() {
         return "—".into();
     }
-    match (unit, lang) {
-        (Unit::Money, Lang::Es) => format!("${}", group_thousands(v.round() as i64, '.')),
-        (Unit::Money, Lang::En) => format!("CLP {}", group_thousands(v.round() as i64, ',')),
-        (Unit::Percent, _) => {
+    let es = lang == Lang::Es;
+    match unit {
+        // The Chilean peso's own sign in Spanish; any other currency by its code.
+        Some(Unit::Money(c)) if es && c == "CLP" => format!("${}", group_thousands(v.round() as i64, '.')),
+        Some(Unit::Money(c)) if es => format!("{c} {}", group_thousands(v.round() as i64, '.')),
+        Some(Unit::Money(c)) => format!("{c} {}", group_thousands(v.round() as i64, ',')),
+        Some(Unit::Percent) => {
             let pct = 100.0 * v;
             let text = if pct.abs() >= 10.0 || pct == pct.round() {
                 format!("{pct:.0}")
             } else {
                 format!("{pct:.1}")
             };
-            let text = if lang == Lang::Es { text.replace('.', ",") } else { text };
+            let text = if es { text.replace('.', ",") } else { text };
             format!("{text}%")
         }
-        (Unit::Count, _) => format!("{}", v.round() as i64),
-        (Unit::Years, Lang::Es) => format!("{} años", trim_decimal(v, lang)),
-        (Unit::Years, Lang::En) => format!("{} years", trim_decimal(v, lang)),
-        (Unit::Months, Lang::Es) => format!("{} meses", v.round() as i64),
-        (Unit::Months, Lang::En) => format!("{} months", v.round() as i64),
+        Some(Unit::Count) => format!("{}", v.round() as i64),
+        Some(Unit::Years) if es => format!("{} años", trim_decimal(v, lang)),
+        Some(Unit::Years) => format!("{} years", trim_decimal(v, lang)),
+        Some(Unit::Months) if es => format!("{} meses", v.round() as i64),
+        Some(Unit::Months) => format!("{} months", v.round() as i64),
+        None if integer => format!("{}", v.round() as i64),
+        None => plain(v, lang),
     }
+}
+
+/// A number without a unit: whole numbers as such, others to two decimals at most.
+fn plain(v: f64, lang: Lang) -> String {
+    let text =
+        if v == v.round() { format!("{v:.0}") } else { format!("{v:.2}").trim_end_matches('0').to_string() };
+    if lang == Lang::Es { text.replace('.', ",") } else { text }
 }
 
 fn trim_decimal(v: f64, lang: Lang) -> String {
@@ -172,13 +173,47 @@ mod tests {
 
     #[test]
     fn formats_money_and_percentages_per_language() {
-        assert_eq!(format_value(1_234_567.0, Unit::Money, Lang::Es), "$1.234.567");
-        assert_eq!(format_value(1_234_567.0, Unit::Money, Lang::En), "CLP 1,234,567");
-        assert_eq!(format_value(0.18, Unit::Percent, Lang::En), "18%");
-        assert_eq!(format_value(0.034, Unit::Percent, Lang::Es), "3,4%");
-        assert_eq!(format_value(6.5, Unit::Years, Lang::Es), "6,5 años");
+        let clp = Unit::Money("CLP".into());
+        assert_eq!(format_value(1_234_567.0, Some(&clp), false, Lang::Es), "$1.234.567");
+        assert_eq!(format_value(1_234_567.0, Some(&clp), false, Lang::En), "CLP 1,234,567");
+        let dm = Unit::Money("DM".into());
+        assert_eq!(format_value(18_424.0, Some(&dm), false, Lang::Es), "DM 18.424");
+        assert_eq!(format_value(0.18, Some(&Unit::Percent), false, Lang::En), "18%");
+        assert_eq!(format_value(0.034, Some(&Unit::Percent), false, Lang::Es), "3,4%");
+        assert_eq!(format_value(6.5, Some(&Unit::Years), false, Lang::Es), "6,5 años");
+        assert_eq!(format_value(4.0, None, true, Lang::En), "4");
+        assert_eq!(format_value(2.126, None, false, Lang::Es), "2,13");
         assert_eq!(group_thousands(999, '.'), "999");
         assert_eq!(group_thousands(1000, '.'), "1.000");
+    }
+
+    /// Labels and units come from the schema; a missing value is "not declared".
+    #[test]
+    fn reasons_read_from_the_schema_and_say_not_declared() {
+        use crate::schema::{CHILE_TOML, builtin};
+        let schema = builtin();
+        let field = |name: &str| Group::Field(schema.field_index(name).unwrap());
+        let mut values = vec![0.0; 16];
+        values[schema.field_index("delinquency_rate").unwrap()] = 0.18;
+        let stats = GroupStats::of("delinquency_rate", &[0.02, 0.3], &[true, false], 0);
+        let text = reason_text(&schema, field("delinquency_rate"), &values, &stats, Lang::Es);
+        assert_eq!(text, "Tasa de morosidad: 18% — la mediana de los solicitantes aprobados es 2%.");
+        let nullable = CHILE_TOML.replace(
+            "name = \"income\"\ntype = \"number\"",
+            "name = \"income\"\ntype = \"number\"\nnullable = true",
+        );
+        let schema = Schema::from_toml(&nullable).unwrap();
+        values[schema.field_index("income").unwrap()] = f64::NAN;
+        let stats = GroupStats::of("income", &[700_000.0], &[true], 0);
+        let g = Group::Field(schema.field_index("income").unwrap());
+        assert_eq!(
+            reason_text(&schema, g, &values, &stats, Lang::En),
+            "Monthly income: not declared — approved applicants' median is CLP 700,000."
+        );
+        assert!(
+            reason_text(&schema, g, &values, &stats, Lang::Es)
+                .starts_with("Ingreso mensual: no declarado — ")
+        );
     }
 
     #[test]

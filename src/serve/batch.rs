@@ -59,7 +59,7 @@ async fn batch_inner(
 ) -> Result<HttpResponse, ApiError> {
     let query_lang = request::query_lang(req.query_string())?;
     let body = request::read_json(req, payload, state.body_limit).await?;
-    let parsed = request::parse_batch(&body)?;
+    let parsed = request::parse_batch(&body, super::routes::schema_of(state))?;
     drop(body);
     let loaded = Arc::clone(loaded(state)?);
     let lang = resolve_lang(parsed.lang, query_lang, req);

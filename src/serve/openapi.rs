@@ -1,40 +1,33 @@
-//! The OpenAPI 3.1 document of the service, built in the binary: every endpoint, request, answer
-//! and error. The customer schema is derived from `schema::FIELDS` (required fields, JSON types,
-//! category enums, the minimum/maximum of possible values — the validation rules, not the training
-//! ranges), so the document cannot drift from what the server enforces.
+//! The OpenAPI 3.1 document of the service, built in the binary for the loaded model: every
+//! endpoint, request, answer and error. The customer schema is derived from the model's applicant
+//! schema (required fields, JSON types, category enums, nulls where a field is nullable, the
+//! minimum/maximum of possible values — the validation rules, not the training ranges), so the
+//! document cannot drift from what the server enforces.
 
 use super::errors::ERROR_CODES;
 use super::request::MAX_BATCH;
-use crate::schema::{FIELDS, Kind};
-use actix_web::web::Bytes;
+use crate::explain::WarningKind;
+use crate::schema::{Kind, Schema};
 use serde_json::{Map, Value, json};
-use std::sync::OnceLock;
 
 const JSON: &str = "application/json";
 
-/// The seed's example request body (`examples/customer.json`).
-const EXAMPLE_BODY: &str = include_str!("../../examples/customer.json");
-
-/// The document, serialized once.
-pub fn document_bytes() -> Bytes {
-    static BYTES: OnceLock<Bytes> = OnceLock::new();
-    BYTES.get_or_init(|| Bytes::from(serde_json::to_vec(&document()).unwrap_or_default())).clone()
-}
-
-pub fn document() -> Value {
+/// The document for a model's `schema`; `example` is a valid customer of it.
+pub fn document(schema: &Schema, example: Value) -> Value {
     json!({
         "openapi": "3.1.0",
         "info": {
             "title": "credrisk",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Credit decisions for Chilean applicants: P(approved) from a random forest, exact TreeSHAP \
-                explanations and plain-language reasons for a denial (Spanish or English). The answer's language is \
-                the body's `lang`, else the `lang` query parameter, else the first of es/en in Accept-Language, else es. \
-                Request bodies must be JSON (Content-Type application/json, or none); types are strict.",
+            "description": format!("Credit decisions for applicants of the table {:?}: P(approved) from a random forest, \
+                exact TreeSHAP explanations and plain-language reasons for a denial (Spanish or English). The \
+                answer's language is the body's `lang`, else the `lang` query parameter, else the first of es/en in \
+                Accept-Language, else es. Request bodies must be JSON (Content-Type application/json, or none); types \
+                are strict, and an object must not repeat a key.", schema.name()),
         },
         "paths": paths(),
         "components": {
-            "schemas": schemas(),
+            "schemas": schemas(schema, example),
             "headers": {"X-Request-Id": {
                 "description": "The request's id (the client's own X-Request-Id when it is 1-128 characters of \
                     [A-Za-z0-9._:-], else a new UUID); also in the log line and the audit record.",
@@ -72,7 +65,7 @@ fn paths() -> Value {
         )},
         "/health": {"get": get_operation("health", "Liveness and readiness", "Health", true)},
         "/model": {"get": get_operation("model", "The loaded model's metadata", "ModelMetadata", true)},
-        "/openapi.json": {"get": get_operation("openapi", "This document", "OpenApiDocument", false)},
+        "/openapi.json": {"get": get_operation("openapi", "This document", "OpenApiDocument", true)},
         "/metrics": {"get": {
             "operationId": "metrics",
             "summary": "Prometheus metrics (text exposition format 0.0.4)",
@@ -103,8 +96,8 @@ fn decision_operation(id: &str, summary: &str, description: &str, request: &str,
             "400": error("malformed_json: the body is not JSON (or not UTF-8, or nested too deeply)."),
             "413": error("payload_too_large: the body is larger than the server's limit."),
             "415": error("unsupported_media_type: a Content-Type other than JSON."),
-            "422": error("validation: missing, unknown or mistyped fields, impossible values, unknown categories; \
-                          each offending field named in `details`."),
+            "422": error("validation: missing, unknown, repeated or mistyped fields, impossible values, unknown \
+                          categories; each offending field named in `details`."),
             "500": error("internal: a bug, never a client's mistake."),
             "503": error("model_unavailable (the model is loading) or audit_unavailable (the decision could not be \
                           recorded); retry."),
@@ -145,34 +138,51 @@ fn object(properties: Value, required: &[&str]) -> Value {
     json!({"type": "object", "additionalProperties": false, "required": required, "properties": properties})
 }
 
-/// The customer, from [`FIELDS`]: exactly the server's validation rules.
-pub fn customer_schema() -> Value {
+/// The customer, from the schema's fields: exactly the server's validation rules.
+pub fn customer_schema(schema: &Schema, example: Value) -> Value {
     let mut properties = Map::new();
-    for field in &FIELDS {
-        let mut schema = match field.kind {
-            Kind::Int { min, max } => json!({"type": "integer", "minimum": min, "maximum": max}),
-            Kind::Float { min, max } => json!({"type": "number", "minimum": min, "maximum": max}),
-            Kind::Category(values) => json!({
+    for field in schema.fields() {
+        let label = field.labels.en.as_str();
+        let mut spec = match &field.kind {
+            Kind::Integer { min, max } => {
+                json!({"type": "integer", "minimum": min, "maximum": max, "description": label})
+            }
+            Kind::Number { min, max } => {
+                let mut n = json!({"type": "number", "description": label});
+                if min.is_finite() {
+                    n["minimum"] = json!(min);
+                }
+                if max.is_finite() {
+                    n["maximum"] = json!(max);
+                }
+                n
+            }
+            Kind::Category(c) | Kind::Ordered(c) => json!({
                 "type": "string",
-                "enum": values,
-                "description": format!("{}; matched ignoring case, accents and surrounding spaces.", field.label_en),
+                "enum": c.names().collect::<Vec<_>>(),
+                "description": format!("{label}; matched ignoring case, accents and surrounding spaces."),
             }),
+            Kind::Boolean | Kind::Text => json!({"type": "boolean", "description": label}),
         };
-        if !matches!(field.kind, Kind::Category(_)) {
-            schema["description"] = json!(field.label_en);
+        if field.nullable {
+            let t = spec["type"].as_str().unwrap_or("string").to_string();
+            spec["type"] = json!([t, "null"]);
+            if let Some(values) = spec.get_mut("enum").and_then(Value::as_array_mut) {
+                values.push(Value::Null);
+            }
+            spec["description"] =
+                json!(format!("{}; null when not declared.", spec["description"].as_str().unwrap_or(label)));
         }
-        properties.insert(field.name.to_string(), schema);
+        properties.insert(field.name.clone(), spec);
     }
-    let required: Vec<&str> = FIELDS.iter().map(|f| f.name).collect();
-    let mut schema = object(Value::Object(properties), &required);
-    schema["description"] = json!(
+    let required: Vec<&str> = schema.fields().map(|f| f.name.as_str()).collect();
+    let mut customer = object(Value::Object(properties), &required);
+    customer["description"] = json!(
         "One applicant. Ranges are what is possible at all; a valid value outside the training range is answered \
          with a warning. Integers may be written as 45.0; booleans are not numbers."
     );
-    // The seed's example customer, defined once for the docs, the demo and the tests.
-    let body: Value = serde_json::from_str(EXAMPLE_BODY).unwrap_or_default();
-    schema["example"] = body["customer"].clone();
-    schema
+    customer["example"] = example;
+    customer
 }
 
 fn request_schemas(s: &mut Map<String, Value>) {
@@ -205,7 +215,8 @@ fn answer_schemas(s: &mut Map<String, Value>) {
     let number = json!({"type": "number"});
     let probability = json!({"type": "number", "minimum": 0, "maximum": 1});
     let method = json!({"type": "string", "enum": ["tree_path_dependent", "interventional"]});
-    let value = json!({"type": ["number", "string"], "description": "The customer's value of the field."});
+    let value = json!({"type": ["number", "string", "boolean", "null"],
+                       "description": "The customer's value of the field (null when not declared)."});
     s.insert(
         "ModelRef".into(),
         object(
@@ -218,7 +229,7 @@ fn answer_schemas(s: &mut Map<String, Value>) {
         object(
             json!({
                 "field": {"type": "string"},
-                "kind": {"type": "string", "enum": ["out_of_training_range", "unseen_category", "protected_attribute"]},
+                "kind": {"type": "string", "enum": WarningKind::ALL.map(WarningKind::name)},
                 "message": {"type": "string"},
             }),
             &["field", "kind", "message"],
@@ -322,6 +333,8 @@ fn service_schemas(s: &mut Map<String, Value>) {
         "data_sha256": {"type": "string"}, "params": {"type": "object"}, "metrics": {"type": "object"},
         "feature_schema": {"type": "object", "description": "Each field's type, valid values, and the range or \
                            categories seen in training; the encoded columns."},
+        "schema": {"type": "object", "description": "The applicant schema the model was trained on (the structure of \
+                   its schema.toml)."},
     });
     let keys: Vec<String> = metadata.as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
     let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
@@ -329,9 +342,9 @@ fn service_schemas(s: &mut Map<String, Value>) {
     s.insert("OpenApiDocument".into(), json!({"type": "object", "required": ["openapi", "paths"]}));
 }
 
-fn schemas() -> Value {
+fn schemas(schema: &Schema, example: Value) -> Value {
     let mut s = Map::new();
-    s.insert("Customer".into(), customer_schema());
+    s.insert("Customer".into(), customer_schema(schema, example));
     s.insert("Lang".into(), json!({"type": "string", "enum": ["es", "en"]}));
     request_schemas(&mut s);
     answer_schemas(&mut s);
@@ -342,14 +355,19 @@ fn schemas() -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::N_FIELDS;
+    use crate::schema::{CHILE_TOML, builtin};
     use crate::serve::request::{BATCH_FIELDS, EXPLAIN_FIELDS, PREDICT_FIELDS};
+
+    fn document() -> Value {
+        super::document(&builtin(), json!({}))
+    }
 
     #[test]
     fn the_customer_schema_is_closed_and_follows_the_fields() {
-        let c = customer_schema();
+        let c = customer_schema(&builtin(), json!({"age": 45}));
         assert_eq!(c["additionalProperties"], json!(false));
-        assert_eq!(c["required"].as_array().unwrap().len(), N_FIELDS);
+        assert_eq!(c["required"].as_array().unwrap().len(), 16);
+        assert_eq!(c["example"], json!({"age": 45}));
         assert_eq!(
             c["properties"]["age"],
             json!({"type": "integer", "minimum": 18, "maximum": 120, "description": "Age"})
@@ -357,13 +375,13 @@ mod tests {
         assert_eq!(c["properties"]["delinquency_rate"]["maximum"], json!(1.0));
         assert_eq!(c["properties"]["region"]["enum"].as_array().unwrap().len(), 16);
         assert_eq!(c["properties"]["gender"]["enum"], json!(["f", "m"]));
-    }
-
-    #[test]
-    fn the_example_is_the_seed_customer_and_a_valid_applicant() {
-        let example = &customer_schema()["example"];
-        assert_eq!(example["income"], json!(800000));
-        assert!(crate::schema::Applicant::from_json(example).is_ok(), "{example}");
+        let nullable = CHILE_TOML.replace(
+            "name = \"gender\"\ntype = \"category\"",
+            "name = \"gender\"\ntype = \"category\"\nnullable = true",
+        );
+        let c = customer_schema(&Schema::from_toml(&nullable).unwrap(), json!({}));
+        assert_eq!(c["properties"]["gender"]["type"], json!(["string", "null"]));
+        assert_eq!(c["properties"]["gender"]["enum"], json!(["f", "m", null]));
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! Turning an HTTP request into a validated request value: the body read under a size limit, the
 //! content type checked, the JSON parsed by hand (so every failure is our own JSON error), and the
-//! top-level fields, the customer(s) and the language validated strictly, every problem at once.
+//! top-level fields, the customer(s) (against the loaded model's schema) and the language
+//! validated strictly, every problem at once.
 
 use super::errors::ApiError;
 use crate::explain::Lang;
-use crate::schema::{Applicant, FieldError};
+use crate::schema::json::{self, JsonError};
+use crate::schema::{Applicant, FieldError, Schema, json_type};
 use actix_web::http::header;
 use actix_web::{HttpRequest, web};
 use serde_json::{Map, Value};
@@ -59,12 +61,18 @@ pub async fn read_json(req: &HttpRequest, payload: web::Payload, limit: usize) -
 }
 
 /// serde_json rejects invalid UTF-8, NaN/Infinity tokens, numbers beyond f64 and nesting deeper
-/// than 128 levels, all without recursion trouble: each is a 400.
+/// than 128 levels, all without recursion trouble: each is a 400. A repeated key is valid JSON
+/// but ambiguous (which value counts?): a 422 naming each repeated key.
 pub fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::malformed_json("the body is empty"));
     }
-    serde_json::from_slice(bytes).map_err(ApiError::malformed_json)
+    json::parse_strict(bytes).map_err(|e| match e {
+        JsonError::Syntax(e) => ApiError::malformed_json(e),
+        JsonError::DuplicateKeys(paths) => ApiError::validation(
+            paths.into_iter().map(|p| FieldError::new(shorten(&p), json::DUPLICATE_KEY)).collect(),
+        ),
+    })
 }
 
 /// JSON or no declared type at all (curl -d without -H is still read as JSON when it parses);
@@ -88,8 +96,11 @@ fn check_content_type(req: &HttpRequest) -> Result<(), ApiError> {
     if json && utf8 { Ok(()) } else { Err(ApiError::unsupported_media_type(text)) }
 }
 
-pub fn parse_predict(body: &Value) -> Result<PredictRequest, ApiError> {
-    let mut f = Fields::of(body, PREDICT_FIELDS)?;
+/// The request's customers are validated against `schema`, the loaded model's. Without one (the
+/// model is still loading) the rest of the request is still checked: its mistakes are a 422, and
+/// a request without any is a 503 until the model is in.
+pub fn parse_predict(body: &Value, schema: Option<&Schema>) -> Result<PredictRequest, ApiError> {
+    let mut f = Fields::of(body, PREDICT_FIELDS, schema)?;
     let customer = f.customer("customer");
     let include_explanation = f.flag("include_explanation");
     let lang = f.lang();
@@ -98,8 +109,8 @@ pub fn parse_predict(body: &Value) -> Result<PredictRequest, ApiError> {
     Ok(PredictRequest { customer, include_explanation, lang })
 }
 
-pub fn parse_explain(body: &Value) -> Result<ExplainRequest, ApiError> {
-    let mut f = Fields::of(body, EXPLAIN_FIELDS)?;
+pub fn parse_explain(body: &Value, schema: Option<&Schema>) -> Result<ExplainRequest, ApiError> {
+    let mut f = Fields::of(body, EXPLAIN_FIELDS, schema)?;
     let customer = f.customer("customer");
     let lang = f.lang();
     f.finish()?;
@@ -109,8 +120,8 @@ pub fn parse_explain(body: &Value) -> Result<ExplainRequest, ApiError> {
 
 /// The batch's shape (an array of 1..=1000 objects) is checked for the whole request; each
 /// object's fields are checked on their own.
-pub fn parse_batch(body: &Value) -> Result<BatchRequest, ApiError> {
-    let mut f = Fields::of(body, BATCH_FIELDS)?;
+pub fn parse_batch(body: &Value, schema: Option<&Schema>) -> Result<BatchRequest, ApiError> {
+    let mut f = Fields::of(body, BATCH_FIELDS, schema)?;
     let items = f.customer_list("customers");
     let include_explanation = f.flag("include_explanation");
     let lang = f.lang();
@@ -167,25 +178,16 @@ fn shorten(s: &str) -> String {
     if s.chars().count() <= 60 { s.to_string() } else { s.chars().take(59).collect::<String>() + "…" }
 }
 
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 /// The top-level object of a request body, collecting every field error before answering.
 struct Fields<'a> {
     object: &'a Map<String, Value>,
     errors: Vec<FieldError>,
+    /// The schema customers are checked against; None while the model loads.
+    schema: Option<&'a Schema>,
 }
 
 impl<'a> Fields<'a> {
-    fn of(body: &'a Value, allowed: &[&str]) -> Result<Fields<'a>, ApiError> {
+    fn of(body: &'a Value, allowed: &[&str], schema: Option<&'a Schema>) -> Result<Fields<'a>, ApiError> {
         let Some(object) = body.as_object() else {
             return Err(ApiError::validation(vec![FieldError::new(
                 "body",
@@ -206,7 +208,7 @@ impl<'a> Fields<'a> {
                 )
             })
             .collect();
-        Ok(Fields { object, errors })
+        Ok(Fields { object, errors, schema })
     }
 
     fn customer(&mut self, key: &str) -> Option<Applicant> {
@@ -215,8 +217,8 @@ impl<'a> Fields<'a> {
                 self.errors.push(FieldError::new(key, "is required"));
                 None
             }
-            Some(value) => match customer_at(key, value) {
-                Ok(a) => Some(a),
+            Some(value) => match customer_at(key, value, self.schema) {
+                Ok(a) => a,
                 Err(errors) => {
                     self.errors.extend(errors);
                     None
@@ -262,7 +264,14 @@ impl<'a> Fields<'a> {
             self.errors.extend(not_objects);
             return None;
         }
-        Some(items.iter().enumerate().map(|(i, v)| customer_at(&format!("{key}[{i}]"), v)).collect())
+        let schema = self.schema?;
+        Some(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| validate_customer(&format!("{key}[{i}]"), v, schema))
+                .collect(),
+        )
     }
 
     /// An optional boolean, strictly: `0`, `"yes"` and `null` are not booleans.
@@ -296,20 +305,38 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// Every problem found, or 503 when the customers could not be checked for want of a model.
     fn finish(self) -> Result<(), ApiError> {
-        if self.errors.is_empty() { Ok(()) } else { Err(ApiError::validation(self.errors)) }
+        match (self.errors.is_empty(), self.schema) {
+            (false, _) => Err(ApiError::validation(self.errors)),
+            (true, None) => Err(ApiError::model_unavailable()),
+            (true, Some(_)) => Ok(()),
+        }
     }
 }
 
-/// A customer object at `path` (`customer`, `customers[3]`), its field errors named under it.
-fn customer_at(path: &str, value: &Value) -> Result<Applicant, Vec<FieldError>> {
+/// A customer object at `path` (`customer`, `customers[3]`), its field errors named under it;
+/// `Ok(None)` when there is no schema to check it against yet.
+fn customer_at(
+    path: &str,
+    value: &Value,
+    schema: Option<&Schema>,
+) -> Result<Option<Applicant>, Vec<FieldError>> {
     if !value.is_object() {
+        let n = schema.map_or(String::new(), |s| format!(" with the {} applicant fields", s.n_fields()));
         return Err(vec![FieldError::new(
             path,
-            format!("must be a JSON object with the 16 applicant fields, got {}", json_type(value)),
+            format!("must be a JSON object{n}, got {}", json_type(value)),
         )]);
     }
-    Applicant::from_json(value).map_err(|errors| {
+    match schema {
+        Some(schema) => validate_customer(path, value, schema).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn validate_customer(path: &str, value: &Value, schema: &Schema) -> Result<Applicant, Vec<FieldError>> {
+    schema.parse_applicant(value).map_err(|errors| {
         errors
             .into_iter()
             .map(|e| FieldError { field: format!("{path}.{}", shorten(&e.field)), message: e.message })
@@ -320,7 +347,20 @@ fn customer_at(path: &str, value: &Value) -> Result<Applicant, Vec<FieldError>> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schema::builtin;
     use serde_json::json;
+
+    fn parse_predict(body: &Value) -> Result<PredictRequest, ApiError> {
+        super::parse_predict(body, Some(&builtin()))
+    }
+
+    fn parse_explain(body: &Value) -> Result<ExplainRequest, ApiError> {
+        super::parse_explain(body, Some(&builtin()))
+    }
+
+    fn parse_batch(body: &Value) -> Result<BatchRequest, ApiError> {
+        super::parse_batch(body, Some(&builtin()))
+    }
 
     /// The seed's example customer, defined once in examples/customer.json.
     fn customer() -> Value {
@@ -395,6 +435,20 @@ mod tests {
         assert_eq!(fields_of(parse_batch(&json!({"customers": {}})).unwrap_err()), ["customers"]);
     }
 
+    /// While the model loads there is no schema: the envelope is still checked (a 422 needs no
+    /// model), and a request that could be valid waits for the model (503).
+    #[test]
+    fn without_a_schema_only_the_envelope_is_checked() {
+        let e = super::parse_predict(&json!({"customer": {}, "extra": 1}), None).unwrap_err();
+        assert_eq!(fields_of(e), ["extra"]);
+        let e = super::parse_explain(&json!({"customer": 3}), None).unwrap_err();
+        assert_eq!(fields_of(e), ["customer"]);
+        let e = super::parse_predict(&json!({"customer": {"age": "x"}}), None).unwrap_err();
+        assert_eq!(e.error, "model_unavailable");
+        let e = super::parse_batch(&json!({"customers": [{}]}), None).unwrap_err();
+        assert_eq!(e.error, "model_unavailable");
+    }
+
     #[test]
     fn the_query_language_is_exact() {
         assert_eq!(query_lang("").unwrap(), None);
@@ -420,5 +474,15 @@ mod tests {
             );
         }
         assert_eq!(parse_json(b"{\"a\": 1}").unwrap(), json!({"a": 1}));
+    }
+
+    /// serde_json alone keeps the last `age`: the request would be scored on a value the client
+    /// may not have meant. Both repeated keys are named, as a validation error.
+    #[test]
+    fn repeated_keys_are_a_validation_error_naming_each_key() {
+        let body = br#"{"customer": {"age": 45, "age": 17}, "lang": "es", "lang": "en"}"#;
+        let e = parse_json(body).unwrap_err();
+        assert_eq!(e.status, actix_web::http::StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(fields_of(e), ["customer.age", "lang"]);
     }
 }

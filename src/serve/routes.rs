@@ -5,12 +5,12 @@
 
 use super::audit::{Record, now_rfc3339};
 use super::errors::ApiError;
+use super::metrics;
 use super::observe::{Outcome, RequestId};
 use super::request::{self, resolve_lang};
 use super::state::{Loaded, State};
-use super::{metrics, openapi};
 use crate::explain::{Answer, Contribution, ExplainOptions, Lang, ModelRef, Prediction, Reason, Warning};
-use crate::schema::Applicant;
+use crate::schema::{Applicant, Schema};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
@@ -125,6 +125,11 @@ pub fn loaded(state: &State) -> Result<&std::sync::Arc<Loaded>, ApiError> {
     state.model().ok_or_else(ApiError::model_unavailable)
 }
 
+/// The loaded model's applicant schema (None while it loads): what requests are checked against.
+pub fn schema_of(state: &State) -> Option<&Schema> {
+    state.model().map(|m| &**m.explainer.schema())
+}
+
 /// The explanation a single-customer request answers with: on both cores when it comes from a
 /// lone client (see `contention`).
 fn explain_one(loaded: &Loaded, customer: &Applicant, lang: Lang) -> Result<Answer, ApiError> {
@@ -188,7 +193,7 @@ pub fn audit_line(
         index: origin.index,
         model: loaded.explainer.model_ref(),
         method: loaded.explainer.method(),
-        customer: customer.to_json(),
+        customer: loaded.explainer.schema().applicant_json(customer.values()),
         decision: decision(verdict.approved),
         approved: verdict.approved,
         probability: verdict.probability,
@@ -211,7 +216,7 @@ async fn predict_inner(
 ) -> Result<HttpResponse, ApiError> {
     let query_lang = request::query_lang(req.query_string())?;
     let body = request::read_json(req, payload, state.body_limit).await?;
-    let parsed = request::parse_predict(&body)?;
+    let parsed = request::parse_predict(&body, schema_of(state))?;
     let loaded = loaded(state)?;
     let lang = resolve_lang(parsed.lang, query_lang, req);
     let endpoint = metrics::endpoint_index("/predict");
@@ -255,7 +260,7 @@ async fn explain_inner(
 ) -> Result<HttpResponse, ApiError> {
     let query_lang = request::query_lang(req.query_string())?;
     let body = request::read_json(req, payload, state.body_limit).await?;
-    let parsed = request::parse_explain(&body)?;
+    let parsed = request::parse_explain(&body, schema_of(state))?;
     let loaded = loaded(state)?;
     let lang = resolve_lang(parsed.lang, query_lang, req);
     let answer = explain_one(loaded, &parsed.customer, lang)?;
@@ -287,8 +292,9 @@ pub async fn model(state: web::Data<State>) -> HttpResponse {
     respond(loaded(&state).map(|m| json_bytes(StatusCode::OK, m.model_json.clone())))
 }
 
-pub async fn openapi_json() -> HttpResponse {
-    json_bytes(StatusCode::OK, openapi::document_bytes())
+/// The document describes the loaded model's applicants, so it is there once the model is.
+pub async fn openapi_json(state: web::Data<State>) -> HttpResponse {
+    respond(loaded(&state).map(|m| json_bytes(StatusCode::OK, m.openapi_json.clone())))
 }
 
 pub async fn metrics_text(state: web::Data<State>) -> HttpResponse {

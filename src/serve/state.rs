@@ -1,14 +1,19 @@
 //! What every worker shares: the model slot (empty while loading, then set once), the metrics,
-//! the audit log, the body limit, and the answers to `GET /model` and `GET /health`, serialized
-//! once when the model arrives.
+//! the audit log, the body limit, and the answers to `GET /model`, `GET /health` and
+//! `GET /openapi.json` (which describes the model's own applicants), serialized once when the
+//! model arrives.
 
 use super::audit::AuditLog;
 use super::contention::Contention;
 use super::logging::LogSink;
 use super::metrics::{Metrics, ModelLabels};
+use super::openapi;
 use crate::explain::Explainer;
+use crate::features::Encoder;
+use crate::model::Model;
+use crate::schema::{Group, Kind};
 use actix_web::web::Bytes;
-use serde_json::json;
+use serde_json::{Map, Value, json};
 use std::sync::{Arc, OnceLock};
 
 /// The loaded model, its explainer and its precomputed metadata answers.
@@ -17,6 +22,7 @@ pub struct Loaded {
     pub labels: ModelLabels,
     pub model_json: Bytes,
     pub health_json: Bytes,
+    pub openapi_json: Bytes,
     /// Explanations running over every worker (whether one may take both cores).
     pub contention: Contention,
 }
@@ -48,15 +54,53 @@ impl Loaded {
             "params": object_or_empty(&info.params),
             "metrics": object_or_empty(&info.metrics),
             "feature_schema": model.encoder.schema_json(),
+            "schema": model.schema().to_json(),
         });
+        let document = openapi::document(model.schema(), example_customer(&model));
         Loaded {
             labels,
             model_json: Bytes::from(serde_json::to_vec(&metadata).unwrap_or_default()),
             health_json: Bytes::from(serde_json::to_vec(&health).unwrap_or_default()),
+            openapi_json: Bytes::from(serde_json::to_vec(&document).unwrap_or_default()),
             explainer,
             contention: Contention::default(),
         }
     }
+}
+
+/// The OpenAPI document's example: the seed's example customer (`examples/customer.json`, the
+/// one the docs, the demo and the tests use) where the model's schema accepts it, as the built-in
+/// one does; otherwise a typical applicant of the model.
+fn example_customer(model: &Model) -> Value {
+    let body: Value = serde_json::from_str(include_str!("../../examples/customer.json")).unwrap_or_default();
+    match model.schema().parse_applicant(&body["customer"]) {
+        Ok(_) => body["customer"].clone(),
+        Err(_) => typical_customer(&model.encoder),
+    }
+}
+
+/// A typical applicant of the model: each field's training
+/// median (numbers) or most frequent category; an excluded field (no training statistics) its
+/// first category, or the number nearest 0 its range allows.
+fn typical_customer(encoder: &Encoder) -> Value {
+    let schema = encoder.schema();
+    let mut customer = Map::new();
+    for (i, field) in schema.fields().enumerate() {
+        let stats = encoder.groups().iter().position(|&g| g == Group::Field(i)).map(|p| encoder.stats(p));
+        let most_frequent = stats.and_then(|s| {
+            let top = s.category_counts.iter().enumerate().max_by_key(|(k, n)| (**n, std::cmp::Reverse(*k)));
+            top.map(|(k, _)| k as f64)
+        });
+        let median = stats.map(|s| s.median).filter(|m| m.is_finite());
+        let raw = match &field.kind {
+            Kind::Category(_) | Kind::Ordered(_) | Kind::Boolean => most_frequent.unwrap_or(0.0),
+            Kind::Integer { min, max } => median.map_or(0.0, f64::round).clamp(*min as f64, *max as f64),
+            Kind::Number { min, max } => median.unwrap_or(0.0).clamp(*min, *max),
+            Kind::Text => f64::NAN,
+        };
+        customer.insert(field.name.clone(), field.value_of(raw).to_json());
+    }
+    Value::Object(customer)
 }
 
 /// Models written before params/metrics were recorded carry `null`: answer `{}` instead.
