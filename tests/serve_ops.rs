@@ -99,16 +99,30 @@ fn a_full_disk_leaves_only_whole_records_of_given_decisions_and_reports_not_read
     assert_eq!(first.status, 200, "{}", first.body);
     let filler = fill(disk.path());
 
-    // Four denials with reasons: more than the last page's slack, so the write is cut short.
+    // Batches of four denials with reasons until one does not fit (the log reserves some room
+    // ahead): each answered batch is recorded whole, the refused one not at all.
     let batch = json!({"customers": vec![risky_customer(); 4]}).to_string();
-    let refused = post(&server, "/predict/batch", &batch, &[("X-Request-Id", "refused-batch")]);
-    assert_eq!((refused.status, refused.json()["error"].clone()), (503, json!("audit_unavailable")));
-    assert!(refused.json().get("results").is_none(), "no decision is given");
-    assert_eq!(request_ids(&audit_records(&audit)), ["first"], "the refused batch left nothing");
+    let mut answered = vec!["first".to_string()];
+    let mut refused_batch = false;
+    for i in 0..40 {
+        let id = format!("batch-{i}");
+        let reply = post(&server, "/predict/batch", &batch, &[("X-Request-Id", &id)]);
+        match reply.status {
+            200 => answered.extend(std::iter::repeat_n(id, 4)),
+            503 => {
+                assert_eq!(reply.json()["error"], json!("audit_unavailable"));
+                assert!(reply.json().get("results").is_none(), "no decision is given");
+                refused_batch = true;
+                break;
+            }
+            s => panic!("/predict/batch answered {s}: {}", reply.body),
+        }
+    }
+    assert!(refused_batch, "the disk never filled up");
+    assert_eq!(request_ids(&audit_records(&audit)), answered, "the refused batch left nothing");
 
     // Single decisions fill the slack until one does not fit: every answered one is recorded
     // whole, the refused one not at all.
-    let mut answered = vec!["first".to_string()];
     let mut refused_one = false;
     for i in 0..8 {
         let id = format!("single-{i}");
@@ -296,15 +310,11 @@ fn health_answers_while_stalled_clients_exceed_the_open_file_limit() {
     let fx = Fixture::train();
     let args = ["--model-uri", fx.model(), "--body-timeout", "1"];
     let server = Server::spawn_with(&args, |command| {
-        // SAFETY: setrlimit is async-signal-safe and touches only the child being started.
+        // SAFETY: setrlimit is one async-signal-safe system call on the child being started.
         unsafe {
             command.pre_exec(|| {
-                let limit = libc::rlimit { rlim_cur: 256, rlim_max: 256 };
-                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
-                    Ok(())
-                } else {
-                    Err(std::io::Error::last_os_error())
-                }
+                let limit = rustix::process::Rlimit { current: Some(256), maximum: Some(256) };
+                rustix::process::setrlimit(rustix::process::Resource::Nofile, limit).map_err(Into::into)
             });
         }
     });
