@@ -268,6 +268,15 @@ fn a_stalled_request_body_gets_a_json_408_and_the_connection_closes() {
         assert!(closed, "the connection is closed after the 408");
         assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(6), "{took:?}");
     }
+    // A chunked body nobody reads (a GET) used to be drained with no time limit: now the
+    // answer comes and the connection closes.
+    let unread = format!(
+        "GET /health/live HTTP/1.1\r\nHost: {}\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabcde\r\n",
+        server.addr
+    );
+    let (status, _, closed, took) = stall(server.addr, &unread, Duration::from_secs(15));
+    assert_eq!(status, 200);
+    assert!(closed && took < Duration::from_secs(6), "an unread body kept the connection for {took:?}");
     // A body that trickles in never finishes within the limit: the limit is on the whole body.
     let started = Instant::now();
     let mut stream = TcpStream::connect(server.addr).unwrap();
@@ -275,12 +284,13 @@ fn a_stalled_request_body_gets_a_json_408_and_the_connection_closes() {
     stream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
     let mut answer = Vec::new();
     while started.elapsed() < Duration::from_secs(10) {
-        let _ = stream.write_all(b" ");
         let mut buf = [0u8; 4096];
         match stream.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => answer.extend_from_slice(&buf[..n]),
-            Err(_) => {}
+            Err(_) => {
+                let _ = stream.write_all(b" "); // one more byte each time nothing came back
+            }
         }
     }
     let answer = String::from_utf8_lossy(&answer);

@@ -58,7 +58,7 @@ async fn batch_inner(
     state: &State,
 ) -> Result<HttpResponse, ApiError> {
     let query_lang = request::query_lang(req.query_string())?;
-    let body = request::read_json(req, payload, state.body_limit, state.body_timeout).await?;
+    let body = request::read_json(req, payload, state.body_limit).await?;
     let parsed = request::parse_batch(&body)?;
     drop(body);
     let loaded = Arc::clone(loaded(state)?);

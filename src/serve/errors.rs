@@ -65,12 +65,8 @@ impl ApiError {
 
     /// 408: the body did not arrive in time (a stalled or trickling client); the connection is
     /// closed with the answer.
-    pub fn request_timeout(limit: std::time::Duration) -> ApiError {
-        ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "request_timeout",
-            format!("the request body did not arrive within {} s", limit.as_secs_f64()),
-        )
+    pub fn request_timeout(why: impl std::fmt::Display) -> ApiError {
+        ApiError::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", why.to_string())
     }
 
     pub fn unsupported_media_type(got: &str) -> ApiError {
@@ -154,7 +150,7 @@ mod tests {
             (ApiError::malformed_json("x"), 400),
             (ApiError::validation(vec![FieldError::new("customer.age", "is required")]), 422),
             (ApiError::payload_too_large(10), 413),
-            (ApiError::request_timeout(std::time::Duration::from_secs(10)), 408),
+            (ApiError::request_timeout("the request body did not arrive within 10 s"), 408),
             (ApiError::not_ready("audit_unavailable", vec![FieldError::new("audit_log", "full")]), 503),
             (ApiError::unsupported_media_type("text/plain"), 415),
             (ApiError::not_found("/x"), 404),

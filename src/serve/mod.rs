@@ -8,6 +8,7 @@
 
 mod audit;
 mod batch;
+mod body;
 mod contention;
 mod errors;
 mod health;
@@ -89,6 +90,7 @@ pub fn serve(config: ServeConfig) -> Result<()> {
             let server = HttpServer::new(move || {
                 App::new()
                     .app_data(app_state.clone())
+                    .wrap(middleware::from_fn(body::bound_body))
                     .wrap(middleware::from_fn(observe::observe))
                     .configure(routes)
             })

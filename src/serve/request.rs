@@ -2,13 +2,13 @@
 //! content type checked, the JSON parsed by hand (so every failure is our own JSON error), and the
 //! top-level fields, the customer(s) and the language validated strictly, every problem at once.
 
+use super::body;
 use super::errors::ApiError;
 use crate::explain::Lang;
 use crate::schema::{Applicant, FieldError};
 use actix_web::http::header;
 use actix_web::{HttpRequest, web};
 use serde_json::{Map, Value};
-use std::time::Duration;
 
 /// The most customers one `/predict/batch` request may carry.
 pub const MAX_BATCH: usize = 1000;
@@ -18,8 +18,6 @@ pub const PREDICT_FIELDS: &[&str] = &["customer", "include_explanation", "lang"]
 /// unchanged) and ignored.
 pub const EXPLAIN_FIELDS: &[&str] = &["customer", "include_explanation", "lang"];
 pub const BATCH_FIELDS: &[&str] = &["customers", "include_explanation", "lang"];
-/// How long an unread body's receiver outlives its error answer (the answer leaves at once).
-const UNREAD_BODY_HELD: Duration = Duration::from_secs(2);
 
 /// `POST /predict`.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,13 +42,9 @@ pub struct BatchRequest {
     pub lang: Option<Lang>,
 }
 
-/// Reads the whole body (at most `limit` bytes, within `timeout`) and parses it as JSON.
-pub async fn read_json(
-    req: &HttpRequest,
-    mut payload: web::Payload,
-    limit: usize,
-    timeout: Duration,
-) -> Result<Value, ApiError> {
+/// Reads the whole body (at most `limit` bytes, within the time `body` allows) and parses it as
+/// JSON.
+pub async fn read_json(req: &HttpRequest, payload: web::Payload, limit: usize) -> Result<Value, ApiError> {
     check_content_type(req)?;
     let declared = req
         .headers()
@@ -60,43 +54,13 @@ pub async fn read_json(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(ApiError::payload_too_large(limit));
     }
-    let bytes = match actix_web::rt::time::timeout(timeout, read_body(&mut payload, limit)).await {
+    let bytes = match payload.to_bytes_limited(limit).await {
+        Err(_) => return Err(ApiError::payload_too_large(limit)),
+        Ok(Err(e)) if body::is_timeout(&e) => return Err(ApiError::request_timeout(e)),
+        Ok(Err(e)) => return Err(ApiError::malformed_json(format!("the body could not be read ({e})"))),
         Ok(Ok(bytes)) => bytes,
-        Ok(Err(e)) => {
-            close_after_answer(payload);
-            return Err(e);
-        }
-        Err(_elapsed) => {
-            close_after_answer(payload);
-            return Err(ApiError::request_timeout(timeout));
-        }
     };
     parse_json(&bytes)
-}
-
-/// The whole body, at most `limit` bytes.
-async fn read_body(payload: &mut web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
-    use futures_core::Stream;
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = std::future::poll_fn(|cx| std::pin::Pin::new(&mut *payload).poll_next(cx)).await {
-        let chunk =
-            chunk.map_err(|e| ApiError::malformed_json(format!("the body could not be read ({e})")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::payload_too_large(limit));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-/// Keeps the receiver of a body left unread alive until the answer has been sent, so that actix
-/// closes the connection after it. Dropped at once, a chunked body would be drained instead —
-/// waiting, with no timer, for a stalled client that may never send the rest.
-fn close_after_answer(payload: web::Payload) {
-    actix_web::rt::spawn(async move {
-        actix_web::rt::time::sleep(UNREAD_BODY_HELD).await;
-        drop(payload);
-    });
 }
 
 /// serde_json rejects invalid UTF-8, NaN/Infinity tokens, numbers beyond f64 and nesting deeper

@@ -211,7 +211,7 @@ async fn predict_inner(
     state: &State,
 ) -> Result<HttpResponse, ApiError> {
     let query_lang = request::query_lang(req.query_string())?;
-    let body = request::read_json(req, payload, state.body_limit, state.body_timeout).await?;
+    let body = request::read_json(req, payload, state.body_limit).await?;
     let parsed = request::parse_predict(&body)?;
     let loaded = loaded(state)?;
     let lang = resolve_lang(parsed.lang, query_lang, req);
@@ -255,7 +255,7 @@ async fn explain_inner(
     state: &State,
 ) -> Result<HttpResponse, ApiError> {
     let query_lang = request::query_lang(req.query_string())?;
-    let body = request::read_json(req, payload, state.body_limit, state.body_timeout).await?;
+    let body = request::read_json(req, payload, state.body_limit).await?;
     let parsed = request::parse_explain(&body)?;
     let loaded = loaded(state)?;
     let lang = resolve_lang(parsed.lang, query_lang, req);
