@@ -18,12 +18,35 @@ use std::sync::Arc;
 pub const DEFAULT_BACKGROUND_ROWS: usize = 200;
 pub const MAX_BACKGROUND_ROWS: usize = 5000;
 
+/// A model that was resolved and whose payload header was checked, not yet read: what a service
+/// finds before binding, so a wrong URI or a truncated file is one line at start-up.
+#[derive(Debug, Clone)]
+pub struct FoundModel(tracking::ResolvedModel);
+
+impl FoundModel {
+    /// What was resolved, as a URI.
+    pub fn uri(&self) -> &str {
+        &self.0.uri
+    }
+}
+
 /// Resolves `model_uri` (a directory, `runs:/…`, `models:/…`, or None = latest FINISHED run) and
-/// loads the model.
-pub fn load_model(model_uri: Option<&str>, tracking_uri: Option<&str>) -> Result<(Arc<Model>, ModelRef)> {
+/// checks its payload without reading the body ([`Model::check_file`]).
+pub fn find_model(model_uri: Option<&str>, tracking_uri: Option<&str>) -> Result<FoundModel> {
     let resolved = tracking::resolve_model(model_uri, tracking_uri)?;
-    let model = Model::load(&resolved.dir)?;
-    Ok((Arc::new(model), ModelRef { run_id: resolved.run_id, uri: resolved.uri }))
+    Model::check_file(&resolved.dir)?;
+    Ok(FoundModel(resolved))
+}
+
+/// Reads a found model (the same one even if its alias moved since).
+pub fn load_found(found: FoundModel) -> Result<(Arc<Model>, ModelRef)> {
+    let model = Model::load(&found.0.dir)?;
+    Ok((Arc::new(model), ModelRef { run_id: found.0.run_id, uri: found.0.uri }))
+}
+
+/// Resolves `model_uri` and loads the model.
+pub fn load_model(model_uri: Option<&str>, tracking_uri: Option<&str>) -> Result<(Arc<Model>, ModelRef)> {
+    load_found(find_model(model_uri, tracking_uri)?)
 }
 
 /// A seeded sample of `n` applicants from a file read with the model's `schema`, in file order;
@@ -62,7 +85,12 @@ pub fn load_explainer(
     tracking_uri: Option<&str>,
     background: Option<&Background>,
 ) -> Result<Explainer> {
-    let (model, model_ref) = load_model(model_uri, tracking_uri)?;
+    explainer_of(find_model(model_uri, tracking_uri)?, background)
+}
+
+/// A found model's explainer (interventional when a background is given).
+pub fn explainer_of(found: FoundModel, background: Option<&Background>) -> Result<Explainer> {
+    let (model, model_ref) = load_found(found)?;
     let background = match background {
         Some(b) => Some(load_background(&b.path, b.rows, b.seed, model.schema())?),
         None => None,

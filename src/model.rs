@@ -89,11 +89,32 @@ impl Model {
         file.commit()
     }
 
-    /// Loads `dir/model.crm` (or the file itself when given a file path).
+    /// Loads `dir/model.crm` (or the file itself when given a file path), after
+    /// [`Model::check_file`].
     pub fn load(path: &Path) -> Result<Model> {
-        let file = if path.is_dir() { path.join(PAYLOAD_FILE) } else { path.to_path_buf() };
+        let file = Model::check_file(path)?;
         let bytes = std::fs::read(&file).map_err(|e| Error::io(&file, e))?;
         Model::decode(&bytes).map_err(|message| Error::bad_file(&file, message))
+    }
+
+    /// Checks `dir/model.crm` (or the file) without reading its body, and returns its path: a
+    /// regular file (a FIFO would block the reader) whose header has the magic, a version this
+    /// credrisk reads and a body length that matches the file's size. What is left to go wrong
+    /// (checksum, contents) needs the whole file.
+    pub fn check_file(path: &Path) -> Result<std::path::PathBuf> {
+        use std::io::Read;
+        let file = if path.is_dir() { path.join(PAYLOAD_FILE) } else { path.to_path_buf() };
+        let meta = std::fs::metadata(&file).map_err(|e| Error::io(&file, e))?;
+        if !meta.is_file() {
+            return Err(Error::bad_file(&file, "is not a regular file"));
+        }
+        let mut header = Vec::with_capacity(HEADER_LEN);
+        let opened = std::fs::File::open(&file).map_err(|e| Error::io(&file, e))?;
+        opened.take(HEADER_LEN as u64).read_to_end(&mut header).map_err(|e| Error::io(&file, e))?;
+        let header = FixedHeader::parse(&header).map_err(|message| Error::bad_file(&file, message))?;
+        let body = meta.len().saturating_sub(HEADER_LEN as u64);
+        header.check_body_len(body).map_err(|message| Error::bad_file(&file, message))?;
+        Ok(file)
     }
 
     fn encode_body(&self) -> Result<Vec<u8>> {
@@ -129,10 +150,30 @@ impl Model {
     }
 
     fn decode(bytes: &[u8]) -> std::result::Result<Model, String> {
+        let header = FixedHeader::parse(bytes)?;
+        let body = &bytes[HEADER_LEN..];
+        header.check_body_len(body.len() as u64)?;
+        if Sha256::digest(body).as_slice() != header.digest.as_slice() {
+            return Err("checksum mismatch: the file is corrupt".into());
+        }
+        decode_body(body, header.version)
+    }
+}
+
+/// The fixed header in front of the payload's body: magic, format version, body length, SHA-256.
+struct FixedHeader {
+    version: u32,
+    body_len: u64,
+    digest: [u8; 32],
+}
+
+impl FixedHeader {
+    /// Reads the header from the first [`HEADER_LEN`] bytes of `bytes`.
+    fn parse(bytes: &[u8]) -> std::result::Result<FixedHeader, String> {
         if bytes.len() < HEADER_LEN || &bytes[..16] != MAGIC {
             return Err("not a credrisk model file (bad magic or too short)".into());
         }
-        let mut r = Reader { bytes: &bytes[16..] };
+        let mut r = Reader { bytes: &bytes[16..HEADER_LEN] };
         let version = r.u32()?;
         if version != FORMAT_VERSION && version != 1 {
             return Err(format!(
@@ -140,18 +181,17 @@ impl Model {
                 if version > FORMAT_VERSION { "upgrade credrisk" } else { "retrain the model" }
             ));
         }
-        let body_len = r.u64()? as usize;
-        let digest = r.take(32)?.to_vec();
-        if r.bytes.len() != body_len {
-            return Err(format!(
-                "truncated or padded: body is {} bytes, header says {body_len}",
-                r.bytes.len()
-            ));
+        let body_len = r.u64()?;
+        let mut digest = [0u8; 32];
+        digest.copy_from_slice(r.take(32)?);
+        Ok(FixedHeader { version, body_len, digest })
+    }
+
+    fn check_body_len(&self, actual: u64) -> std::result::Result<(), String> {
+        if actual == self.body_len {
+            return Ok(());
         }
-        if Sha256::digest(r.bytes).as_slice() != digest.as_slice() {
-            return Err("checksum mismatch: the file is corrupt".into());
-        }
-        decode_body(r.bytes, version)
+        Err(format!("truncated or padded: body is {actual} bytes, header says {}", self.body_len))
     }
 }
 
@@ -378,6 +418,24 @@ mod tests {
             std::fs::write(&path, &bytes).unwrap();
             let err = Model::load(dir.path()).unwrap_err().to_string();
             assert!(err.contains(expected), "{err}");
+            // Everything but the checksum is found from the header and the file's size alone.
+            match Model::check_file(dir.path()) {
+                Err(e) => assert!(e.to_string().contains(expected), "{e}"),
+                Ok(_) => assert_eq!(expected, "checksum"),
+            }
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_is_refused_without_being_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join(PAYLOAD_FILE);
+        assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        for checked in [Model::check_file(dir.path()).map(|_| ()), Model::load(dir.path()).map(|_| ())] {
+            let e = checked.unwrap_err();
+            assert!(e.to_string().contains("not a regular file"), "{e}");
+            assert_eq!(e.exit_code(), 2);
         }
     }
 

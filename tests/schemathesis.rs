@@ -75,6 +75,8 @@ fn the_service_conforms_to_its_openapi_document() {
         tested,
         [
             "GET /health",
+            "GET /health/live",
+            "GET /health/ready",
             "GET /metrics",
             "GET /model",
             "POST /explain",

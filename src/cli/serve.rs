@@ -3,13 +3,16 @@
 
 use super::model_args::{BackgroundArgs, ModelArgs};
 use crate::error::{Error, Result};
-use crate::serve::{self, DEFAULT_BODY_LIMIT, ServeConfig};
+use crate::serve::{self, DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, ServeConfig};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// The smallest and largest body limit that make sense (one customer ≈ 400 bytes).
 const MIN_BODY_LIMIT: usize = 1024;
 const MAX_BODY_LIMIT: usize = 64 * 1024 * 1024;
 const MAX_WORKERS: usize = 256;
+const MAX_BODY_TIMEOUT_SECONDS: u64 = 600;
+const MAX_CONNECTIONS: usize = 1_000_000;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -26,12 +29,20 @@ pub struct Args {
     /// Worker threads; default: one per core.
     #[arg(long)]
     workers: Option<usize>,
-    /// Append a JSON Lines decision record per answered decision to this file.
+    /// Append a JSON Lines decision record per answered decision to this regular file (a decision
+    /// that cannot be recorded is not given: 503); SIGHUP reopens it after rotation.
     #[arg(long)]
     audit_log: Option<PathBuf>,
     /// Largest request body in bytes (larger ones get 413).
     #[arg(long, default_value_t = DEFAULT_BODY_LIMIT)]
     body_limit: usize,
+    /// Seconds a request body may take to arrive (a stalled client gets 408).
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_BODY_TIMEOUT.as_secs())]
+    body_timeout: u64,
+    /// Open connections over all workers (more wait to be accepted); default: 1024, lowered to
+    /// fit the open-file limit (ulimit -n).
+    #[arg(long)]
+    max_connections: Option<usize>,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -52,6 +63,15 @@ fn config(args: Args) -> Result<ServeConfig> {
             args.body_limit
         )));
     }
+    if !(1..=MAX_BODY_TIMEOUT_SECONDS).contains(&args.body_timeout) {
+        return Err(Error::Usage(format!(
+            "--body-timeout must be 1..={MAX_BODY_TIMEOUT_SECONDS} seconds, got {}",
+            args.body_timeout
+        )));
+    }
+    if let Some(n) = args.max_connections.filter(|n| !(1..=MAX_CONNECTIONS).contains(n)) {
+        return Err(Error::Usage(format!("--max-connections must be 1..={MAX_CONNECTIONS}, got {n}")));
+    }
     if args.host.trim().is_empty() {
         return Err(Error::Usage("--host must not be empty".into()));
     }
@@ -65,5 +85,7 @@ fn config(args: Args) -> Result<ServeConfig> {
         workers,
         audit_log: args.audit_log,
         body_limit: args.body_limit,
+        body_timeout: Duration::from_secs(args.body_timeout),
+        max_connections: args.max_connections,
     })
 }

@@ -13,6 +13,7 @@ pub const ERROR_CODES: &[&str] = &[
     "malformed_json",
     "validation",
     "payload_too_large",
+    "request_timeout",
     "unsupported_media_type",
     "not_found",
     "method_not_allowed",
@@ -62,6 +63,12 @@ impl ApiError {
         )
     }
 
+    /// 408: the body did not arrive in time (a stalled or trickling client); the connection is
+    /// closed with the answer.
+    pub fn request_timeout(why: impl std::fmt::Display) -> ApiError {
+        ApiError::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", why.to_string())
+    }
+
     pub fn unsupported_media_type(got: &str) -> ApiError {
         ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -104,6 +111,14 @@ impl ApiError {
         )
     }
 
+    /// 503 from a readiness check: `error` is the first failing check's code, `details` name
+    /// every failing check (`model`, `audit_log`) with why.
+    pub fn not_ready(error: &'static str, details: Vec<FieldError>) -> ApiError {
+        let reasons: Vec<String> = details.iter().map(ToString::to_string).collect();
+        let message = format!("not ready: {}", reasons.join("; "));
+        ApiError { details, ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error, message) }
+    }
+
     /// 500: a bug or an unexpected state, never a client's mistake.
     pub fn internal(what: impl std::fmt::Display) -> ApiError {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("internal error: {what}"))
@@ -116,6 +131,10 @@ impl ApiError {
         response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static("application/json")));
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+        }
+        if self.status == StatusCode::REQUEST_TIMEOUT {
+            // The rest of the body may still come: the connection cannot carry another request.
+            response.force_close();
         }
         response.body(body)
     }
@@ -131,6 +150,8 @@ mod tests {
             (ApiError::malformed_json("x"), 400),
             (ApiError::validation(vec![FieldError::new("customer.age", "is required")]), 422),
             (ApiError::payload_too_large(10), 413),
+            (ApiError::request_timeout("the request body did not arrive within 10 s"), 408),
+            (ApiError::not_ready("audit_unavailable", vec![FieldError::new("audit_log", "full")]), 503),
             (ApiError::unsupported_media_type("text/plain"), 415),
             (ApiError::not_found("/x"), 404),
             (ApiError::method_not_allowed("GET", "POST"), 405),

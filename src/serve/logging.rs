@@ -126,8 +126,15 @@ static SINK: OnceLock<LogSink> = OnceLock::new();
 
 /// Installs the JSON subscriber on stdout (once per process) and returns its sink.
 pub fn init() -> &'static LogSink {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     SINK.get_or_init(|| {
         let sink = LogSink::spawn(Box::new(std::io::stdout()));
+        // actix-server's own start-up lines ("starting service … listening on", "starting 2
+        // workers") repeat ours; its warnings and errors still come through.
+        let targets = tracing_subscriber::filter::Targets::new()
+            .with_default(tracing::Level::INFO)
+            .with_target("actix_server", tracing::Level::WARN);
         let installed = tracing_subscriber::fmt()
             .json()
             .flatten_event(true)
@@ -137,6 +144,8 @@ pub fn init() -> &'static LogSink {
             .with_ansi(false)
             .with_max_level(tracing::Level::INFO)
             .with_writer(sink.clone())
+            .finish()
+            .with(targets)
             .try_init();
         if let Err(e) = installed {
             eprintln!("credrisk: structured logging not installed: {e}");

@@ -8,8 +8,18 @@ use std::time::Duration;
 
 /// The endpoint labels; anything else (404s) is counted as `other`, so a scanner cannot grow the
 /// label set.
-pub const ENDPOINTS: [&str; 8] =
-    ["/predict", "/explain", "/predict/batch", "/health", "/model", "/openapi.json", "/metrics", "other"];
+pub const ENDPOINTS: [&str; 10] = [
+    "/predict",
+    "/explain",
+    "/predict/batch",
+    "/health",
+    "/health/live",
+    "/health/ready",
+    "/model",
+    "/openapi.json",
+    "/metrics",
+    "other",
+];
 /// Latency histogram upper bounds, in seconds.
 pub const BUCKETS: [f64; 14] =
     [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
@@ -40,6 +50,7 @@ pub struct Metrics {
     decisions: Vec<AtomicU64>,
     explanations: Vec<AtomicU64>,
     audit_records: AtomicU64,
+    audit_failures: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -53,6 +64,7 @@ impl Default for Metrics {
             decisions: zeros(e * 2),
             explanations: zeros(e),
             audit_records: AtomicU64::new(0),
+            audit_failures: AtomicU64::new(0),
         }
     }
 }
@@ -78,6 +90,11 @@ impl Metrics {
         self.audit_records.fetch_add(records, Relaxed);
     }
 
+    /// A request whose records could not be written (its decisions were withheld).
+    pub fn record_audit_failure(&self) {
+        self.audit_failures.fetch_add(1, Relaxed);
+    }
+
     /// The exposition text; `model` is None while loading.
     pub fn render(&self, model: Option<&ModelLabels>, dropped_log_lines: u64) -> String {
         let mut out = String::with_capacity(8192);
@@ -87,6 +104,9 @@ impl Metrics {
         out += "# HELP credrisk_audit_records_total Decision records written to the audit log.\n";
         out += "# TYPE credrisk_audit_records_total counter\n";
         let _ = writeln!(out, "credrisk_audit_records_total {}", self.audit_records.load(Relaxed));
+        out += "# HELP credrisk_audit_write_failures_total Requests refused because their records could not be written.\n";
+        out += "# TYPE credrisk_audit_write_failures_total counter\n";
+        let _ = writeln!(out, "credrisk_audit_write_failures_total {}", self.audit_failures.load(Relaxed));
         out += "# HELP credrisk_log_lines_dropped_total Request log lines dropped because the log writer fell behind.\n";
         out += "# TYPE credrisk_log_lines_dropped_total counter\n";
         let _ = writeln!(out, "credrisk_log_lines_dropped_total {dropped_log_lines}");

@@ -63,7 +63,12 @@ fn paths() -> Value {
             "BatchRequest",
             "BatchResponse",
         )},
-        "/health": {"get": get_operation("health", "Liveness and readiness", "Health", true)},
+        "/health": {"get": ready_operation("health", "Readiness (the same as /health/ready; kept for compatibility)")},
+        "/health/live": {"get": get_operation("health_live", "Liveness: 200 while the process runs", "Live", false)},
+        "/health/ready": {"get": ready_operation(
+            "health_ready",
+            "Readiness: 200 when the model is loaded and decisions can be recorded",
+        )},
         "/model": {"get": get_operation("model", "The loaded model's metadata", "ModelMetadata", true)},
         "/openapi.json": {"get": get_operation("openapi", "This document", "OpenApiDocument", true)},
         "/metrics": {"get": {
@@ -94,6 +99,7 @@ fn decision_operation(id: &str, summary: &str, description: &str, request: &str,
         "responses": {
             "200": ok(response, "The decision."),
             "400": error("malformed_json: the body is not JSON (or not UTF-8, or nested too deeply)."),
+            "408": error("request_timeout: the body did not arrive within the server's time limit."),
             "413": error("payload_too_large: the body is larger than the server's limit."),
             "415": error("unsupported_media_type: a Content-Type other than JSON."),
             "422": error("validation: missing, unknown, repeated or mistyped fields, impossible values, unknown \
@@ -111,6 +117,15 @@ fn get_operation(id: &str, summary: &str, response: &str, may_load: bool) -> Val
         responses["503"] = error("model_unavailable: the model is still loading.");
     }
     json!({"operationId": id, "summary": summary, "responses": responses})
+}
+
+fn ready_operation(id: &str, summary: &str) -> Value {
+    json!({"operationId": id, "summary": summary, "responses": {
+        "200": ok("Health", summary),
+        "503": error("Not ready: `error` is the first failing check's code (model_unavailable: the model is \
+                      loading; audit_unavailable: decisions cannot be recorded), `details` name every failing \
+                      check (`model`, `audit_log`) with why."),
+    }})
 }
 
 fn ok(schema: &str, description: &str) -> Value {
@@ -196,9 +211,14 @@ fn request_schemas(s: &mut Map<String, Value>) {
             &["customer"],
         ),
     );
+    let ignored = json!({"type": "boolean", "description": "Accepted and ignored: /explain always explains \
+                         (so a /predict body works here unchanged)."});
     s.insert(
         "ExplainRequest".into(),
-        object(json!({"customer": schema_ref("Customer"), "lang": lang}), &["customer"]),
+        object(
+            json!({"customer": schema_ref("Customer"), "include_explanation": ignored, "lang": lang}),
+            &["customer"],
+        ),
     );
     let customers = json!({
         "type": "array", "minItems": 1, "maxItems": MAX_BATCH,
@@ -322,6 +342,7 @@ fn service_schemas(s: &mut Map<String, Value>) {
         json!({"run_id": {"type": ["string", "null"]}, "uri": {"type": "string"}, "method": method}),
         &["run_id", "uri", "method"],
     );
+    s.insert("Live".into(), object(json!({"status": {"type": "string", "enum": ["ok"]}}), &["status"]));
     s.insert(
         "Health".into(),
         object(json!({"status": {"type": "string", "enum": ["ok"]}, "model": summary}), &["status", "model"]),
@@ -401,7 +422,17 @@ mod tests {
         names.sort_unstable();
         assert_eq!(
             names,
-            ["/explain", "/health", "/metrics", "/model", "/openapi.json", "/predict", "/predict/batch"]
+            [
+                "/explain",
+                "/health",
+                "/health/live",
+                "/health/ready",
+                "/metrics",
+                "/model",
+                "/openapi.json",
+                "/predict",
+                "/predict/batch"
+            ]
         );
         assert_eq!(doc["components"]["schemas"]["Lang"]["enum"], json!(["es", "en"]));
     }

@@ -3,6 +3,7 @@
 //! top-level fields, the customer(s) (against the loaded model's schema) and the language
 //! validated strictly, every problem at once.
 
+use super::body;
 use super::errors::ApiError;
 use crate::explain::Lang;
 use crate::schema::json::{self, JsonError};
@@ -15,7 +16,9 @@ use serde_json::{Map, Value};
 pub const MAX_BATCH: usize = 1000;
 /// The fields each request body may have.
 pub const PREDICT_FIELDS: &[&str] = &["customer", "include_explanation", "lang"];
-pub const EXPLAIN_FIELDS: &[&str] = &["customer", "lang"];
+/// `/explain` always explains: `include_explanation` is accepted (so a `/predict` body works
+/// unchanged) and ignored.
+pub const EXPLAIN_FIELDS: &[&str] = &["customer", "include_explanation", "lang"];
 pub const BATCH_FIELDS: &[&str] = &["customers", "include_explanation", "lang"];
 
 /// `POST /predict`.
@@ -41,7 +44,8 @@ pub struct BatchRequest {
     pub lang: Option<Lang>,
 }
 
-/// Reads the whole body (at most `limit` bytes) and parses it as JSON.
+/// Reads the whole body (at most `limit` bytes, within the time `body` allows) and parses it as
+/// JSON.
 pub async fn read_json(req: &HttpRequest, payload: web::Payload, limit: usize) -> Result<Value, ApiError> {
     check_content_type(req)?;
     let declared = req
@@ -54,6 +58,7 @@ pub async fn read_json(req: &HttpRequest, payload: web::Payload, limit: usize) -
     }
     let bytes = match payload.to_bytes_limited(limit).await {
         Err(_) => return Err(ApiError::payload_too_large(limit)),
+        Ok(Err(e)) if body::is_timeout(&e) => return Err(ApiError::request_timeout(e)),
         Ok(Err(e)) => return Err(ApiError::malformed_json(format!("the body could not be read ({e})"))),
         Ok(Ok(bytes)) => bytes,
     };
@@ -112,6 +117,7 @@ pub fn parse_predict(body: &Value, schema: Option<&Schema>) -> Result<PredictReq
 pub fn parse_explain(body: &Value, schema: Option<&Schema>) -> Result<ExplainRequest, ApiError> {
     let mut f = Fields::of(body, EXPLAIN_FIELDS, schema)?;
     let customer = f.customer("customer");
+    let _always_explained = f.flag("include_explanation");
     let lang = f.lang();
     f.finish()?;
     let customer = customer.ok_or_else(|| ApiError::internal("customer neither parsed nor rejected"))?;
@@ -411,8 +417,12 @@ mod tests {
     }
 
     #[test]
-    fn explain_rejects_predict_only_fields_and_non_objects() {
-        let e = parse_explain(&json!({"customer": customer(), "include_explanation": true})).unwrap_err();
+    fn explain_takes_the_predict_body_but_rejects_non_objects() {
+        for flag in [true, false] {
+            let r = parse_explain(&json!({"customer": customer(), "include_explanation": flag})).unwrap();
+            assert_eq!(r, parse_explain(&json!({"customer": customer()})).unwrap());
+        }
+        let e = parse_explain(&json!({"customer": customer(), "include_explanation": "yes"})).unwrap_err();
         assert_eq!(fields_of(e), ["include_explanation"]);
         assert_eq!(fields_of(parse_explain(&json!([1, 2])).unwrap_err()), ["body"]);
         assert_eq!(fields_of(parse_explain(&json!({})).unwrap_err()), ["customer"]);

@@ -1,7 +1,7 @@
-//! The handlers: `POST /predict`, `POST /explain`, `GET /health`, `GET /model`,
-//! `GET /openapi.json`, `GET /metrics`, and the JSON 404/405 answers. Each handler validates,
-//! asks the shared explainer, records the decision (metrics, audit) and answers JSON; every
-//! failure is an [`ApiError`]. `POST /predict/batch` lives in `batch.rs`.
+//! The handlers: `POST /predict`, `POST /explain`, `GET /model`, `GET /openapi.json`,
+//! `GET /metrics`, and the JSON 404/405 answers. Each handler validates, asks the shared
+//! explainer, records the decision (metrics, audit) and answers JSON; every failure is an
+//! [`ApiError`]. `POST /predict/batch` lives in `batch.rs`, the health checks in `health.rs`.
 
 use super::audit::{Record, now_rfc3339};
 use super::errors::ApiError;
@@ -97,12 +97,13 @@ pub fn request_id(req: &HttpRequest) -> String {
     req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default()
 }
 
-/// Writes the records (already JSON lines) before the answer leaves; a failed write withholds
-/// the answer.
+/// Writes a request's records (already JSON lines) as one unit before the answer leaves; when
+/// they cannot all be written none is kept and the answer is withheld.
 pub fn audit(state: &State, lines: &[u8], records: u64) -> Result<(), ApiError> {
     let Some(log) = &state.audit else { return Ok(()) };
     if let Err(e) = log.append(lines) {
-        tracing::error!(path = %log.path().display(), error = %e, "audit log write failed");
+        tracing::error!(path = %log.path().display(), error = %e, records, "audit log write failed");
+        state.metrics.record_audit_failure();
         return Err(ApiError::audit_unavailable());
     }
     state.metrics.record_audit(records);
@@ -282,10 +283,6 @@ fn outcome(approved: bool, probability: f64, explained: bool) -> Outcome {
         explanation: Some(explained),
         items: None,
     }
-}
-
-pub async fn health(state: web::Data<State>) -> HttpResponse {
-    respond(loaded(&state).map(|m| json_bytes(StatusCode::OK, m.health_json.clone())))
 }
 
 pub async fn model(state: web::Data<State>) -> HttpResponse {

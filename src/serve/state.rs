@@ -1,7 +1,7 @@
 //! What every worker shares: the model slot (empty while loading, then set once), the metrics,
-//! the audit log, the body limit, and the answers to `GET /model`, `GET /health` and
-//! `GET /openapi.json` (which describes the model's own applicants), serialized once when the
-//! model arrives.
+//! the audit log, the body's size and time limits, and the answers to `GET /model`,
+//! `GET /health` and `GET /openapi.json` (which describes the model's own applicants),
+//! serialized once when the model arrives.
 
 use super::audit::AuditLog;
 use super::contention::Contention;
@@ -15,6 +15,7 @@ use crate::schema::{Group, Kind};
 use actix_web::web::Bytes;
 use serde_json::{Map, Value, json};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 /// The loaded model, its explainer and its precomputed metadata answers.
 pub struct Loaded {
@@ -113,12 +114,19 @@ pub struct State {
     pub metrics: Metrics,
     pub audit: Option<AuditLog>,
     pub body_limit: usize,
+    /// The longest a request body may take to arrive.
+    pub body_timeout: Duration,
     pub log: Option<&'static LogSink>,
 }
 
 impl State {
-    pub fn new(audit: Option<AuditLog>, body_limit: usize, log: Option<&'static LogSink>) -> State {
-        State { model: OnceLock::new(), metrics: Metrics::default(), audit, body_limit, log }
+    pub fn new(
+        audit: Option<AuditLog>,
+        body_limit: usize,
+        body_timeout: Duration,
+        log: Option<&'static LogSink>,
+    ) -> State {
+        State { model: OnceLock::new(), metrics: Metrics::default(), audit, body_limit, body_timeout, log }
     }
 
     /// The model, once loaded.

@@ -9,7 +9,7 @@ use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -80,7 +80,25 @@ impl Server {
     /// Starts `credrisk serve --port 0 ARGS` and waits until it listens (not until it has loaded
     /// the model: see [`Server::wait_ready`]).
     pub fn spawn(args: &[&str]) -> Server {
-        let mut child = common::credrisk()
+        Server::spawn_with(args, |_| {})
+    }
+
+    /// [`Server::spawn`] with the command adjusted first (e.g. a lower open-file limit).
+    pub fn spawn_with(args: &[&str], adjust: impl FnOnce(&mut Command)) -> Server {
+        let mut server = Server::launch(args, adjust);
+        let listening = server.wait_for_log(|v| v["message"] == "listening", START_TIMEOUT);
+        server.addr =
+            listening["address"].as_str().expect("address in the listening line").parse().expect("address");
+        assert!(server.addr.ip().is_loopback(), "must bind 127.0.0.1, bound {}", server.addr);
+        server.base = format!("http://{}", server.addr);
+        server
+    }
+
+    /// Starts `credrisk serve --port 0 ARGS` without waiting for anything (for servers that must
+    /// refuse to start).
+    pub fn launch(args: &[&str], adjust: impl FnOnce(&mut Command)) -> Server {
+        let mut command = common::credrisk();
+        command
             .arg("serve")
             .args(["--host", "127.0.0.1", "--port", "0", "--workers", "2"])
             .args(args)
@@ -88,9 +106,9 @@ impl Server {
             .env_remove("BACKGROUND_DATA_PATH")
             .env_remove("MLFLOW_TRACKING_URI")
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("credrisk serve starts");
+            .stderr(Stdio::piped());
+        adjust(&mut command);
+        let mut child = command.spawn().expect("credrisk serve starts");
         let lines: Arc<Mutex<Vec<String>>> = Arc::default();
         let stdout = child.stdout.take().expect("stdout");
         let sink = Arc::clone(&lines);
@@ -106,13 +124,7 @@ impl Server {
                 sink.lock().unwrap().push(format!("stderr: {line}"));
             }
         });
-        let mut server = Server { child, addr: "127.0.0.1:0".parse().unwrap(), base: String::new(), lines };
-        let listening = server.wait_for_log(|v| v["message"] == "listening", START_TIMEOUT);
-        server.addr =
-            listening["address"].as_str().expect("address in the listening line").parse().expect("address");
-        assert!(server.addr.ip().is_loopback(), "must bind 127.0.0.1, bound {}", server.addr);
-        server.base = format!("http://{}", server.addr);
-        server
+        Server { child, addr: "127.0.0.1:0".parse().unwrap(), base: String::new(), lines }
     }
 
     /// Starts the server on `model` and waits until `/health` answers 200.
@@ -146,6 +158,12 @@ impl Server {
 
     pub fn log_text(&self) -> String {
         self.lines.lock().unwrap().join("\n")
+    }
+
+    /// Every line the process wrote on stderr so far.
+    pub fn stderr_lines(&self) -> Vec<String> {
+        let lines = self.lines.lock().unwrap();
+        lines.iter().filter_map(|l| l.strip_prefix("stderr: ")).map(str::to_string).collect()
     }
 
     /// Waits (bounded) for a log line matching `pred`.
