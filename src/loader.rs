@@ -5,7 +5,7 @@
 use crate::data;
 use crate::error::{Error, Result};
 use crate::explain::{Explainer, ModelRef};
-use crate::model::Model;
+use crate::model::{Model, PAYLOAD_FILE};
 use crate::schema::Applicant;
 use crate::tracking;
 use rand::SeedableRng;
@@ -19,11 +19,28 @@ pub const DEFAULT_BACKGROUND_ROWS: usize = 200;
 pub const MAX_BACKGROUND_ROWS: usize = 5000;
 
 /// Resolves `model_uri` (a directory, `runs:/…`, `models:/…`, or None = latest FINISHED run) and
-/// loads the model.
+/// loads the model, which must have been trained in the run the URI leads to.
 pub fn load_model(model_uri: Option<&str>, tracking_uri: Option<&str>) -> Result<(Arc<Model>, ModelRef)> {
     let resolved = tracking::resolve_model(model_uri, tracking_uri)?;
     let model = Model::load(&resolved.dir)?;
+    check_trained_in(&model, &resolved)?;
     Ok((Arc::new(model), ModelRef { run_id: resolved.run_id, uri: resolved.uri }))
+}
+
+/// The payload names the run it was trained in; a run (or registry version) whose directory
+/// holds another run's payload would answer with the wrong model under the right name.
+fn check_trained_in(model: &Model, resolved: &tracking::ResolvedModel) -> Result<()> {
+    match (&resolved.run_id, &model.info.run_id) {
+        (Some(expected), Some(actual)) if expected != actual => Err(Error::bad_file(
+            resolved.dir.join(PAYLOAD_FILE),
+            format!(
+                "this model was trained in run {actual}, but {} belongs to run {expected}: the run holds \
+                 another run's model; use runs:/{actual}/model or retrain",
+                resolved.uri
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// A seeded sample of `n` applicants from a file, in file order; every row when the file has no

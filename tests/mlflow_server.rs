@@ -5,7 +5,7 @@
 mod common;
 mod mlflow_util;
 
-use credrisk::tracking::{self, Metric, RunStatus};
+use credrisk::tracking::{self, ActiveRun, Metric, RunStatus};
 use mlflow_util::*;
 use serde_json::json;
 use std::fs;
@@ -15,8 +15,8 @@ fn mlflow_server_serves_our_file_store_to_the_ui() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("mlruns");
     let uri = file_uri(&root);
-    let mut tracker = tracking::open(Some(&uri)).unwrap();
-    let (run, _) = log_standard_run(tracker.as_mut(), tmp.path(), "served");
+    let store = tracking::open(Some(&uri)).unwrap();
+    let (run, _) = log_standard_run(store.as_ref(), tmp.path(), "served");
     tracking::register_model(Some(&uri), &run.run_id, "credrisk-model", Some("champion")).unwrap();
 
     let server = MlflowServer::start(&["--backend-store-uri", &uri], tmp.path());
@@ -43,7 +43,7 @@ fn mlflow_server_serves_our_file_store_to_the_ui() {
     // Our REST reader agrees with the server about the run and its latest metrics.
     let listed = tracking::list_runs(Some(&server.url), "credrisk").unwrap();
     assert_eq!(listed.len(), 1);
-    assert_eq!(listed[0].run_id, run.run_id);
+    assert_eq!(listed[0].info.run_id, run.run_id);
     assert_eq!(listed[0].metrics["roc_auc"], 0.8125);
     assert_eq!(listed[0].metrics["eval/ks"], 0.4375);
 }
@@ -86,9 +86,9 @@ print(json.dumps({"id": r.info.run_id, "status": r.info.status, "roc_auc": r.dat
     let table = common::ok_in(tmp.path(), &["runs", "--tracking-uri", &url]).stdout;
     assert!(String::from_utf8_lossy(&table).contains(trained["id"].as_str().unwrap()));
 
-    let mut tracker = tracking::open(Some(&url)).unwrap();
-    assert_eq!(tracker.uri(), url);
-    let (run, logged) = log_standard_run(tracker.as_mut(), tmp.path(), "rest-train");
+    let store = tracking::open(Some(&url)).unwrap();
+    assert_eq!(store.uri(), url);
+    let (run, logged) = log_standard_run(store.as_ref(), tmp.path(), "rest-train");
     assert!(run.artifact_uri.starts_with("mlflow-artifacts:/"), "{}", run.artifact_uri);
     let got = py_json(READ_RUN_PY, &[&url, &run.run_id]);
     assert_run_reads_back(&got, &run, &logged, "rest-train");
@@ -98,15 +98,15 @@ print(json.dumps({"id": r.info.run_id, "status": r.info.status, "roc_auc": r.dat
     assert!(artifacts.join(&run.experiment_id).join(&run.run_id).join("artifacts/model/model.crm").is_file());
 
     // More than one log-batch worth of params (100) and metrics (1000).
-    let mut big = tracking::open(Some(&url)).unwrap();
-    let bulk = big.start_run("credrisk", "bulk", &[]).unwrap();
+    let mut big = ActiveRun::start(store.as_ref(), "credrisk", "bulk", &[]).unwrap();
+    let bulk = big.info().clone();
     let params: Vec<(String, String)> =
         (0..250).map(|i| (format!("p{i:03}"), format!("{}", i * 7))).collect();
     big.log_params(&params).unwrap();
     let steps: Vec<Metric> =
         (0..2500).map(|i| Metric::new("curve", f64::from(i) / 4.0, i64::from(i))).collect();
     big.log_metrics(&steps).unwrap();
-    big.end_run(RunStatus::Finished).unwrap();
+    big.end(RunStatus::Finished).unwrap();
 
     // Registry over REST, then everything read back by the client.
     let version =
@@ -150,8 +150,8 @@ print(json.dumps({"params": r.data.params, "history": sorted([m.step, m.value] f
     assert!(err.contains("champion → 1"), "{err}");
 
     // A server-side rejection: another client changed a param behind our back.
-    let mut clash = tracking::open(Some(&url)).unwrap();
-    let clash_run = clash.start_run("credrisk", "clash", &[]).unwrap();
+    let mut clash = ActiveRun::start(store.as_ref(), "credrisk", "clash", &[]).unwrap();
+    let clash_run = clash.info().clone();
     py(
         "import sys, mlflow; mlflow.MlflowClient(sys.argv[1]).log_param(sys.argv[2], 'seed', '1')",
         &[&url, &clash_run.run_id],
@@ -170,8 +170,7 @@ print(json.dumps({"params": r.data.params, "history": sorted([m.step, m.value] f
     assert!(status[1].as_str().unwrap().contains("INVALID_PARAMETER_VALUE"), "{status}");
 
     // The server goes away mid-run: a clear error naming it.
-    let mut orphan = tracking::open(Some(&url)).unwrap();
-    orphan.start_run("credrisk", "orphan", &[]).unwrap();
+    let mut orphan = ActiveRun::start(store.as_ref(), "credrisk", "orphan", &[]).unwrap();
     server.stop();
     let err = orphan.log_metrics(&[Metric::new("loss", 0.5, 0)]).unwrap_err().to_string();
     assert!(err.contains(&url) && err.contains("unreachable"), "{err}");

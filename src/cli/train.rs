@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::forest::{ForestParams, MaxFeatures};
-use crate::train::{self, TrainConfig, TrainReport};
+use crate::train::{self, Tracking, TrainConfig, TrainReport};
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -100,7 +100,7 @@ fn config(args: Args) -> Result<TrainConfig> {
         test_size: args.test_size,
         threshold: args.threshold,
         outputs: args.outputs,
-        tracking_uri: (!args.no_tracking).then_some(args.tracking_uri),
+        tracking: if args.no_tracking { Tracking::Off } else { Tracking::To(args.tracking_uri) },
         experiment: args.experiment,
         run_name,
         progress: !args.quiet,

@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use crate::common;
-use credrisk::tracking::{self, Metric, RunInfo, RunStatus, Tracker};
+use credrisk::tracking::{self, ActiveRun, Metric, MlModel, RunInfo, RunStatus, Store};
 use sha2::{Digest, Sha256};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -78,7 +78,7 @@ pub fn payload_bytes() -> Vec<u8> {
 }
 
 /// An `outputs/` directory like train's: metrics.json, a PNG, and `model/` with its payload,
-/// schema and dump (MLmodel is added by [`write_mlmodel`] once the run id is known).
+/// schema and dump (MLmodel is added by [`MlModel::write`] once the run id is known).
 pub fn write_outputs(dir: &Path) -> PathBuf {
     let model = dir.join("model");
     fs::create_dir_all(&model).unwrap();
@@ -119,10 +119,11 @@ pub fn standard_logged() -> Logged {
 
 /// Starts a run and logs the standard params, step metrics (with NaN, ±inf and a `/` key), tags
 /// and the outputs directory with a model; ends it FINISHED. Returns the run and the model dir.
-pub fn log_standard_run(tracker: &mut dyn Tracker, scratch: &Path, run_name: &str) -> (RunInfo, Logged) {
+pub fn log_standard_run(store: &dyn Store, scratch: &Path, run_name: &str) -> (RunInfo, Logged) {
     let logged = standard_logged();
     let tags = vec![("team".to_string(), "risk".to_string())];
-    let run = tracker.start_run("credrisk", run_name, &tags).unwrap();
+    let mut tracker = ActiveRun::start(store, "credrisk", run_name, &tags).unwrap();
+    let run = tracker.info().clone();
     tracker.log_params(&logged.params).unwrap();
     tracker.log_params(&logged.params[..2]).unwrap(); // the same values again: allowed
     let ts = tracking::now_ms();
@@ -144,9 +145,15 @@ pub fn log_standard_run(tracker: &mut dyn Tracker, scratch: &Path, run_name: &st
     tracker.set_tags(&[("mlflow.note.content".to_string(), logged.note.clone())]).unwrap();
     let outputs = scratch.join(format!("outputs-{}", run.run_id));
     let model_dir = write_outputs(&outputs);
-    tracking::write_mlmodel(&model_dir, &run.run_id, "model.crm", "credrisk-model/1").unwrap();
+    let mlmodel = MlModel {
+        run_id: Some(&run.run_id),
+        payload_file: "model.crm",
+        payload_format: "credrisk-model/1",
+        signature: None,
+    };
+    mlmodel.write(&model_dir).unwrap();
     tracker.log_artifacts(&outputs, None).unwrap();
-    tracker.end_run(RunStatus::Finished).unwrap();
+    tracker.end(RunStatus::Finished).unwrap();
     (run, logged)
 }
 
