@@ -19,4 +19,5 @@ then, from another terminal:
        -d '{"customer": {"age": 45, "gender": "f", "region": "Metropolitana", "education_level": "media", "marital_status": "casado", "housing_status": "arriendo", "dependents": 2, "income": 800000, "employment_years": 6, "credit_history_months": 84, "num_loans": 2, "avg_monthly_payment": 150000, "delinquency_rate": 0.05, "credit_inquiries": 1, "regional_cpi": 0.034, "regional_unemployment": 0.086}}'
 MLflow UI over the same runs (Python venv from scripts/test.sh):
   MLFLOW_ALLOW_FILE_STORE=true .venv/bin/mlflow ui --backend-store-uri file://$PWD/mlruns
+then open the "UI:" link train printed (it asks for the classic Model training view).
 TXT

@@ -54,8 +54,17 @@ pub enum Tracking {
 pub struct TrainReport {
     pub metrics: Value,
     pub model_dir: PathBuf,
-    pub run_id: Option<String>,
-    pub tracking_uri: Option<String>,
+    /// The MLflow run (None with `--no-tracking`).
+    pub run: Option<RecordedRun>,
+}
+
+/// Where a training's MLflow run is.
+#[derive(Debug, Clone)]
+pub struct RecordedRun {
+    pub run_id: String,
+    pub tracking_uri: String,
+    /// The run's page in the MLflow UI, in the classic "Model training" view.
+    pub ui_url: String,
 }
 
 /// The held-out evaluation of a trained forest.
@@ -96,8 +105,11 @@ pub fn train(config: &TrainConfig) -> Result<TrainReport> {
     Ok(TrainReport {
         metrics,
         model_dir: config.outputs.join("model"),
-        run_id: run.as_ref().map(|r| r.run_id().to_string()),
-        tracking_uri: run.as_ref().map(ActiveRun::uri),
+        run: run.as_ref().map(|r| RecordedRun {
+            run_id: r.run_id().to_string(),
+            tracking_uri: r.uri(),
+            ui_url: tracking::ui_url(&r.uri(), &r.info().experiment_id, r.run_id()),
+        }),
     })
 }
 

@@ -74,13 +74,23 @@ c = mlflow.MlflowClient(sys.argv[1])
 r = c.search_runs([c.get_experiment_by_name("credrisk").experiment_id])[0]
 d = mlflow.artifacts.download_artifacts(f"runs:/{r.info.run_id}/model", dst_path=tempfile.mkdtemp())
 print(json.dumps({"id": r.info.run_id, "status": r.info.status, "roc_auc": r.data.metrics["roc_auc"],
-    "sha": hashlib.sha256(open(os.path.join(d, "model.crm"), "rb").read()).hexdigest()}))
+    "sha": hashlib.sha256(open(os.path.join(d, "model.crm"), "rb").read()).hexdigest(),
+    "kind": c.get_experiment(r.info.experiment_id).tags.get("mlflow.experimentKind"),
+    "inputs": [[i.dataset.name, i.dataset.digest, [t.value for t in i.tags]] for i in r.inputs.dataset_inputs],
+    "n_test": [r.data.params.get("n_test"), "n_test" in r.data.metrics],
+    "signature": len(mlflow.models.get_model_info(f"runs:/{r.info.run_id}/model").signature.inputs.inputs)}))
 "#,
         &[&url],
     );
     let written: serde_json::Value =
         serde_json::from_slice(&fs::read(tmp.path().join("outputs/metrics.json")).unwrap()).unwrap();
     assert_eq!(trained["status"], "FINISHED");
+    // Issue #12 over REST: experiment kind, runs/log-inputs, counts as params, the signature.
+    let data_sha = sha256_hex(&fs::read(tmp.path().join("data/d.parquet")).unwrap());
+    assert_eq!(trained["kind"], "custom_model_development");
+    assert_eq!(trained["inputs"], json!([["d.parquet", &data_sha[..8], ["training"]]]));
+    assert_eq!(trained["n_test"], json!([written["n_test"].to_string(), false]));
+    assert_eq!(trained["signature"], 16);
     assert_eq!(trained["roc_auc"], written["roc_auc"]);
     assert_eq!(trained["sha"], sha256_hex(&fs::read(tmp.path().join("outputs/model/model.crm")).unwrap()));
     let table = common::ok_in(tmp.path(), &["runs", "--tracking-uri", &url]).stdout;
@@ -149,6 +159,9 @@ print(json.dumps({"params": r.data.params, "history": sorted([m.step, m.value] f
         tracking::resolve_model(Some("models:/credrisk-model@nope"), Some(&url)).unwrap_err().to_string();
     assert!(err.contains("champion → 1"), "{err}");
 
+    // What the promotion gate and the monitor will call, over REST.
+    gate_and_monitor_calls_read_back(store.as_ref(), tmp.path(), &url);
+
     // A server-side rejection: another client changed a param behind our back.
     let mut clash = ActiveRun::start(store.as_ref(), "credrisk", "clash", &[]).unwrap();
     let clash_run = clash.info().clone();
@@ -174,4 +187,109 @@ print(json.dumps({"params": r.data.params, "history": sorted([m.step, m.value] f
     server.stop();
     let err = orphan.log_metrics(&[Metric::new("loss", 0.5, 0)]).unwrap_err().to_string();
     assert!(err.contains(&url) && err.contains("unreachable"), "{err}");
+}
+
+/// Issue #11 over REST: clients racing to create an experiment share the one the server made
+/// (RESOURCE_ALREADY_EXISTS means "use theirs"), and a killed `credrisk train` is ended FAILED
+/// through the API when credrisk next lists the experiment; RUNNING runs of another host or of
+/// another client are left alone.
+#[test]
+fn over_rest_racing_creators_share_an_experiment_and_a_killed_train_ends_failed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let backend = format!("sqlite:///{}", tmp.path().join("mlflow.db").display());
+    let artifacts = tmp.path().join("mlartifacts");
+    let server = MlflowServer::start(
+        &["--backend-store-uri", &backend, "--artifacts-destination", artifacts.to_str().unwrap()],
+        tmp.path(),
+    );
+    let url = server.url.clone();
+
+    let store = tracking::open(Some(&url)).unwrap();
+    let barrier = std::sync::Barrier::new(6);
+    let experiments: Vec<String> = std::thread::scope(|s| {
+        let racers: Vec<_> = (0..6)
+            .map(|i| {
+                let (store, barrier) = (store.as_ref(), &barrier);
+                s.spawn(move || {
+                    barrier.wait();
+                    let mut run = ActiveRun::start(store, "raced", &format!("racer-{i}"), &[]).unwrap();
+                    run.end(RunStatus::Finished).unwrap();
+                    run.info().experiment_id.clone()
+                })
+            })
+            .collect();
+        racers.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    assert!(experiments.iter().all(|e| *e == experiments[0]), "{experiments:?}");
+    assert_eq!(tracking::list_runs(Some(&url), "raced").unwrap().len(), 6);
+
+    // Two RUNNING runs credrisk must not touch: one of another host, one of another client.
+    let others = py_json(
+        r#"
+import json, sys, mlflow
+c = mlflow.MlflowClient(sys.argv[1])
+e = c.get_experiment_by_name("credrisk") or c.get_experiment(c.create_experiment("credrisk"))
+elsewhere = c.create_run(e.experiment_id, tags={"credrisk.host": "another-host", "credrisk.pid": "1",
+                                                 "credrisk.process_start": "boot 1"}).info.run_id
+plain = c.create_run(e.experiment_id).info.run_id
+print(json.dumps([elsewhere, plain]))
+"#,
+        &[&url],
+    );
+    common::ok_in(tmp.path(), &["generate", "--rows", "40000", "--prefix", "data/d", "-q"]);
+    let mut train = common::credrisk()
+        .current_dir(tmp.path())
+        .args([
+            "train",
+            "--data",
+            "data/d.parquet",
+            "--n-estimators",
+            "400",
+            "--quiet",
+            "--tracking-uri",
+            &url,
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let running = |table: &str| {
+        table.lines().filter(|l| l.contains("rf-400x14-seed42") && l.contains("RUNNING")).count()
+    };
+    loop {
+        let out = common::ok_in(tmp.path(), &["runs", "--tracking-uri", &url]);
+        if running(&String::from_utf8_lossy(&out.stdout)) == 1 {
+            break; // alive, and listing it left it RUNNING
+        }
+        assert!(std::time::Instant::now() < deadline, "train never started its run");
+        assert!(train.try_wait().unwrap().is_none(), "train ended before it could be killed");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    train.kill().unwrap();
+    train.wait().unwrap();
+    let table = common::ok_in(tmp.path(), &["runs", "--tracking-uri", &url]).stdout;
+    assert_eq!(running(&String::from_utf8_lossy(&table)), 0, "{}", String::from_utf8_lossy(&table));
+    let got = py_json(
+        r#"
+import json, sys, mlflow
+c = mlflow.MlflowClient(sys.argv[1])
+e = c.get_experiment_by_name("credrisk")
+print(json.dumps({r.info.run_name or r.info.run_id: [r.info.status, r.data.tags.get("credrisk.error", "")]
+                  for r in c.search_runs([e.experiment_id])} | {"ids": {r.info.run_id: r.info.status for r in c.search_runs([e.experiment_id])}}))
+"#,
+        &[&url],
+    );
+    assert_eq!(got["rf-400x14-seed42"][0], "FAILED", "{got}");
+    assert!(
+        got["rf-400x14-seed42"][1].as_str().unwrap().contains("ended without finishing the run"),
+        "{got}"
+    );
+    for id in others.as_array().unwrap() {
+        assert_eq!(
+            got["ids"][id.as_str().unwrap()],
+            "RUNNING",
+            "another host's or client's run was ended: {got}"
+        );
+    }
 }

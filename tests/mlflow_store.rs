@@ -160,6 +160,14 @@ print(json.dumps({
 }
 
 #[test]
+fn the_calls_of_the_gate_and_the_monitor_read_back_in_mlflow() {
+    let tmp = tempfile::tempdir().unwrap();
+    let uri = file_uri(&tmp.path().join("mlruns"));
+    let store = tracking::open(Some(&uri)).unwrap();
+    gate_and_monitor_calls_read_back(store.as_ref(), tmp.path(), &uri);
+}
+
+#[test]
 fn migrate_filestore_accepts_our_store() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("mlruns");
@@ -417,7 +425,12 @@ d = mlflow.artifacts.download_artifacts(f"runs:/{r.info.run_id}/model", dst_path
 print(json.dumps({"n": len(runs), "id": r.info.run_id, "status": r.info.status, "params": r.data.params,
     "metrics": r.data.metrics, "tags": r.data.tags, "artifacts": sorted(walk(r.info.run_id)),
     "payload": hashlib.sha256(open(os.path.join(d, "model.crm"), "rb").read()).hexdigest(),
-    "trees": sorted(m.step for m in c.get_metric_history(r.info.run_id, "roc_auc_by_trees"))}))
+    "trees": sorted(m.step for m in c.get_metric_history(r.info.run_id, "roc_auc_by_trees")),
+    "kind": c.get_experiment(r.info.experiment_id).tags.get("mlflow.experimentKind"),
+    "inputs": [[i.dataset.name, i.dataset.digest, json.loads(i.dataset.source)["uri"],
+                json.loads(i.dataset.profile)["num_rows"], [t.value for t in i.tags]]
+               for i in r.inputs.dataset_inputs],
+    "signature": mlflow.models.get_model_info(f"runs:/{r.info.run_id}/model").signature.to_dict()}))
 "#,
         &[&uri],
     );
@@ -443,6 +456,34 @@ print(json.dumps({"n": len(runs), "id": r.info.run_id, "status": r.info.status, 
             got["artifacts"]
         );
     }
+    // Issue #12: the classic UI view's kind, the data file as a dataset input (absolute source,
+    // digest = the start of its SHA-256), counts as params and not as one-bar metric charts, and
+    // a signature: the 16 applicant fields in, the probability out.
+    let data_sha = sha256_hex(&fs::read(&data).unwrap());
+    assert_eq!(got["kind"], "custom_model_development");
+    assert_eq!(got["inputs"], json!([["d.parquet", &data_sha[..8], data_arg, 3000, ["training"]]]));
+    assert_eq!(got["params"]["data"], data_arg);
+    for count in ["n_train", "n_test", "n_trees", "threshold", "confusion_matrix/tp"] {
+        assert!(got["metrics"].get(count).is_none(), "{count} is logged as a metric: {}", got["metrics"]);
+    }
+    assert_eq!(got["params"]["n_test"], written["n_test"].to_string());
+    assert_eq!(got["params"]["n_trees"], "15");
+    for cell in ["tn", "fp", "fn", "tp"] {
+        assert_eq!(
+            got["params"][format!("confusion_matrix/{cell}")],
+            written["confusion_matrix"][cell].to_string()
+        );
+    }
+    let inputs: serde_json::Value =
+        serde_json::from_str(got["signature"]["inputs"].as_str().unwrap()).unwrap();
+    let names: Vec<&str> = inputs.as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 16);
+    assert_eq!((names[0], inputs[0]["type"].as_str()), ("age", Some("long")));
+    assert_eq!((names[1], inputs[1]["type"].as_str()), ("gender", Some("string")));
+    assert_eq!((names[7], inputs[7]["type"].as_str()), ("income", Some("double")));
+    let outputs: serde_json::Value =
+        serde_json::from_str(got["signature"]["outputs"].as_str().unwrap()).unwrap();
+    assert_eq!(outputs, json!([{"type": "double", "name": "probability", "required": true}]));
     let payload = fs::read(dir.join("outputs/model/model.crm")).unwrap();
     assert_eq!(got["payload"], sha256_hex(&payload));
 

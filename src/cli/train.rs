@@ -128,11 +128,18 @@ fn print_summary(config: &TrainConfig, report: &TrainReport) {
     );
     println!("  fit       {:.2} s ({:.0} leaves per tree)", f("fit_seconds"), f("mean_leaves_per_tree"));
     println!("  outputs   {}/ (metrics.json, 4 plots, model/)", config.outputs.display());
-    match (&report.run_id, &report.tracking_uri) {
-        (Some(run), Some(uri)) => {
-            println!("  MLflow    run {run} in {uri}");
-            println!("            model URI: runs:/{run}/model");
+    match &report.run {
+        Some(run) => {
+            println!("  MLflow    run {} in {}", run.run_id, run.tracking_uri);
+            println!("            model URI: runs:/{}/model", run.run_id);
+            println!("            UI: {}", run.ui_url);
+            if run.tracking_uri.starts_with("file:") {
+                println!(
+                    "            (after: MLFLOW_ALLOW_FILE_STORE=true mlflow ui --backend-store-uri {})",
+                    run.tracking_uri
+                );
+            }
         }
-        _ => println!("  MLflow    not recorded (--no-tracking)"),
+        None => println!("  MLflow    not recorded (--no-tracking)"),
     }
 }

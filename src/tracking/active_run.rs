@@ -1,7 +1,8 @@
 //! One run being logged through any [`Store`]: started (with MLflow's standard tags and the
 //! tags that name this process) or resumed by id, then params, metrics, tags, inputs and
 //! artifacts under MLflow's rules (checked by the [`Ledger`] before anything is written), and
-//! ended. A logging call that fails marks the run FAILED, and a failed run cannot be FINISHED.
+//! ended. A logging call that fails marks a RUNNING run FAILED, and a failed run cannot be
+//! FINISHED; a finished run that is resumed (a monitor adding a batch) keeps its status.
 
 use super::entities::{Batch, DatasetInput, Lifecycle, Metric, NewRun, RunInfo, RunStatus};
 use super::ledger::Ledger;
@@ -15,6 +16,9 @@ pub struct ActiveRun<'s> {
     store: &'s dyn Store,
     info: RunInfo,
     ledger: Ledger,
+    /// Whether a logging error ends the run FAILED: a run this process started or took over
+    /// RUNNING, not a finished run it only adds to.
+    fails_on_error: bool,
     failed: bool,
     ended: Option<RunStatus>,
 }
@@ -44,12 +48,20 @@ impl<'s> ActiveRun<'s> {
         let _ = end_dead_runs(store, &exp.id);
         let new = NewRun { run_name, user, start_time_ms: now_ms(), tags };
         let info = store.create_run(&exp.id, &new)?;
-        Ok(ActiveRun { store, info, ledger: Ledger::default(), failed: false, ended: None })
+        Ok(ActiveRun {
+            store,
+            info,
+            ledger: Ledger::default(),
+            fails_on_error: true,
+            failed: false,
+            ended: None,
+        })
     }
 
     /// Continues logging to an existing run (e.g. one step per monitored batch). Its params stay
-    /// immutable; a RUNNING run is taken over by this process (its identity tags are updated so
-    /// it is not ended as dead while this process logs to it).
+    /// immutable. A RUNNING run is taken over by this process (its identity tags are updated so
+    /// it is not ended as dead while this process logs to it); a finished run keeps its status,
+    /// even when a logging call fails.
     pub fn resume(store: &'s dyn Store, run_id: &str) -> Result<ActiveRun<'s>> {
         validate_run_id(run_id)?;
         let run = store
@@ -61,8 +73,10 @@ impl<'s> ActiveRun<'s> {
         let mut ledger = Ledger::default();
         let params: Vec<(String, String)> = run.params.into_iter().collect();
         ledger.record_params(&params);
-        let mut active = ActiveRun { store, info: run.info, ledger, failed: false, ended: None };
-        if active.info.status == RunStatus::Running {
+        let running = run.info.status == RunStatus::Running;
+        let mut active =
+            ActiveRun { store, info: run.info, ledger, fails_on_error: running, failed: false, ended: None };
+        if running {
             active.set_tags(&process_tags())?;
         }
         Ok(active)
@@ -162,7 +176,9 @@ impl<'s> ActiveRun<'s> {
     fn guarded<T>(&mut self, what: &str, step: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
         self.check_open(what)?;
         let result = step(self);
-        if let Err(e) = &result {
+        if let Err(e) = &result
+            && self.fails_on_error
+        {
             self.failed = true;
             let tag = Ledger::checked_tags(&[(ERROR_TAG.to_string(), e.to_string())]).unwrap_or_default();
             let _ = self.store.log_batch(&self.info.run_id, &Batch { tags: &tag, ..Batch::default() });

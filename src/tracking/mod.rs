@@ -116,6 +116,19 @@ pub trait Store: Send + Sync {
     fn download_model_version(&self, version: &ModelVersion) -> Result<PathBuf>;
 }
 
+/// The run's page in the MLflow UI: on the tracking server itself, or on `mlflow ui`'s default
+/// address for a file store. The link asks for the classic "Model training" view: MLflow
+/// 3.17's UI picks its view from the browser's GenAI / Model training switch (GenAI unless the
+/// user changed it) or this query parameter, not from the experiment's kind tag.
+pub fn ui_url(tracking_uri: &str, experiment_id: &str, run_id: &str) -> String {
+    let base =
+        if tracking_uri.starts_with("http") { tracking_uri.trim_end_matches('/') } else { MLFLOW_UI_DEFAULT };
+    format!("{base}/#/experiments/{experiment_id}/runs/{run_id}?workflowType=machine_learning")
+}
+
+/// Where `mlflow ui` listens unless told otherwise.
+const MLFLOW_UI_DEFAULT: &str = "http://127.0.0.1:5000";
+
 /// Opens the store for writing (`None` → `$MLFLOW_TRACKING_URI` → `./mlruns`). A file store is
 /// created if missing and swept of dead runs (see [`end_dead_runs`]); a server is contacted
 /// only by the first call.

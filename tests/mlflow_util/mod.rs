@@ -262,12 +262,17 @@ impl MlflowServer {
     /// Starts `mlflow server ARGS --host 127.0.0.1 --port P --workers 1` and waits (bounded) for
     /// `/health`.
     pub fn start(args: &[&str], log_dir: &Path) -> MlflowServer {
+        MlflowServer::start_command("server", args, log_dir)
+    }
+
+    /// The same with another `mlflow` command that serves (`ui`).
+    pub fn start_command(command: &str, args: &[&str], log_dir: &Path) -> MlflowServer {
         use std::os::unix::process::CommandExt;
         let port = free_port();
         let log = log_dir.join(format!("mlflow-server-{port}.log"));
         let log_file = fs::File::create(&log).unwrap();
         let child = python_cmd()
-            .args(["-m", "mlflow", "server"])
+            .args(["-m", "mlflow", command])
             .args(args)
             .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--workers", "1"])
             .stdin(Stdio::null())
@@ -366,4 +371,69 @@ pub fn get_text(url: &str) -> String {
         .build()
         .into();
     agent.get(url).call().unwrap_or_else(|e| panic!("GET {url}: {e}")).body_mut().read_to_string().unwrap()
+}
+
+/// What the promotion gate and the monitor need from a store, exercised through [`Store`] only
+/// and read back by the real client: a registered version, the alias holder (unset, set, moved
+/// away), model-version tags, and a resumed run that gets step metrics and a JSON artifact.
+pub fn gate_and_monitor_calls_read_back(store: &dyn Store, scratch: &Path, uri: &str) {
+    use serde_json::json;
+    let (run, _) = log_standard_run(store, scratch, "gated");
+    store.create_registered_model("gated").unwrap();
+    assert_eq!(store.create_registered_model("gated").unwrap().name, "gated", "creating twice is fine");
+    let source = format!("{}/model", run.artifact_uri);
+    let v1 = store.create_model_version("gated", &source, &run.run_id).unwrap();
+    let v2 = store.create_model_version("gated", &source, &run.run_id).unwrap();
+    assert_eq!((v1.version, v2.version), (1, 2));
+    assert_eq!(store.get_alias("gated", "champion").unwrap(), None);
+    store.set_alias("gated", "champion", 1).unwrap();
+    store.set_alias("gated", "challenger", 2).unwrap();
+    let holder = store.get_alias("gated", "champion").unwrap().expect("champion is set");
+    assert_eq!((holder.version, holder.run_id.as_deref()), (1, Some(run.run_id.as_str())));
+    store.set_model_version_tag("gated", 2, "validation", "passed").unwrap();
+    store.set_alias("gated", "champion", 2).unwrap();
+    store.delete_alias("gated", "challenger").unwrap();
+    let versions = store.search_model_versions("gated").unwrap();
+    assert_eq!(versions.iter().map(|v| v.version).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(versions[1].tags.get("validation").map(String::as_str), Some("passed"));
+    assert_eq!(store.get_model_version("gated", 2).unwrap().unwrap().aliases, ["champion"]);
+    assert_eq!(store.get_model_version("gated", 9).unwrap(), None);
+    let model = store.get_registered_model("gated").unwrap().unwrap();
+    assert_eq!(model.aliases.into_iter().collect::<Vec<_>>(), [("champion".to_string(), 2)]);
+    let dir = store.download_model_version(&versions[1]).unwrap();
+    assert_eq!(fs::read(dir.join("model.crm")).unwrap(), payload_bytes());
+
+    // The monitor: one run per model, resumed for each batch.
+    for step in 1..=3 {
+        let mut resumed = ActiveRun::resume(store, &run.run_id).unwrap();
+        resumed.log_metrics(&[Metric::new("monitor/psi", f64::from(step) / 8.0, i64::from(step))]).unwrap();
+        assert!(resumed.log_params(&[("seed".into(), "7".into())]).is_err(), "params stay immutable");
+    }
+    let mut resumed = ActiveRun::resume(store, &run.run_id).unwrap_or_else(|e| panic!("{e}"));
+    let report = scratch.join(format!("gate-{}", run.run_id));
+    fs::create_dir_all(&report).unwrap();
+    fs::write(report.join("decision.json"), r#"{"promote": true}"#).unwrap();
+    resumed.log_artifacts(&report, Some("gate")).unwrap();
+    assert_eq!(store.read_artifact(&run.run_id, "gate/decision.json").unwrap(), br#"{"promote": true}"#);
+
+    let got = py_json(
+        r#"
+import json, sys, mlflow
+uri, run_id = sys.argv[1], sys.argv[2]
+c = mlflow.MlflowClient(uri, uri)
+champion = c.get_model_version_by_alias("gated", "champion")
+local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="gate/decision.json", tracking_uri=uri)
+print(json.dumps({"champion": str(champion.version), "tags": champion.tags,
+                  "status": c.get_run(run_id).info.status,
+                  "aliases": c.get_registered_model("gated").aliases,
+                  "psi": sorted([m.step, m.value] for m in c.get_metric_history(run_id, "monitor/psi")),
+                  "decision": json.load(open(local))}))
+"#,
+        &[uri, &run.run_id],
+    );
+    assert_eq!(
+        got,
+        json!({"champion": "2", "tags": {"validation": "passed"}, "aliases": {"champion": "2"}, "status": "FINISHED",
+               "psi": [[1, 0.125], [2, 0.25], [3, 0.375]], "decision": {"promote": true}})
+    );
 }
