@@ -22,4 +22,5 @@ then, from another terminal, ask with the example customers of examples/:
 Explain a whole file the same way: $bin explain --customer examples/batch.csv
 MLflow UI over the same runs (the venv scripts/setup-python.sh creates):
   MLFLOW_ALLOW_FILE_STORE=true .venv/bin/mlflow ui --backend-store-uri file://$PWD/mlruns
+then open the "UI:" link train printed (it asks for the classic Model training view).
 TXT

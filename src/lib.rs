@@ -11,6 +11,7 @@ pub mod explain;
 pub mod features;
 pub mod forest;
 pub mod fsutil;
+pub mod liveness;
 pub mod loader;
 pub mod metrics;
 pub mod model;

@@ -5,7 +5,7 @@
 use crate::data::{self, ApplicantTable};
 use crate::error::{Error, Result};
 use crate::explain::{Explainer, ModelRef};
-use crate::model::Model;
+use crate::model::{Model, PAYLOAD_FILE};
 use crate::schema::Schema;
 use crate::tracking;
 use rand::SeedableRng;
@@ -41,12 +41,30 @@ pub fn find_model(model_uri: Option<&str>, tracking_uri: Option<&str>) -> Result
 /// Reads a found model (the same one even if its alias moved since).
 pub fn load_found(found: FoundModel) -> Result<(Arc<Model>, ModelRef)> {
     let model = Model::load(&found.0.dir)?;
+    check_trained_in(&model, &found.0)?;
     Ok((Arc::new(model), ModelRef { run_id: found.0.run_id, uri: found.0.uri }))
 }
 
-/// Resolves `model_uri` and loads the model.
+/// Resolves `model_uri` and loads the model, which must have been trained in the run the URI
+/// leads to.
 pub fn load_model(model_uri: Option<&str>, tracking_uri: Option<&str>) -> Result<(Arc<Model>, ModelRef)> {
     load_found(find_model(model_uri, tracking_uri)?)
+}
+
+/// The payload names the run it was trained in; a run (or registry version) whose directory
+/// holds another run's payload would answer with the wrong model under the right name.
+fn check_trained_in(model: &Model, resolved: &tracking::ResolvedModel) -> Result<()> {
+    match (&resolved.run_id, &model.info.run_id) {
+        (Some(expected), Some(actual)) if expected != actual => Err(Error::bad_file(
+            resolved.dir.join(PAYLOAD_FILE),
+            format!(
+                "this model was trained in run {actual}, but {} belongs to run {expected}: the run holds \
+                 another run's model; use runs:/{actual}/model or retrain",
+                resolved.uri
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// A seeded sample of `n` applicants from a file read with the model's `schema`, in file order;

@@ -38,6 +38,11 @@ pub struct ModelInfo {
     pub n_train: usize,
     /// SHA-256 of the training data file.
     pub data_sha256: String,
+    /// The MLflow run the model was trained in (None: trained without tracking, or a model
+    /// written before credrisk recorded it). The loader refuses a model whose run differs from
+    /// the run its URI names.
+    #[serde(default)]
+    pub run_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

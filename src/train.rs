@@ -1,18 +1,23 @@
 //! The training pipeline behind `credrisk train`: read → split → fit the encoding → fit the forest
 //! → evaluate → plots and the model directory → the MLflow run. Each step is another module's
-//! job; this file only wires them and keeps the run honest (RUNNING until every artifact is in
-//! place, FAILED with the error otherwise).
+//! job; this file only wires them and keeps the run honest: RUNNING until every artifact is in
+//! place, FAILED with the error otherwise, and holding only what this training wrote (its files
+//! are built in a private staging directory, logged from there, then published to `--outputs`,
+//! so two trains sharing `outputs/` never swap models).
 
 use crate::data::{self, ApplicantTable};
 use crate::error::{Error, Result};
 use crate::features::Encoder;
 use crate::forest::{self, ForestParams};
-use crate::fsutil::{self, write_atomic};
+use crate::fsutil::{self, StagingDir, write_atomic};
 use crate::metrics;
 use crate::model::{Model, ModelInfo, PAYLOAD_FILE, PAYLOAD_FORMAT, SCHEMA_FILE};
 use crate::plots;
-use crate::schema::{Group, Schema};
-use crate::tracking::{self, Metric, RunStatus, Tracker};
+use crate::schema::{Column, Group, Kind, Schema};
+use crate::tracking::{
+    self, ActiveRun, ColSpec, ColType, Dataset, DatasetContext, DatasetInput, Metric, MlModel, RunStatus,
+    Signature, Store,
+};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -32,11 +37,19 @@ pub struct TrainConfig {
     pub test_size: f64,
     pub threshold: f64,
     pub outputs: PathBuf,
-    /// None: no MLflow run (outputs only).
-    pub tracking_uri: Option<Option<String>>,
+    pub tracking: Tracking,
     pub experiment: String,
     pub run_name: String,
     pub progress: bool,
+}
+
+/// Whether and where a training records its MLflow run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tracking {
+    /// No run (`--no-tracking`): outputs only.
+    Off,
+    /// A run in this tracking URI (None: `$MLFLOW_TRACKING_URI`, else `./mlruns`).
+    To(Option<String>),
 }
 
 /// What a finished training produced.
@@ -44,8 +57,17 @@ pub struct TrainConfig {
 pub struct TrainReport {
     pub metrics: Value,
     pub model_dir: PathBuf,
-    pub run_id: Option<String>,
-    pub tracking_uri: Option<String>,
+    /// The MLflow run (None with `--no-tracking`).
+    pub run: Option<RecordedRun>,
+}
+
+/// Where a training's MLflow run is.
+#[derive(Debug, Clone)]
+pub struct RecordedRun {
+    pub run_id: String,
+    pub tracking_uri: String,
+    /// The run's page in the MLflow UI, in the classic "Model training" view.
+    pub ui_url: String,
 }
 
 /// The held-out evaluation of a trained forest.
@@ -61,20 +83,24 @@ struct Evaluation {
 /// tag) if anything goes wrong after it started.
 pub fn train(config: &TrainConfig) -> Result<TrainReport> {
     let (train_rows, test_rows) = load_split(config)?;
-    let mut tracker = match &config.tracking_uri {
-        Some(uri) => Some(tracking::open(uri.as_deref())?),
+    let data_sha256 = sha256_file(&config.data)?;
+    // Removes what killed trains left in outputs/ and makes this train's private directory.
+    let staging = StagingDir::create(&config.outputs)?;
+    let store = match &config.tracking {
+        Tracking::To(uri) => Some(tracking::open(uri.as_deref())?),
+        Tracking::Off => None,
+    };
+    let mut run = match store.as_deref() {
+        Some(store) => Some(start_run(store, config, &data_sha256, &train_rows, &test_rows)?),
         None => None,
     };
-    let run_id = match tracker.as_mut() {
-        Some(t) => Some(start_run(t.as_mut(), config)?.run_id),
-        None => None,
-    };
-    let result = fit_and_record(config, &train_rows, &test_rows, tracker.as_deref_mut(), run_id.as_deref());
-    match (tracker.as_mut(), &result) {
-        (Some(t), Ok(_)) => t.end_run(RunStatus::Finished)?,
-        (Some(t), Err(e)) => {
+    let result = fit_and_record(config, &train_rows, &test_rows, &data_sha256, staging.path(), run.as_mut())
+        .and_then(|metrics| staging.publish(&config.outputs).map(|()| metrics));
+    match (run.as_mut(), &result) {
+        (Some(run), Ok(_)) => run.end(RunStatus::Finished)?,
+        (Some(run), Err(e)) => {
             // The original error is what the user needs; a failure to record it comes second.
-            let _ = t.fail(&e.to_string());
+            let _ = run.fail(&e.to_string());
         }
         (None, _) => {}
     }
@@ -82,21 +108,27 @@ pub fn train(config: &TrainConfig) -> Result<TrainReport> {
     Ok(TrainReport {
         metrics,
         model_dir: config.outputs.join("model"),
-        run_id,
-        tracking_uri: tracker.map(|t| t.uri()),
+        run: run.as_ref().map(|r| RecordedRun {
+            run_id: r.run_id().to_string(),
+            tracking_uri: r.uri(),
+            ui_url: tracking::ui_url(&r.uri(), &r.info().experiment_id, r.run_id()),
+        }),
     })
 }
 
+/// Fits, evaluates and writes every output into `out` (the staging directory), and logs the
+/// run's params, metrics, note and artifacts.
 fn fit_and_record(
     config: &TrainConfig,
     train_rows: &ApplicantTable,
     test_rows: &ApplicantTable,
-    mut tracker: Option<&mut (dyn Tracker + '_)>,
-    run_id: Option<&str>,
+    data_sha256: &str,
+    out: &Path,
+    mut run: Option<&mut ActiveRun>,
 ) -> Result<Value> {
     let encoder = Encoder::fit(train_rows)?;
-    if let Some(t) = tracker.as_deref_mut() {
-        t.log_params(&run_params(config, train_rows, &encoder))?;
+    if let Some(run) = run.as_deref_mut() {
+        run.log_params(&run_params(config, train_rows, &encoder)?)?;
     }
     let columns = encoder.encode_columns(train_rows);
     let labels = train_rows.approved.as_deref().expect("split keeps labels");
@@ -112,6 +144,7 @@ fn fit_and_record(
         eval.metrics["oob"] =
             json!({"accuracy": oob.accuracy, "roc_auc": oob.roc_auc, "n_scored": oob.n_scored});
     }
+    let run_id = run.as_deref().map(|r| r.run_id().to_string());
     let model = Model {
         encoder,
         forest: fitted.forest,
@@ -122,14 +155,16 @@ fn fit_and_record(
             params: serde_json::to_value(&config.forest).unwrap_or(Value::Null),
             metrics: eval.metrics.clone(),
             n_train: train_rows.len(),
-            data_sha256: sha256_file(&config.data)?,
+            data_sha256: data_sha256.to_string(),
+            run_id: run_id.clone(),
         },
     };
-    write_outputs(config, &model, &eval, run_id)?;
-    if let Some(t) = tracker {
-        t.log_metrics(&run_metrics(&eval))?;
-        t.set_tags(&[("mlflow.note.content".into(), run_note(&eval.metrics, config))])?;
-        t.log_artifacts(&config.outputs, None)?;
+    write_outputs(out, &model, &eval, run_id.as_deref())?;
+    if let Some(run) = run {
+        run.log_metrics(&run_metrics(&eval))?;
+        run.log_params(&run_counts(&eval, &model))?;
+        run.set_tags(&[("mlflow.note.content".into(), run_note(&eval.metrics, config))])?;
+        run.log_artifacts(out, None)?;
     }
     Ok(eval.metrics)
 }
@@ -259,8 +294,8 @@ fn auc_after_each_tree(forest: &forest::Forest, rows: &[f64], y: &[bool]) -> Vec
     out
 }
 
-fn write_outputs(config: &TrainConfig, model: &Model, eval: &Evaluation, run_id: Option<&str>) -> Result<()> {
-    let out = &config.outputs;
+/// metrics.json, the plots and `model/` (payload, encoding, forest dump, MLmodel) in `out`.
+fn write_outputs(out: &Path, model: &Model, eval: &Evaluation, run_id: Option<&str>) -> Result<()> {
     let model_dir = out.join("model");
     fsutil::create_dir_all(&model_dir)?;
     let pretty = |v: &Value| serde_json::to_vec_pretty(v).expect("JSON values serialise");
@@ -270,7 +305,34 @@ fn write_outputs(config: &TrainConfig, model: &Model, eval: &Evaluation, run_id:
     write_atomic(model_dir.join(SCHEMA_FILE), model.schema().to_toml().as_bytes())?;
     write_atomic(model_dir.join("feature_schema.json"), &pretty(&model.encoder.schema_json()))?;
     model.forest.write_dump(model.encoder.feature_names(), model_dir.join("forest.json"))?;
-    tracking::write_mlmodel(&model_dir, run_id.unwrap_or(""), PAYLOAD_FILE, PAYLOAD_FORMAT)
+    let signature = model_signature(model.schema());
+    MlModel {
+        run_id,
+        payload_file: PAYLOAD_FILE,
+        payload_format: PAYLOAD_FORMAT,
+        signature: Some(&signature),
+    }
+    .write(&model_dir)
+}
+
+/// The model's inputs (the applicant fields with their types) and output (the probability).
+fn model_signature(schema: &Schema) -> Signature {
+    Signature {
+        inputs: schema.fields().map(colspec).collect(),
+        outputs: vec![ColSpec::new("probability", ColType::Double)],
+    }
+}
+
+/// A column as MLflow types it: integers long, numbers double, categories and text string;
+/// nullable columns not required.
+fn colspec(column: &Column) -> ColSpec {
+    let kind = match column.kind {
+        Kind::Integer { .. } => ColType::Long,
+        Kind::Number { .. } => ColType::Double,
+        Kind::Boolean => ColType::Boolean,
+        Kind::Category(_) | Kind::Ordered(_) | Kind::Text => ColType::String,
+    };
+    ColSpec { required: !column.nullable, ..ColSpec::new(&column.name, kind) }
 }
 
 fn write_plots(out: &Path, model: &Model, eval: &Evaluation) -> Result<()> {
@@ -294,19 +356,67 @@ pub fn importance_per_field(model: &Model) -> Vec<(String, f64)> {
     out
 }
 
-fn start_run(tracker: &mut dyn Tracker, config: &TrainConfig) -> Result<tracking::RunInfo> {
+/// Starts the run with its tags and records the data files it reads as dataset inputs.
+fn start_run<'s>(
+    store: &'s dyn Store,
+    config: &TrainConfig,
+    data_sha256: &str,
+    train_rows: &ApplicantTable,
+    test_rows: &ApplicantTable,
+) -> Result<ActiveRun<'s>> {
     let mut tags = vec![
         ("mlflow.source.name".to_string(), "credrisk train".to_string()),
         ("credrisk.version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
-        ("credrisk.data_sha256".to_string(), sha256_file(&config.data)?),
+        ("credrisk.data_sha256".to_string(), data_sha256.to_string()),
     ];
     if let Some(commit) = git_commit() {
         tags.push(("mlflow.source.git.commit".to_string(), commit));
     }
-    tracker.start_run(&config.experiment, &config.run_name, &tags)
+    let mut run = ActiveRun::start(store, &config.experiment, &config.run_name, &tags)?;
+    let mut inputs = Vec::new();
+    match &config.test_data {
+        Some(test) => {
+            inputs.push(dataset_input(
+                &config.schema,
+                &config.data,
+                data_sha256,
+                train_rows.len(),
+                DatasetContext::Training,
+            )?);
+            let test_sha256 = sha256_file(test)?;
+            inputs.push(dataset_input(&config.schema, test, &test_sha256, test_rows.len(), DatasetContext::Evaluation)?);
+        }
+        None => {
+            let rows = train_rows.len() + test_rows.len();
+            inputs.push(dataset_input(&config.schema, &config.data, data_sha256, rows, DatasetContext::Training)?);
+        }
+    }
+    run.log_inputs(&inputs)?;
+    Ok(run)
 }
 
-fn run_params(config: &TrainConfig, train: &ApplicantTable, encoder: &Encoder) -> Vec<(String, String)> {
+/// A labelled applicant file as an MLflow dataset: its absolute path, the first 8 hex digits of
+/// its SHA-256 as the digest (MLflow's own digests are 8 characters), its columns.
+fn dataset_input(
+    schema: &Schema,
+    path: &Path,
+    sha256: &str,
+    rows: usize,
+    context: DatasetContext,
+) -> Result<DatasetInput> {
+    let source = std::path::absolute(path).map_err(|e| Error::io(path, e))?;
+    let name =
+        source.file_name().map_or_else(|| source.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let columns = schema.columns().iter().map(colspec).collect();
+    let dataset = Dataset { name, digest: sha256[..8].to_string(), source, columns, num_rows: rows };
+    Ok(DatasetInput { dataset, context })
+}
+
+fn run_params(
+    config: &TrainConfig,
+    train: &ApplicantTable,
+    encoder: &Encoder,
+) -> Result<Vec<(String, String)>> {
     let f = &config.forest;
     let mut params = vec![
         ("n_estimators", f.n_estimators.to_string()),
@@ -317,7 +427,7 @@ fn run_params(config: &TrainConfig, train: &ApplicantTable, encoder: &Encoder) -
         ("oob_score", f.oob_score.to_string()),
         ("threshold", config.threshold.to_string()),
         ("test_size", config.test_size.to_string()),
-        ("data", config.data.display().to_string()),
+        ("data", absolute(&config.data)?),
         ("n_train_rows", train.len().to_string()),
         ("n_features", encoder.n_features().to_string()),
         ("features", encoder.feature_names().join(",")),
@@ -328,9 +438,33 @@ fn run_params(config: &TrainConfig, train: &ApplicantTable, encoder: &Encoder) -
         params.push(("excluded", excluded.join(",")));
     }
     if let Some(t) = &config.test_data {
-        params.push(("test_data", t.display().to_string()));
+        params.push(("test_data", absolute(t)?));
     }
-    params.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    Ok(params.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+}
+
+fn absolute(path: &Path) -> Result<String> {
+    Ok(std::path::absolute(path).map_err(|e| Error::io(path, e))?.display().to_string())
+}
+
+/// metrics.json keys that are counts or settings, not measurements: logged as params, since the
+/// MLflow UI draws every metric as a chart (a one-bar chart of a count says nothing).
+const NOT_METRICS: [&str; 5] = ["n_train", "n_test", "n_trees", "threshold", "confusion_matrix"];
+
+/// The counts of the evaluation as params (`n_train_rows` and `threshold` are params already).
+fn run_counts(eval: &Evaluation, model: &Model) -> Vec<(String, String)> {
+    let cm = &eval.report.confusion_matrix;
+    [
+        ("n_test", (cm.tn + cm.fp + cm.fn_ + cm.tp).to_string()),
+        ("n_trees", model.forest.trees.len().to_string()),
+        ("confusion_matrix/tn", cm.tn.to_string()),
+        ("confusion_matrix/fp", cm.fp.to_string()),
+        ("confusion_matrix/fn", cm.fn_.to_string()),
+        ("confusion_matrix/tp", cm.tp.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
 }
 
 fn run_metrics(eval: &Evaluation) -> Vec<Metric> {
@@ -340,6 +474,9 @@ fn run_metrics(eval: &Evaluation) -> Vec<Metric> {
         v.as_f64().map(|value| Metric { key: key.into(), value, step: 0, timestamp_ms: now })
     };
     for (key, v) in eval.metrics.as_object().into_iter().flatten() {
+        if NOT_METRICS.contains(&key.as_str()) {
+            continue;
+        }
         match v {
             Value::Object(inner) => {
                 out.extend(inner.iter().filter_map(|(k, v)| scalar(&format!("{key}/{k}"), v)));
@@ -364,7 +501,7 @@ fn run_note(m: &Value, config: &TrainConfig) -> String {
         m["brier"].as_f64().unwrap_or(f64::NAN),
         m["ceiling"]["roc_auc"].as_f64().unwrap_or(f64::NAN),
         m["fit_seconds"].as_f64().unwrap_or(f64::NAN),
-        config.data.display(),
+        absolute(&config.data).unwrap_or_else(|_| config.data.display().to_string()),
         m["n_train"],
         config.forest.n_estimators,
     )

@@ -7,7 +7,7 @@ mod common;
 mod mlflow_util;
 
 use credrisk::Error;
-use credrisk::tracking::{self, Metric, RunStatus};
+use credrisk::tracking::{self, ActiveRun, Metric, RunStatus};
 use mlflow_util::*;
 use serde_json::json;
 use std::fs;
@@ -19,9 +19,9 @@ use std::time::{Duration, Instant};
 fn a_run_written_by_the_library_reads_back_in_mlflow() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("mlruns");
-    let mut tracker = tracking::open(Some(&file_uri(&root))).unwrap();
+    let store = tracking::open(Some(&file_uri(&root))).unwrap();
     let run_name = "it's 2024: nightly";
-    let (run, logged) = log_standard_run(tracker.as_mut(), tmp.path(), run_name);
+    let (run, logged) = log_standard_run(store.as_ref(), tmp.path(), run_name);
     assert!(run.artifact_uri.starts_with("file:///") && run.artifact_uri.ends_with("/artifacts"));
 
     assert_checker_passes(&root, &["--require-model"]);
@@ -77,14 +77,17 @@ fn yaml_sensitive_names_and_a_second_run_share_the_experiment() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("mlruns");
     let uri = file_uri(&root);
-    let mut tracker = tracking::open(Some(&uri)).unwrap();
-    let first = tracker.start_run("2024", "2024", &[]).unwrap();
+    let store = tracking::open(Some(&uri)).unwrap();
+    let mut tracker = ActiveRun::start(store.as_ref(), "2024", "2024", &[]).unwrap();
+    let first = tracker.info().clone();
     tracker.log_metrics(&[Metric::new("loss", 0.5, 0)]).unwrap();
-    tracker.end_run(RunStatus::Finished).unwrap();
-    let mut again = tracking::open(Some(&uri)).unwrap();
-    let second = again.start_run("2024", "null", &[("k: v".into(), "#no comment".into())]).unwrap();
+    tracker.end(RunStatus::Finished).unwrap();
+    let store = tracking::open(Some(&uri)).unwrap();
+    let mut again =
+        ActiveRun::start(store.as_ref(), "2024", "null", &[("k: v".into(), "#no comment".into())]).unwrap();
+    let second = again.info().clone();
     again.log_metrics(&[Metric::new("loss", 0.25, 0)]).unwrap();
-    again.end_run(RunStatus::Killed).unwrap();
+    again.end(RunStatus::Killed).unwrap();
     assert_eq!(first.experiment_id, second.experiment_id);
 
     assert_checker_passes(&root, &[]);
@@ -111,9 +114,9 @@ fn registered_versions_and_aliases_resolve_in_mlflow_and_in_our_resolver() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("mlruns");
     let uri = file_uri(&root);
-    let mut tracker = tracking::open(Some(&uri)).unwrap();
-    let (first, _) = log_standard_run(tracker.as_mut(), tmp.path(), "first");
-    let (second, _) = log_standard_run(tracker.as_mut(), tmp.path(), "second");
+    let store = tracking::open(Some(&uri)).unwrap();
+    let (first, _) = log_standard_run(store.as_ref(), tmp.path(), "first");
+    let (second, _) = log_standard_run(store.as_ref(), tmp.path(), "second");
 
     let v1 = tracking::register_model(Some(&uri), &first.run_id, "credrisk-model", Some("champion")).unwrap();
     let v2 = tracking::register_model(Some(&uri), &second.run_id, "credrisk-model", None).unwrap();
@@ -186,12 +189,20 @@ print(json.dumps({
 }
 
 #[test]
+fn the_calls_of_the_gate_and_the_monitor_read_back_in_mlflow() {
+    let tmp = tempfile::tempdir().unwrap();
+    let uri = file_uri(&tmp.path().join("mlruns"));
+    let store = tracking::open(Some(&uri)).unwrap();
+    gate_and_monitor_calls_read_back(store.as_ref(), tmp.path(), &uri);
+}
+
+#[test]
 fn migrate_filestore_accepts_our_store() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("mlruns");
     let uri = file_uri(&root);
-    let mut tracker = tracking::open(Some(&uri)).unwrap();
-    let (run, logged) = log_standard_run(tracker.as_mut(), tmp.path(), "to-migrate");
+    let store = tracking::open(Some(&uri)).unwrap();
+    let (run, logged) = log_standard_run(store.as_ref(), tmp.path(), "to-migrate");
     tracking::register_model(Some(&uri), &run.run_id, "credrisk-model", Some("champion")).unwrap();
 
     let db = tmp.path().join("migrated.db");
@@ -233,8 +244,9 @@ print(json.dumps({"status": r.info.status, "params": len(r.data.params), "roc_au
 #[ignore = "helper process for store_survives_a_writer_killed_mid_run"]
 fn child_writer_for_kill_test() {
     let Ok(uri) = std::env::var("CREDRISK_KILL_TEST_STORE") else { return };
-    let mut tracker = tracking::open(Some(&uri)).unwrap();
-    let run = tracker.start_run("credrisk", "killed", &[]).unwrap();
+    let store = tracking::open(Some(&uri)).unwrap();
+    let mut tracker = ActiveRun::start(store.as_ref(), "credrisk", "killed", &[]).unwrap();
+    let run = tracker.info().clone();
     tracker.log_params(&[("n_estimators".into(), "500".into())]).unwrap();
     println!("RUN {}", run.run_id);
     let started = Instant::now();
@@ -255,10 +267,12 @@ fn store_survives_a_writer_killed_mid_run() {
     let uri = file_uri(&root);
 
     // Simulated crash in-process: the tracker is dropped without end_run.
-    let mut dropped = tracking::open(Some(&uri)).unwrap();
-    let abandoned = dropped.start_run("credrisk", "dropped", &[]).unwrap();
+    let store = tracking::open(Some(&uri)).unwrap();
+    let mut dropped = ActiveRun::start(store.as_ref(), "credrisk", "dropped", &[]).unwrap();
+    let abandoned = dropped.info().clone();
     dropped.log_metrics(&[Metric::new("loss", 0.5, 0)]).unwrap();
     drop(dropped);
+    drop(store);
 
     // A real SIGKILL while another process appends metric lines as fast as it can.
     let mut child = Command::new(std::env::current_exe().unwrap())
@@ -311,13 +325,14 @@ fn a_failed_logging_call_marks_the_run_failed_and_it_cannot_finish() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("mlruns");
     let uri = file_uri(&root);
-    let mut tracker = tracking::open(Some(&uri)).unwrap();
-    let run = tracker.start_run("credrisk", "conflict", &[]).unwrap();
+    let store = tracking::open(Some(&uri)).unwrap();
+    let mut tracker = ActiveRun::start(store.as_ref(), "credrisk", "conflict", &[]).unwrap();
+    let run = tracker.info().clone();
     tracker.log_metrics(&[Metric::new("loss", 0.5, 0)]).unwrap();
     tracker.log_params(&[("seed".into(), "1".into())]).unwrap();
     let err = tracker.log_params(&[("seed".into(), "2".into())]).unwrap_err().to_string();
     assert!(err.contains("seed") && err.contains("\"1\"") && err.contains("\"2\""), "{err}");
-    let err = tracker.end_run(RunStatus::Finished).unwrap_err().to_string();
+    let err = tracker.end(RunStatus::Finished).unwrap_err().to_string();
     assert!(err.contains("already ended") || err.contains("FAILED"), "{err}");
     assert!(tracker.log_metrics(&[Metric::new("bad\tkey", 1.0, 0)]).is_err());
 
@@ -369,23 +384,32 @@ fn a_read_only_store_is_a_clear_error_and_is_left_intact() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("mlruns");
     let uri = file_uri(&root);
-    let mut tracker = tracking::open(Some(&uri)).unwrap();
-    let first = tracker.start_run("credrisk", "before", &[]).unwrap();
+    let store = tracking::open(Some(&uri)).unwrap();
+    let mut tracker = ActiveRun::start(store.as_ref(), "credrisk", "before", &[]).unwrap();
+    let first = tracker.info().clone();
     tracker.log_metrics(&[Metric::new("loss", 0.5, 0)]).unwrap();
-    tracker.end_run(RunStatus::Finished).unwrap();
+    tracker.end(RunStatus::Finished).unwrap();
     let exp_dir = root.join(&first.experiment_id);
     {
         let _guard = ReadOnly::new(&[&root, &exp_dir]);
-        let mut tracker = tracking::open(Some(&uri)).unwrap();
-        let err = tracker.start_run("credrisk", "after", &[]).unwrap_err();
+        let store = tracking::open(Some(&uri)).unwrap();
+        let err =
+            ActiveRun::start(store.as_ref(), "credrisk", "after", &[]).err().expect("a read-only store");
         let text = err.to_string();
         assert!(matches!(err, Error::Io { .. }), "{text}");
         assert!(text.contains(exp_dir.to_str().unwrap()) && text.contains("not writable"), "{text}");
         assert_eq!(err.exit_code(), 2);
-        let err = tracker.start_run("another-experiment", "after", &[]).unwrap_err().to_string();
+        let err = ActiveRun::start(store.as_ref(), "another-experiment", "after", &[])
+            .err()
+            .expect("a read-only store")
+            .to_string();
         assert!(err.contains(root.to_str().unwrap()) && err.contains("not writable"), "{err}");
     }
-    assert_eq!(fs::read_dir(&exp_dir).unwrap().count(), 2, "meta.yaml and the one run, nothing half-made");
+    assert_eq!(
+        fs::read_dir(&exp_dir).unwrap().count(),
+        3,
+        "meta.yaml, tags/ and the one run, nothing half-made"
+    );
     // A path that is a file, not a directory.
     let file = tmp.path().join("not-a-dir");
     fs::write(&file, "x").unwrap();
@@ -430,7 +454,12 @@ d = mlflow.artifacts.download_artifacts(f"runs:/{r.info.run_id}/model", dst_path
 print(json.dumps({"n": len(runs), "id": r.info.run_id, "status": r.info.status, "params": r.data.params,
     "metrics": r.data.metrics, "tags": r.data.tags, "artifacts": sorted(walk(r.info.run_id)),
     "payload": hashlib.sha256(open(os.path.join(d, "model.crm"), "rb").read()).hexdigest(),
-    "trees": sorted(m.step for m in c.get_metric_history(r.info.run_id, "roc_auc_by_trees"))}))
+    "trees": sorted(m.step for m in c.get_metric_history(r.info.run_id, "roc_auc_by_trees")),
+    "kind": c.get_experiment(r.info.experiment_id).tags.get("mlflow.experimentKind"),
+    "inputs": [[i.dataset.name, i.dataset.digest, json.loads(i.dataset.source)["uri"],
+                json.loads(i.dataset.profile)["num_rows"], [t.value for t in i.tags]]
+               for i in r.inputs.dataset_inputs],
+    "signature": mlflow.models.get_model_info(f"runs:/{r.info.run_id}/model").signature.to_dict()}))
 "#,
         &[&uri],
     );
@@ -456,6 +485,34 @@ print(json.dumps({"n": len(runs), "id": r.info.run_id, "status": r.info.status, 
             got["artifacts"]
         );
     }
+    // Issue #12: the classic UI view's kind, the data file as a dataset input (absolute source,
+    // digest = the start of its SHA-256), counts as params and not as one-bar metric charts, and
+    // a signature: the 16 applicant fields in, the probability out.
+    let data_sha = sha256_hex(&fs::read(&data).unwrap());
+    assert_eq!(got["kind"], "custom_model_development");
+    assert_eq!(got["inputs"], json!([["d.parquet", &data_sha[..8], data_arg, 3000, ["training"]]]));
+    assert_eq!(got["params"]["data"], data_arg);
+    for count in ["n_train", "n_test", "n_trees", "threshold", "confusion_matrix/tp"] {
+        assert!(got["metrics"].get(count).is_none(), "{count} is logged as a metric: {}", got["metrics"]);
+    }
+    assert_eq!(got["params"]["n_test"], written["n_test"].to_string());
+    assert_eq!(got["params"]["n_trees"], "15");
+    for cell in ["tn", "fp", "fn", "tp"] {
+        assert_eq!(
+            got["params"][format!("confusion_matrix/{cell}")],
+            written["confusion_matrix"][cell].to_string()
+        );
+    }
+    let inputs: serde_json::Value =
+        serde_json::from_str(got["signature"]["inputs"].as_str().unwrap()).unwrap();
+    let names: Vec<&str> = inputs.as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 16);
+    assert_eq!((names[0], inputs[0]["type"].as_str()), ("age", Some("long")));
+    assert_eq!((names[1], inputs[1]["type"].as_str()), ("gender", Some("string")));
+    assert_eq!((names[7], inputs[7]["type"].as_str()), ("income", Some("double")));
+    let outputs: serde_json::Value =
+        serde_json::from_str(got["signature"]["outputs"].as_str().unwrap()).unwrap();
+    assert_eq!(outputs, json!([{"type": "double", "name": "probability", "required": true}]));
     let payload = fs::read(dir.join("outputs/model/model.crm")).unwrap();
     assert_eq!(got["payload"], sha256_hex(&payload));
 

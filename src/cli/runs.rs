@@ -2,7 +2,7 @@
 //! newest first, for users who do not want to start the MLflow UI.
 
 use crate::error::Result;
-use crate::tracking::{self, RunSummary};
+use crate::tracking::{self, Run};
 
 /// Metric keys tried, in order, for the AUC and Brier columns.
 const AUC_KEYS: [&str; 4] = ["roc_auc", "auc", "test_roc_auc", "test/roc_auc"];
@@ -28,7 +28,7 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-fn metric(run: &RunSummary, keys: &[&str]) -> String {
+fn metric(run: &Run, keys: &[&str]) -> String {
     keys.iter()
         .find_map(|k| run.metrics.get(*k))
         .map(|v| format!("{v:.4}"))
@@ -36,16 +36,16 @@ fn metric(run: &RunSummary, keys: &[&str]) -> String {
 }
 
 /// Left-aligned columns separated by two spaces, one run per line.
-fn format_table(runs: &[RunSummary]) -> String {
+fn format_table(runs: &[Run]) -> String {
     let header = ["RUN ID", "NAME", "STATUS", "START (UTC)", "ROC_AUC", "BRIER"].map(String::from);
     let rows: Vec<[String; 6]> = runs
         .iter()
         .map(|r| {
             [
-                r.run_id.clone(),
-                r.run_name.clone(),
-                r.status.to_string(),
-                tracking::utc_minutes(r.start_time_ms),
+                r.info.run_id.clone(),
+                r.info.run_name.clone(),
+                r.info.status.to_string(),
+                tracking::utc_minutes(r.info.start_time_ms),
                 metric(r, &AUC_KEYS),
                 metric(r, &BRIER_KEYS),
             ]
@@ -69,20 +69,27 @@ fn format_table(runs: &[RunSummary]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tracking::RunStatus;
+    use crate::tracking::{Lifecycle, RunInfo, RunStatus};
 
     #[test]
     fn table_shows_metrics_or_dashes() {
-        let run = |id: &str, auc: Option<f64>| RunSummary {
-            run_id: id.into(),
-            run_name: "nightly".into(),
-            status: RunStatus::Finished,
-            start_time_ms: 1_795_769_067_604,
-            end_time_ms: None,
+        let run = |id: &str, auc: Option<f64>| Run {
+            info: RunInfo {
+                run_id: id.into(),
+                experiment_id: "1".into(),
+                run_name: "nightly".into(),
+                user_id: "ana".into(),
+                status: RunStatus::Finished,
+                start_time_ms: 1_795_769_067_604,
+                end_time_ms: None,
+                artifact_uri: String::new(),
+                lifecycle: Lifecycle::Active,
+            },
+            params: Default::default(),
             metrics: auc
                 .map(|a| [("roc_auc".to_string(), a), ("brier".to_string(), 0.1234567)].into())
                 .unwrap_or_default(),
-            artifact_uri: String::new(),
+            tags: Default::default(),
         };
         let table = format_table(&[run("a1", Some(0.81234)), run("b2", None)]);
         let lines: Vec<&str> = table.lines().collect();

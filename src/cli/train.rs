@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use crate::forest::{ForestParams, MaxFeatures};
 use crate::schema::{self, builtin};
-use crate::train::{self, TrainConfig, TrainReport};
+use crate::train::{self, Tracking, TrainConfig, TrainReport};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -120,7 +120,7 @@ fn config(args: Args) -> Result<TrainConfig> {
         test_size: args.test_size,
         threshold: args.threshold,
         outputs: args.outputs,
-        tracking_uri: (!args.no_tracking).then_some(args.tracking_uri),
+        tracking: if args.no_tracking { Tracking::Off } else { Tracking::To(args.tracking_uri) },
         experiment: args.experiment,
         run_name,
         progress: !args.quiet,
@@ -153,11 +153,18 @@ fn print_summary(config: &TrainConfig, report: &TrainReport) {
     );
     println!("  fit       {:.2} s ({:.0} leaves per tree)", f("fit_seconds"), f("mean_leaves_per_tree"));
     println!("  outputs   {}/ (metrics.json, 4 plots, model/)", config.outputs.display());
-    match (&report.run_id, &report.tracking_uri) {
-        (Some(run), Some(uri)) => {
-            println!("  MLflow    run {run} in {uri}");
-            println!("            model URI: runs:/{run}/model");
+    match &report.run {
+        Some(run) => {
+            println!("  MLflow    run {} in {}", run.run_id, run.tracking_uri);
+            println!("            model URI: runs:/{}/model", run.run_id);
+            println!("            UI: {}", run.ui_url);
+            if run.tracking_uri.starts_with("file:") {
+                println!(
+                    "            (after: MLFLOW_ALLOW_FILE_STORE=true mlflow ui --backend-store-uri {})",
+                    run.tracking_uri
+                );
+            }
         }
-        _ => println!("  MLflow    not recorded (--no-tracking)"),
+        None => println!("  MLflow    not recorded (--no-tracking)"),
     }
 }

@@ -1,9 +1,11 @@
 //! The `MLmodel` file of a credrisk model directory: an MLflow-2 style model with one custom
-//! `credrisk` flavor naming the payload file and its format, plus the run id (spec §3.6).
-//! MLflow downloads, registers and shows it; `mlflow.pyfunc` cannot load it (no python flavor).
+//! `credrisk` flavor naming the payload file and its format, the run it was trained in, and the
+//! signature (typed input columns and outputs) the registry page shows (spec §3.6). MLflow
+//! downloads, registers and shows it; `mlflow.pyfunc` cannot load it (no python flavor).
 
+use super::colspec::{Signature, colspecs_json};
 use super::util::{new_run_id, now_ms, utc_timestamp, validate_run_id};
-use super::yaml::YamlWriter;
+use super::yaml::{self, YamlWriter};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use std::path::Path;
@@ -11,52 +13,69 @@ use std::path::Path;
 pub const MLMODEL_FILE: &str = "MLmodel";
 pub const FLAVOR: &str = "credrisk";
 
-/// Writes `<model_dir>/MLmodel` (atomically) for the payload `<model_dir>/<payload_file>`,
-/// which must already exist. `payload_format` names its encoding (e.g. `credrisk-model/1`).
-/// An empty `run_id` (training without tracking) writes `run_id: null`.
-pub fn write_mlmodel(model_dir: &Path, run_id: &str, payload_file: &str, payload_format: &str) -> Result<()> {
-    if !run_id.is_empty() {
-        validate_run_id(run_id)?;
-    }
-    let plain_name = !payload_file.is_empty()
-        && !payload_file.contains(['/', '\\'])
-        && payload_file != "."
-        && payload_file != ".."
-        && payload_file != MLMODEL_FILE;
-    if !plain_name {
-        return Err(Error::Usage(format!(
-            "model payload {payload_file:?}: expected a file name inside the model directory"
-        )));
-    }
-    if !model_dir.join(payload_file).is_file() {
-        return Err(Error::bad_file(
-            model_dir.join(payload_file),
-            "the model payload is missing; write it before the MLmodel file",
-        ));
-    }
-    fsutil::write_atomic(
-        model_dir.join(MLMODEL_FILE),
-        mlmodel_text(run_id, payload_file, payload_format).as_bytes(),
-    )
+/// What an MLmodel file says.
+#[derive(Debug, Clone, Copy)]
+pub struct MlModel<'a> {
+    /// The run the model was trained in (None: trained without tracking → `run_id: null`).
+    pub run_id: Option<&'a str>,
+    /// The payload's file name inside the model directory.
+    pub payload_file: &'a str,
+    /// The payload's encoding (e.g. `credrisk-model/1`).
+    pub payload_format: &'a str,
+    pub signature: Option<&'a Signature>,
 }
 
-fn mlmodel_text(run_id: &str, payload_file: &str, payload_format: &str) -> String {
-    let mut w = YamlWriter::new();
-    w.str("artifact_path", super::MODEL_ARTIFACT_PATH)
-        .map("flavors")
-        .map(FLAVOR)
-        .str("credrisk_version", env!("CARGO_PKG_VERSION"))
-        .str("data", payload_file)
-        .str("model_format", payload_format)
-        .end()
-        .end()
-        .str("model_uuid", &new_run_id());
-    if run_id.is_empty() {
-        w.null("run_id")
-    } else {
-        w.str("run_id", run_id)
-    };
-    w.str("utc_time_created", &utc_timestamp(now_ms())).finish()
+impl MlModel<'_> {
+    /// Writes `<model_dir>/MLmodel` atomically. The payload must already be in the directory.
+    pub fn write(&self, model_dir: &Path) -> Result<()> {
+        if let Some(run_id) = self.run_id {
+            validate_run_id(run_id)?;
+        }
+        let payload = self.payload_file;
+        let plain_name = !payload.is_empty()
+            && !payload.contains(['/', '\\'])
+            && payload != "."
+            && payload != ".."
+            && payload != MLMODEL_FILE;
+        if !plain_name {
+            return Err(Error::Usage(format!(
+                "model payload {payload:?}: expected a file name inside the model directory"
+            )));
+        }
+        if !model_dir.join(payload).is_file() {
+            return Err(Error::bad_file(
+                model_dir.join(payload),
+                "the model payload is missing; write it before the MLmodel file",
+            ));
+        }
+        fsutil::write_atomic(model_dir.join(MLMODEL_FILE), self.text().as_bytes())
+    }
+
+    fn text(&self) -> String {
+        let mut w = YamlWriter::new();
+        w.str("artifact_path", super::MODEL_ARTIFACT_PATH)
+            .map("flavors")
+            .map(FLAVOR)
+            .str("credrisk_version", env!("CARGO_PKG_VERSION"))
+            .str("data", self.payload_file)
+            .str("model_format", self.payload_format)
+            .end()
+            .end()
+            .str("model_uuid", &new_run_id());
+        match self.run_id {
+            Some(run_id) => w.str("run_id", run_id),
+            None => w.null("run_id"),
+        };
+        if let Some(signature) = self.signature {
+            // MLflow keeps each side as ColSpec JSON text (mlflow/models/signature.py to_dict).
+            w.map("signature")
+                .str("inputs", &colspecs_json(&signature.inputs))
+                .str("outputs", &colspecs_json(&signature.outputs))
+                .null("params")
+                .end();
+        }
+        w.str("utc_time_created", &utc_timestamp(now_ms())).finish()
+    }
 }
 
 /// What the resolver needs from an MLmodel file.
@@ -70,10 +89,16 @@ pub struct MlModelInfo {
 /// Reads `<model_dir>/MLmodel`.
 pub fn read_mlmodel(model_dir: &Path) -> Result<MlModelInfo> {
     let path = model_dir.join(MLMODEL_FILE);
-    let doc = super::file_store::read_yaml(&path)?;
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    parse_mlmodel(&text, &path)
+}
+
+/// Parses MLmodel text; `place` names it in errors.
+pub fn parse_mlmodel(text: &str, place: impl AsRef<Path>) -> Result<MlModelInfo> {
+    let doc = yaml::parse(text).map_err(|e| Error::bad_file(&place, format!("not MLflow YAML: {e}")))?;
     let flavors = doc.get("flavors").filter(|f| !f.entries().is_empty());
     if flavors.is_none() {
-        return Err(Error::bad_file(&path, "an MLmodel file needs a non-empty 'flavors' mapping"));
+        return Err(Error::bad_file(&place, "an MLmodel file needs a non-empty 'flavors' mapping"));
     }
     let payload = flavors.and_then(|f| f.get(FLAVOR)).and_then(|f| f.str_of("data")).map(str::to_string);
     Ok(MlModelInfo { run_id: doc.str_of("run_id").map(str::to_string), payload })
@@ -82,27 +107,44 @@ pub fn read_mlmodel(model_dir: &Path) -> Result<MlModelInfo> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tracking::colspec::{ColSpec, ColType};
+
+    const RUN: &str = "0a829a8aa21342e0897e50a07363a0b4";
+
+    fn model<'a>(run_id: Option<&'a str>, payload: &'a str, signature: Option<&'a Signature>) -> MlModel<'a> {
+        MlModel { run_id, payload_file: payload, payload_format: "credrisk-model/1", signature }
+    }
 
     #[test]
-    fn writes_and_reads_back_the_flavor() {
+    fn writes_and_reads_back_the_flavor_and_signature() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("model.crm"), b"\x00payload").unwrap();
-        let run_id = "0a829a8aa21342e0897e50a07363a0b4";
-        write_mlmodel(dir.path(), run_id, "model.crm", "credrisk-model/1").unwrap();
+        let signature = Signature {
+            inputs: vec![ColSpec::new("age", ColType::Long), ColSpec::new("region", ColType::String)],
+            outputs: vec![ColSpec::new("probability", ColType::Double)],
+        };
+        model(Some(RUN), "model.crm", Some(&signature)).write(dir.path()).unwrap();
         let info = read_mlmodel(dir.path()).unwrap();
-        assert_eq!(info, MlModelInfo { run_id: Some(run_id.into()), payload: Some("model.crm".into()) });
-        write_mlmodel(dir.path(), "", "model.crm", "credrisk-model/1").unwrap();
+        assert_eq!(info, MlModelInfo { run_id: Some(RUN.into()), payload: Some("model.crm".into()) });
+        let text = std::fs::read_to_string(dir.path().join(MLMODEL_FILE)).unwrap();
+        let doc = yaml::parse(&text).unwrap();
+        let sig = doc.get("signature").unwrap();
+        assert_eq!(sig.str_of("inputs"), Some(colspecs_json(&signature.inputs).as_str()));
+        assert_eq!(
+            sig.str_of("outputs"),
+            Some(r#"[{"type":"double","name":"probability","required":true}]"#)
+        );
+        model(None, "model.crm", None).write(dir.path()).unwrap();
         assert_eq!(read_mlmodel(dir.path()).unwrap().run_id, None);
     }
 
     #[test]
     fn refuses_a_missing_or_odd_payload() {
         let dir = tempfile::tempdir().unwrap();
-        let run_id = "0a829a8aa21342e0897e50a07363a0b4";
-        let err = write_mlmodel(dir.path(), run_id, "model.crm", "x").unwrap_err().to_string();
+        let err = model(Some(RUN), "model.crm", None).write(dir.path()).unwrap_err().to_string();
         assert!(err.contains("model.crm") && err.contains("missing"), "{err}");
         for bad in ["", "../x", "a/b", "MLmodel"] {
-            assert!(write_mlmodel(dir.path(), run_id, bad, "x").is_err(), "{bad:?}");
+            assert!(model(Some(RUN), bad, None).write(dir.path()).is_err(), "{bad:?}");
         }
         assert!(!dir.path().join(MLMODEL_FILE).exists());
     }

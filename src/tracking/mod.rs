@@ -1,36 +1,45 @@
-//! MLflow tracking: one [`Tracker`] interface over two backends chosen by the tracking URI (a
-//! file store MLflow 3.17 reads as its own, or a tracking server over REST), plus the model
-//! registry, the `credrisk` MLmodel file, the model URI resolver and run listings.
+//! MLflow tracking behind one [`Store`] interface with two backends chosen by the tracking URI: a
+//! file store MLflow 3.17 reads as its own (`file/`) and a tracking server over REST (`rest/`).
+//! Everything above them uses only [`Store`]: an [`ActiveRun`] that applies MLflow's logging
+//! rules, run listings, registration, and the model URI resolver.
 //!
-//! A training run goes: [`open`] → [`Tracker::start_run`] → params/metrics/tags → write the
-//! model directory with [`write_mlmodel`] (it needs the run id) → [`Tracker::log_artifacts`] →
-//! [`Tracker::end_run`]`(Finished)`. Any logging error marks the run FAILED; a process killed
-//! mid-run leaves it RUNNING, never FINISHED, and the store stays readable.
+//! A training run goes: [`open`] → [`ActiveRun::start`] → params/metrics/tags/inputs → write the
+//! model directory with [`MlModel::write`] (it names the run) → [`ActiveRun::log_artifacts`] →
+//! [`ActiveRun::end`]`(Finished)`. A logging error marks the run FAILED; a process that dies
+//! mid-run leaves it RUNNING, and credrisk ends it FAILED when it next finds it (see
+//! [`end_dead_runs`]).
 
-mod file_run;
-mod file_store;
+mod active_run;
+mod colspec;
+mod dataset;
+mod entities;
+mod file;
 mod ledger;
+mod local_files;
 mod mlmodel;
-mod registry;
+mod register;
 mod resolve;
-mod resolve_rest;
 mod rest;
-mod rest_artifacts;
-mod rest_run;
 mod runs;
 mod uri;
 mod util;
 pub mod yaml;
 
-pub use mlmodel::{MLMODEL_FILE, write_mlmodel};
-pub use registry::register_model;
+pub use active_run::ActiveRun;
+pub use colspec::{ColSpec, ColType, Signature};
+pub use entities::{
+    ArtifactEntry, Batch, Dataset, DatasetContext, DatasetInput, Experiment, Lifecycle, Metric, ModelVersion,
+    NewRun, RegisteredModel, Run, RunInfo, RunStatus,
+};
+pub use mlmodel::{MLMODEL_FILE, MlModel, MlModelInfo, read_mlmodel};
+pub use register::register_model;
 pub use resolve::{ResolvedModel, resolve_model};
-pub use runs::{RunSummary, list_runs};
+pub use runs::{end_dead_runs, list_runs};
 pub use uri::{Backend, backend, file_uri_to_path, path_to_file_uri};
 pub use util::{civil_from_days, current_user, now_ms, utc_minutes};
 
-use crate::error::{Error, Result};
-use std::path::Path;
+use crate::error::Result;
+use std::path::{Path, PathBuf};
 
 /// The experiment `credrisk train` logs to by default.
 pub const DEFAULT_EXPERIMENT: &str = "credrisk";
@@ -38,190 +47,112 @@ pub const DEFAULT_EXPERIMENT: &str = "credrisk";
 pub const MODEL_ARTIFACT_PATH: &str = "model";
 /// The tag a failed run carries with its error message.
 pub const ERROR_TAG: &str = "credrisk.error";
+/// The experiment tag MLflow's UI reads to pick its view, and the value of the classic
+/// "Machine learning" view with the runs table (without it, an experiment opens in the GenAI
+/// Traces view).
+pub const EXPERIMENT_KIND_TAG: &str = "mlflow.experimentKind";
+pub const EXPERIMENT_KIND_ML: &str = "custom_model_development";
 
-/// The identity of a started run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RunInfo {
-    pub run_id: String,
-    pub experiment_id: String,
-    /// `file:///…/artifacts` (file store) or `mlflow-artifacts:/…` (server).
-    pub artifact_uri: String,
-}
-
-/// One metric value at one step.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Metric {
-    pub key: String,
-    pub value: f64,
-    pub step: i64,
-    pub timestamp_ms: i64,
-}
-
-impl Metric {
-    /// A value logged now.
-    pub fn new(key: impl Into<String>, value: f64, step: i64) -> Metric {
-        Metric { key: key.into(), value, step, timestamp_ms: now_ms() }
-    }
-}
-
-/// MLflow's run status (the file store keeps the integer).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunStatus {
-    Running,
-    Scheduled,
-    Finished,
-    Failed,
-    Killed,
-}
-
-impl RunStatus {
-    pub fn as_int(self) -> i64 {
-        match self {
-            RunStatus::Running => 1,
-            RunStatus::Scheduled => 2,
-            RunStatus::Finished => 3,
-            RunStatus::Failed => 4,
-            RunStatus::Killed => 5,
-        }
-    }
-
-    pub fn from_int(value: i64) -> Option<RunStatus> {
-        Some(match value {
-            1 => RunStatus::Running,
-            2 => RunStatus::Scheduled,
-            3 => RunStatus::Finished,
-            4 => RunStatus::Failed,
-            5 => RunStatus::Killed,
-            _ => return None,
-        })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Running => "RUNNING",
-            RunStatus::Scheduled => "SCHEDULED",
-            RunStatus::Finished => "FINISHED",
-            RunStatus::Failed => "FAILED",
-            RunStatus::Killed => "KILLED",
-        }
-    }
-
-    /// Parses `FINISHED` or `3` (MLflow writes the int; old stores may hold either).
-    pub fn parse(text: &str) -> Option<RunStatus> {
-        if let Ok(n) = text.trim().parse::<i64>() {
-            return RunStatus::from_int(n);
-        }
-        [RunStatus::Running, RunStatus::Scheduled, RunStatus::Finished, RunStatus::Failed, RunStatus::Killed]
-            .into_iter()
-            .find(|s| s.as_str().eq_ignore_ascii_case(text.trim()))
-    }
-
-    fn is_terminal(self) -> bool {
-        matches!(self, RunStatus::Finished | RunStatus::Failed | RunStatus::Killed)
-    }
-}
-
-impl std::fmt::Display for RunStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Records one run at a time in an MLflow backend.
+/// An MLflow tracking backend: experiments, runs (create, resume, log, end, search), artifacts
+/// and the model registry. Object-safe; [`open`] picks the implementation from the URI.
 ///
-/// Every logging call that fails marks the run FAILED (best effort) with the error as the
-/// `credrisk.error` tag, and a run that failed can no longer be ended as FINISHED.
-pub trait Tracker: Send {
-    /// Creates the experiment if needed and starts a RUNNING run. The standard `mlflow.*` tags
-    /// (runName, user, source.name, source.type) are added; `tags` may override them.
-    fn start_run(&mut self, experiment: &str, run_name: &str, tags: &[(String, String)]) -> Result<RunInfo>;
-    /// Logs params (values as strings; a key logged again must keep its value).
-    fn log_params(&mut self, params: &[(String, String)]) -> Result<()>;
-    /// Logs metric values (NaN and ±inf allowed; identical repeats are written once).
-    fn log_metrics(&mut self, metrics: &[Metric]) -> Result<()>;
-    /// Sets (or overwrites) tags, e.g. `mlflow.note.content`.
-    fn set_tags(&mut self, tags: &[(String, String)]) -> Result<()>;
-    /// Copies `local_dir` recursively into the run's artifacts (under `artifact_path`).
-    fn log_artifacts(&mut self, local_dir: &Path, artifact_path: Option<&str>) -> Result<()>;
-    /// Ends the run with a terminal status.
-    fn end_run(&mut self, status: RunStatus) -> Result<()>;
-    /// The tracking URI this tracker writes to.
+/// Calls take validated values: [`ActiveRun`] checks keys, truncates values and refuses a param
+/// that changes before anything reaches a backend.
+pub trait Store: Send + Sync {
+    /// The tracking URI (`file:///abs/mlruns` or `http://host:port`).
     fn uri(&self) -> String;
-    /// The active run, if any.
-    fn run(&self) -> Option<&RunInfo>;
 
-    /// Marks the run FAILED with `error` as the `credrisk.error` tag.
-    fn fail(&mut self, error: &str) -> Result<()> {
-        let tag_result = self.set_tags(&[(ERROR_TAG.to_string(), error.to_string())]);
-        let end_result = self.end_run(RunStatus::Failed);
-        end_result.and(tag_result)
-    }
+    /// Every experiment, active and deleted.
+    fn experiments(&self) -> Result<Vec<Experiment>>;
+    /// The experiment `name` (active or deleted), if it exists.
+    fn experiment_by_name(&self, name: &str) -> Result<Option<Experiment>>;
+    /// The active experiment `name`, created (with `tags`) if missing. Two processes creating
+    /// it at once get the same experiment. A deleted one is an error.
+    fn get_or_create_experiment(&self, name: &str, tags: &[(String, String)]) -> Result<Experiment>;
+    fn set_experiment_tag(&self, experiment_id: &str, key: &str, value: &str) -> Result<()>;
+
+    /// Creates a RUNNING run; it appears with its tags already set.
+    fn create_run(&self, experiment_id: &str, run: &NewRun) -> Result<RunInfo>;
+    /// The run `run_id` with its data, if it exists (in any experiment).
+    fn get_run(&self, run_id: &str) -> Result<Option<Run>>;
+    /// Writes params (a key already logged must keep its value), metric values and tags.
+    fn log_batch(&self, run_id: &str, batch: &Batch) -> Result<()>;
+    /// Records the datasets a run read (MLflow's run inputs).
+    fn log_inputs(&self, run_id: &str, inputs: &[DatasetInput]) -> Result<()>;
+    /// Sets the run's status and end time.
+    fn end_run(&self, run_id: &str, status: RunStatus, end_time_ms: i64) -> Result<()>;
+    /// The active runs of an experiment, newest first, optionally only those with `status`.
+    fn search_runs(&self, experiment_id: &str, status: Option<RunStatus>) -> Result<Vec<Run>>;
+
+    /// Copies the regular files below `local_dir` into the run's artifacts under
+    /// `artifact_path`. Temp files of unfinished writes are skipped; a symbolic link or any
+    /// other non-regular file is refused before anything is copied.
+    fn log_artifacts(&self, run_id: &str, local_dir: &Path, artifact_path: Option<&str>) -> Result<()>;
+    /// The files and directories directly in `path` of the run's artifacts ("" = the root).
+    fn list_artifacts(&self, run_id: &str, path: &str) -> Result<Vec<ArtifactEntry>>;
+    /// A local directory holding the artifact directory `path` of the run: the store's own
+    /// directory for a file store, a cached download for a server.
+    fn download_artifacts(&self, run_id: &str, path: &str) -> Result<PathBuf>;
+    /// The bytes of one (small) artifact file.
+    fn read_artifact(&self, run_id: &str, path: &str) -> Result<Vec<u8>>;
+
+    /// Every registered model.
+    fn registered_models(&self) -> Result<Vec<RegisteredModel>>;
+    fn get_registered_model(&self, name: &str) -> Result<Option<RegisteredModel>>;
+    /// Creates the registered model `name`, or returns it if it exists.
+    fn create_registered_model(&self, name: &str) -> Result<RegisteredModel>;
+    /// Adds the next version of `name` (which must exist) for the model files at `source`.
+    fn create_model_version(&self, name: &str, source: &str, run_id: &str) -> Result<ModelVersion>;
+    fn get_model_version(&self, name: &str, version: u32) -> Result<Option<ModelVersion>>;
+    /// The versions of `name`, oldest first.
+    fn search_model_versions(&self, name: &str) -> Result<Vec<ModelVersion>>;
+    /// Points `alias` at `version` (moving it if it pointed elsewhere).
+    fn set_alias(&self, name: &str, alias: &str, version: u32) -> Result<()>;
+    /// The version `alias` points at, if it is set.
+    fn get_alias(&self, name: &str, alias: &str) -> Result<Option<ModelVersion>>;
+    fn delete_alias(&self, name: &str, alias: &str) -> Result<()>;
+    fn set_model_version_tag(&self, name: &str, version: u32, key: &str, value: &str) -> Result<()>;
+    /// A local directory holding the version's model files.
+    fn download_model_version(&self, version: &ModelVersion) -> Result<PathBuf>;
 }
 
-/// Opens the tracker for a tracking URI (`None` → `$MLFLOW_TRACKING_URI` → `./mlruns`).
-/// A file store is created if missing; a server is only contacted by `start_run`.
-pub fn open(tracking_uri: Option<&str>) -> Result<Box<dyn Tracker>> {
+/// The run's page in the MLflow UI: on the tracking server itself, or on `mlflow ui`'s default
+/// address for a file store. The link asks for the classic "Model training" view: MLflow
+/// 3.17's UI picks its view from the browser's GenAI / Model training switch (GenAI unless the
+/// user changed it) or this query parameter, not from the experiment's kind tag.
+pub fn ui_url(tracking_uri: &str, experiment_id: &str, run_id: &str) -> String {
+    let base =
+        if tracking_uri.starts_with("http") { tracking_uri.trim_end_matches('/') } else { MLFLOW_UI_DEFAULT };
+    format!("{base}/#/experiments/{experiment_id}/runs/{run_id}?workflowType=machine_learning")
+}
+
+/// Where `mlflow ui` listens unless told otherwise.
+const MLFLOW_UI_DEFAULT: &str = "http://127.0.0.1:5000";
+
+/// Opens the store for writing (`None` → `$MLFLOW_TRACKING_URI` → `./mlruns`). A file store is
+/// created if missing and swept of dead runs (see [`end_dead_runs`]); a server is contacted
+/// only by the first call.
+pub fn open(tracking_uri: Option<&str>) -> Result<Box<dyn Store>> {
     Ok(match backend(tracking_uri)? {
-        Backend::File(root) => Box::new(file_run::FileTracker::open(&root)?),
-        Backend::Rest(base) => Box::new(rest_run::RestTracker::new(&base)?),
+        Backend::File(root) => swept(file::FileStore::create(&root)?),
+        Backend::Rest(base) => Box::new(rest::RestStore::new(&base)),
     })
 }
 
-/// The standard tags MLflow's client sets on a new run, merged with the caller's (which win).
-fn standard_run_tags(run_name: &str, user: &str, tags: &[(String, String)]) -> Vec<(String, String)> {
-    let source = std::env::args().next().unwrap_or_else(|| "credrisk".to_string());
-    let mut all: Vec<(String, String)> = vec![
-        ("mlflow.runName".into(), run_name.into()),
-        ("mlflow.user".into(), user.into()),
-        ("mlflow.source.name".into(), source),
-        ("mlflow.source.type".into(), "LOCAL".into()),
-    ];
-    for (k, v) in tags {
-        all.retain(|(existing, _)| existing != k);
-        all.push((k.clone(), v.clone()));
-    }
-    all
+/// Opens a store to read (and register into) without creating one: a file store's root must
+/// exist. A file store is swept of dead runs as by [`open`].
+pub fn open_existing(tracking_uri: Option<&str>) -> Result<Box<dyn Store>> {
+    Ok(match backend(tracking_uri)? {
+        Backend::File(root) => swept(file::FileStore::existing(&root)?),
+        Backend::Rest(base) => Box::new(rest::RestStore::new(&base)),
+    })
 }
 
-/// The error for calls made without a started run.
-fn no_active_run(what: &str) -> Error {
-    Error::Internal(format!("tracking: {what} called without an active run (call start_run first)"))
-}
-
-/// A run name that is never empty (MLflow would invent one).
-fn run_name_or_default(run_name: &str) -> String {
-    let trimmed = run_name.trim();
-    if trimmed.is_empty() {
-        format!("credrisk-{}", util::utc_minutes(now_ms()).replace([' ', ':'], "-"))
-    } else {
-        trimmed.to_string()
+/// A file store after ending the dead runs of every experiment: reading local directories is
+/// cheap, and a store that cannot be written (a read-only mount) is still opened.
+fn swept(store: file::FileStore) -> Box<dyn Store> {
+    for experiment in store.experiments().unwrap_or_default() {
+        let _ = end_dead_runs(&store, &experiment.id);
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn statuses_match_mlflow_enum() {
-        // mlflow.entities.RunStatus: RUNNING=1 SCHEDULED=2 FINISHED=3 FAILED=4 KILLED=5
-        for (n, s) in [(1, "RUNNING"), (2, "SCHEDULED"), (3, "FINISHED"), (4, "FAILED"), (5, "KILLED")] {
-            let st = RunStatus::from_int(n).unwrap();
-            assert_eq!(st.as_int(), n);
-            assert_eq!(st.as_str(), s);
-            assert_eq!(RunStatus::parse(s), Some(st));
-            assert_eq!(RunStatus::parse(&n.to_string()), Some(st));
-        }
-        assert_eq!(RunStatus::parse("9"), None);
-    }
-
-    #[test]
-    fn caller_tags_override_standard_ones() {
-        let tags = standard_run_tags("r", "ana", &[("mlflow.source.name".into(), "credrisk train".into())]);
-        let get = |k: &str| tags.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
-        assert_eq!(get("mlflow.runName"), Some("r"));
-        assert_eq!(get("mlflow.user"), Some("ana"));
-        assert_eq!(get("mlflow.source.name"), Some("credrisk train"));
-        assert_eq!(tags.iter().filter(|(k, _)| k == "mlflow.source.name").count(), 1);
-    }
+    Box::new(store)
 }

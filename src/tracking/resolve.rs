@@ -4,15 +4,18 @@
 //! has a model) → a local model directory. Unknown runs, names, versions and aliases are
 //! `Error::ModelNotFound` listing what exists.
 
-use super::file_store::{FileStore, MODELS_DIR, read_yaml};
 use super::mlmodel::{MLMODEL_FILE, read_mlmodel};
-use super::registry::{read_aliases, read_versions};
-use super::runs::{RunSummary, list_file_runs};
-use super::uri::{Backend, backend, file_uri_to_path};
+use super::runs::{end_dead_runs, list_runs_text, unknown_run};
+use super::uri::file_uri_to_path;
 use super::util::{validate_alias, validate_run_id};
-use super::{DEFAULT_EXPERIMENT, MODEL_ARTIFACT_PATH, RunStatus};
+use super::{
+    DEFAULT_EXPERIMENT, Lifecycle, MODEL_ARTIFACT_PATH, ModelVersion, RunStatus, Store, open_existing,
+};
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
+
+/// FINISHED runs checked for a model when no URI is given (newest first).
+const MAX_RUNS_PROBED: usize = 50;
 
 /// A model found on this machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +30,7 @@ pub struct ResolvedModel {
 
 /// A parsed model URI.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum ModelRef {
+enum ModelRef {
     Path(PathBuf),
     Run { run_id: String, path: String },
     Version { name: String, version: u32 },
@@ -36,31 +39,42 @@ pub(super) enum ModelRef {
     LatestFinishedRun,
 }
 
-/// Resolves `model_uri` (see the module doc) against `tracking_uri`.
+/// Resolves `model_uri` (see the module doc) against `tracking_uri`. The model directory must
+/// hold an MLmodel file, and one written for the run the URI names.
 pub fn resolve_model(model_uri: Option<&str>, tracking_uri: Option<&str>) -> Result<ResolvedModel> {
     let reference = parse_model_uri(model_uri)?;
     if let ModelRef::Path(path) = &reference {
         return resolve_path(path);
     }
-    let resolved = match backend(tracking_uri)? {
-        Backend::File(root) => {
-            if !root.is_dir() {
-                return Err(Error::ModelNotFound(format!(
-                    "no MLflow store at {} to look up {}; train a model first, or pass --tracking-uri \
-                     or a model directory",
-                    root.display(),
-                    describe(&reference)
-                )));
-            }
-            resolve_in_files(&FileStore { root }, &reference)?
-        }
-        Backend::Rest(base) => super::resolve_rest::resolve_over_rest(&base, &reference)?,
-    };
-    check_model_dir(&resolved.dir, &resolved.uri)?;
-    Ok(resolved)
+    resolve_in_store(&reference, tracking_uri)
 }
 
-pub(super) fn parse_model_uri(model_uri: Option<&str>) -> Result<ModelRef> {
+fn resolve_in_store(reference: &ModelRef, tracking_uri: Option<&str>) -> Result<ResolvedModel> {
+    let store = open_existing(tracking_uri).map_err(|e| match e {
+        Error::Usage(message) => {
+            Error::ModelNotFound(format!("{message}; cannot look up {} there", describe(reference)))
+        }
+        other => other,
+    })?;
+    let store = store.as_ref();
+    let (dir, run_id) = match reference {
+        ModelRef::Path(path) => return resolve_path(path),
+        ModelRef::Run { run_id, path } => {
+            store.get_run(run_id)?.ok_or_else(|| unknown_run(store, run_id))?;
+            (store.download_artifacts(run_id, path)?, Some(run_id.clone()))
+        }
+        ModelRef::Version { name, .. } | ModelRef::Alias { name, .. } | ModelRef::Latest { name } => {
+            let version = registered_version(store, name, reference)?;
+            (store.download_model_version(&version)?, version.run_id)
+        }
+        ModelRef::LatestFinishedRun => latest_finished_model(store)?,
+    };
+    let uri = describe(reference);
+    let written_by = check_model_dir(&dir, &uri, run_id.as_deref())?;
+    Ok(ResolvedModel { dir, uri, run_id: run_id.or(written_by) })
+}
+
+fn parse_model_uri(model_uri: Option<&str>) -> Result<ModelRef> {
     let Some(uri) = model_uri.map(str::trim).filter(|u| !u.is_empty()) else {
         return Ok(ModelRef::LatestFinishedRun);
     };
@@ -118,7 +132,7 @@ fn parse_registry_uri(uri: &str, rest: &str) -> Result<ModelRef> {
     Ok(ModelRef::Version { name: name.to_string(), version })
 }
 
-pub(super) fn describe(reference: &ModelRef) -> String {
+fn describe(reference: &ModelRef) -> String {
     match reference {
         ModelRef::Path(p) => p.display().to_string(),
         ModelRef::Run { run_id, path } => format!("runs:/{run_id}/{path}"),
@@ -145,122 +159,79 @@ fn resolve_path(path: &Path) -> Result<ResolvedModel> {
     Ok(ResolvedModel { uri: dir.display().to_string(), dir, run_id })
 }
 
-/// A resolved directory must hold a model: a readable MLmodel with flavors.
-fn check_model_dir(dir: &Path, uri: &str) -> Result<()> {
+/// A resolved directory must hold a model (a readable MLmodel with flavors) written for the run
+/// the URI leads to. Returns the run the MLmodel names.
+fn check_model_dir(dir: &Path, uri: &str, run_id: Option<&str>) -> Result<Option<String>> {
     if !dir.join(MLMODEL_FILE).is_file() {
         return Err(Error::ModelNotFound(format!("{uri} ({}) holds no {MLMODEL_FILE} file", dir.display())));
     }
-    read_mlmodel(dir).map(|_| ())
+    let written_by = read_mlmodel(dir)?.run_id;
+    if let (Some(expected), Some(actual)) = (run_id, written_by.as_deref())
+        && expected != actual
+    {
+        return Err(Error::bad_file(
+            dir.join(MLMODEL_FILE),
+            format!(
+                "{uri} belongs to run {expected}, but its model was written by run {actual}: the run \
+                 holds another run's model; use runs:/{actual}/model or retrain"
+            ),
+        ));
+    }
+    Ok(written_by)
 }
 
-fn resolve_in_files(store: &FileStore, reference: &ModelRef) -> Result<ResolvedModel> {
-    match reference {
-        ModelRef::Path(path) => resolve_path(path),
-        ModelRef::Run { run_id, path } => {
-            let run = store.find_run(run_id)?.ok_or_else(|| unknown_run(run_id, &store.root, store))?;
-            Ok(ResolvedModel {
-                dir: run.artifact_dir().join(path),
-                uri: describe(reference),
-                run_id: Some(run_id.clone()),
-            })
-        }
-        ModelRef::Version { name, .. } | ModelRef::Alias { name, .. } | ModelRef::Latest { name } => {
-            resolve_registered(store, name, reference)
-        }
-        ModelRef::LatestFinishedRun => {
-            let runs =
-                list_file_runs(store, DEFAULT_EXPERIMENT).map_err(|e| Error::ModelNotFound(e.to_string()))?;
-            let found = runs.iter().find(|r| {
-                r.status == RunStatus::Finished
-                    && file_uri_to_path(&r.artifact_uri)
-                        .is_ok_and(|d| d.join(MODEL_ARTIFACT_PATH).join(MLMODEL_FILE).is_file())
-            });
-            let run = found.ok_or_else(|| no_finished_run(&store.root.display().to_string(), &runs))?;
-            let artifacts = file_uri_to_path(&run.artifact_uri)?;
-            Ok(ResolvedModel {
-                dir: artifacts.join(MODEL_ARTIFACT_PATH),
-                uri: format!("runs:/{}/{MODEL_ARTIFACT_PATH}", run.run_id),
-                run_id: Some(run.run_id.clone()),
-            })
-        }
-    }
-}
-
-fn resolve_registered(store: &FileStore, name: &str, reference: &ModelRef) -> Result<ResolvedModel> {
-    let model_root = store.root.join(MODELS_DIR).join(name);
-    if name.contains(['/', '\\']) || name.starts_with('.') || !model_root.join("meta.yaml").is_file() {
-        return Err(unknown_name(name, &registered_names(store)));
-    }
-    let versions = read_versions(&model_root);
-    let aliases = read_aliases(&model_root);
-    let version = match reference {
-        ModelRef::Version { version, .. } => Some(*version).filter(|v| versions.contains(v)),
-        ModelRef::Alias { alias, .. } => aliases.iter().find(|(a, _)| a == alias).map(|(_, v)| *v),
-        _ => versions.last().copied(),
+/// The registered version a `models:/` reference names.
+fn registered_version(store: &dyn Store, name: &str, reference: &ModelRef) -> Result<ModelVersion> {
+    let Some(model) = store.get_registered_model(name)? else {
+        let names: Vec<String> =
+            store.registered_models().unwrap_or_default().into_iter().map(|m| m.name).collect();
+        return Err(unknown_name(name, &names));
     };
-    let version = version.ok_or_else(|| unknown_version(&describe(reference), &versions, &aliases))?;
-    let meta_path = model_root.join(format!("version-{version}")).join("meta.yaml");
-    let meta = read_yaml(&meta_path)?;
-    let source = meta
-        .str_of("storage_location")
-        .filter(|s| s.starts_with("file:") || s.starts_with('/'))
-        .or_else(|| meta.str_of("source"))
-        .ok_or_else(|| Error::bad_file(&meta_path, "the model version has no source"))?;
-    let run_id = meta.str_of("run_id").map(str::to_string);
-    let dir = if let Some(run_ref) = source.strip_prefix("runs:/") {
-        let inner = parse_model_uri(Some(&format!("runs:/{run_ref}")))?;
-        resolve_in_files(store, &inner)?.dir
-    } else if source.starts_with("file:") {
-        file_uri_to_path(source)?
-    } else if source.starts_with('/') {
-        PathBuf::from(source)
-    } else {
-        return Err(Error::Tracking(format!(
-            "{}: version {version} of {name:?} points at {source}, which credrisk cannot read \
-             (MLflow-3 logged models and remote stores are not supported)",
-            meta_path.display()
-        )));
+    let versions = store.search_model_versions(name)?;
+    let wanted = match reference {
+        ModelRef::Version { version, .. } => Some(*version),
+        ModelRef::Alias { alias, .. } => model.aliases.get(alias).copied(),
+        _ => versions.last().map(|v| v.version),
     };
-    Ok(ResolvedModel { dir, uri: describe(reference), run_id })
+    let numbers: Vec<u32> = versions.iter().map(|v| v.version).collect();
+    versions.into_iter().find(|v| Some(v.version) == wanted).ok_or_else(|| {
+        let aliases: Vec<(String, u32)> = model.aliases.into_iter().collect();
+        unknown_version(&describe(reference), &numbers, &aliases)
+    })
 }
 
-fn registered_names(store: &FileStore) -> Vec<String> {
-    super::file_store::subdirs(&store.root.join(MODELS_DIR))
-        .unwrap_or_default()
-        .iter()
-        .filter(|d| d.join("meta.yaml").is_file())
-        .map(|d| super::file_store::file_name(d))
-        .collect()
-}
-
-fn unknown_run(run_id: &str, root: &Path, store: &FileStore) -> Error {
-    let runs = list_file_runs(store, DEFAULT_EXPERIMENT).unwrap_or_default();
-    Error::ModelNotFound(format!("no run {run_id} in {}; {}", root.display(), list_runs_text(&runs)))
-}
-
-pub(super) fn list_runs_text(runs: &[RunSummary]) -> String {
-    if runs.is_empty() {
-        return format!("experiment {DEFAULT_EXPERIMENT:?} has no runs");
+/// The newest FINISHED run of the default experiment whose artifacts hold `model/MLmodel`.
+fn latest_finished_model(store: &dyn Store) -> Result<(PathBuf, Option<String>)> {
+    let experiment =
+        store.experiment_by_name(DEFAULT_EXPERIMENT)?.filter(|e| e.lifecycle == Lifecycle::Active);
+    let runs = match &experiment {
+        Some(exp) => {
+            let _ = end_dead_runs(store, &exp.id);
+            store.search_runs(&exp.id, None)?
+        }
+        None => Vec::new(),
+    };
+    let wanted = format!("{MODEL_ARTIFACT_PATH}/{MLMODEL_FILE}");
+    for run in runs.iter().filter(|r| r.info.status == RunStatus::Finished).take(MAX_RUNS_PROBED) {
+        let listed = store.list_artifacts(&run.info.run_id, MODEL_ARTIFACT_PATH)?;
+        if listed.iter().any(|e| e.path == wanted && !e.is_dir) {
+            let dir = store.download_artifacts(&run.info.run_id, MODEL_ARTIFACT_PATH)?;
+            return Ok((dir, Some(run.info.run_id.clone())));
+        }
     }
-    let shown: Vec<String> =
-        runs.iter().take(20).map(|r| format!("{} ({}, {})", r.run_id, r.run_name, r.status)).collect();
-    let more = if runs.len() > 20 { format!(" and {} more", runs.len() - 20) } else { String::new() };
-    format!("runs of experiment {DEFAULT_EXPERIMENT:?}: {}{more}", shown.join(", "))
+    Err(Error::ModelNotFound(format!(
+        "no FINISHED run with a model in experiment {DEFAULT_EXPERIMENT:?} at {}; {}",
+        store.uri(),
+        list_runs_text(&runs)
+    )))
 }
 
-pub(super) fn no_finished_run(store: &str, runs: &[RunSummary]) -> Error {
-    Error::ModelNotFound(format!(
-        "no FINISHED run with a model in experiment {DEFAULT_EXPERIMENT:?} at {store}; {}",
-        list_runs_text(runs)
-    ))
-}
-
-pub(super) fn unknown_name(name: &str, names: &[String]) -> Error {
+fn unknown_name(name: &str, names: &[String]) -> Error {
     let listing = if names.is_empty() { "none".to_string() } else { names.join(", ") };
     Error::ModelNotFound(format!("no registered model named {name:?} (registered models: {listing})"))
 }
 
-pub(super) fn unknown_version(what: &str, versions: &[u32], aliases: &[(String, u32)]) -> Error {
+fn unknown_version(what: &str, versions: &[u32], aliases: &[(String, u32)]) -> Error {
     let versions: Vec<String> = versions.iter().map(u32::to_string).collect();
     let aliases: Vec<String> = aliases.iter().map(|(a, v)| format!("{a} → {v}")).collect();
     let or_none = |v: Vec<String>| if v.is_empty() { "none".to_string() } else { v.join(", ") };

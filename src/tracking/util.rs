@@ -22,13 +22,31 @@ pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-/// The user recorded in `user_id` and `mlflow.user`: `$USER`, `$LOGNAME`, else `unknown`.
+/// The user recorded in `user_id` and `mlflow.user`, found as MLflow's client finds it
+/// (Python's `getpass.getuser()`): `$LOGNAME`, `$USER`, `$LNAME`, `$USERNAME`, then the OS
+/// account of the real user id; `unknown` only when none exists.
 pub fn current_user() -> String {
-    ["USER", "LOGNAME", "USERNAME"]
+    ["LOGNAME", "USER", "LNAME", "USERNAME"]
         .iter()
         .filter_map(|k| std::env::var(k).ok())
         .find(|v| !v.trim().is_empty())
+        .or_else(os_account_name)
         .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// The account name of this process's real user id in `/etc/passwd` (Linux).
+fn os_account_name() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uid = status.lines().find_map(|l| l.strip_prefix("Uid:"))?.split_whitespace().next()?.to_string();
+    account_with_uid(&std::fs::read_to_string("/etc/passwd").ok()?, &uid)
+}
+
+fn account_with_uid(passwd: &str, uid: &str) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        (fields.nth(1)? == uid && !name.is_empty()).then(|| name.to_string())
+    })
 }
 
 /// `YYYY-MM-DD HH:MM:SS.ffffff` in UTC, the format of MLmodel's `utc_time_created`.
@@ -86,18 +104,47 @@ pub fn validate_key(kind: &str, key: &str) -> Result<()> {
     Ok(())
 }
 
-/// A registered model name: MLflow refuses empty names and `/` or `:`; the file store also needs
-/// it to be one safe directory name.
+/// MLflow's registry keeps names in a `String(256)` column.
+pub const MAX_MODEL_NAME_CHARS: usize = 256;
+/// A file system's limit for one directory name, which is what the file store makes of a name.
+pub const MAX_FILE_NAME_BYTES: usize = 255;
+
+/// A registered model name: MLflow refuses empty names and `/` or `:`, and keeps at most 256
+/// characters; the file store also needs it to be one safe directory name.
 pub fn validate_model_name(name: &str) -> Result<()> {
-    let bad = |why: &str| Err(Error::Usage(format!("invalid registered model name {name:?}: {why}")));
+    let bad =
+        |why: &str| Err(Error::Usage(format!("invalid registered model name {:?}: {why}", shorten(name))));
     if name.trim().is_empty() {
         return bad("it is empty");
+    }
+    let chars = name.chars().count();
+    if chars > MAX_MODEL_NAME_CHARS {
+        return bad(&format!("it has {chars} characters; MLflow allows at most {MAX_MODEL_NAME_CHARS}"));
     }
     if name.contains(['/', ':', '\\']) {
         return bad("names cannot contain '/', ':' or '\\'");
     }
     if name.starts_with('.') || name.chars().any(char::is_control) {
         return bad("names cannot start with '.' or contain control characters");
+    }
+    Ok(())
+}
+
+/// A name in an error message: long ones cut to 40 characters and an ellipsis.
+pub fn shorten(name: &str) -> String {
+    match name.char_indices().nth(40) {
+        Some((cut, _)) => format!("{}…", &name[..cut]),
+        None => name.to_string(),
+    }
+}
+
+/// An experiment name: not empty, at most 500 characters (mlflow/utils/validation.py).
+pub fn validate_experiment_name(name: &str) -> Result<()> {
+    if name.trim().is_empty() || name.chars().count() > 500 {
+        return Err(Error::Usage(format!(
+            "invalid experiment name {:?}: 1 to 500 characters",
+            shorten(name)
+        )));
     }
     Ok(())
 }
@@ -191,6 +238,23 @@ mod tests {
         }
         validate_run_id("0a829a8aa21342e0897e50a07363a0b4").unwrap();
         assert!(validate_run_id("../etc").is_err());
+    }
+
+    #[test]
+    fn model_names_are_limited_like_mlflow() {
+        validate_model_name(&"n".repeat(256)).unwrap();
+        let err = validate_model_name(&"n".repeat(300)).unwrap_err().to_string();
+        assert!(err.contains("300 characters") && err.contains("256") && err.len() < 200, "{err}");
+        assert!(validate_experiment_name(&"e".repeat(501)).is_err());
+        validate_experiment_name("credrisk").unwrap();
+    }
+
+    #[test]
+    fn the_os_account_is_found_by_uid() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\nana:x:1000:1000::/home/ana:/bin/sh\n";
+        assert_eq!(account_with_uid(passwd, "1000").as_deref(), Some("ana"));
+        assert_eq!(account_with_uid(passwd, "0").as_deref(), Some("root"));
+        assert_eq!(account_with_uid(passwd, "7"), None);
     }
 
     #[test]

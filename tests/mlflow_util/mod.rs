@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use crate::common;
-use credrisk::tracking::{self, Metric, RunInfo, RunStatus, Tracker};
+use credrisk::tracking::{self, ActiveRun, Metric, MlModel, RunInfo, RunStatus, Store};
 use sha2::{Digest, Sha256};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -78,7 +78,7 @@ pub fn payload_bytes() -> Vec<u8> {
 }
 
 /// An `outputs/` directory like train's: metrics.json, a PNG, and `model/` with its payload,
-/// schema and dump (MLmodel is added by [`write_mlmodel`] once the run id is known).
+/// schema and dump (MLmodel is added by [`MlModel::write`] once the run id is known).
 pub fn write_outputs(dir: &Path) -> PathBuf {
     let model = dir.join("model");
     fs::create_dir_all(&model).unwrap();
@@ -119,10 +119,11 @@ pub fn standard_logged() -> Logged {
 
 /// Starts a run and logs the standard params, step metrics (with NaN, ±inf and a `/` key), tags
 /// and the outputs directory with a model; ends it FINISHED. Returns the run and the model dir.
-pub fn log_standard_run(tracker: &mut dyn Tracker, scratch: &Path, run_name: &str) -> (RunInfo, Logged) {
+pub fn log_standard_run(store: &dyn Store, scratch: &Path, run_name: &str) -> (RunInfo, Logged) {
     let logged = standard_logged();
     let tags = vec![("team".to_string(), "risk".to_string())];
-    let run = tracker.start_run("credrisk", run_name, &tags).unwrap();
+    let mut tracker = ActiveRun::start(store, "credrisk", run_name, &tags).unwrap();
+    let run = tracker.info().clone();
     tracker.log_params(&logged.params).unwrap();
     tracker.log_params(&logged.params[..2]).unwrap(); // the same values again: allowed
     let ts = tracking::now_ms();
@@ -144,9 +145,15 @@ pub fn log_standard_run(tracker: &mut dyn Tracker, scratch: &Path, run_name: &st
     tracker.set_tags(&[("mlflow.note.content".to_string(), logged.note.clone())]).unwrap();
     let outputs = scratch.join(format!("outputs-{}", run.run_id));
     let model_dir = write_outputs(&outputs);
-    tracking::write_mlmodel(&model_dir, &run.run_id, "model.crm", "credrisk-model/1").unwrap();
+    let mlmodel = MlModel {
+        run_id: Some(&run.run_id),
+        payload_file: "model.crm",
+        payload_format: "credrisk-model/1",
+        signature: None,
+    };
+    mlmodel.write(&model_dir).unwrap();
     tracker.log_artifacts(&outputs, None).unwrap();
-    tracker.end_run(RunStatus::Finished).unwrap();
+    tracker.end(RunStatus::Finished).unwrap();
     (run, logged)
 }
 
@@ -255,12 +262,17 @@ impl MlflowServer {
     /// Starts `mlflow server ARGS --host 127.0.0.1 --port P --workers 1` and waits (bounded) for
     /// `/health`.
     pub fn start(args: &[&str], log_dir: &Path) -> MlflowServer {
+        MlflowServer::start_command("server", args, log_dir)
+    }
+
+    /// The same with another `mlflow` command that serves (`ui`).
+    pub fn start_command(command: &str, args: &[&str], log_dir: &Path) -> MlflowServer {
         use std::os::unix::process::CommandExt;
         let port = free_port();
         let log = log_dir.join(format!("mlflow-server-{port}.log"));
         let log_file = fs::File::create(&log).unwrap();
         let child = python_cmd()
-            .args(["-m", "mlflow", "server"])
+            .args(["-m", "mlflow", command])
             .args(args)
             .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--workers", "1"])
             .stdin(Stdio::null())
@@ -359,4 +371,69 @@ pub fn get_text(url: &str) -> String {
         .build()
         .into();
     agent.get(url).call().unwrap_or_else(|e| panic!("GET {url}: {e}")).body_mut().read_to_string().unwrap()
+}
+
+/// What the promotion gate and the monitor need from a store, exercised through [`Store`] only
+/// and read back by the real client: a registered version, the alias holder (unset, set, moved
+/// away), model-version tags, and a resumed run that gets step metrics and a JSON artifact.
+pub fn gate_and_monitor_calls_read_back(store: &dyn Store, scratch: &Path, uri: &str) {
+    use serde_json::json;
+    let (run, _) = log_standard_run(store, scratch, "gated");
+    store.create_registered_model("gated").unwrap();
+    assert_eq!(store.create_registered_model("gated").unwrap().name, "gated", "creating twice is fine");
+    let source = format!("{}/model", run.artifact_uri);
+    let v1 = store.create_model_version("gated", &source, &run.run_id).unwrap();
+    let v2 = store.create_model_version("gated", &source, &run.run_id).unwrap();
+    assert_eq!((v1.version, v2.version), (1, 2));
+    assert_eq!(store.get_alias("gated", "champion").unwrap(), None);
+    store.set_alias("gated", "champion", 1).unwrap();
+    store.set_alias("gated", "challenger", 2).unwrap();
+    let holder = store.get_alias("gated", "champion").unwrap().expect("champion is set");
+    assert_eq!((holder.version, holder.run_id.as_deref()), (1, Some(run.run_id.as_str())));
+    store.set_model_version_tag("gated", 2, "validation", "passed").unwrap();
+    store.set_alias("gated", "champion", 2).unwrap();
+    store.delete_alias("gated", "challenger").unwrap();
+    let versions = store.search_model_versions("gated").unwrap();
+    assert_eq!(versions.iter().map(|v| v.version).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(versions[1].tags.get("validation").map(String::as_str), Some("passed"));
+    assert_eq!(store.get_model_version("gated", 2).unwrap().unwrap().aliases, ["champion"]);
+    assert_eq!(store.get_model_version("gated", 9).unwrap(), None);
+    let model = store.get_registered_model("gated").unwrap().unwrap();
+    assert_eq!(model.aliases.into_iter().collect::<Vec<_>>(), [("champion".to_string(), 2)]);
+    let dir = store.download_model_version(&versions[1]).unwrap();
+    assert_eq!(fs::read(dir.join("model.crm")).unwrap(), payload_bytes());
+
+    // The monitor: one run per model, resumed for each batch.
+    for step in 1..=3 {
+        let mut resumed = ActiveRun::resume(store, &run.run_id).unwrap();
+        resumed.log_metrics(&[Metric::new("monitor/psi", f64::from(step) / 8.0, i64::from(step))]).unwrap();
+        assert!(resumed.log_params(&[("seed".into(), "7".into())]).is_err(), "params stay immutable");
+    }
+    let mut resumed = ActiveRun::resume(store, &run.run_id).unwrap_or_else(|e| panic!("{e}"));
+    let report = scratch.join(format!("gate-{}", run.run_id));
+    fs::create_dir_all(&report).unwrap();
+    fs::write(report.join("decision.json"), r#"{"promote": true}"#).unwrap();
+    resumed.log_artifacts(&report, Some("gate")).unwrap();
+    assert_eq!(store.read_artifact(&run.run_id, "gate/decision.json").unwrap(), br#"{"promote": true}"#);
+
+    let got = py_json(
+        r#"
+import json, sys, mlflow
+uri, run_id = sys.argv[1], sys.argv[2]
+c = mlflow.MlflowClient(uri, uri)
+champion = c.get_model_version_by_alias("gated", "champion")
+local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="gate/decision.json", tracking_uri=uri)
+print(json.dumps({"champion": str(champion.version), "tags": champion.tags,
+                  "status": c.get_run(run_id).info.status,
+                  "aliases": c.get_registered_model("gated").aliases,
+                  "psi": sorted([m.step, m.value] for m in c.get_metric_history(run_id, "monitor/psi")),
+                  "decision": json.load(open(local))}))
+"#,
+        &[uri, &run.run_id],
+    );
+    assert_eq!(
+        got,
+        json!({"champion": "2", "tags": {"validation": "passed"}, "aliases": {"champion": "2"}, "status": "FINISHED",
+               "psi": [[1, 0.125], [2, 0.25], [3, 0.375]], "decision": {"promote": true}})
+    );
 }

@@ -2,7 +2,7 @@
 //! demands, bounded timeouts, a short retry on "busy" answers, and errors that name the server,
 //! the call and MLflow's own `error_code: message`.
 
-use super::uri::percent_encode_path;
+use super::super::uri::percent_encode_path;
 use crate::error::{Error, Result};
 use serde_json::Value;
 use std::fs::File;
@@ -74,6 +74,19 @@ impl RestClient {
         })
     }
 
+    /// DELETE `/api/2.0/<endpoint>` with a JSON body (how MLflow's client sends deletes).
+    pub fn try_delete(&self, endpoint: &str, body: &Value) -> std::result::Result<Value, ApiError> {
+        let url = format!("{}/api/2.0/{endpoint}", self.base);
+        let text = body.to_string();
+        self.with_retries(|| {
+            self.agent
+                .delete(&url)
+                .force_send_body()
+                .header("Content-Type", "application/json")
+                .send(text.as_str())
+        })
+    }
+
     pub fn try_get(&self, endpoint: &str, query: &[(&str, &str)]) -> std::result::Result<Value, ApiError> {
         let url = format!("{}/api/2.0/{endpoint}", self.base);
         self.with_retries(|| {
@@ -116,6 +129,19 @@ impl RestClient {
             .map_err(transport_error)
             .and_then(read_json);
         result.map(|_| ()).map_err(|e| self.error("PUT", &endpoint, &e))
+    }
+
+    /// GETs a small artifact from the proxy into memory (at most `limit` bytes).
+    pub fn artifact_bytes(&self, artifact_path: &str, limit: u64) -> Result<Vec<u8>> {
+        let endpoint =
+            format!("mlflow-artifacts/artifacts/{}", percent_encode_path(artifact_path.as_bytes()));
+        let url = format!("{}/api/2.0/{endpoint}", self.base);
+        let fail = |e: ApiError| self.error("GET", &endpoint, &e);
+        let mut response = self.agent.get(&url).call().map_err(|e| fail(transport_error(e)))?;
+        if !response.status().is_success() {
+            return Err(fail(read_json(response).err().unwrap_or_else(|| unexpected("no error body"))));
+        }
+        response.body_mut().with_config().limit(limit).read_to_vec().map_err(|e| fail(transport_error(e)))
     }
 
     /// GETs an artifact from the proxy into `dest` (which is created).
@@ -206,7 +232,7 @@ fn read_json(mut response: ureq::http::Response<ureq::Body>) -> std::result::Res
 
 fn snippet(text: &str) -> String {
     let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    super::util::truncate_chars(&one_line, 300)
+    super::super::util::truncate_chars(&one_line, 300)
 }
 
 /// A metric value as MLflow's JSON expects it: numbers, and the strings "NaN", "Infinity" and

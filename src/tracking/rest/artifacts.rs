@@ -1,18 +1,27 @@
 //! Run artifacts behind a tracking server: where a run's `artifact_uri` points
 //! (`mlflow-artifacts:/…` through the server's proxy, or a `file:` directory this machine can
-//! write), uploading a local directory there and downloading a directory back.
+//! write), uploading a local directory there, listing, and downloading a directory into a
+//! local cache (`<temp>/credrisk-models/<key>/`) that appears whole by rename.
 
-use super::rest::RestClient;
-use super::uri::file_uri_to_path;
+use super::super::entities::ArtifactEntry;
+use super::super::local_files::{clean_artifact_path, files_to_log};
+use super::super::uri::file_uri_to_path;
+use super::super::util::new_run_id;
+use super::RestStore;
+use super::client::RestClient;
+use super::runs::{array, json_int};
 use crate::error::{Error, Result};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// Directory trees deeper than this are refused (a symlink loop, most likely).
+/// Directory trees deeper than this are refused.
 const MAX_DEPTH: usize = 32;
 /// A model directory has a handful of files; this bounds a runaway download.
 const MAX_DOWNLOAD_FILES: usize = 10_000;
+/// One artifact read whole (an MLmodel, a JSON report) is at most this large.
+const MAX_READ_BYTES: u64 = 64 << 20;
 
 /// Where a run's artifacts live, seen from this client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,52 +68,70 @@ impl ArtifactLocation {
     }
 }
 
-/// Uploads every file below `local_dir` to `<location>/<artifact_path>/…`.
-pub fn upload_dir(
-    client: &RestClient,
-    location: &ArtifactLocation,
-    local_dir: &Path,
-    artifact_path: Option<&str>,
-) -> Result<()> {
-    let rel_root = artifact_path.map(|p| p.trim_matches('/')).unwrap_or("");
-    if rel_root.split('/').any(|part| part == "." || part == "..") {
-        return Err(Error::Usage(format!(
-            "invalid artifact path {rel_root:?}: use a plain relative path like 'model'"
-        )));
+impl RestStore {
+    /// The run's artifact root.
+    fn artifact_root(&self, run_id: &str) -> Result<(String, ArtifactLocation)> {
+        let run = self
+            .get_run(run_id)?
+            .ok_or_else(|| Error::ModelNotFound(format!("no run {run_id} on {}", self.client.base)))?;
+        let uri = run.info.artifact_uri.trim_end_matches('/').to_string();
+        let location = ArtifactLocation::parse(&uri)?;
+        Ok((uri, location))
     }
-    let target = location.join(rel_root);
-    for (rel, path) in local_files(local_dir)? {
-        match target.join(&rel) {
-            ArtifactLocation::Proxy(remote) => client.put_artifact(&remote, &path)?,
-            ArtifactLocation::Local(dest) => copy_local(&path, &dest)?,
+
+    /// Uploads every file below `local_dir` to `<artifact root>/<artifact_path>/…`.
+    pub fn log_artifacts(&self, run_id: &str, local_dir: &Path, artifact_path: Option<&str>) -> Result<()> {
+        let rel_root = clean_artifact_path(artifact_path)?;
+        let files = files_to_log(local_dir)?;
+        let target = self.artifact_root(run_id)?.1.join(&rel_root);
+        for (rel, path) in files {
+            match target.join(&rel) {
+                ArtifactLocation::Proxy(remote) => self.client.put_artifact(&remote, &path)?,
+                ArtifactLocation::Local(dest) => copy_local(&path, &dest)?,
+            }
+        }
+        Ok(())
+    }
+
+    pub fn list_artifacts(&self, run_id: &str, path: &str) -> Result<Vec<ArtifactEntry>> {
+        let rel = clean_artifact_path(Some(path))?;
+        let listing =
+            self.client.get("mlflow/artifacts/list", &[("run_id", run_id), ("path", rel.as_str())])?;
+        Ok(array(&listing["files"])
+            .iter()
+            .filter_map(|f| {
+                Some(ArtifactEntry {
+                    path: f["path"].as_str()?.to_string(),
+                    is_dir: f["is_dir"].as_bool().unwrap_or(false),
+                    size: json_int(&f["file_size"]).and_then(|s| u64::try_from(s).ok()),
+                })
+            })
+            .collect())
+    }
+
+    pub fn download_artifacts(&self, run_id: &str, path: &str) -> Result<PathBuf> {
+        let rel = clean_artifact_path(Some(path))?;
+        let (uri, location) = self.artifact_root(run_id)?;
+        let uri = if rel.is_empty() { uri } else { format!("{uri}/{rel}") };
+        download_cached(&self.client, &location.join(&rel), &uri)
+    }
+
+    pub fn read_artifact(&self, run_id: &str, path: &str) -> Result<Vec<u8>> {
+        let rel = clean_artifact_path(Some(path))?;
+        match self.artifact_root(run_id)?.1.join(&rel) {
+            ArtifactLocation::Proxy(remote) => self.client.artifact_bytes(&remote, MAX_READ_BYTES),
+            ArtifactLocation::Local(file) => {
+                let meta = fs::metadata(&file).map_err(|e| Error::io(&file, e))?;
+                if !meta.is_file() || meta.len() > MAX_READ_BYTES {
+                    return Err(Error::bad_file(
+                        &file,
+                        format!("not a file of at most {MAX_READ_BYTES} bytes"),
+                    ));
+                }
+                fs::read(&file).map_err(|e| Error::io(&file, e))
+            }
         }
     }
-    Ok(())
-}
-
-/// Every file below `dir` as (`a/b` relative path, path), sorted; unreadable entries are errors.
-pub fn local_files(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
-    let mut out = Vec::new();
-    collect_files(dir, "", 0, &mut out)?;
-    out.sort();
-    Ok(out)
-}
-
-fn collect_files(dir: &Path, prefix: &str, depth: usize, out: &mut Vec<(String, PathBuf)>) -> Result<()> {
-    if depth > MAX_DEPTH {
-        return Err(Error::Usage(format!("{}: directory nested too deep (a symlink loop?)", dir.display())));
-    }
-    for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
-        let path = entry.map_err(|e| Error::io(dir, e))?.path();
-        let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
-        let rel = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
-        if path.is_dir() {
-            collect_files(&path, &rel, depth + 1, out)?;
-        } else {
-            out.push((rel, path));
-        }
-    }
-    Ok(())
 }
 
 /// Copies one file into a local artifact directory, atomically (temp beside it + rename).
@@ -116,11 +143,46 @@ fn copy_local(src: &Path, dest: &Path) -> Result<()> {
     crate::fsutil::write_atomic(dest, &bytes)
 }
 
+/// Downloads the directory once per (server, artifact URI); later calls reuse the copy (a
+/// run's model directory does not change once written). The download goes to a staging
+/// directory renamed into place when complete, so a crash or a concurrent download never leaves
+/// a half model in the cache.
+pub fn download_cached(
+    client: &RestClient,
+    location: &ArtifactLocation,
+    artifact_uri: &str,
+) -> Result<PathBuf> {
+    if let ArtifactLocation::Local(dir) = location {
+        return Ok(dir.clone());
+    }
+    let cache_root = std::env::temp_dir().join("credrisk-models");
+    let key = hex::encode(&Sha256::digest(format!("{}\n{artifact_uri}", client.base).as_bytes())[..12]);
+    let target = cache_root.join(&key);
+    if target.is_dir() {
+        return Ok(target);
+    }
+    crate::fsutil::create_dir_all(&cache_root)?;
+    let staging = cache_root.join(format!(".{key}-{}", new_run_id()));
+    let downloaded = download_dir(client, location, &staging);
+    let result = match downloaded {
+        Ok(0) => Err(Error::ModelNotFound(format!("{artifact_uri} on {} holds no files", client.base))),
+        Ok(_) => match fs::rename(&staging, &target) {
+            Ok(()) => Ok(target.clone()),
+            // Another process finished the same download first: use its copy.
+            Err(_) if target.is_dir() => Ok(target.clone()),
+            Err(e) => Err(Error::io(&target, e)),
+        },
+        Err(e) => Err(e),
+    };
+    let _ = fs::remove_dir_all(&staging);
+    result
+}
+
 /// Downloads the directory at `location` into `dest` (created), recursively.
-pub fn download_dir(client: &RestClient, location: &ArtifactLocation, dest: &Path) -> Result<usize> {
+fn download_dir(client: &RestClient, location: &ArtifactLocation, dest: &Path) -> Result<usize> {
     match location {
         ArtifactLocation::Local(dir) => {
-            let files = local_files(dir)?;
+            let files = files_to_log(dir)?;
             for (rel, path) in &files {
                 copy_local(path, &dest.join(rel))?;
             }
@@ -148,7 +210,7 @@ fn download_proxy_dir(
     }
     crate::fsutil::create_dir_all(dest.join(rel))?;
     let listing = client.get("mlflow-artifacts/artifacts", &[("path", remote.as_str())])?;
-    for entry in listing["files"].as_array().map(Vec::as_slice).unwrap_or_default() {
+    for entry in array(&listing["files"]) {
         let Some(name) = entry_name(entry, &remote) else { continue };
         let child = if rel.is_empty() { name } else { format!("{rel}/{name}") };
         if entry["is_dir"].as_bool() == Some(true) {
@@ -201,15 +263,5 @@ mod tests {
         assert_eq!(entry_name(&e("1/r/artifacts/model/x.bin"), "1/r/artifacts/model"), Some("x.bin".into()));
         assert_eq!(entry_name(&e("../etc"), "d"), None);
         assert_eq!(entry_name(&e(""), "d"), None);
-    }
-
-    #[test]
-    fn local_files_walks_recursively() {
-        let dir = tempfile::tempdir().unwrap();
-        fs::create_dir_all(dir.path().join("model/sub")).unwrap();
-        fs::write(dir.path().join("a.json"), "{}").unwrap();
-        fs::write(dir.path().join("model/sub/b.bin"), "x").unwrap();
-        let rels: Vec<String> = local_files(dir.path()).unwrap().into_iter().map(|(r, _)| r).collect();
-        assert_eq!(rels, ["a.json", "model/sub/b.bin"]);
     }
 }
