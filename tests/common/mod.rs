@@ -64,3 +64,35 @@ pub fn python_ok(script: &str, args: &[&str]) -> String {
     );
     String::from_utf8(out.stdout).expect("utf-8 output")
 }
+
+/// Python source defining `export_forest(rf, names)`: a fitted binary scikit-learn forest as a
+/// `credrisk-forest/1` dump (a dict), for scripts to paste in front of their own code. Per node:
+/// value = class-1 fraction, cover = `weighted_n_node_samples`, children_default from
+/// `missing_go_to_left`; sklearn's +inf threshold ("every present value left, missing right")
+/// becomes the largest finite float, which routes every finite input the same way and fits in
+/// JSON. `input_dtype` float32: sklearn compares inputs cast to float32.
+pub const SKLEARN_TO_DUMP_PY: &str = r#"
+import numpy as np
+
+def export_tree(tree):
+    left, right = tree.children_left.astype(int), tree.children_right.astype(int)
+    leaf = left == -1
+    value = np.asarray(tree.value, dtype=np.float64)[:, 0, :]
+    threshold = np.where(leaf, 0.0, tree.threshold.astype(np.float64))
+    threshold = np.where(np.isposinf(threshold), np.finfo(np.float64).max, threshold)
+    missing_left = np.asarray(tree.missing_go_to_left).astype(bool)
+    return {
+        "children_left": left.tolist(),
+        "children_right": right.tolist(),
+        "children_default": np.where(leaf, -1, np.where(missing_left, left, right)).tolist(),
+        "feature": np.where(leaf, -1, tree.feature.astype(int)).tolist(),
+        "threshold": threshold.tolist(),
+        "value": (value[:, 1] / value.sum(axis=1)).tolist(),
+        "cover": tree.weighted_n_node_samples.astype(np.float64).tolist(),
+    }
+
+def export_forest(rf, names):
+    assert list(rf.classes_) == [False, True] or list(rf.classes_) == [0, 1], rf.classes_
+    return {"format": "credrisk-forest/1", "feature_names": list(names), "input_dtype": "float32",
+            "trees": [export_tree(e.tree_) for e in rf.estimators_]}
+"#;
