@@ -258,31 +258,33 @@ fn constant_sampled_features_make_the_node_draw_more() {
 
 #[test]
 fn out_of_bag_predictions_average_the_trees_that_did_not_draw_the_row() {
-    let data = logistic(1500, 5);
-    let p = ForestParams { oob_score: true, ..params(12, 6, 5) };
-    let fitted = fit_quietly(&p, &data);
-    let oob = fitted.oob.expect("asked for");
-    let bags: Vec<Vec<u32>> = (0..12).map(|t| bootstrap_counts(p.seed, t, data.n_rows())).collect();
-    let mut scored = 0;
-    let mut correct = 0;
-    for (row, label) in data.y.iter().enumerate() {
-        let x = data.row(row);
-        let out: Vec<f64> = bags
-            .iter()
-            .zip(&fitted.forest.trees)
-            .filter(|(bag, _)| bag[row] == 0)
-            .map(|(_, tree)| tree.predict(&x))
-            .collect();
-        let want = (!out.is_empty()).then(|| out.iter().sum::<f64>() / out.len() as f64);
-        assert_eq!(oob.predictions[row], want, "row {row}");
-        if let Some(p) = want {
-            scored += 1;
-            correct += usize::from((p > 0.5) == *label);
+    // With gaps too: a left-out row's missing values take each node's default side.
+    for data in [logistic(1500, 5), logistic_with_gaps(1500, 5)] {
+        let p = ForestParams { oob_score: true, ..params(12, 6, 5) };
+        let fitted = fit_quietly(&p, &data);
+        let oob = fitted.oob.expect("asked for");
+        let bags: Vec<Vec<u32>> = (0..12).map(|t| bootstrap_counts(p.seed, t, data.n_rows())).collect();
+        let mut scored = 0;
+        let mut correct = 0;
+        for (row, label) in data.y.iter().enumerate() {
+            let x = data.row(row);
+            let out: Vec<f64> = bags
+                .iter()
+                .zip(&fitted.forest.trees)
+                .filter(|(bag, _)| bag[row] == 0)
+                .map(|(_, tree)| tree.predict(&x))
+                .collect();
+            let want = (!out.is_empty()).then(|| out.iter().sum::<f64>() / out.len() as f64);
+            assert_eq!(oob.predictions[row], want, "row {row}");
+            if let Some(p) = want {
+                scored += 1;
+                correct += usize::from((p > 0.5) == *label);
+            }
         }
+        assert_eq!(oob.n_scored, scored);
+        assert_eq!(oob.accuracy, correct as f64 / scored as f64);
+        assert!(oob.accuracy > 0.6 && oob.roc_auc.unwrap() > 0.7, "{} {:?}", oob.accuracy, oob.roc_auc);
     }
-    assert_eq!(oob.n_scored, scored);
-    assert_eq!(oob.accuracy, correct as f64 / scored as f64);
-    assert!(oob.accuracy > 0.6 && oob.roc_auc.unwrap() > 0.7, "{} {:?}", oob.accuracy, oob.roc_auc);
 }
 
 #[test]
