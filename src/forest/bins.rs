@@ -45,14 +45,11 @@ impl FeatureBins {
         let (mut bins, present_codes) = Self::fit_and_code_present(&present, max_bins - 1);
         bins.has_missing = true;
         let missing = bins.n_bins() as u8;
-        let mut present_codes = present_codes.into_iter();
-        let codes =
-            column
-                .iter()
-                .map(|x| {
-                    if x.is_nan() { missing } else { present_codes.next().expect("a code per present value") }
-                })
-                .collect();
+        let mut codes = vec![missing; column.len()];
+        let present_rows = codes.iter_mut().zip(column).filter(|(_, x)| !x.is_nan());
+        for ((code, _), present_code) in present_rows.zip(present_codes) {
+            *code = present_code;
+        }
         (bins, codes)
     }
 

@@ -367,7 +367,7 @@ impl<'a, T: Tally, R: LocalRow> Grower<'a, T, R> {
                 (code <= last_left) | (code == missing)
             });
         } else {
-            // Missing rows (the code after every value bin) go right with the larger codes.
+            // Missing rows, if any, have the code after every value bin: they go right.
             stream_partition(from, to, n_left, |row: &R| row.code(feature) <= last_left);
         }
         start + n_left

@@ -76,7 +76,7 @@ pub fn best_cut<T: Tally>(
             let cut = Cut::Between { left_bin, right_bin: b };
             if left.rows >= min_leaf {
                 // A node without missing rows sends future missing values to its larger child,
-                // like scikit-learn: the guess that misplaces the fewest training rows' peers.
+                // like scikit-learn: with nothing learnt about them, where most rows went.
                 let default_left = !has_missing && left.rows > totals.rows - left.rows;
                 consider(&mut best_right, cut, default_left, left, totals);
             }
@@ -91,7 +91,7 @@ pub fn best_cut<T: Tally>(
         left.add(cell.counts());
         last_non_empty = Some(b);
     }
-    if has_missing && let Some(last_bin) = last_non_empty {
+    if has_missing && let Some(last_bin) = values.iter().rposition(|cell| !cell.is_empty()) {
         non_constant = true;
         let present = totals.minus(missing);
         if present.rows >= min_leaf && missing.rows >= min_leaf {
@@ -249,6 +249,16 @@ mod tests {
         let cut = best_cut(&hist, missing, &sum(&[hist[0], hist[1], missing]), 5).1.unwrap();
         assert_eq!(cut.cut, Cut::Between { left_bin: 0, right_bin: 1 });
         assert_eq!((cut.default_left, cut.left), (true, counts(6, 6, 0)));
+    }
+
+    #[test]
+    fn present_left_sends_every_value_bin_left() {
+        // Bin 0 is mixed, bins 1 and 2 class 0, the 10 missing rows class 1; with 10 rows per
+        // leaf, present | missing (21 | 10) beats the cuts between bins.
+        let hist = [counts(12, 12, 6), counts(5, 5, 0), counts(4, 4, 0)];
+        let missing = counts(10, 10, 10);
+        let cut = best_cut(&hist, missing, &sum(&[hist[0], hist[1], hist[2], missing]), 10).1.unwrap();
+        assert_eq!((cut.cut, cut.left), (Cut::PresentLeft { last_bin: 2 }, counts(21, 21, 6)));
     }
 
     #[test]
