@@ -9,6 +9,7 @@
 //!
 //! ```text
 //! cargo bench --bench forest_fit                 # 250k rows, 100 trees, depth 12, leaf 20, sqrt vs sklearn
+//! cargo bench --bench forest_fit -- --gaps       # the same with 20 % of 3 columns missing (NaN)
 //! cargo bench --bench forest_fit -- --scaling    # our fit time from 50k to 1M rows
 //! cargo bench --bench forest_fit -- --modes      # histogram subtraction vs per-node sampled histograms
 //! cargo bench --bench forest_fit -- --tune       # held-out AUC and fit time over a parameter grid
@@ -31,7 +32,7 @@ import numpy as np
 sys.path.insert(0, sys.argv[1])
 from make_data import generate
 from schema import REGIONS, MARITAL, HOUSING, EDUCATION
-n, seed, out = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+n, seed, out, gaps = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5] == "gaps"
 c = generate(n, seed)
 numeric = ["age", "dependents", "income", "employment_years", "credit_history_months", "num_loans",
            "avg_monthly_payment", "delinquency_rate", "credit_inquiries", "regional_cpi",
@@ -44,6 +45,11 @@ for field, cats in [("gender", ("f", "m")), ("region", REGIONS), ("marital_statu
     values = np.asarray(c[field])
     cols.extend((values == cat).astype(np.float64) for cat in cats)
 X = np.column_stack(cols)
+if gaps:
+    # 20 % of income, employment_years and credit_inquiries missing, at random.
+    rng = np.random.default_rng(seed)
+    for j in (2, 3, 8):
+        X[rng.random(n) < 0.2, j] = np.nan
 X.astype("<f8").tofile(out + "/X.f64")
 np.asarray(c["approved"], dtype=np.uint8).tofile(out + "/y.u8")
 print(json.dumps({"rows": X.shape[0], "features": X.shape[1]}))
@@ -97,17 +103,25 @@ fn run_python(script: &str, args: &[String]) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("python prints JSON")
 }
 
-/// Generates `n` applicants with the peer's generator (credrisk's own without the peer), encoded;
-/// the matrix is also left in `dir` (X.f64 row-major, y.u8) for scikit-learn.
-fn generate(dir: &Path, n: usize, seed: u64) -> Data {
+/// Generates `n` applicants with the peer's generator (credrisk's own without the peer), encoded,
+/// with `gaps` 20 % of income, employment_years and credit_inquiries missing at random; the
+/// matrix is also left in `dir` (X.f64 row-major, y.u8) for scikit-learn.
+fn generate(dir: &Path, n: usize, seed: u64, gaps: bool) -> Data {
     let peer = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/peer");
     if !peer.join("make_data.py").exists() {
         println!("peer: {} is absent; the data comes from credrisk's own generator", peer.display());
-        return generate_ours(dir, n, seed);
+        return generate_ours(dir, n, seed, gaps);
     }
+    let gaps = if gaps { "gaps" } else { "complete" };
     let shape = run_python(
         ENCODE,
-        &[peer.display().to_string(), n.to_string(), seed.to_string(), dir.display().to_string()],
+        &[
+            peer.display().to_string(),
+            n.to_string(),
+            seed.to_string(),
+            dir.display().to_string(),
+            gaps.to_string(),
+        ],
     );
     let p = shape["features"].as_u64().expect("feature count") as usize;
     let bytes = std::fs::read(dir.join("X.f64")).expect("X written");
@@ -118,15 +132,33 @@ fn generate(dir: &Path, n: usize, seed: u64) -> Data {
     Data { columns, y }
 }
 
-fn generate_ours(dir: &Path, n: usize, seed: u64) -> Data {
+fn generate_ours(dir: &Path, n: usize, seed: u64, gaps: bool) -> Data {
     let table = generate_table(n as u64, seed).expect("generate");
     let encoder = Encoder::fit(&table).expect("encode");
-    let rows = encoder.encode_rows(&table.applicants);
+    let p = encoder.n_features();
+    let mut rows = encoder.encode_rows(&table);
+    if gaps {
+        let names = encoder.feature_names();
+        let holes: Vec<usize> = ["income", "employment_years", "credit_inquiries"]
+            .iter()
+            .map(|f| names.iter().position(|n| n == f).expect("a field of the built-in schema"))
+            .collect();
+        for (i, row) in rows.chunks_mut(p).enumerate() {
+            for (k, &j) in holes.iter().enumerate() {
+                // A seeded hash per cell: one in five missing.
+                let h = (i as u64 * 3 + k as u64 + seed).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
+                if h % 5 == 0 {
+                    row[j] = f64::NAN;
+                }
+            }
+        }
+    }
     let bytes: Vec<u8> = rows.iter().flat_map(|v| v.to_le_bytes()).collect();
     std::fs::write(dir.join("X.f64"), bytes).expect("X written");
     let y = table.approved.expect("labels");
     std::fs::write(dir.join("y.u8"), y.iter().map(|&a| u8::from(a)).collect::<Vec<u8>>()).expect("y written");
-    Data { columns: encoder.encode_columns(&table.applicants), y }
+    let columns = (0..p).map(|f| rows.iter().skip(f).step_by(p).copied().collect()).collect();
+    Data { columns, y }
 }
 
 fn params(
@@ -193,7 +225,7 @@ fn peak_rss_mb() -> f64 {
 const N_TRAIN: usize = 250_000;
 const N_TEST: usize = 100_000;
 
-fn head_to_head(dir: &Path, data: &Data, repeat: usize) {
+fn head_to_head(dir: &Path, data: &Data, repeat: usize, gaps: bool) {
     let (train, test) = (data.rows(0..N_TRAIN), data.rows(N_TRAIN..N_TRAIN + N_TEST));
     let p = params(100, Some(12), 20, MaxFeatures::Sqrt);
     let args = [dir.display().to_string(), data.columns.len().to_string(), N_TRAIN.to_string()];
@@ -211,8 +243,9 @@ fn head_to_head(dir: &Path, data: &Data, repeat: usize) {
     let ours_rss = peak_rss_mb();
     let nodes: usize = ours.forest.trees.iter().map(|t| t.nodes.len()).sum();
     println!(
-        "{N_TRAIN} rows x {} features, 100 trees, max_depth 12, min_samples_leaf 20, sqrt; {N_TEST} held out",
-        train.columns.len()
+        "{N_TRAIN} rows x {} features, 100 trees, max_depth 12, min_samples_leaf 20, sqrt; {N_TEST} held out{}",
+        train.columns.len(),
+        if gaps { "; 20 % of income, employment_years, credit_inquiries missing" } else { "" }
     );
     println!(
         "credrisk  fit {ours_s:7.3} s  AUC {ours_auc:.5}  leaves/tree {:7.1}  peak RSS {ours_rss:.0} MB",
@@ -315,7 +348,7 @@ fn main() {
         .map_or(1, |n| n.parse().expect("--repeat N"));
     let dir = tempfile::tempdir().expect("temp dir");
     let rows = if has("--scaling") { 1_000_000 + N_TEST } else { N_TRAIN + N_TEST };
-    let data = generate(dir.path(), rows, 42);
+    let data = generate(dir.path(), rows, 42, has("--gaps"));
     if has("--scaling") {
         scaling(&data, repeat);
     } else if has("--modes") {
@@ -323,6 +356,6 @@ fn main() {
     } else if has("--tune") {
         tune(&data, repeat);
     } else {
-        head_to_head(dir.path(), &data, repeat);
+        head_to_head(dir.path(), &data, repeat, has("--gaps"));
     }
 }

@@ -199,28 +199,7 @@ fn read_labelled(path: &Path, schema: &Arc<Schema>) -> Result<ApplicantTable> {
     if table.is_empty() {
         return Err(Error::bad_file(path, "has no rows"));
     }
-    refuse_missing_values(path, &table)?;
     Ok(table)
-}
-
-/// The forest cannot learn from missing values yet: a model input with gaps is refused here, in
-/// one place, with what to do about it. (Delete this once the forest learns where missing values
-/// go at each split.)
-fn refuse_missing_values(path: &Path, table: &ApplicantTable) -> Result<()> {
-    let schema = table.schema();
-    for (i, field) in schema.fields().enumerate().filter(|(_, f)| f.nullable && !f.exclude) {
-        if let Some(row) = table.column(i).position(f64::is_nan) {
-            return Err(Error::Usage(format!(
-                "{}: column {} has missing values (first at row {}); training on missing values needs a \
-                 credrisk built with missing-value support (or --exclude {})",
-                path.display(),
-                field.name,
-                row + 1,
-                field.name
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// Stratified split: per class, a seeded shuffle puts `round(test_size × n_class)` rows in the

@@ -1,6 +1,7 @@
 //! Pre-binning: every feature is cut once into at most 256 quantile bins (exact values when it has
 //! at most 256 distinct ones) and the data becomes row-major `u8` codes, so split search is a
-//! histogram over bins and a split between two bins maps back to a real threshold.
+//! histogram over bins and a split between two bins maps back to a real threshold. A missing value
+//! (NaN) gets a code of its own, one past the value bins, so histograms count missing rows apart.
 
 use rayon::prelude::*;
 
@@ -15,6 +16,9 @@ pub struct FeatureBins {
     pub lower: Vec<f64>,
     /// Largest training value in each bin.
     pub upper: Vec<f64>,
+    /// Whether the column has missing values (NaN); they get the code `n_bins()`, after every
+    /// value bin (there are then at most `MAX_BINS - 1` value bins).
+    pub has_missing: bool,
 }
 
 /// Quantiles of a column longer than this are estimated from an evenly strided subsample of about
@@ -31,12 +35,31 @@ impl FeatureBins {
 
     /// The bins and every value's code. Bin edges of many-valued columns come from a subsample,
     /// but each bin's `lower` and `upper` are the true extremes of the training values in it.
+    /// NaN is a missing value: the present values are binned as a column of their own into one
+    /// bin fewer, and every NaN gets the code after theirs.
     pub fn fit_and_code(column: &[f64], max_bins: usize) -> (FeatureBins, Vec<u8>) {
+        if !has_nan(column) {
+            return Self::fit_and_code_present(column, max_bins);
+        }
+        let present: Vec<f64> = column.iter().copied().filter(|x| !x.is_nan()).collect();
+        let (mut bins, present_codes) = Self::fit_and_code_present(&present, max_bins - 1);
+        bins.has_missing = true;
+        let missing = bins.n_bins() as u8;
+        let mut codes = vec![missing; column.len()];
+        let present_rows = codes.iter_mut().zip(column).filter(|(_, x)| !x.is_nan());
+        for ((code, _), present_code) in present_rows.zip(present_codes) {
+            *code = present_code;
+        }
+        (bins, codes)
+    }
+
+    /// `fit_and_code` for a column without missing values.
+    fn fit_and_code_present(column: &[f64], max_bins: usize) -> (FeatureBins, Vec<u8>) {
         if let Some(exact) = small_integer_bins(column, max_bins) {
             return exact;
         }
         if let Some(distinct) = few_distinct_values(column, max_bins) {
-            let bins = FeatureBins { lower: distinct.clone(), upper: distinct };
+            let bins = FeatureBins { lower: distinct.clone(), upper: distinct, has_missing: false };
             let codes = column.iter().map(|&x| bins.code(x)).collect();
             return (bins, codes);
         }
@@ -68,12 +91,19 @@ impl FeatureBins {
         let bins = FeatureBins {
             lower: kept.iter().map(|&b| lower[b]).collect(),
             upper: kept.iter().map(|&b| upper[b]).collect(),
+            has_missing: false,
         };
         (bins, codes)
     }
 
+    /// The number of value bins (the missing code, if any, comes after them).
     pub fn n_bins(&self) -> usize {
         self.upper.len()
+    }
+
+    /// How many codes the column uses: its value bins and, if it has missing values, their code.
+    pub fn n_codes(&self) -> usize {
+        self.n_bins() + usize::from(self.has_missing)
     }
 
     /// The bin of a value (values above the last bin land in it, below the first in bin 0).
@@ -91,6 +121,12 @@ impl FeatureBins {
         // Rounding can put the midpoint on `above` when the two are adjacent floats.
         if mid >= below && mid < above { mid } else { below }
     }
+}
+
+/// Whether the column holds a NaN: a branch-free scan per chunk (it runs over every column, and
+/// most have none).
+fn has_nan(column: &[f64]) -> bool {
+    column.chunks(256).any(|chunk| chunk.iter().fold(false, |seen, x| seen | x.is_nan()))
 }
 
 /// -0.0 and 0.0 route identically under `<=`, so they must share a bin.
@@ -129,7 +165,7 @@ fn small_integer_bins(column: &[f64], max_bins: usize) -> Option<(FeatureBins, V
         table[v as usize] = code as u8;
     }
     let codes = column.iter().map(|&x| table[x as usize & (SMALL_INTEGERS - 1)]).collect();
-    Some((FeatureBins { lower: distinct.clone(), upper: distinct }, codes))
+    Some((FeatureBins { lower: distinct.clone(), upper: distinct, has_missing: false }, codes))
 }
 
 /// The sorted distinct values, or `None` as soon as there are more than `max_bins`.
@@ -173,7 +209,11 @@ fn sorted_value_runs(column: &[f64]) -> Vec<(f64, usize)> {
 /// target is recomputed after each bin so a heavy value (say 70 % zeros) gets a bin of its own
 /// without starving the rest of the range.
 fn quantile_groups(runs: &[(f64, usize)], n_rows: usize, max_bins: usize) -> FeatureBins {
-    let mut bins = FeatureBins { lower: Vec::with_capacity(max_bins), upper: Vec::with_capacity(max_bins) };
+    let mut bins = FeatureBins {
+        lower: Vec::with_capacity(max_bins),
+        upper: Vec::with_capacity(max_bins),
+        has_missing: false,
+    };
     let (mut rows_left, mut bins_left) = (n_rows, max_bins);
     let mut in_bin = 0usize;
     for (i, &(value, count)) in runs.iter().enumerate() {
@@ -214,8 +254,8 @@ pub struct BinnedData {
 }
 
 impl BinnedData {
-    /// Bins column-major data (one `Vec` per feature, equal lengths, finite values) into rows of
-    /// `stride` codes.
+    /// Bins column-major data (one `Vec` per feature, equal lengths, finite values or NaN for
+    /// missing) into rows of `stride` codes.
     pub fn new(columns: &[Vec<f64>], stride: usize) -> BinnedData {
         let n_features = columns.len();
         let n_rows = columns.first().map_or(0, Vec::len);
@@ -327,14 +367,58 @@ mod tests {
 
     #[test]
     fn thresholds_separate_the_bins_they_split() {
-        let bins = FeatureBins { lower: vec![1.0, 2.0, 4.0], upper: vec![1.5, 3.0, 9.0] };
+        let bins = FeatureBins { lower: vec![1.0, 2.0, 4.0], upper: vec![1.5, 3.0, 9.0], has_missing: false };
         assert_eq!(bins.threshold_between(0, 1), 1.75);
         assert_eq!(bins.threshold_between(0, 2), 2.75);
         let tiny = 1.0f64;
         let next = f64::from_bits(tiny.to_bits() + 1);
-        let adjacent = FeatureBins { lower: vec![tiny, next], upper: vec![tiny, next] };
+        let adjacent = FeatureBins { lower: vec![tiny, next], upper: vec![tiny, next], has_missing: false };
         let t = adjacent.threshold_between(0, 1);
         assert!(tiny <= t && t < next);
+    }
+
+    #[test]
+    fn missing_values_get_the_code_after_the_value_bins() {
+        let nan = f64::NAN;
+        // Small integers (table path) and fractional values (search path), NaN anywhere.
+        for column in [vec![nan, 3.0, 1.0, nan, 3.0, 0.0], vec![nan, 0.75, 0.5, nan, 0.75, -0.25]] {
+            let (bins, codes) = FeatureBins::fit_and_code(&column, MAX_BINS);
+            assert!(bins.has_missing);
+            assert_eq!((bins.n_bins(), bins.n_codes()), (3, 4));
+            assert_eq!(codes, vec![3, 2, 1, 3, 2, 0], "{column:?}");
+            let present: Vec<f64> = column.iter().copied().filter(|x| !x.is_nan()).collect();
+            let (alone, _) = FeatureBins::fit_and_code(&present, MAX_BINS);
+            assert_eq!(
+                (&bins.lower, &bins.upper),
+                (&alone.lower, &alone.upper),
+                "bins of the present values"
+            );
+            assert!(!alone.has_missing && alone.n_codes() == alone.n_bins());
+        }
+        // Every value missing: no value bin, and code 0 means missing.
+        let (bins, codes) = FeatureBins::fit_and_code(&[nan, nan], MAX_BINS);
+        assert_eq!((bins.n_bins(), bins.n_codes(), codes), (0, 1, vec![0, 0]));
+    }
+
+    #[test]
+    fn a_column_with_missing_values_keeps_one_code_for_them() {
+        // 300 distinct present values and 10 % NaN: 255 quantile bins, code 255 is missing.
+        let column: Vec<f64> =
+            (0..3000).map(|i| if i % 10 == 3 { f64::NAN } else { f64::from(i % 300) + 0.5 }).collect();
+        let (bins, codes) = FeatureBins::fit_and_code(&column, MAX_BINS);
+        assert_eq!((bins.n_bins(), bins.n_codes()), (MAX_BINS - 1, MAX_BINS));
+        for (&x, &c) in column.iter().zip(&codes) {
+            if x.is_nan() {
+                assert_eq!(c, 255);
+            } else {
+                assert_eq!(c, bins.code(x));
+                assert!(bins.lower[c as usize] <= x && x <= bins.upper[c as usize]);
+            }
+        }
+        // A NaN-free column of the same values keeps all 256 bins.
+        let present: Vec<f64> = column.iter().copied().filter(|x| !x.is_nan()).collect();
+        assert_eq!(FeatureBins::fit_and_code(&present, MAX_BINS).0.n_bins(), MAX_BINS);
+        assert!(has_nan(&column) && !has_nan(&present) && !has_nan(&[]));
     }
 
     #[test]

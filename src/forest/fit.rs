@@ -23,8 +23,9 @@ pub struct FittedForest {
 
 /// Fits a random forest on column-major data (`columns[f][row]`, every column as long as `y`).
 /// `on_tree_done(t)` is called from a worker thread as soon as tree `t` is grown (for a progress
-/// bar; trees finish in any order). Bad data (no rows, no features, ragged columns, a non-finite
-/// value, a single class) is an `Error::Usage` naming the problem.
+/// bar; trees finish in any order). NaN is a missing value: every split learns which side it goes
+/// to. Bad data (no rows, no features, ragged columns, an infinite value, a single class) is an
+/// `Error::Usage` naming the problem.
 pub fn fit(
     params: &ForestParams,
     columns: &[Vec<f64>],
@@ -190,8 +191,11 @@ fn validate_training_data(columns: &[Vec<f64>], y: &[bool]) -> Result<()> {
                 y.len()
             ));
         }
-        if let Some(row) = column.iter().position(|x| !x.is_finite()) {
-            return usage(format!("feature column {f}, row {row}: {} is not a finite number", column[row]));
+        if let Some(row) = column.iter().position(|x| x.is_infinite()) {
+            return usage(format!(
+                "feature column {f}, row {row}: {} is not a finite number (a missing value is NaN)",
+                column[row]
+            ));
         }
     }
     let positives = y.iter().filter(|&&label| label).count();

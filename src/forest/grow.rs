@@ -1,8 +1,9 @@
 //! Growing one CART tree on binned data: depth-first over the tree's in-bag rows (a contiguous run
 //! per node, partitioned in place), with a histogram split search (Gini) over the features
-//! sampled at each node.
+//! sampled at each node (each feature's cut chosen by `split`).
 
 use super::bins::{BinnedData, MAX_BINS};
+use super::split::{Candidate, Cut, PRESENT_LEFT_THRESHOLD, best_cut};
 use super::tally::{Counts, Tally};
 use super::tree::{Node, Tree};
 use super::workspace::{LocalRow, Workspace};
@@ -66,11 +67,7 @@ struct Span {
 #[derive(Debug, Clone, Copy)]
 struct Split {
     feature: usize,
-    /// Last bin (non-empty in the node) that goes left, and first non-empty bin that goes right.
-    left_bin: usize,
-    right_bin: usize,
-    left: Counts,
-    proxy: f64,
+    best: Candidate,
 }
 
 /// A node waiting to be grown: its rows are `rows[start..end]`.
@@ -170,33 +167,39 @@ impl<'a, T: Tally, R: LocalRow> Grower<'a, T, R> {
             self.recycle(full);
             return;
         };
-        let right_totals = totals.minus(split.left);
+        let Split { feature, best } = split;
+        let right_totals = totals.minus(best.left);
         let (left_grows, right_grows) =
-            (!self.must_be_leaf(&split.left, depth + 1), !self.must_be_leaf(&right_totals, depth + 1));
+            (!self.must_be_leaf(&best.left, depth + 1), !self.must_be_leaf(&right_totals, depth + 1));
         // Leaves need no ordered rows: skip the partition when neither child splits further.
         let middle = if left_grows || right_grows {
             self.partition(start, end, depth, &split)
         } else {
-            start + split.left.rows as usize
+            start + best.left.rows as usize
         };
         let (left, right) = (self.nodes.len(), self.nodes.len() + 1);
-        let bins = &self.data.bins[split.feature];
+        let threshold = match best.cut {
+            Cut::Between { left_bin, right_bin } => {
+                self.data.bins[feature].threshold_between(left_bin, right_bin)
+            }
+            Cut::PresentLeft { .. } => PRESENT_LEFT_THRESHOLD,
+        };
         self.nodes[node] = Node {
-            threshold: bins.threshold_between(split.left_bin, split.right_bin),
+            threshold,
             value: totals.value(),
             cover: totals.weight as f64,
-            feature: split.feature as u32,
+            feature: feature as u32,
             left: left as u32,
             right: right as u32,
-            default_left: false,
+            default_left: best.default_left,
         };
-        self.nodes.push(Node::leaf(split.left.value(), split.left.weight as f64));
+        self.nodes.push(Node::leaf(best.left.value(), best.left.weight as f64));
         self.nodes.push(Node::leaf(right_totals.value(), right_totals.weight as f64));
         let depth = depth + 1;
         let (left_full, right_full) = self.children_full_histograms(
             full,
             depth,
-            (start, middle, left_grows, split.left.rows),
+            (start, middle, left_grows, best.left.rows),
             (middle, end, right_grows, right_totals.rows),
         );
         // Right pushed first so the left subtree is grown first (depth-first, like scikit-learn).
@@ -217,7 +220,7 @@ impl<'a, T: Tally, R: LocalRow> Grower<'a, T, R> {
                 start,
                 end: middle,
                 depth,
-                totals: split.left,
+                totals: best.left,
                 constant,
                 full: left_full,
             });
@@ -258,16 +261,19 @@ impl<'a, T: Tally, R: LocalRow> Grower<'a, T, R> {
                     Some(full) => &full[f],
                     None => &self.sampled[local],
                 };
-                let n_bins = self.data.bins[f].n_bins();
-                let (non_constant, cut) = best_cut(&hist[..n_bins], totals, self.limits.min_samples_leaf);
+                let bins = &self.data.bins[f];
+                let n_bins = bins.n_bins();
+                let missing = if bins.has_missing { hist[n_bins].counts() } else { Counts::default() };
+                let (non_constant, cut) =
+                    best_cut(&hist[..n_bins], missing, totals, self.limits.min_samples_leaf);
                 if !non_constant {
                     constant.insert(f);
                 }
                 found_non_constant |= non_constant;
-                if let Some((left_bin, right_bin, left, proxy)) = cut
-                    && best.is_none_or(|b| proxy > b.proxy)
+                if let Some(cut) = cut
+                    && best.is_none_or(|b| cut.proxy > b.best.proxy)
                 {
-                    best = Some(Split { feature: f, left_bin, right_bin, left, proxy });
+                    best = Some(Split { feature: f, best: cut });
                 }
             }
         }
@@ -282,7 +288,7 @@ impl<'a, T: Tally, R: LocalRow> Grower<'a, T, R> {
         }
         let histograms = &mut self.sampled[..features.len()];
         for (h, &f) in histograms.iter_mut().zip(features) {
-            h[..self.data.bins[f].n_bins()].fill(T::default());
+            h[..self.data.bins[f].n_codes()].fill(T::default());
         }
         accumulate(&node_rows(self.ws, span.depth)[span.start..span.end], features, histograms);
     }
@@ -343,25 +349,43 @@ impl<'a, T: Tally, R: LocalRow> Grower<'a, T, R> {
     }
 
     /// Streams the node's rows (`start..end` at `depth`) into its children's runs at `depth + 1`:
-    /// rows whose code for the split feature is at most `left_bin` to `start..middle`, the others
-    /// to `middle..end`, where `middle` comes from the histogram's left count. One read and one
-    /// write per row, with the destination picked without a branch. Returns `middle`.
+    /// rows whose code for the split feature goes left to `start..middle`, the others to
+    /// `middle..end`, where `middle` comes from the histogram's left count. Returns `middle`.
     fn partition(&mut self, start: usize, end: usize, depth: usize, split: &Split) -> usize {
-        let (feature, left_bin) = (split.feature, split.left_bin as u8);
-        let middle = start + split.left.rows as usize;
+        let feature = split.feature;
+        let last_left = split.best.cut.last_left_bin() as u8;
+        let n_left = split.best.left.rows as usize;
+        let bins = &self.data.bins[feature];
         let Workspace { rows, scratch, .. } = &mut *self.ws;
         let (from, to) =
             if depth.is_multiple_of(2) { (&*rows, &mut *scratch) } else { (&*scratch, &mut *rows) };
-        let (mut left, mut right) = (start, middle);
-        for &row in &from[start..end] {
-            let goes_left = row.code(feature) <= left_bin;
-            to[if goes_left { left } else { right }] = row;
-            left += usize::from(goes_left);
-            right += usize::from(!goes_left);
+        let (from, to) = (&from[start..end], &mut to[start..end]);
+        if split.best.default_left && bins.has_missing {
+            let missing = bins.n_bins() as u8;
+            stream_partition(from, to, n_left, |row: &R| {
+                let code = row.code(feature);
+                (code <= last_left) | (code == missing)
+            });
+        } else {
+            // Missing rows, if any, have the code after every value bin: they go right.
+            stream_partition(from, to, n_left, |row: &R| row.code(feature) <= last_left);
         }
-        debug_assert_eq!((left, right), (middle, end));
-        middle
+        start + n_left
     }
+}
+
+/// Copies `from` into `to`, the rows `goes_left` accepts (`n_left` of them) first, the others
+/// after, each in order: one read and one write per row, the destination picked without a branch.
+#[inline(always)]
+fn stream_partition<R: LocalRow>(from: &[R], to: &mut [R], n_left: usize, goes_left: impl Fn(&R) -> bool) {
+    let (mut left, mut right) = (0, n_left);
+    for row in from {
+        let l = goes_left(row);
+        to[if l { left } else { right }] = *row;
+        left += usize::from(l);
+        right += usize::from(!l);
+    }
+    debug_assert_eq!((left, right), (n_left, from.len()));
 }
 
 /// The buffer holding the rows of nodes at `depth`.
@@ -400,96 +424,5 @@ fn accumulate_group<T: Tally, R: LocalRow, const K: usize>(
         for (h, &f) in histograms.iter_mut().zip(features) {
             h[usize::from(row.code(f))].add(one);
         }
-    }
-}
-
-/// Scans one feature's histogram for the best cut between two consecutive non-empty bins that
-/// leaves at least `min_leaf` rows on each side. Returns whether the feature is non-constant in
-/// the node, and the best cut as (left bin, right bin, left counts, Gini proxy).
-fn best_cut<T: Tally>(
-    hist: &[T],
-    totals: &Counts,
-    min_leaf: u32,
-) -> (bool, Option<(usize, usize, Counts, f64)>) {
-    let mut left = Counts::default();
-    let mut last_non_empty: Option<usize> = None;
-    let mut best: Option<(usize, usize, Counts, f64)> = None;
-    let mut non_constant = false;
-    for (b, cell) in hist.iter().enumerate() {
-        if cell.is_empty() {
-            continue;
-        }
-        let h = cell.counts();
-        if let Some(lb) = last_non_empty {
-            non_constant = true;
-            if totals.rows - left.rows < min_leaf {
-                break;
-            }
-            if left.rows >= min_leaf {
-                let proxy = left.gini_proxy() + totals.minus(left).gini_proxy();
-                if best.is_none_or(|(_, _, _, p)| proxy > p) {
-                    best = Some((lb, b, left, proxy));
-                }
-            }
-        }
-        left.add(h);
-        last_non_empty = Some(b);
-    }
-    (non_constant, best)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn counts(rows: u32, weight: u32, positive: u32) -> Counts {
-        Counts { rows, weight, positive }
-    }
-
-    #[test]
-    fn best_cut_maximises_the_gini_decrease_by_brute_force() {
-        // Bins with (rows, weight, positive); empty bins in between must be skipped.
-        let hist = [
-            counts(3, 4, 0),
-            counts(0, 0, 0),
-            counts(2, 3, 1),
-            counts(4, 4, 4),
-            counts(0, 0, 0),
-            counts(3, 5, 2),
-        ];
-        let mut totals = Counts::default();
-        hist.iter().for_each(|&h| totals.add(h));
-        let gini = |c: &Counts| {
-            let v = c.positive as f64 / c.weight as f64;
-            c.weight as f64 * 2.0 * v * (1.0 - v)
-        };
-        // Brute force over every prefix of non-empty bins.
-        let non_empty: Vec<usize> = (0..hist.len()).filter(|&b| hist[b].rows > 0).collect();
-        let mut best = (f64::INFINITY, 0, 0, Counts::default());
-        for w in non_empty.windows(2) {
-            let mut left = Counts::default();
-            hist[..=w[0]].iter().for_each(|&h| left.add(h));
-            let impurity = gini(&left) + gini(&totals.minus(left));
-            if impurity < best.0 {
-                best = (impurity, w[0], w[1], left);
-            }
-        }
-        let (non_constant, cut) = best_cut(&hist, &totals, 1);
-        let (lb, rb, left, _) = cut.unwrap();
-        assert!(non_constant);
-        assert_eq!((lb, rb, left), (best.1, best.2, best.3));
-        // By hand: the cut after bin 2 (impurity 1.714 + 4.0) beats after bin 3 (5.45 + 2.4).
-        assert_eq!((lb, rb), (2, 3));
-        // Rows per side: after bin 0 3|9, after bin 2 5|7, after bin 3 9|3. With at least 6 rows
-        // per leaf no cut is allowed, with 5 only the one after bin 2.
-        assert!(best_cut(&hist, &totals, 6).1.is_none());
-        assert_eq!(best_cut(&hist, &totals, 5).1.map(|c| (c.0, c.1)), Some((2, 3)));
-    }
-
-    #[test]
-    fn a_single_non_empty_bin_is_constant() {
-        let hist = [counts(0, 0, 0), counts(5, 7, 3), counts(0, 0, 0)];
-        let (non_constant, cut) = best_cut(&hist, &hist[1], 1);
-        assert!(!non_constant && cut.is_none());
     }
 }

@@ -8,6 +8,7 @@ mod importance;
 mod linfa_impl;
 mod oob;
 mod params;
+mod split;
 mod tally;
 mod tree;
 mod workspace;

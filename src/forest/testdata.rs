@@ -1,5 +1,6 @@
 //! Seeded synthetic training data for the forest's unit tests: a logistic model over ten features
-//! of the kinds the applicant table has (continuous, skewed, counts, binary, pure noise).
+//! of the kinds the applicant table has (continuous, skewed, counts, binary, pure noise), and the
+//! same with gaps.
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -63,4 +64,23 @@ pub fn logistic(n: usize, seed: u64) -> Synthetic {
         }
     }
     Synthetic { columns, y }
+}
+
+/// `logistic(n, seed)` with gaps (NaN): 20 % of feature 0 at random, feature 1 (income) missing
+/// for 40 % of the rows above 600k (not at random), 10 % of the binary feature 3 and 15 % of the
+/// age (feature 7) at random.
+pub fn logistic_with_gaps(n: usize, seed: u64) -> Synthetic {
+    let mut data = logistic(n, seed);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6a70);
+    for row in 0..n {
+        for (f, share) in [(0, 0.2), (3, 0.1), (7, 0.15)] {
+            if rng.random_bool(share) {
+                data.columns[f][row] = f64::NAN;
+            }
+        }
+        if data.columns[1][row] > 600_000.0 && rng.random_bool(0.4) {
+            data.columns[1][row] = f64::NAN;
+        }
+    }
+    data
 }

@@ -77,3 +77,12 @@ pub fn python_ok(script: &str, args: &[&str]) -> String {
     );
     String::from_utf8(out.stdout).expect("utf-8 output")
 }
+
+/// Python that makes `export_tree` and `export_forest` of tests/oracles/sklearn_to_dump.py
+/// available to a script it prefixes.
+pub fn sklearn_export_prelude() -> String {
+    format!(
+        "import sys\nsys.path.insert(0, {:?})\nfrom sklearn_to_dump import export_tree, export_forest\n",
+        root().join("tests/oracles").display().to_string()
+    )
+}
