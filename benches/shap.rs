@@ -8,7 +8,9 @@
 //!
 //! Run: `cargo bench --bench shap`. Env: SHAP_BENCH_PEER_ROWS (rows shap explains in batch,
 //! default 1000: its rows/s do not depend on the count), SHAP_BENCH_PEER_INTERVENTIONAL_ROWS
-//! (default 40), SHAP_BENCH_SKIP_PEER=1 (time ours only), CREDRISK_PYTHON (the venv's python).
+//! (default 40), SHAP_BENCH_SKIP_PEER=1 (time ours only), CREDRISK_PYTHON (the venv's python), CREDRISK_SHARED
+//! (where ../shared is, when the checkout is not beside it); SHAP_BENCH_PROFILE=ROWS (no timing:
+//! ROWS rows each way on one thread, to run under valgrind).
 
 use credrisk::forest::dump::read_dump;
 use credrisk::shap::{Explanation, TreeShap};
@@ -102,6 +104,12 @@ fn run_python(script: &str, args: &[String]) -> String {
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
+/// The steering material beside the project (`../shared`), or `CREDRISK_SHARED` (a worktree
+/// elsewhere).
+fn shared(root: &Path) -> PathBuf {
+    std::env::var_os("CREDRISK_SHARED").map(PathBuf::from).unwrap_or_else(|| root.join("../shared"))
+}
+
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
@@ -128,7 +136,7 @@ fn main() {
     if !dir.join("background.csv").exists() {
         std::fs::create_dir_all(&dir).expect("bench dir");
         eprintln!("shap bench: generating the peer's 250k rows and training its forest (once) ...");
-        run_python(PREPARE_PY, &[dir.display().to_string(), root.join("../shared").display().to_string()]);
+        run_python(PREPARE_PY, &[dir.display().to_string(), shared(root).display().to_string()]);
     }
     let dump = read_dump(dir.join("forest.json")).expect("the bench forest dump reads");
     let forest = &dump.forest;
@@ -146,6 +154,10 @@ fn main() {
         rayon::current_num_threads()
     );
 
+    if let Some(rows_to_profile) = std::env::var("SHAP_BENCH_PROFILE").ok().and_then(|v| v.parse().ok()) {
+        profile(forest, &rows, &background, rows_to_profile);
+        return;
+    }
     // The peer first, alone on the machine.
     let peer = (std::env::var_os("SHAP_BENCH_SKIP_PEER").is_none()).then(|| time_peer(&dir));
 
@@ -198,6 +210,25 @@ fn main() {
         inter_rps / shap_rps,
         inter_cpu_rps / shap_cpu_rps
     );
+}
+
+/// One thread, no timing: `rows` path-dependent then `rows` interventional explanations, for
+/// `valgrind --tool=callgrind` (instruction and cache counts per node, whatever the load).
+fn profile(forest: &credrisk::forest::Forest, rows: &[f64], background: &[f64], rows_to_profile: usize) {
+    let n = forest.n_features;
+    let internal: usize = forest.trees.iter().map(|t| t.nodes.len() - t.n_leaves()).sum();
+    println!("profile: {rows_to_profile} rows, {internal} internal nodes");
+    let path = TreeShap::path_dependent(forest).expect("path explainer");
+    let inter = TreeShap::interventional(forest, background).expect("interventional explainer");
+    let mut values = vec![0.0; n];
+    for shap in [&path, &inter] {
+        let mut scratch = shap.scratch();
+        let mut sum = 0.0;
+        for x in rows.chunks(n).take(rows_to_profile) {
+            sum += shap.explain_into(x, &mut scratch, &mut values).expect("explain");
+        }
+        println!("{:?}: {sum}", shap.method());
+    }
 }
 
 /// Runs shap's timings (one row, batch, interventional) on the cached sklearn model.

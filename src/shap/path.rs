@@ -25,12 +25,12 @@
 
 mod walk;
 
+use super::isa::Isa;
 use super::quadrature::GaussLegendre;
 use crate::error::{Error, Result};
 use crate::forest::{Forest, Tree};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use walk::Isa;
 
 /// Deepest tree TreeSHAP accepts (recursion depth of the builder; also bounds the scratch).
 pub(crate) const MAX_DEPTH: usize = 512;
@@ -350,7 +350,7 @@ impl PathForest {
                 }
             };
         }
-        run!(1 2 3 4 5 6 7 8 10 12 16 24 32 64);
+        run!(2 4 8 16 24 32 64);
     }
 }
 
@@ -366,10 +366,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Lane counts compiled in: every count to 8, then a few wider ones (more quadrature nodes than
-/// needed stay exact).
+/// Lane counts compiled in: whole vectors (a quadrature polynomial of 8 values is one AVX-512
+/// register, two AVX ones), so no variant computes a partial vector. More quadrature nodes than
+/// needed stay exact, and the count does not depend on the CPU: every variant gives the same bits.
+const LANES: [usize; 7] = [2, 4, 8, 16, 24, 32, 64];
+
 fn supported_lanes(needed: usize) -> Option<usize> {
-    [1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 16, 24, 32, 64].into_iter().find(|&n| n >= needed)
+    LANES.into_iter().find(|&n| n >= needed)
 }
 
 /// Σ over leaves of value × Π cover ratios: v(∅) of the game, i.e. the tree's expected value.
@@ -515,8 +518,8 @@ pub(crate) fn lanes_of(forest: &PathForest) -> usize {
     forest.lanes
 }
 
-/// The same forest with the plain (non-AVX) passes, to check both variants agree.
+/// The same forest with the passes compiled for `isa`, to check every variant gives the same bits.
 #[cfg(test)]
-pub(crate) fn baseline_variant(forest: &PathForest) -> PathForest {
-    PathForest { isa: Isa::Baseline, ..forest.clone() }
+pub(crate) fn with_isa(forest: &PathForest, isa: Isa) -> PathForest {
+    PathForest { isa, ..forest.clone() }
 }
