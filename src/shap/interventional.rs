@@ -10,13 +10,13 @@
 //! −value · W(p, n − 1) for each i ∈ B, with W(p, n) = p! n! / (p + n + 1)!.
 //!
 //! The contributions depend on z only through p and M, so a leaf needs, over its alive rows,
-//! how many have each p, and per feature of A how many that fail it have each p: integer counts.
-//! They are gathered by one walk of the tree per row x (see `walk.rs`) that carries the alive
-//! rows as a bit set, 64 background rows per machine word: a node's rows going left are a bit
-//! set computed once at build, a feature's failing rows are the OR of those sets along the
-//! path, and a subtree where no row is alive is skipped. The cost per row is the tree's nodes ×
-//! ⌈background / 64⌉ words plus the alive (leaf, row) pairs, against shap's recursion per
-//! (row, background row) pair; the counts are exact, so every instruction set gives the same bits.
+//! how many have each p, and per feature of A how many of those failing it have each p: integer
+//! counts. They are gathered by one depth-first walk of each tree per row x (see `walk.rs`)
+//! that carries the alive background rows, each with the mask of the path's features it fails;
+//! a node splits its list into both children's in one pass (one comparison per row), and a
+//! subtree where no row is alive is skipped. The counts are exact, so every instruction set
+//! gives the same bits. The work is the alive (node, background row) pairs, like shap's
+//! recursion, without its data-dependent branches.
 
 mod walk;
 
@@ -39,8 +39,6 @@ struct Step {
     right: u32,
     /// A missing value (NaN) goes left (the node's `default_left`).
     nan_left: bool,
-    /// Internal node: the index of its background bit set (rows going left) in `z_left`.
-    bits: u32,
 }
 
 impl Step {
@@ -58,12 +56,9 @@ pub(crate) struct InterventionalForest {
     roots: Vec<u32>,
     background: Vec<f64>,
     n_features: usize,
-    /// Background bit sets: `words` words per internal node, bit r of word w set when
-    /// background row 64 w + r goes left there; bits past the last row are 0.
-    z_left: Vec<u64>,
-    words: usize,
-    /// Per word: the bits that are background rows (all but the last word: all ones).
-    valid: Vec<u64>,
+    /// The background column by column (feature j's values at j · rows), for the walk's reads
+    /// of one feature over the alive rows.
+    columns: Vec<f64>,
     /// W(p, n) = p! n! / (p + n + 1)!, row-major with stride `stride`.
     weights: Vec<f64>,
     stride: usize,
@@ -73,24 +68,23 @@ pub(crate) struct InterventionalForest {
     isa: Isa,
 }
 
-/// Per-thread working memory (see `walk::Walk`).
+/// Per-thread working memory (see `walk.rs`).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct InterventionalScratch {
-    /// Per depth: the alive rows, and the failing rows of the feature split at that depth's edge.
-    alive: Vec<u64>,
-    failed: Vec<u64>,
-    /// Per feature: the depth holding its failing rows (0: not on the path) and whether x
-    /// passes it; the distinct features on the path, in order.
-    feature_depth: Vec<u32>,
-    x_passes: Vec<bool>,
+    /// Per depth and side (left, right child): the alive rows (`n_background` slots each)
+    /// and how many there are.
+    alive: Vec<walk::Alive>,
+    counts: Vec<[u32; 2]>,
+    /// The walk's stack.
+    frames: Vec<walk::Frame>,
+    /// The distinct features on the path, and each feature's position there.
     on_path: Vec<u32>,
-    /// Per leaf: rows counted by p, and by (position in A, p).
-    count: Vec<u64>,
-    credit_count: Vec<u64>,
+    position: Vec<u8>,
+    /// Per leaf: rows counted by p, and by (path position, p).
+    count: Vec<u32>,
+    credit_count: Vec<u32>,
     /// The (unscaled) sums of the SHAP values.
     phi: Vec<f64>,
-    /// The walk's stack, kept to avoid allocating per row.
-    frames: Vec<walk::Frame>,
 }
 
 impl InterventionalForest {
@@ -113,17 +107,8 @@ impl InterventionalForest {
             )));
         }
         let n_rows = background.len() / n_features;
-        let words = n_rows.div_ceil(64);
-        let mut builder = Builder {
-            steps: Vec::new(),
-            z_left: Vec::new(),
-            background,
-            n_features,
-            words,
-            on_path: vec![false; n_features],
-            max_unique: 0,
-            depth: 0,
-        };
+        let mut builder =
+            Builder { steps: Vec::new(), on_path: vec![false; n_features], max_unique: 0, depth: 0 };
         let mut roots = Vec::with_capacity(forest.trees.len());
         for (t, tree) in forest.trees.iter().enumerate() {
             super::check_tree(tree, n_features).map_err(|e| Error::Internal(format!("tree {t}: {e}")))?;
@@ -137,18 +122,18 @@ impl InterventionalForest {
             )));
         }
         let stride = builder.max_unique + 1;
-        let mut valid = vec![u64::MAX; words];
-        if !n_rows.is_multiple_of(64) {
-            valid[words - 1] = (1u64 << (n_rows % 64)) - 1;
+        let mut columns = vec![0.0; background.len()];
+        for (r, z) in background.chunks_exact(n_features).enumerate() {
+            for (j, &v) in z.iter().enumerate() {
+                columns[j * n_rows + r] = v;
+            }
         }
         let mut forest = InterventionalForest {
             steps: builder.steps,
             roots,
             background: background.to_vec(),
             n_features,
-            z_left: builder.z_left,
-            words,
-            valid,
+            columns,
             weights: shapley_weights(stride),
             stride,
             depth: builder.depth,
@@ -177,22 +162,22 @@ impl InterventionalForest {
     /// Sizes `s` for this forest; allocates only if it does not fit.
     fn fit_scratch(&self, s: &mut InterventionalScratch) {
         let levels = self.depth + 2;
-        if s.alive.len() == levels * self.words
-            && s.feature_depth.len() == self.n_features
+        let rows = self.n_background();
+        if s.alive.len() == levels * rows
+            && s.position.len() == self.n_features
             && s.count.len() == self.stride
         {
             return;
         }
         *s = InterventionalScratch {
-            alive: vec![0; levels * self.words],
-            failed: vec![0; levels * self.words],
-            feature_depth: vec![0; self.n_features],
-            x_passes: vec![true; self.n_features],
+            alive: vec![walk::Alive::default(); 2 * levels * rows],
+            counts: vec![[0; 2]; levels],
+            frames: vec![walk::Frame::default(); levels],
             on_path: Vec::with_capacity(self.stride),
+            position: vec![walk::NOT_ON_PATH; self.n_features],
             count: vec![0; self.stride],
             credit_count: vec![0; self.stride * self.stride],
             phi: vec![0.0; self.n_features],
-            frames: Vec::with_capacity(levels),
         };
     }
 
@@ -238,20 +223,16 @@ fn shapley_weights(size: usize) -> Vec<f64> {
     w
 }
 
-/// Lays trees out in preorder with their background bit sets.
-struct Builder<'a> {
+/// Lays trees out in preorder.
+struct Builder {
     steps: Vec<Step>,
-    z_left: Vec<u64>,
-    background: &'a [f64],
-    n_features: usize,
-    words: usize,
     on_path: Vec<bool>,
     /// Most distinct features on a path, and the deepest node, over all trees.
     max_unique: usize,
     depth: usize,
 }
 
-impl Builder<'_> {
+impl Builder {
     /// Appends node `i` and its subtree in preorder.
     fn push_preorder(&mut self, tree: &Tree, i: usize, depth: usize) -> std::result::Result<(), String> {
         if depth > super::path::MAX_DEPTH {
@@ -261,30 +242,12 @@ impl Builder<'_> {
         let node = &tree.nodes[i];
         let at = self.steps.len();
         if node.is_leaf() {
-            self.steps.push(Step {
-                threshold: node.value,
-                feature: 0,
-                right: LEAF,
-                nan_left: false,
-                bits: 0,
-            });
+            self.steps.push(Step { threshold: node.value, feature: 0, right: LEAF, nan_left: false });
             self.max_unique = self.max_unique.max(self.on_path.iter().filter(|&&b| b).count());
             return Ok(());
         }
-        let bits = u32::try_from(self.z_left.len() / self.words.max(1))
-            .map_err(|_| "more internal nodes than TreeSHAP supports".to_string())?;
-        let step = Step {
-            threshold: node.threshold,
-            feature: node.feature,
-            right: 0,
-            nan_left: node.default_left,
-            bits,
-        };
-        let mut words = vec![0u64; self.words];
-        for (r, z) in self.background.chunks_exact(self.n_features).enumerate() {
-            words[r / 64] |= u64::from(step.goes_left(z[node.feature as usize])) << (r % 64);
-        }
-        self.z_left.extend_from_slice(&words);
+        let step =
+            Step { threshold: node.threshold, feature: node.feature, right: 0, nan_left: node.default_left };
         self.steps.push(step);
         let f = node.feature as usize;
         let was = std::mem::replace(&mut self.on_path[f], true);

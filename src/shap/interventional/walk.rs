@@ -1,19 +1,16 @@
 //! The per-row walk of interventional TreeSHAP (the method is in `interventional.rs`): a
-//! depth-first pass over each tree with the alive background rows as a bit set, skipping
-//! subtrees where none is alive, and integer counts at the leaves, nothing allocated.
+//! depth-first pass over each tree carrying the alive background rows, each with the mask of
+//! the path's features it fails, and integer counts at the leaves; nothing allocated.
 //!
 //! The walk is a loop over an explicit stack of frames (not a recursion) so that one
 //! `#[inline(always)]` body is compiled for every instruction set the CPU may offer.
 
-// Index loops walk several word arrays and count tables in step; that is the point.
-#![allow(clippy::needless_range_loop)]
-
-use super::{InterventionalForest, InterventionalScratch, LEAF, Step};
+use super::{InterventionalForest, InterventionalScratch, LEAF};
 use crate::shap::isa::Isa;
 
 /// Adds the unscaled SHAP values of `x` (sums over trees and background rows) into `s.phi`.
 pub(super) fn trees(forest: &InterventionalForest, x: &[f64], s: &mut InterventionalScratch) {
-    let mut walk = Walk { forest, x, s, frames: Vec::new() };
+    let mut walk = Walk { forest, x, s };
     match forest.isa {
         Isa::Baseline => walk.all(),
         #[cfg(target_arch = "x86_64")]
@@ -25,7 +22,7 @@ pub(super) fn trees(forest: &InterventionalForest, x: &[f64], s: &mut Interventi
     }
 }
 
-/// One internal node on the current path.
+/// An internal node on the current path.
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct Frame {
     node: u32,
@@ -33,16 +30,21 @@ pub(super) struct Frame {
     next: u8,
     /// Whether the node's feature was new on the path (pushed on `on_path`).
     pushed: bool,
-    /// The feature's state before this node's edges.
-    saved_depth: u32,
-    saved_pass: bool,
+    /// The path positions of the features x fails below each edge.
+    child_x_fails: [u64; 2],
+}
+
+/// An alive background row: its index and the path positions of the features it fails.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Alive {
+    row: u32,
+    fails: u64,
 }
 
 struct Walk<'a> {
     forest: &'a InterventionalForest,
     x: &'a [f64],
     s: &'a mut InterventionalScratch,
-    frames: Vec<Frame>,
 }
 
 impl Walk<'_> {
@@ -53,7 +55,7 @@ impl Walk<'_> {
     }
 
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vpopcntdq,popcnt,bmi1")]
+    #[target_feature(enable = "avx512f,avx512bw,popcnt,bmi1")]
     fn all_avx512(&mut self) {
         self.all();
     }
@@ -61,41 +63,49 @@ impl Walk<'_> {
     #[inline(always)]
     fn all(&mut self) {
         let forest = self.forest;
-        self.frames = std::mem::take(&mut self.s.frames);
-        self.frames.resize(forest.depth + 2, Frame::default());
+        let n_rows = forest.n_background();
+        for (r, alive) in self.s.alive[..n_rows].iter_mut().enumerate() {
+            *alive = Alive { row: r as u32, fails: 0 };
+        }
         for &root in &forest.roots {
             let root = root as usize;
-            if forest.steps[root].right == LEAF {
-                continue; // a lone leaf: f is constant, every value 0
+            if forest.steps[root].right != LEAF {
+                // A lone leaf: f is constant, every value 0.
+                self.tree(root, n_rows);
             }
-            self.s.alive[..forest.words].copy_from_slice(&forest.valid);
-            self.tree(root);
         }
-        self.s.frames = std::mem::take(&mut self.frames);
     }
 
-    /// Walks the tree rooted at internal node `root`; its alive rows are at level 0.
+    /// Walks the tree rooted at internal node `root`, every row alive at level 0 (side 0).
     #[inline(always)]
-    fn tree(&mut self, root: usize) {
-        self.enter(0, root);
+    fn tree(&mut self, root: usize, n_rows: usize) {
+        self.s.counts[0] = [n_rows as u32, 0];
+        self.enter(0, root, 0, 0);
         let mut d = 0;
         loop {
-            let frame = self.frames[d];
+            let frame = self.s.frames[d];
             if frame.next < 2 {
-                self.frames[d].next += 1;
-                let step = self.forest.steps[frame.node as usize];
-                let child = if frame.next == 0 { frame.node as usize + 1 } else { step.right as usize };
-                if self.edge(d, &step, frame, frame.next == 0) {
-                    if self.forest.steps[child].right == LEAF {
-                        self.leaf(d + 1, self.forest.steps[child].threshold);
+                let side = frame.next as usize;
+                self.s.frames[d].next += 1;
+                let alive = self.s.counts[d + 1][side] as usize;
+                if alive > 0 {
+                    let x_fails = frame.child_x_fails[side];
+                    let step = self.forest.steps[frame.node as usize];
+                    let child = if side == 0 { frame.node as usize + 1 } else { step.right as usize };
+                    let child_step = self.forest.steps[child];
+                    if child_step.right == LEAF {
+                        self.leaf(d + 1, side, alive, x_fails, child_step.threshold);
                     } else {
                         d += 1;
-                        self.enter(d, child);
+                        self.enter(d, child, side, x_fails);
                     }
                 }
                 continue;
             }
-            self.leave(d);
+            if frame.pushed {
+                let j = self.s.on_path.pop().unwrap_or_default();
+                self.s.position[j as usize] = NOT_ON_PATH;
+            }
             if d == 0 {
                 return;
             }
@@ -103,132 +113,96 @@ impl Walk<'_> {
         }
     }
 
-    /// Internal node `node` at depth `d`: its frame, and its feature on the path.
+    /// Internal node `node` at depth `d` (on `side` of its parent), reached with x failing the
+    /// path positions `x_fails`: puts its feature on the path and splits its alive rows into its
+    /// children's lists at level d + 1. A row not taking an edge fails the feature below it;
+    /// below an edge where x fails the feature, only rows passing it stay alive.
     #[inline(always)]
-    fn enter(&mut self, d: usize, node: usize) {
-        let j = self.forest.steps[node].feature as usize;
+    fn enter(&mut self, d: usize, node: usize, side: usize, x_fails: u64) {
+        let forest = self.forest;
+        let step = forest.steps[node];
+        let j = step.feature as usize;
         let s = &mut *self.s;
-        let pushed = s.feature_depth[j] == 0;
+        let pushed = s.position[j] == NOT_ON_PATH;
         if pushed {
+            s.position[j] = s.on_path.len() as u8;
             s.on_path.push(j as u32);
         }
-        self.frames[d] = Frame {
-            node: node as u32,
-            next: 0,
-            pushed,
-            saved_depth: s.feature_depth[j],
-            saved_pass: s.x_passes[j],
-        };
-    }
-
-    /// Restores the path as it was before the node at depth `d`.
-    #[inline(always)]
-    fn leave(&mut self, d: usize) {
-        let frame = self.frames[d];
-        let j = self.forest.steps[frame.node as usize].feature as usize;
-        self.s.feature_depth[j] = frame.saved_depth;
-        self.s.x_passes[j] = frame.saved_pass;
-        if frame.pushed {
-            self.s.on_path.pop();
+        let bit = 1u64 << s.position[j];
+        let x_left = step.goes_left(self.x[j]);
+        let child_x_fails = [x_fails | if x_left { 0 } else { bit }, x_fails | if x_left { bit } else { 0 }];
+        // A row failing a feature x fails below the edge is dead there.
+        let dead = [child_x_fails[0] & bit, child_x_fails[1] & bit];
+        let stride = forest.n_background();
+        let column = &forest.columns[j * stride..][..stride];
+        let (parents, children) = s.alive.split_at_mut((d + 1) * 2 * stride);
+        let parent = &parents[(2 * d + side) * stride..][..s.counts[d][side] as usize];
+        let (left, right) = children[..2 * stride].split_at_mut(stride);
+        let (left, right) = (&mut left[..parent.len()], &mut right[..parent.len()]);
+        let (mut n_left, mut n_right) = (0, 0);
+        for &alive in parent {
+            let goes_left = step.goes_left(column[alive.row as usize]);
+            let (fails_left, fails_right) =
+                if goes_left { (alive.fails, alive.fails | bit) } else { (alive.fails | bit, alive.fails) };
+            left[n_left] = Alive { row: alive.row, fails: fails_left };
+            right[n_right] = Alive { row: alive.row, fails: fails_right };
+            n_left += usize::from(fails_left & dead[0] == 0);
+            n_right += usize::from(fails_right & dead[1] == 0);
         }
+        s.counts[d + 1] = [n_left as u32, n_right as u32];
+        s.frames[d] = Frame { node: node as u32, next: 0, pushed, child_x_fails };
     }
 
-    /// Takes the edge from the node at depth `d` to its left (or right) child: the feature's
-    /// failing rows and x's side, and the rows still alive at level d + 1. False if none is.
+    /// A leaf of `value` reached with `n` alive rows at `level` (on `side`) and x failing the path
+    /// positions `x_fails` (B); every alive row passes those, and fails the positions of its
+    /// mask (M ⊆ A). Books value · W(p − 1, n_b) to each feature of M, per row, and
+    /// −value · W(p, n_b − 1) to each feature of B, per row, from integer counts.
     #[inline(always)]
-    fn edge(&mut self, d: usize, step: &Step, frame: Frame, left: bool) -> bool {
+    fn leaf(&mut self, level: usize, side: usize, n: usize, x_fails: u64, value: f64) {
         let forest = self.forest;
-        let words = forest.words;
-        let j = step.feature as usize;
-        let x_goes = step.goes_left(self.x[j]) == left;
-        let x_passes = frame.saved_pass & x_goes;
+        let stride = forest.n_background();
+        let w_stride = forest.stride;
         let s = &mut *self.s;
-        let bits = &forest.z_left[step.bits as usize * words..][..words];
-        let (parent, child) = s.alive.split_at_mut((d + 1) * words);
-        let parent = &parent[d * words..];
-        let child = &mut child[..words];
-        let (before, failed) = s.failed.split_at_mut((d + 1) * words);
-        let failed = &mut failed[..words];
-        let previous = frame.saved_depth as usize;
-        let mut any = 0;
-        for w in 0..words {
-            // Rows that do not take this edge fail the feature from here down.
-            let fails_here = if left { !bits[w] & forest.valid[w] } else { bits[w] };
-            let prior = if previous == 0 { 0 } else { before[previous * words + w] };
-            let f = prior | fails_here;
-            failed[w] = f;
-            // Where x fails the feature, only rows passing it stay alive.
-            let a = if x_passes { parent[w] } else { parent[w] & !f };
-            child[w] = a;
-            any |= a;
-        }
-        s.feature_depth[j] = (d + 1) as u32;
-        s.x_passes[j] = x_passes;
-        any != 0
-    }
-
-    /// A leaf of `value` reached with alive rows at `level`: books its contributions.
-    #[inline(always)]
-    fn leaf(&mut self, level: usize, value: f64) {
-        let forest = self.forest;
-        let words = forest.words;
-        let s = &mut *self.s;
-        let stride = forest.stride;
-        // Positions in A (features x passes) and B (features x fails).
-        let mut a_depths = [0usize; super::MAX_UNIQUE];
-        let mut a_features = [0usize; super::MAX_UNIQUE];
-        let mut n_a = 0;
-        let mut n_b = 0;
-        for &j in &s.on_path {
-            let j = j as usize;
-            if s.x_passes[j] {
-                a_depths[n_a] = s.feature_depth[j] as usize;
-                a_features[n_a] = j;
-                n_a += 1;
-            } else {
-                n_b += 1;
+        let mut top = 0;
+        let mut failing = 0u64;
+        for alive in &s.alive[(2 * level + side) * stride..][..n] {
+            let p = alive.fails.count_ones() as usize;
+            top = top.max(p);
+            failing |= alive.fails;
+            s.count[p] += 1;
+            let mut m = alive.fails;
+            while m != 0 {
+                s.credit_count[m.trailing_zeros() as usize * w_stride + p] += 1;
+                m &= m - 1;
             }
         }
-        let alive = &s.alive[level * words..][..words];
-        for w in 0..words {
-            let mut rows = alive[w];
-            while rows != 0 {
-                let r = rows.trailing_zeros();
-                rows &= rows - 1;
-                let mut m = 0u64;
-                for k in 0..n_a {
-                    m |= ((s.failed[a_depths[k] * words + w] >> r) & 1) << k;
-                }
-                let p = m.count_ones() as usize;
-                s.count[p] += 1;
-                while m != 0 {
-                    let k = m.trailing_zeros() as usize;
-                    m &= m - 1;
-                    s.credit_count[k * stride + p] += 1;
-                }
-            }
-        }
-        let w = |p: usize, n: usize| forest.weights[p * stride + n];
+        let n_b = x_fails.count_ones() as usize;
+        let weight = |p: usize, n: usize| forest.weights[p * w_stride + n];
         if n_b > 0 {
             let mut debit = 0.0;
-            for p in 0..=n_a {
-                debit += s.count[p] as f64 * w(p, n_b - 1);
+            for p in 0..=top {
+                debit += f64::from(s.count[p]) * weight(p, n_b - 1);
             }
-            for &j in &s.on_path {
-                if !s.x_passes[j as usize] {
-                    s.phi[j as usize] -= value * debit;
-                }
+            let mut b = x_fails;
+            while b != 0 {
+                s.phi[s.on_path[b.trailing_zeros() as usize] as usize] -= value * debit;
+                b &= b - 1;
             }
         }
-        s.count[..=n_a].fill(0);
-        for k in 0..n_a {
-            let counts = &mut s.credit_count[k * stride..][..=n_a];
+        s.count[..=top].fill(0);
+        while failing != 0 {
+            let k = failing.trailing_zeros() as usize;
+            failing &= failing - 1;
+            let counts = &mut s.credit_count[k * w_stride..][..=top];
             let mut credit = 0.0;
-            for p in 1..=n_a {
-                credit += counts[p] as f64 * w(p - 1, n_b);
+            for p in 1..=top {
+                credit += f64::from(counts[p]) * weight(p - 1, n_b);
             }
             counts.fill(0);
-            s.phi[a_features[k]] += value * credit;
+            s.phi[s.on_path[k] as usize] += value * credit;
         }
     }
 }
+
+/// `position` of a feature not on the current path.
+pub(super) const NOT_ON_PATH: u8 = u8::MAX;
