@@ -5,6 +5,9 @@
 //! The walk is a loop over an explicit stack of frames (not a recursion) so that one
 //! `#[inline(always)]` body is compiled for every instruction set the CPU may offer.
 
+// The count tables are indexed by p and by path position in step; that is the point.
+#![allow(clippy::needless_range_loop)]
+
 use super::{InterventionalForest, InterventionalScratch, LEAF};
 use crate::shap::isa::Isa;
 
