@@ -8,7 +8,7 @@
 //!
 //! Run: `cargo bench --bench shap`. Env: SHAP_BENCH_PEER_ROWS (rows shap explains in batch,
 //! default 1000: its rows/s do not depend on the count), SHAP_BENCH_PEER_INTERVENTIONAL_ROWS
-//! (default 40), SHAP_BENCH_SKIP_PEER=1 (time ours only), CREDRISK_PYTHON (the venv's python), CREDRISK_SHARED
+//! (default 40, at 200 background rows), SHAP_BENCH_SKIP_PEER=1 (time ours only), CREDRISK_PYTHON (the venv's python), CREDRISK_SHARED
 //! (where ../shared is, when the checkout is not beside it); SHAP_BENCH_PROFILE=ROWS (no timing:
 //! ROWS rows each way on one thread, to run under valgrind).
 
@@ -20,8 +20,11 @@ use std::time::Instant;
 
 const CALLS: usize = 200;
 const BATCH_ROWS: usize = 10_000;
-const BACKGROUND_ROWS: usize = 200;
-const OUR_INTERVENTIONAL_ROWS: usize = 500;
+/// Interventional background sizes (the first rows of background.csv), to show how the cost per
+/// row grows with the background; rows explained at each: ours 100,000 / size, shap
+/// SHAP_BENCH_PEER_INTERVENTIONAL_ROWS · 200 / size (at least 8), so each side runs a few seconds.
+const BACKGROUND_SIZES: [usize; 4] = [100, 200, 500, 1000];
+const BACKGROUND_ROWS: usize = 1000;
 
 /// The peer's own data and forest (../shared/peer: make_data.py, train_sklearn.py with its
 /// defaults: 100 trees, depth 12, min_samples_leaf 20, seed 42), exported to a dump; the rows are
@@ -51,7 +54,23 @@ def write(name, frame):
         fh.write(",".join(names) + "\n")
         fh.writelines(",".join(repr(float(v)) for v in r) + "\n" for r in rows)
 write("rows.csv", pd.concat([one, table.sample(9_999, random_state=0)]))
-write("background.csv", table.sample(200, random_state=1))
+write("background.csv", table.sample(1000, random_state=1))
+"#;
+
+/// Rewrites background.csv with `BACKGROUND_ROWS` rows (a cache from before it had that many),
+/// the same way PREPARE_PY does, without retraining.
+const BACKGROUND_PY: &str = r#"
+import os, sys
+import numpy as np, pandas as pd, joblib
+out, shared, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
+sys.path.insert(0, os.path.join(shared, "peer"))
+from schema import FEATURES
+pre = joblib.load(os.path.join(out, "model.joblib")).named_steps["pre"]
+table = pd.read_parquet(os.path.join(out, "applicants.parquet"), columns=FEATURES)
+rows = np.asarray(pre.transform(table.sample(size, random_state=1)), dtype=np.float32).astype(np.float64)
+with open(os.path.join(out, "background.csv"), "w") as fh:
+    fh.write(",".join(pre.get_feature_names_out()) + "\n")
+    fh.writelines(",".join(repr(float(v)) for v in r) + "\n" for r in rows)
 "#;
 
 /// Times shap on the sklearn model, mirroring ../shared/peer/bench_inprocess.py.
@@ -81,13 +100,13 @@ res["batch_rows_per_s"] = batch_rows / (time.perf_counter() - t0)
 res["batch_rows_per_cpu_s"] = batch_rows / (time.process_time() - c0)
 res["row0_class1"] = np.asarray(phi)[0, :, 1].tolist()
 res["expected_value"] = float(np.asarray(explainer.expected_value).reshape(-1)[1])
-masker = shap.maskers.Independent(bg, max_samples=len(bg))
-inter = shap.TreeExplainer(rf, data=masker, feature_perturbation="interventional")
-t0, c0 = time.perf_counter(), time.process_time()
-inter.shap_values(X[:inter_rows], check_additivity=False)
-res["interventional_rows"] = inter_rows
-res["interventional_rows_per_s"] = inter_rows / (time.perf_counter() - t0)
-res["interventional_rows_per_cpu_s"] = inter_rows / (time.process_time() - c0)
+for size in (100, 200, 500, 1000):
+    masker = shap.maskers.Independent(bg[:size], max_samples=size)
+    inter = shap.TreeExplainer(rf, data=masker, feature_perturbation="interventional")
+    n = max(8, inter_rows * 200 // size)
+    t0, c0 = time.perf_counter(), time.process_time()
+    inter.shap_values(X[:n], check_additivity=False)
+    res[f"interventional_{size}"] = [n, n / (time.perf_counter() - t0), n / (time.process_time() - c0)]
 print(json.dumps(res))
 "#;
 
@@ -142,7 +161,14 @@ fn main() {
     let forest = &dump.forest;
     let n = forest.n_features;
     let rows = read_csv(&dir.join("rows.csv"));
-    let background = read_csv(&dir.join("background.csv"));
+    let mut background = read_csv(&dir.join("background.csv"));
+    if background.len() != BACKGROUND_ROWS * n {
+        eprintln!("shap bench: sampling {BACKGROUND_ROWS} background rows (once) ...");
+        let args =
+            [dir.display().to_string(), shared(root).display().to_string(), BACKGROUND_ROWS.to_string()];
+        run_python(BACKGROUND_PY, &args);
+        background = read_csv(&dir.join("background.csv"));
+    }
     assert_eq!(rows.len(), BATCH_ROWS * n);
     assert_eq!(background.len(), BACKGROUND_ROWS * n);
     let leaves: usize = forest.trees.iter().map(|t| t.n_leaves()).sum();
@@ -155,7 +181,7 @@ fn main() {
     );
 
     if let Some(rows_to_profile) = std::env::var("SHAP_BENCH_PROFILE").ok().and_then(|v| v.parse().ok()) {
-        profile(forest, &rows, &background, rows_to_profile);
+        profile(forest, &rows, &background[..200 * n], rows_to_profile);
         return;
     }
     // The peer first, alone on the machine.
@@ -177,11 +203,21 @@ fn main() {
     let load_batch = load1();
     let (batch_rps, batch_cpu_rps) =
         best_rows_per_s(3, BATCH_ROWS, || path.explain_rows(&rows).expect("batch"));
-    let inter = TreeShap::interventional(forest, &background).expect("interventional explainer");
-    let inter_rows = &rows[..OUR_INTERVENTIONAL_ROWS * n];
-    let load_inter = load1();
-    let (inter_rps, inter_cpu_rps) =
-        best_rows_per_s(1, OUR_INTERVENTIONAL_ROWS, || inter.explain_rows(inter_rows).expect("batch"));
+    let (lone_ms, lone_cpu_ms) = median_ms(|| {
+        std::hint::black_box(path.explain_with(one, true).expect("explain"));
+    });
+    let interventional: Vec<_> = BACKGROUND_SIZES
+        .iter()
+        .map(|&size| {
+            let inter =
+                TreeShap::interventional(forest, &background[..size * n]).expect("interventional explainer");
+            let count = 100_000 / size;
+            let load = load1();
+            let (rps, cpu_rps) =
+                best_rows_per_s(1, count, || inter.explain_rows(&rows[..count * n]).expect("batch"));
+            (size, count, rps, cpu_rps, load)
+        })
+        .collect();
 
     let peer_num = |key: &str| peer.as_ref().and_then(|p| p[key].as_f64()).unwrap_or(f64::NAN);
     println!("path-dependent explainer built in {build_ms:.1} ms; ratios: wall (CPU time)");
@@ -200,16 +236,29 @@ fn main() {
         batch_rps / shap_rps,
         batch_cpu_rps / shap_cpu_rps
     );
-    let (shap_rps, shap_cpu_rps) =
-        (peer_num("interventional_rows_per_s"), peer_num("interventional_rows_per_cpu_s"));
     println!(
-        "interventional, {BACKGROUND_ROWS} background rows: ours {inter_rps:.1} rows/s (per CPU-s {inter_cpu_rps:.1}; \
-         {OUR_INTERVENTIONAL_ROWS} rows) | shap {shap_rps:.2} rows/s (per CPU-s {shap_cpu_rps:.2}; {} rows) | {:.1}x ({:.1}x) \
-         [load1 {load_inter}]",
-        peer_num("interventional_rows"),
-        inter_rps / shap_rps,
-        inter_cpu_rps / shap_cpu_rps
+        "one row, path-dependent, a lone request on two threads (serve's explain_with), median of {CALLS}: ours \
+         {lone_ms:.3} ms (CPU {lone_cpu_ms:.3}) | {:.1}x shap's one row",
+        shap_ms / lone_ms
     );
+    let mut first = None;
+    for (size, count, rps, cpu_rps, load) in interventional {
+        let peer_at = |k: usize| {
+            peer.as_ref().and_then(|p| p[format!("interventional_{size}")][k].as_f64()).unwrap_or(f64::NAN)
+        };
+        let (base_size, base_cpu_rps) = *first.get_or_insert((size, cpu_rps));
+        println!(
+            "interventional, {size} background rows: ours {rps:.1} rows/s (per CPU-s {cpu_rps:.1}; {count} rows; \
+             CPU per row {:.2}x the {base_size}-row one) | shap {:.2} rows/s (per CPU-s {:.2}; {} rows) | {:.1}x ({:.1}x) \
+             [load1 {load}]",
+            base_cpu_rps / cpu_rps,
+            peer_at(1),
+            peer_at(2),
+            peer_at(0),
+            rps / peer_at(1),
+            cpu_rps / peer_at(2)
+        );
+    }
 }
 
 /// One thread, no timing: `rows` path-dependent then `rows` interventional explanations, for
