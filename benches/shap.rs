@@ -2,7 +2,7 @@
 //!
 //! The forest is the peer's own: ../shared/peer/make_data.py (250k rows, seed 42) and
 //! train_sklearn.py (Pipeline: one-hot + RandomForestClassifier, 100 trees, depth 12,
-//! min_samples_leaf 20), exported with ../shared/tools/sklearn_to_dump.py. shap explains the
+//! min_samples_leaf 20), exported with tests/oracles/sklearn_to_dump.py. shap explains the
 //! sklearn forest itself, we explain the dump: exactly the same trees and rows (checked on row 0).
 //! Data and forest are cached in target/shap-bench/ (delete it to regenerate). Without the peer
 //! beside the project (a clone on its own) it says so in one line and times ours alone, on a
@@ -10,7 +10,10 @@
 //!
 //! Run: `cargo bench --bench shap`. Env: SHAP_BENCH_PEER_ROWS (rows shap explains in batch,
 //! default 1000: its rows/s do not depend on the count), SHAP_BENCH_PEER_INTERVENTIONAL_ROWS
-//! (default 40), SHAP_BENCH_SKIP_PEER=1 (time ours only), CREDRISK_PYTHON (the venv's python).
+//! (default 40, at 200 background rows), SHAP_BENCH_SKIP_PEER=1 (time ours only),
+//! CREDRISK_PYTHON (the venv's python), CREDRISK_SHARED (where ../shared is, when the checkout is
+//! not beside it); SHAP_BENCH_PROFILE=ROWS (no timing: ROWS rows each way on one thread, to run
+//! under valgrind).
 
 use credrisk::data::generate_table;
 use credrisk::features::Encoder;
@@ -23,8 +26,11 @@ use std::time::Instant;
 
 const CALLS: usize = 200;
 const BATCH_ROWS: usize = 10_000;
-const BACKGROUND_ROWS: usize = 200;
-const OUR_INTERVENTIONAL_ROWS: usize = 500;
+/// Interventional background sizes (the first rows of background.csv), to show how the cost per
+/// row grows with the background; rows explained at each: ours 100,000 / size, shap
+/// SHAP_BENCH_PEER_INTERVENTIONAL_ROWS · 200 / size (at least 8), so each side runs a few seconds.
+const BACKGROUND_SIZES: [usize; 4] = [100, 200, 500, 1000];
+const BACKGROUND_ROWS: usize = 1000;
 
 /// The peer's own data and forest (../shared/peer: make_data.py, train_sklearn.py with its
 /// defaults: 100 trees, depth 12, min_samples_leaf 20, seed 42), exported to a dump; the rows are
@@ -33,7 +39,7 @@ const OUR_INTERVENTIONAL_ROWS: usize = 500;
 const PREPARE_PY: &str = r#"
 import json, os, subprocess, sys
 import numpy as np, pandas as pd, joblib
-out, shared = sys.argv[1], sys.argv[2]
+out, shared, exporter = sys.argv[1], sys.argv[2], sys.argv[3]
 peer = os.path.join(shared, "peer")
 sys.path.insert(0, peer)
 from schema import FEATURES
@@ -41,7 +47,7 @@ data, model = os.path.join(out, "applicants.parquet"), os.path.join(out, "model.
 run = lambda *args: subprocess.run([sys.executable, *args], check=True, stdout=subprocess.DEVNULL)
 run(os.path.join(peer, "make_data.py"), "--rows", "250000", "--seed", "42", "--out", data)
 run(os.path.join(peer, "train_sklearn.py"), "--data", data, "--out", model)
-run(os.path.join(shared, "tools", "sklearn_to_dump.py"), model, "--out", os.path.join(out, "forest.json"))
+run(exporter, model, "--out", os.path.join(out, "forest.json"))
 pipeline = joblib.load(model)
 pre = pipeline.named_steps["pre"]
 names = list(pre.get_feature_names_out())
@@ -54,7 +60,23 @@ def write(name, frame):
         fh.write(",".join(names) + "\n")
         fh.writelines(",".join(repr(float(v)) for v in r) + "\n" for r in rows)
 write("rows.csv", pd.concat([one, table.sample(9_999, random_state=0)]))
-write("background.csv", table.sample(200, random_state=1))
+write("background.csv", table.sample(1000, random_state=1))
+"#;
+
+/// Rewrites background.csv with `BACKGROUND_ROWS` rows (a cache from before it had that many),
+/// the same way PREPARE_PY does, without retraining.
+const BACKGROUND_PY: &str = r#"
+import os, sys
+import numpy as np, pandas as pd, joblib
+out, shared, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
+sys.path.insert(0, os.path.join(shared, "peer"))
+from schema import FEATURES
+pre = joblib.load(os.path.join(out, "model.joblib")).named_steps["pre"]
+table = pd.read_parquet(os.path.join(out, "applicants.parquet"), columns=FEATURES)
+rows = np.asarray(pre.transform(table.sample(size, random_state=1)), dtype=np.float32).astype(np.float64)
+with open(os.path.join(out, "background.csv"), "w") as fh:
+    fh.write(",".join(pre.get_feature_names_out()) + "\n")
+    fh.writelines(",".join(repr(float(v)) for v in r) + "\n" for r in rows)
 "#;
 
 /// Times shap on the sklearn model, mirroring ../shared/peer/bench_inprocess.py.
@@ -84,13 +106,13 @@ res["batch_rows_per_s"] = batch_rows / (time.perf_counter() - t0)
 res["batch_rows_per_cpu_s"] = batch_rows / (time.process_time() - c0)
 res["row0_class1"] = np.asarray(phi)[0, :, 1].tolist()
 res["expected_value"] = float(np.asarray(explainer.expected_value).reshape(-1)[1])
-masker = shap.maskers.Independent(bg, max_samples=len(bg))
-inter = shap.TreeExplainer(rf, data=masker, feature_perturbation="interventional")
-t0, c0 = time.perf_counter(), time.process_time()
-inter.shap_values(X[:inter_rows], check_additivity=False)
-res["interventional_rows"] = inter_rows
-res["interventional_rows_per_s"] = inter_rows / (time.perf_counter() - t0)
-res["interventional_rows_per_cpu_s"] = inter_rows / (time.process_time() - c0)
+for size in (100, 200, 500, 1000):
+    masker = shap.maskers.Independent(bg[:size], max_samples=size)
+    inter = shap.TreeExplainer(rf, data=masker, feature_perturbation="interventional")
+    n = max(8, inter_rows * 200 // size)
+    t0, c0 = time.perf_counter(), time.process_time()
+    inter.shap_values(X[:n], check_additivity=False)
+    res[f"interventional_{size}"] = [n, n / (time.perf_counter() - t0), n / (time.process_time() - c0)]
 print(json.dumps(res))
 "#;
 
@@ -105,6 +127,12 @@ fn run_python(script: &str, args: &[String]) -> String {
         Command::new(python()).arg("-c").arg(script).args(args).output().expect("the venv's python runs");
     assert!(out.status.success(), "python failed:\n{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// The steering material beside the project (`../shared`), or `CREDRISK_SHARED` (a worktree
+/// elsewhere).
+fn shared(root: &Path) -> PathBuf {
+    std::env::var_os("CREDRISK_SHARED").map(PathBuf::from).unwrap_or_else(|| root.join("../shared"))
 }
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -132,9 +160,18 @@ fn peer_forest(root: &Path, dir: &Path) -> (Forest, Vec<f64>, Vec<f64>) {
     if !dir.join("background.csv").exists() {
         std::fs::create_dir_all(dir).expect("bench dir");
         eprintln!("shap bench: generating the peer's 250k rows and training its forest (once) ...");
-        run_python(PREPARE_PY, &[dir.display().to_string(), root.join("../shared").display().to_string()]);
+        let exporter = root.join("tests/oracles/sklearn_to_dump.py");
+        let args = [dir.display().to_string(), shared(root).display().to_string(), exporter.display().to_string()];
+        run_python(PREPARE_PY, &args);
     }
     let dump = read_dump(dir.join("forest.json")).expect("the bench forest dump reads");
+    let n = dump.forest.n_features;
+    if read_csv(&dir.join("background.csv")).len() != BACKGROUND_ROWS * n {
+        eprintln!("shap bench: sampling {BACKGROUND_ROWS} background rows (once) ...");
+        let args =
+            [dir.display().to_string(), shared(root).display().to_string(), BACKGROUND_ROWS.to_string()];
+        run_python(BACKGROUND_PY, &args);
+    }
     (dump.forest, read_csv(&dir.join("rows.csv")), read_csv(&dir.join("background.csv")))
 }
 
@@ -153,10 +190,9 @@ fn own_forest() -> (Forest, Vec<f64>, Vec<f64>) {
         oob_score: false,
     };
     let labels = table.approved.as_ref().expect("labels");
-    let forest =
-        fit(&params, &encoder.encode_columns(&table.applicants), labels, &|_| {}).expect("fit").forest;
+    let forest = fit(&params, &encoder.encode_columns(&table), labels, &|_| {}).expect("fit").forest;
     let sample = generate_table((BATCH_ROWS + BACKGROUND_ROWS) as u64, 7).expect("generate");
-    let mut rows = encoder.encode_rows(&sample.applicants);
+    let mut rows = encoder.encode_rows(&sample);
     let background = rows.split_off(BATCH_ROWS * encoder.n_features());
     (forest, rows, background)
 }
@@ -164,13 +200,13 @@ fn own_forest() -> (Forest, Vec<f64>, Vec<f64>) {
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = root.join("target/shap-bench");
-    let with_peer = root.join("../shared/peer/make_data.py").exists();
+    let with_peer = shared(root).join("peer/make_data.py").exists();
     let (forest, rows, background) = if with_peer {
         peer_forest(root, &dir)
     } else {
         println!(
             "peer: {} is absent; timing ours alone on credrisk's own forest",
-            root.join("../shared/peer").display()
+            shared(root).join("peer").display()
         );
         own_forest()
     };
@@ -187,6 +223,10 @@ fn main() {
         rayon::current_num_threads()
     );
 
+    if let Some(rows_to_profile) = std::env::var("SHAP_BENCH_PROFILE").ok().and_then(|v| v.parse().ok()) {
+        profile(forest, &rows, &background[..200 * n], rows_to_profile);
+        return;
+    }
     // The peer first, alone on the machine.
     let peer = (with_peer && std::env::var_os("SHAP_BENCH_SKIP_PEER").is_none()).then(|| time_peer(&dir));
 
@@ -206,11 +246,21 @@ fn main() {
     let load_batch = load1();
     let (batch_rps, batch_cpu_rps) =
         best_rows_per_s(3, BATCH_ROWS, || path.explain_rows(&rows).expect("batch"));
-    let inter = TreeShap::interventional(forest, &background).expect("interventional explainer");
-    let inter_rows = &rows[..OUR_INTERVENTIONAL_ROWS * n];
-    let load_inter = load1();
-    let (inter_rps, inter_cpu_rps) =
-        best_rows_per_s(1, OUR_INTERVENTIONAL_ROWS, || inter.explain_rows(inter_rows).expect("batch"));
+    let (lone_ms, lone_cpu_ms) = median_ms(|| {
+        std::hint::black_box(path.explain_with(one, true).expect("explain"));
+    });
+    let interventional: Vec<_> = BACKGROUND_SIZES
+        .iter()
+        .map(|&size| {
+            let inter =
+                TreeShap::interventional(forest, &background[..size * n]).expect("interventional explainer");
+            let count = 100_000 / size;
+            let load = load1();
+            let (rps, cpu_rps) =
+                best_rows_per_s(1, count, || inter.explain_rows(&rows[..count * n]).expect("batch"));
+            (size, count, rps, cpu_rps, load)
+        })
+        .collect();
 
     let peer_num = |key: &str| peer.as_ref().and_then(|p| p[key].as_f64()).unwrap_or(f64::NAN);
     // shap's side of a line with the ratios (wall, CPU), or nothing when shap was not timed.
@@ -240,21 +290,48 @@ fn main() {
             ", goal >= 20x"
         )
     );
-    let (shap_rps, shap_cpu_rps) =
-        (peer_num("interventional_rows_per_s"), peer_num("interventional_rows_per_cpu_s"));
     println!(
-        "interventional, {BACKGROUND_ROWS} background rows: ours {inter_rps:.1} rows/s (per CPU-s {inter_cpu_rps:.1}; \
-         {OUR_INTERVENTIONAL_ROWS} rows){} [load1 {load_inter}]",
-        vs(
-            format!(
-                "{shap_rps:.2} rows/s (per CPU-s {shap_cpu_rps:.2}; {} rows)",
-                peer_num("interventional_rows")
-            ),
-            inter_rps / shap_rps,
-            inter_cpu_rps / shap_cpu_rps,
-            ""
-        )
+        "one row, path-dependent, a lone request on two threads (serve's explain_with), median of {CALLS}: ours \
+         {lone_ms:.3} ms (CPU {lone_cpu_ms:.3}){}",
+        vs(format!("{shap_ms:.3} ms one row"), shap_ms / lone_ms, shap_cpu_ms / lone_cpu_ms, "")
     );
+    let mut first = None;
+    for (size, count, rps, cpu_rps, load) in interventional {
+        let peer_at = |k: usize| {
+            peer.as_ref().and_then(|p| p[format!("interventional_{size}")][k].as_f64()).unwrap_or(f64::NAN)
+        };
+        let (base_size, base_cpu_rps) = *first.get_or_insert((size, cpu_rps));
+        println!(
+            "interventional, {size} background rows: ours {rps:.1} rows/s (per CPU-s {cpu_rps:.1}; {count} rows; \
+             CPU per row {:.2}x the {base_size}-row one){} [load1 {load}]",
+            base_cpu_rps / cpu_rps,
+            vs(
+                format!("{:.2} rows/s (per CPU-s {:.2}; {} rows)", peer_at(1), peer_at(2), peer_at(0)),
+                rps / peer_at(1),
+                cpu_rps / peer_at(2),
+                ""
+            )
+        );
+    }
+}
+
+/// One thread, no timing: `rows` path-dependent then `rows` interventional explanations, for
+/// `valgrind --tool=callgrind` (instruction and cache counts per node, whatever the load).
+fn profile(forest: &credrisk::forest::Forest, rows: &[f64], background: &[f64], rows_to_profile: usize) {
+    let n = forest.n_features;
+    let internal: usize = forest.trees.iter().map(|t| t.nodes.len() - t.n_leaves()).sum();
+    println!("profile: {rows_to_profile} rows, {internal} internal nodes");
+    let path = TreeShap::path_dependent(forest).expect("path explainer");
+    let inter = TreeShap::interventional(forest, background).expect("interventional explainer");
+    let mut values = vec![0.0; n];
+    for shap in [&path, &inter] {
+        let mut scratch = shap.scratch();
+        let mut sum = 0.0;
+        for x in rows.chunks(n).take(rows_to_profile) {
+            sum += shap.explain_into(x, &mut scratch, &mut values).expect("explain");
+        }
+        println!("{:?}: {sum}", shap.method());
+    }
 }
 
 /// Runs shap's timings (one row, batch, interventional) on the cached sklearn model.

@@ -1,23 +1,35 @@
 //! Interventional TreeSHAP (shap's `feature_perturbation="interventional"`): φ is the mean over
 //! background rows z of the exact baseline Shapley values of the game v(S) = f(x_S, z_¬S).
 //!
-//! Per (x, z) and tree, the recursion of shap's interventional code: where x and z go the same
-//! way, follow; where they differ on a feature already decided, follow that side; otherwise
-//! branch: the x side adds the feature to the "from x" set, the z side to the "from z" set. A
-//! leaf reached with p features from x and n from z gives each x-side feature
-//! value · p'!n!/(p'+n+1)! (p' = p − 1) and takes value · p!n'!/(p+n'+1)! (n' = n − 1) from each
-//! z-side one; sums of these come back up the recursion so every branching feature is credited
-//! once. Cost O(rows × background × leaves visited).
+//! Per leaf v and features F_v split on its path: x "passes" feature j if it satisfies every
+//! split on j along the path (A: the features x passes, B: those it fails, n = |B|); likewise z.
+//! The hybrid (x_S, z_¬S) reaches v iff every j ∈ B is taken from z and z passes it, and every
+//! j ∈ A that z fails is taken from x. So a background row z is *alive* at v iff it passes every
+//! feature of B, and then, with M the features of A that z fails (p = |M|), the leaf's game is
+//! value · [M ⊆ S, B ∩ S = ∅], whose Shapley values are value · W(p − 1, n) for each i ∈ M and
+//! −value · W(p, n − 1) for each i ∈ B, with W(p, n) = p! n! / (p + n + 1)!.
+//!
+//! The contributions depend on z only through p and M, so a leaf needs, over its alive rows,
+//! how many have each p, and per feature of A how many of those failing it have each p: integer
+//! counts. They are gathered by one depth-first walk of each tree per row x (see `walk.rs`)
+//! that carries the alive background rows, each with the mask of the path's features it fails;
+//! a node splits its list into both children's in one pass (one comparison per row), and a
+//! subtree where no row is alive is skipped. The counts are exact, so every instruction set
+//! gives the same bits. The work is the alive (node, background row) pairs, like shap's
+//! recursion, without its data-dependent branches.
 
+mod walk;
+
+use super::isa::Isa;
 use crate::error::{Error, Result};
 use crate::forest::{Forest, Tree};
 
-const LEAF: u32 = u32::MAX;
+/// Most distinct features on one path: a background row's failed features at a leaf are one
+/// 64-bit mask.
+const MAX_UNIQUE: usize = 64;
 
-/// Which side a feature was assigned to on the current path.
-const UNSEEN: u8 = 0;
-const FROM_X: u8 = 1;
-const FROM_Z: u8 = 2;
+/// `right` of a leaf step.
+const LEAF: u32 = u32::MAX;
 
 /// A node in preorder: the left child is the next node. Leaves keep their value in `threshold`.
 #[derive(Debug, Clone, Copy)]
@@ -44,16 +56,35 @@ pub(crate) struct InterventionalForest {
     roots: Vec<u32>,
     background: Vec<f64>,
     n_features: usize,
+    /// The background column by column (feature j's values at j · rows), for the walk's reads
+    /// of one feature over the alive rows.
+    columns: Vec<f64>,
     /// W(p, n) = p! n! / (p + n + 1)!, row-major with stride `stride`.
     weights: Vec<f64>,
     stride: usize,
+    /// Deepest node (bounds the walk's per-depth scratch).
+    depth: usize,
     base_value: f64,
+    isa: Isa,
 }
 
-/// Per-thread working memory: each feature's side on the current path.
+/// Per-thread working memory (see `walk.rs`).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct InterventionalScratch {
-    side: Vec<u8>,
+    /// Per depth and side (left, right child): the alive rows (`n_background` slots each)
+    /// and how many there are.
+    alive: Vec<walk::Alive>,
+    counts: Vec<[u32; 2]>,
+    /// The walk's stack.
+    frames: Vec<walk::Frame>,
+    /// The distinct features on the path, and each feature's position there.
+    on_path: Vec<u32>,
+    position: Vec<u8>,
+    /// Per leaf: rows counted by p, and by (path position, p).
+    count: Vec<u32>,
+    credit_count: Vec<u32>,
+    /// The (unscaled) sums of the SHAP values.
+    phi: Vec<f64>,
 }
 
 impl InterventionalForest {
@@ -75,27 +106,40 @@ impl InterventionalForest {
                 background[i]
             )));
         }
-        let mut steps = Vec::new();
+        let n_rows = background.len() / n_features;
+        let mut builder =
+            Builder { steps: Vec::new(), on_path: vec![false; n_features], max_unique: 0, depth: 0 };
         let mut roots = Vec::with_capacity(forest.trees.len());
-        let mut max_unique = 0;
         for (t, tree) in forest.trees.iter().enumerate() {
             super::check_tree(tree, n_features).map_err(|e| Error::Internal(format!("tree {t}: {e}")))?;
-            roots.push(steps.len() as u32);
-            let mut on_path = vec![false; n_features];
-            push_preorder(tree, 0, 0, &mut steps, &mut on_path, &mut max_unique)
-                .map_err(|e| Error::Internal(format!("tree {t}: {e}")))?;
+            roots.push(builder.steps.len() as u32);
+            builder.push_preorder(tree, 0, 0).map_err(|e| Error::Internal(format!("tree {t}: {e}")))?;
         }
-        let stride = max_unique + 1;
+        if builder.max_unique > MAX_UNIQUE {
+            return Err(Error::Internal(format!(
+                "a path splits on {} distinct features; interventional TreeSHAP supports {MAX_UNIQUE}",
+                builder.max_unique
+            )));
+        }
+        let stride = builder.max_unique + 1;
+        let mut columns = vec![0.0; background.len()];
+        for (r, z) in background.chunks_exact(n_features).enumerate() {
+            for (j, &v) in z.iter().enumerate() {
+                columns[j * n_rows + r] = v;
+            }
+        }
         let mut forest = InterventionalForest {
-            steps,
+            steps: builder.steps,
             roots,
             background: background.to_vec(),
             n_features,
+            columns,
             weights: shapley_weights(stride),
             stride,
+            depth: builder.depth,
             base_value: 0.0,
+            isa: Isa::detect(),
         };
-        let n_rows = forest.n_background();
         let total: f64 = forest.background.chunks_exact(n_features).map(|z| forest.predict(z)).sum();
         forest.base_value = total / n_rows as f64;
         Ok(forest)
@@ -110,7 +154,31 @@ impl InterventionalForest {
     }
 
     pub(crate) fn scratch(&self) -> InterventionalScratch {
-        InterventionalScratch { side: vec![UNSEEN; self.n_features] }
+        let mut s = InterventionalScratch::default();
+        self.fit_scratch(&mut s);
+        s
+    }
+
+    /// Sizes `s` for this forest; allocates only if it does not fit.
+    fn fit_scratch(&self, s: &mut InterventionalScratch) {
+        let levels = self.depth + 2;
+        let rows = self.n_background();
+        if s.alive.len() == levels * rows
+            && s.position.len() == self.n_features
+            && s.count.len() == self.stride
+        {
+            return;
+        }
+        *s = InterventionalScratch {
+            alive: vec![walk::Alive::default(); 2 * levels * rows],
+            counts: vec![[0; 2]; levels],
+            frames: vec![walk::Frame::default(); levels],
+            on_path: Vec::with_capacity(self.stride),
+            position: vec![walk::NOT_ON_PATH; self.n_features],
+            count: vec![0; self.stride],
+            credit_count: vec![0; self.stride * self.stride],
+            phi: vec![0.0; self.n_features],
+        };
     }
 
     pub(crate) fn predict(&self, x: &[f64]) -> f64 {
@@ -132,17 +200,14 @@ impl InterventionalForest {
     /// Adds the forest's SHAP values for `x` into `phi` (zeroed by the caller), averaged over
     /// trees and background rows. No allocation once `scratch` fits.
     pub(crate) fn shap_into(&self, x: &[f64], scratch: &mut InterventionalScratch, phi: &mut [f64]) {
-        if scratch.side.len() != self.n_features {
-            scratch.side = vec![UNSEEN; self.n_features];
-        }
-        for &root in &self.roots {
-            for z in self.background.chunks_exact(self.n_features) {
-                let mut pair = Pair { forest: self, x, z, side: &mut scratch.side, phi };
-                pair.walk(root as usize, 0, 0);
-            }
-        }
+        assert_eq!(x.len(), self.n_features, "rows are checked before they get here");
+        self.fit_scratch(scratch);
+        scratch.phi.fill(0.0);
+        walk::trees(self, x, scratch);
         let scale = 1.0 / (self.roots.len() * self.n_background()) as f64;
-        phi.iter_mut().for_each(|v| *v *= scale);
+        for (value, sum) in phi.iter_mut().zip(&scratch.phi) {
+            *value += sum * scale;
+        }
     }
 }
 
@@ -158,79 +223,44 @@ fn shapley_weights(size: usize) -> Vec<f64> {
     w
 }
 
-/// Appends node `i` and its subtree in preorder; tracks the most distinct features on a path.
-fn push_preorder(
-    tree: &Tree,
-    i: usize,
+/// Lays trees out in preorder.
+struct Builder {
+    steps: Vec<Step>,
+    on_path: Vec<bool>,
+    /// Most distinct features on a path, and the deepest node, over all trees.
+    max_unique: usize,
     depth: usize,
-    steps: &mut Vec<Step>,
-    on_path: &mut [bool],
-    max_unique: &mut usize,
-) -> std::result::Result<(), String> {
-    if depth > super::path::MAX_DEPTH {
-        return Err(format!("deeper than {}, which TreeSHAP supports", super::path::MAX_DEPTH));
-    }
-    let node = &tree.nodes[i];
-    let at = steps.len();
-    if node.is_leaf() {
-        steps.push(Step { threshold: node.value, feature: 0, right: LEAF, nan_left: false });
-        *max_unique = (*max_unique).max(on_path.iter().filter(|&&b| b).count());
-        return Ok(());
-    }
-    steps.push(Step {
-        threshold: node.threshold,
-        feature: node.feature,
-        right: 0,
-        nan_left: node.default_left,
-    });
-    let f = node.feature as usize;
-    let was = std::mem::replace(&mut on_path[f], true);
-    push_preorder(tree, node.left as usize, depth + 1, steps, on_path, max_unique)?;
-    steps[at].right = steps.len() as u32;
-    push_preorder(tree, node.right as usize, depth + 1, steps, on_path, max_unique)?;
-    on_path[f] = was;
-    Ok(())
 }
 
-/// One (x, z) pair's recursion through one tree.
-struct Pair<'a> {
-    forest: &'a InterventionalForest,
-    x: &'a [f64],
-    z: &'a [f64],
-    side: &'a mut [u8],
-    phi: &'a mut [f64],
+impl Builder {
+    /// Appends node `i` and its subtree in preorder.
+    fn push_preorder(&mut self, tree: &Tree, i: usize, depth: usize) -> std::result::Result<(), String> {
+        if depth > super::path::MAX_DEPTH {
+            return Err(format!("deeper than {}, which TreeSHAP supports", super::path::MAX_DEPTH));
+        }
+        self.depth = self.depth.max(depth);
+        let node = &tree.nodes[i];
+        let at = self.steps.len();
+        if node.is_leaf() {
+            self.steps.push(Step { threshold: node.value, feature: 0, right: LEAF, nan_left: false });
+            self.max_unique = self.max_unique.max(self.on_path.iter().filter(|&&b| b).count());
+            return Ok(());
+        }
+        let step =
+            Step { threshold: node.threshold, feature: node.feature, right: 0, nan_left: node.default_left };
+        self.steps.push(step);
+        let f = node.feature as usize;
+        let was = std::mem::replace(&mut self.on_path[f], true);
+        self.push_preorder(tree, node.left as usize, depth + 1)?;
+        self.steps[at].right = self.steps.len() as u32;
+        self.push_preorder(tree, node.right as usize, depth + 1)?;
+        self.on_path[f] = was;
+        Ok(())
+    }
 }
 
-impl Pair<'_> {
-    /// Returns (Σ value·W(p−1, n), Σ value·W(p, n−1)) over the leaves reached below `n`, where
-    /// p, n count the features taken from x and from z at each leaf.
-    fn walk(&mut self, n: usize, from_x: usize, from_z: usize) -> (f64, f64) {
-        let step = self.forest.steps[n];
-        if step.right == LEAF {
-            let w = |p: usize, q: usize| self.forest.weights[p * self.forest.stride + q];
-            let credit = if from_x > 0 { step.threshold * w(from_x - 1, from_z) } else { 0.0 };
-            let debit = if from_z > 0 { step.threshold * w(from_x, from_z - 1) } else { 0.0 };
-            return (credit, debit);
-        }
-        let f = step.feature as usize;
-        let x_left = step.goes_left(self.x[f]);
-        let z_left = step.goes_left(self.z[f]);
-        let child = |left: bool| if left { n + 1 } else { step.right as usize };
-        if x_left == z_left {
-            return self.walk(child(x_left), from_x, from_z);
-        }
-        match self.side[f] {
-            FROM_X => self.walk(child(x_left), from_x, from_z),
-            FROM_Z => self.walk(child(z_left), from_x, from_z),
-            _ => {
-                self.side[f] = FROM_X;
-                let (x_credit, x_debit) = self.walk(child(x_left), from_x + 1, from_z);
-                self.side[f] = FROM_Z;
-                let (z_credit, z_debit) = self.walk(child(z_left), from_x, from_z + 1);
-                self.side[f] = UNSEEN;
-                self.phi[f] += x_credit - z_debit;
-                (x_credit + z_credit, x_debit + z_debit)
-            }
-        }
-    }
+/// The same forest with the walk compiled for `isa`, to check every variant gives the same bits.
+#[cfg(test)]
+pub(crate) fn with_isa(forest: &InterventionalForest, isa: Isa) -> InterventionalForest {
+    InterventionalForest { isa, ..forest.clone() }
 }

@@ -8,6 +8,7 @@
 //! `explain` module's job.
 
 mod interventional;
+mod isa;
 mod path;
 mod quadrature;
 

@@ -186,16 +186,64 @@ fn deep_trees_with_many_features_on_a_path_match_brute_force() {
 }
 
 #[test]
-fn every_compiled_traversal_and_threading_gives_the_same_bits() {
+fn every_instruction_set_and_threading_gives_the_same_bits_as_the_plain_reference() {
+    let isas = isa::Isa::available();
+    // On the x86_64 machines this runs on, at least AVX: the comparison is never with itself only.
+    #[cfg(target_arch = "x86_64")]
+    assert!(isas.len() >= 2, "only {isas:?} available");
     let mut rng = ChaCha8Rng::seed_from_u64(11);
+    // Depth 12 and nine features: the 8-lane polynomials the bench forest uses.
     let forest = random_forest(&mut rng, 9, 6, 12, 0.85);
-    let fast = PathForest::new(&forest).unwrap();
-    let plain = path::baseline_variant(&fast);
+    let plain = path::with_isa(&PathForest::new(&forest).unwrap(), isa::Isa::Baseline);
+    assert_eq!(path::lanes_of(&plain), 8);
     for x in random_rows(&mut rng, 9, 20) {
-        let (mut a, mut b) = (vec![0.0; 9], vec![0.0; 9]);
-        fast.shap_into(&x, &mut fast.scratch(), &mut a);
-        std::sync::Arc::new(plain.clone()).shap_parallel(&x, &mut plain.scratch(), &mut b);
-        assert_eq!(a, b);
+        let mut reference = vec![0.0; 9];
+        plain.shap_into(&x, &mut plain.scratch(), &mut reference);
+        for &isa in &isas {
+            let variant = std::sync::Arc::new(path::with_isa(&plain, isa));
+            let (mut one, mut two) = (vec![0.0; 9], vec![0.0; 9]);
+            variant.shap_into(&x, &mut variant.scratch(), &mut one);
+            variant.shap_parallel(&x, &mut variant.scratch(), &mut two);
+            assert_eq!(bits(&one), bits(&reference), "{isa:?} one thread");
+            assert_eq!(bits(&two), bits(&reference), "{isa:?} two threads");
+        }
+    }
+}
+
+fn bits(values: &[f64]) -> Vec<u64> {
+    values.iter().map(|v| v.to_bits()).collect()
+}
+
+#[test]
+fn backgrounds_over_many_machine_words_match_brute_force() {
+    // 64 rows to a word: 130 rows fill two words and 2 bits of a third, 64 exactly one.
+    for (seed, rows) in [(300u64, 130usize), (301, 64), (302, 65), (303, 200)] {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let forest = random_forest(&mut rng, 6, 3, 8, 0.85);
+        let x = random_rows(&mut rng, 6, 3);
+        let background = random_rows(&mut rng, 6, rows);
+        check_against_brute_force(&forest, &x, &background, &format!("seed {seed}, {rows} rows"));
+    }
+}
+
+#[test]
+fn every_instruction_set_gives_the_interventional_reference_bits() {
+    let mut rng = ChaCha8Rng::seed_from_u64(12);
+    let forest = random_forest(&mut rng, 9, 6, 12, 0.85);
+    let background: Vec<f64> = random_rows(&mut rng, 9, 150).concat();
+    let plain = interventional::with_isa(
+        &InterventionalForest::new(&forest, &background).unwrap(),
+        isa::Isa::Baseline,
+    );
+    for x in random_rows(&mut rng, 9, 20) {
+        let mut reference = vec![0.0; 9];
+        plain.shap_into(&x, &mut plain.scratch(), &mut reference);
+        for &isa in &isa::Isa::available() {
+            let variant = interventional::with_isa(&plain, isa);
+            let mut values = vec![0.0; 9];
+            variant.shap_into(&x, &mut variant.scratch(), &mut values);
+            assert_eq!(bits(&values), bits(&reference), "{isa:?}");
+        }
     }
 }
 

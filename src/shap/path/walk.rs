@@ -13,27 +13,9 @@
 #![allow(clippy::needless_range_loop)]
 
 use super::{PartScratch, PathForest, Split, TreeSpan, Up};
+use crate::shap::isa::Isa;
 
 type Poly<const N: usize> = [f64; N];
-
-/// Which compiled variant of the passes runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Isa {
-    Baseline,
-    #[cfg(target_arch = "x86_64")]
-    Avx,
-}
-
-impl Isa {
-    /// The fastest variant this CPU runs.
-    pub(crate) fn detect() -> Isa {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx") {
-            return Isa::Avx;
-        }
-        Isa::Baseline
-    }
-}
 
 /// Adds the (unscaled) SHAP values of `x` over `trees` into `part.phi`.
 pub(super) fn trees<const N: usize>(
@@ -58,8 +40,11 @@ pub(super) fn trees<const N: usize>(
     match forest.isa {
         Isa::Baseline => pass.trees(trees, &mut work, integrand),
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Isa::Avx` is only chosen by `Isa::detect` when the CPU has AVX.
+        // SAFETY: `Isa::Avx` and `Isa::Avx512` are only chosen (by `Isa::detect`, or a test
+        // from `Isa::available`) when the CPU has that instruction set.
         Isa::Avx => unsafe { pass.trees_avx(trees, &mut work, integrand) },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { pass.trees_avx512(trees, &mut work, integrand) },
     }
     let w = array::<N>(&forest.rule.w);
     for (value, integrand) in phi.iter_mut().zip(integrand.iter()) {
@@ -105,6 +90,13 @@ impl<const N: usize> Pass<'_, N> {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx")]
     fn trees_avx(&self, trees: &[TreeSpan], work: &mut Work<'_, N>, integrand: &mut [Poly<N>]) {
+        self.all_trees(trees, work, integrand);
+    }
+
+    /// [`Pass::trees`] compiled for AVX-512 (no FMA, as above).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn trees_avx512(&self, trees: &[TreeSpan], work: &mut Work<'_, N>, integrand: &mut [Poly<N>]) {
         self.all_trees(trees, work, integrand);
     }
 
