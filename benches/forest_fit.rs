@@ -147,7 +147,7 @@ fn generate_ours(dir: &Path, n: usize, seed: u64, gaps: bool) -> Data {
             for (k, &j) in holes.iter().enumerate() {
                 // A seeded hash per cell: one in five missing.
                 let h = (i as u64 * 3 + k as u64 + seed).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
-                if h % 5 == 0 {
+                if h.is_multiple_of(5) {
                     row[j] = f64::NAN;
                 }
             }

@@ -161,7 +161,8 @@ fn peer_forest(root: &Path, dir: &Path) -> (Forest, Vec<f64>, Vec<f64>) {
         std::fs::create_dir_all(dir).expect("bench dir");
         eprintln!("shap bench: generating the peer's 250k rows and training its forest (once) ...");
         let exporter = root.join("tests/oracles/sklearn_to_dump.py");
-        let args = [dir.display().to_string(), shared(root).display().to_string(), exporter.display().to_string()];
+        let args =
+            [dir.display().to_string(), shared(root).display().to_string(), exporter.display().to_string()];
         run_python(PREPARE_PY, &args);
     }
     let dump = read_dump(dir.join("forest.json")).expect("the bench forest dump reads");

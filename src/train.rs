@@ -363,11 +363,23 @@ fn start_run<'s>(
                 DatasetContext::Training,
             )?);
             let test_sha256 = sha256_file(test)?;
-            inputs.push(dataset_input(&config.schema, test, &test_sha256, test_rows.len(), DatasetContext::Evaluation)?);
+            inputs.push(dataset_input(
+                &config.schema,
+                test,
+                &test_sha256,
+                test_rows.len(),
+                DatasetContext::Evaluation,
+            )?);
         }
         None => {
             let rows = train_rows.len() + test_rows.len();
-            inputs.push(dataset_input(&config.schema, &config.data, data_sha256, rows, DatasetContext::Training)?);
+            inputs.push(dataset_input(
+                &config.schema,
+                &config.data,
+                data_sha256,
+                rows,
+                DatasetContext::Training,
+            )?);
         }
     }
     run.log_inputs(&inputs)?;

@@ -404,8 +404,16 @@ fn excluded_fields_are_accepted_but_not_encoded_and_nullable_fields_take_null() 
     ok_in(
         dir,
         &[
-            "train", "--schema", "nullable.toml", "--data", "gaps.csv", "--outputs", "gaps", "--no-tracking",
-            "--n-estimators", "20",
+            "train",
+            "--schema",
+            "nullable.toml",
+            "--data",
+            "gaps.csv",
+            "--outputs",
+            "gaps",
+            "--no-tracking",
+            "--n-estimators",
+            "20",
         ],
     );
     let gaps_model = dir.join("gaps/model");

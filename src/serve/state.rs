@@ -57,7 +57,7 @@ impl Loaded {
             "feature_schema": model.encoder.schema_json(),
             "schema": model.schema().to_json(),
         });
-        let document = openapi::document(model.schema(), example_customer(&model));
+        let document = openapi::document(model.schema(), example_customer(model));
         Loaded {
             labels,
             model_json: Bytes::from(serde_json::to_vec(&metadata).unwrap_or_default()),
