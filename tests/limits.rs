@@ -91,11 +91,15 @@ fn a_deeply_nested_mlmodel_is_one_line_and_exit_2() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let model = model(dir);
-    let deep: String = (0..10_000).map(|i| format!("{}k{i}:\n", " ".repeat(i))).collect();
-    std::fs::write(Path::new(&model).join("MLmodel"), format!("flavors:\n{deep}")).unwrap();
     let customer = common::example("customer.json");
-    let out = run_in(dir, &["explain", "--model", &model, "--customer", customer.to_str().unwrap()]);
-    refused(&out, "nested more than 64 levels");
+    let customer = customer.to_str().unwrap();
+    // 3,000 deep (4.5 MB): refused by its depth; 10,000 deep (50 MB): by its size, before reading.
+    for (depth, error) in [(3_000, "nested more than 64 levels"), (10_000, "is larger than 16777216 bytes")] {
+        let deep: String = (0..depth).map(|i| format!("{}k{i}:\n", " ".repeat(i))).collect();
+        std::fs::write(Path::new(&model).join("MLmodel"), format!("flavors:\n{deep}")).unwrap();
+        let out = run_in(dir, &["explain", "--model", &model, "--customer", customer]);
+        refused(&out, error);
+    }
 }
 
 #[test]

@@ -88,7 +88,8 @@ fn write_answers(
 ) -> std::io::Result<()> {
     answers.iter().enumerate().try_for_each(|(i, a)| match format {
         Format::Json => {
-            serde_json::to_writer(&mut *out, a).map_err(std::io::Error::other)?;
+            // Keeps an I/O error's kind (a closed pipe is no error).
+            serde_json::to_writer(&mut *out, a).map_err(std::io::Error::from)?;
             writeln!(out)
         }
         Format::Text => write!(out, "{}", text_report(first + i + 1, a, lang)),
