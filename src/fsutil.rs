@@ -1,7 +1,9 @@
 //! Crash-safe file output: everything the product writes goes to a temp file in the target
 //! directory and is renamed into place only when complete, so an error or Ctrl-C never leaves a
 //! half-written file behind; a set of files that belong together is built in a private staging
-//! directory and published as a whole.
+//! directory and published as a whole. What a killed process left is removed by the next one
+//! writing there, and a command stopped by SIGINT or SIGTERM removes its own on the way out
+//! ([`remove_unfinished`]).
 
 use crate::error::{Error, Result};
 use crate::liveness::ProcessIdentity;
@@ -9,6 +11,41 @@ use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// The temp files and staging directories this process has not finished: what
+/// [`remove_unfinished`] removes when a signal ends the process.
+static UNFINISHED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn unfinished() -> MutexGuard<'static, Vec<PathBuf>> {
+    UNFINISHED.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn forget(list: &mut Vec<PathBuf>, path: &Path) {
+    if let Some(i) = list.iter().rposition(|p| p == path) {
+        list.swap_remove(i);
+    }
+}
+
+/// Removes every temp file and staging directory this process is still writing. For the
+/// signal handler of a command about to exit: an interrupted `generate` or `train` leaves
+/// nothing. Holding the list's lock, it cannot race a commit's rename.
+pub fn remove_unfinished() {
+    let mut list = unfinished();
+    for path in list.drain(..) {
+        let _ = if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
+    }
+}
+
+/// This process's token in temp and staging names (`pid-start-host`), which tells a later
+/// process whether the writer is gone.
+fn owner_token() -> String {
+    ProcessIdentity::current()
+        .map(ProcessIdentity::token)
+        .unwrap_or_else(|| format!("{}-0-unknown", std::process::id()))
+}
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A file being written; it appears at its final path only on [`AtomicFile::commit`].
 /// Dropped without commit (error, panic, early return), the temp file is removed.
@@ -19,7 +56,8 @@ pub struct AtomicFile {
 }
 
 impl AtomicFile {
-    /// Creates `<dir>/.<name>.<pid>.tmp` beside `target`; the directory must exist.
+    /// Creates `<dir>/.<name>.<owner>.<n>.tmp` beside `target` (the directory must exist),
+    /// after removing the temp files for the same target whose process is gone.
     pub fn create(target: impl AsRef<Path>) -> Result<AtomicFile> {
         let target = target.as_ref().to_path_buf();
         let name = target
@@ -28,8 +66,12 @@ impl AtomicFile {
             .to_string_lossy()
             .into_owned();
         let dir = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        remove_stale_temps(dir, &name);
+        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let temp = dir.join(format!(".{name}.{}.{n}.tmp", owner_token()));
+        let mut list = unfinished();
         let file = File::create(&temp).map_err(|e| Error::io(&temp, e))?;
+        list.push(temp.clone());
         Ok(AtomicFile { target, temp, writer: Some(BufWriter::with_capacity(1 << 20, file)) })
     }
 
@@ -48,12 +90,15 @@ impl AtomicFile {
         let finished = writer
             .into_inner()
             .map_err(|e| Error::io(&self.temp, e.into_error()))
-            .and_then(|file| file.sync_all().map_err(|e| Error::io(&self.temp, e)))
+            .and_then(|file| file.sync_all().map_err(|e| Error::io(&self.temp, e)));
+        let mut list = unfinished();
+        let finished = finished
             .and_then(|()| fs::rename(&self.temp, &self.target).map_err(|e| Error::io(&self.target, e)));
         if finished.is_err() {
             // The writer is gone, so Drop will not clean up: remove the temp file here.
             let _ = fs::remove_file(&self.temp);
         }
+        forget(&mut list, &self.temp);
         finished
     }
 }
@@ -71,7 +116,9 @@ impl Drop for AtomicFile {
     fn drop(&mut self) {
         if self.writer.is_some() {
             self.writer = None;
+            let mut list = unfinished();
             let _ = fs::remove_file(&self.temp);
+            forget(&mut list, &self.temp);
         }
     }
 }
@@ -81,6 +128,45 @@ pub fn write_atomic(target: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
     let mut file = AtomicFile::create(target)?;
     file.write_all(bytes).map_err(|e| Error::io(file.temp_path(), e))?;
     file.commit()
+}
+
+/// Reads a regular file of at most `max_bytes`, both checked before anything is read or
+/// allocated (a FIFO would block, a device or a huge file exhaust memory); a file that grows
+/// past the limit while being read is refused too.
+pub fn read_limited(path: &Path, max_bytes: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let refuse = || Error::bad_file(path, format!("is larger than {max_bytes} bytes"));
+    let not_regular = || Error::bad_file(path, "is not a regular file");
+    // Opening a FIFO blocks until a writer comes: look before opening, and open without
+    // blocking in case it was swapped in between (then the opened file's own type refuses it).
+    if !fs::metadata(path).map_err(|e| Error::io(path, e))?.is_file() {
+        return Err(not_regular());
+    }
+    let mut options = fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, rustix::fs::OFlags::NONBLOCK.bits() as i32);
+    let file = options.open(path).map_err(|e| Error::io(path, e))?;
+    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        return Err(not_regular());
+    }
+    if meta.len() > max_bytes {
+        return Err(refuse());
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(max_bytes + 1).read_to_end(&mut bytes).map_err(|e| Error::io(path, e))?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(refuse());
+    }
+    Ok(bytes)
+}
+
+/// [`read_limited`] for UTF-8 text.
+pub fn read_text_limited(path: &Path, max_bytes: u64) -> Result<String> {
+    String::from_utf8(read_limited(path, max_bytes)?).map_err(|e| {
+        Error::bad_file(path, format!("is not UTF-8 text (byte {})", e.utf8_error().valid_up_to()))
+    })
 }
 
 /// Creates a directory and its parents, with the path in the error.
@@ -112,12 +198,11 @@ impl StagingDir {
     pub fn create(dest: &Path) -> Result<StagingDir> {
         create_dir_all(dest)?;
         remove_stale_staging(dest);
-        let owner = ProcessIdentity::current()
-            .map(ProcessIdentity::token)
-            .unwrap_or_else(|| format!("{}-0-unknown", std::process::id()));
         let n = STAGING_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let dir = dest.join(format!("{STAGING_PREFIX}{owner}-{n}"));
+        let dir = dest.join(format!("{STAGING_PREFIX}{}-{n}", owner_token()));
+        let mut list = unfinished();
         fs::create_dir(&dir).map_err(|e| Error::io(&dir, e))?;
+        list.push(dir.clone());
         Ok(StagingDir { dir })
     }
 
@@ -170,11 +255,31 @@ impl StagingDir {
 
 impl Drop for StagingDir {
     fn drop(&mut self) {
+        let mut list = unfinished();
         let _ = fs::remove_dir_all(&self.dir);
+        forget(&mut list, &self.dir);
     }
 }
 
 /// Removes the staging directories in `dir` left by processes that are gone (best effort).
+/// Removes `<dir>/.<name>.<owner>.<n>.tmp` files whose owner is gone: what a killed writer of
+/// `name` left (never a live writer's, on this host or another sharing the directory).
+fn remove_stale_temps(dir: &Path, name: &str) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    let prefix = format!(".{name}.");
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        let owner = file
+            .strip_prefix(&prefix)
+            .and_then(|rest| rest.strip_suffix(".tmp"))
+            .and_then(|rest| rest.rsplit_once('.'))
+            .map(|(owner, _)| owner);
+        if owner.is_some_and(ProcessIdentity::token_is_gone) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
 fn remove_stale_staging(dir: &Path) {
     let Ok(entries) = fs::read_dir(dir) else { return };
     for entry in entries.flatten() {

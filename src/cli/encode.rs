@@ -21,7 +21,8 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let (model, _) = args.model.load()?;
-    let applicants = super::explain::read_customers(&args.data, model.schema())?;
+    let customers = super::explain::read_customers(&args.data, model.schema())?;
+    let applicants = customers.block(0..customers.len());
     let rows: Vec<f64> = applicants.iter().flat_map(|a| model.encoder.encode(a.values())).collect();
     let mut file = AtomicFile::create(&args.out)?;
     let io = |e| Error::io(&args.out, e);

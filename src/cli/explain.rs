@@ -3,9 +3,10 @@
 //! `explain` module, and prints a terminal report or JSON Lines.
 
 use super::model_args::{self, BackgroundArgs, ModelArgs};
-use crate::data;
+use crate::data::{self, ApplicantTable};
 use crate::error::{Error, Result};
 use crate::explain::{Answer, ExplainOptions, Lang};
+use crate::fsutil;
 use crate::schema::json::{self, JsonError};
 use crate::schema::{Applicant, FieldError, Schema};
 use rayon::prelude::*;
@@ -42,6 +43,13 @@ enum Format {
     Json,
 }
 
+/// Customers answered per block: the answers of one block are in memory at a time, whatever the
+/// number of customers, and a block keeps both cores busy.
+const BLOCK: usize = 4096;
+/// The largest JSON customer file: a JSON list is for a handful of customers; a portfolio
+/// belongs in Parquet or CSV, which are read column by column.
+pub const MAX_JSON_BYTES: u64 = 64 << 20;
+
 pub fn run(args: Args) -> Result<()> {
     let lang: Lang = args.lang.parse().map_err(Error::Usage)?;
     if args.top == 0 {
@@ -53,39 +61,84 @@ pub fn run(args: Args) -> Result<()> {
     // One customer gets both cores; many are spread over them instead.
     let parallel = customers.len() == 1;
     let options = ExplainOptions { lang, top: args.top, per_column: args.per_column, parallel };
-    let answers: Vec<Answer> =
-        customers.par_iter().map(|c| explainer.explain(c, options)).collect::<Result<_>>()?;
-    print_answers(&answers, args.format, lang)
-}
-
-fn print_answers(answers: &[Answer], format: Format, lang: Lang) -> Result<()> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let result: std::io::Result<()> = answers.iter().enumerate().try_for_each(|(i, a)| match format {
-        Format::Json => {
-            serde_json::to_writer(&mut out, a).map_err(std::io::Error::other)?;
-            writeln!(out)
+    for start in (0..customers.len()).step_by(BLOCK) {
+        let block = customers.block(start..(start + BLOCK).min(customers.len()));
+        let answers: Vec<Answer> =
+            block.par_iter().map(|c| explainer.explain(c, options)).collect::<Result<_>>()?;
+        match write_answers(&mut out, start, &answers, args.format, lang) {
+            // The reader went away (`| head`): what it wanted is printed.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            other => other.map_err(|e| Error::io("<stdout>", e))?,
         }
-        Format::Text => write!(out, "{}", text_report(i + 1, a, lang)),
-    });
-    match result.and_then(|()| out.flush()) {
+    }
+    match out.flush() {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => other.map_err(|e| Error::io("<stdout>", e)),
     }
 }
 
+fn write_answers(
+    out: &mut impl Write,
+    first: usize,
+    answers: &[Answer],
+    format: Format,
+    lang: Lang,
+) -> std::io::Result<()> {
+    answers.iter().enumerate().try_for_each(|(i, a)| match format {
+        Format::Json => {
+            // Keeps an I/O error's kind (a closed pipe is no error).
+            serde_json::to_writer(&mut *out, a).map_err(std::io::Error::from)?;
+            writeln!(out)
+        }
+        Format::Text => write!(out, "{}", text_report(first + i + 1, a, lang)),
+    })
+}
+
+/// Validated customers: a table read from Parquet or CSV (kept in its compact form until a
+/// block of it is answered), or the ones of a JSON file.
+pub enum Customers {
+    Table(ApplicantTable),
+    List(Vec<Applicant>),
+}
+
+impl Customers {
+    pub fn len(&self) -> usize {
+        match self {
+            Customers::Table(t) => t.len(),
+            Customers::List(l) => l.len(),
+        }
+    }
+
+    /// The customers in `range`.
+    pub fn block(&self, range: std::ops::Range<usize>) -> Vec<Applicant> {
+        match self {
+            Customers::Table(t) => range.map(|i| t.applicant(i)).collect(),
+            Customers::List(l) => l[range].to_vec(),
+        }
+    }
+}
+
 /// Reads customers from JSON, Parquet or CSV, validating each one against `schema`; every
-/// problem names the item.
-pub fn read_customers(path: &Path, schema: &Arc<Schema>) -> Result<Vec<Applicant>> {
+/// problem names the item. A JSON file must be a regular file of at most [`MAX_JSON_BYTES`],
+/// checked before it is read.
+pub fn read_customers(path: &Path, schema: &Arc<Schema>) -> Result<Customers> {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     if ext == "parquet" || ext == "csv" {
         let table = data::read_table(path, schema)?;
         if table.is_empty() {
             return Err(Error::bad_file(path, "has no customers"));
         }
-        return Ok((0..table.len()).map(|i| table.applicant(i)).collect());
+        return Ok(Customers::Table(table));
     }
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = fsutil::read_limited(path, MAX_JSON_BYTES).map_err(|e| match e {
+        Error::BadFile { path, message } => Error::BadFile {
+            path,
+            message: format!("{message} (a larger portfolio belongs in a .parquet or .csv file)"),
+        },
+        other => other,
+    })?;
     // A file that is not UTF-8 is the user's mistake (exit 2), like a CSV that is not UTF-8.
     if let Err(e) = std::str::from_utf8(&bytes) {
         return Err(Error::bad_file(path, format!("is not UTF-8 text (byte {})", e.valid_up_to())));
@@ -116,7 +169,8 @@ pub fn read_customers(path: &Path, schema: &Arc<Schema>) -> Result<Vec<Applicant
                 Error::invalid(location, errors)
             })
         })
-        .collect()
+        .collect::<Result<_>>()
+        .map(Customers::List)
 }
 
 /// A compact terminal report: decision, then one bar per contribution, reasons and warnings.

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Number of applicants to generate.
+    /// Number of applicants to generate (1 to 1,000,000,000).
     #[arg(long, default_value_t = 250_000, value_parser = parse_rows, allow_negative_numbers = true)]
     pub rows: u64,
     /// Seed of the population: the same seed and rows give byte-identical files.

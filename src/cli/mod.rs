@@ -10,6 +10,7 @@ mod encode;
 mod explain;
 mod export_forest;
 mod generate;
+mod interrupt;
 mod model_args;
 mod register;
 mod runs;
@@ -73,6 +74,11 @@ pub fn main() -> i32 {
 
 /// Runs one subcommand; the exit code is 0 unless a check found something (`schema check`).
 fn run(command: Command) -> Result<i32> {
+    // The service answers its signals itself (graceful stop, SIGHUP); every other command
+    // removes its unfinished files when interrupted.
+    if !matches!(command, Command::Serve(_)) {
+        interrupt::watch();
+    }
     let done = match command {
         Command::Generate(args) => generate::run(args),
         Command::Describe(args) => describe::run(args),

@@ -23,6 +23,7 @@ pub struct Args {
     /// Train on all of --data and evaluate on this labelled file instead of a split.
     #[arg(long)]
     test_data: Option<PathBuf>,
+    /// Number of trees (1 to 100,000).
     #[arg(long, default_value_t = 200)]
     n_estimators: usize,
     /// Maximum tree depth ("none" for unlimited).

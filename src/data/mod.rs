@@ -178,7 +178,13 @@ impl Format {
 /// Extra columns are ignored; the label, diagnostic and id columns are read when present. Used
 /// for training data and for `explain`'s customer files alike.
 pub fn read_table(path: &Path, schema: &Arc<Schema>) -> Result<ApplicantTable> {
-    match Format::of(path)? {
+    let format = Format::of(path)?;
+    // A FIFO or a device would block the reader or never end.
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        return Err(Error::bad_file(path, "is not a regular file"));
+    }
+    match format {
         Format::Parquet => parquet::read_parquet(path, schema),
         Format::Csv => csv::read_csv(path, schema),
     }

@@ -15,6 +15,9 @@ use std::path::{Path, PathBuf};
 
 /// Most chunks drawn at once (a window); one window is written while the next is drawn.
 const MAX_WINDOW: usize = 8;
+/// The most rows one `generate` writes (about 40 GB of Parquet): a typo of a few zeros is refused
+/// before anything is created.
+pub const MAX_ROWS: u64 = 1_000_000_000;
 
 /// What `credrisk generate` was asked for, validated.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,8 +49,8 @@ impl GenerateConfig {
         csv: bool,
         summary_json: bool,
     ) -> Result<GenerateConfig> {
-        if rows == 0 {
-            return Err(Error::Usage("--rows must be at least 1".into()));
+        if !(1..=MAX_ROWS).contains(&rows) {
+            return Err(Error::Usage(format!("--rows must be 1..={MAX_ROWS}, got {rows}")));
         }
         let text = prefix.to_string_lossy();
         if text.is_empty() || text.ends_with('/') || prefix.file_name().is_none() || prefix.is_dir() {

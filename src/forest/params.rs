@@ -139,14 +139,26 @@ impl Default for ForestParams {
     }
 }
 
+/// The most trees a forest may have: far past where more trees stop helping, and small enough
+/// that the forest's bookkeeping is allocated without a thought.
+pub const MAX_ESTIMATORS: usize = 100_000;
+/// The deepest a tree may grow (a node index path fits in any stack at this depth).
+pub const MAX_DEPTH: usize = 1_000;
+
 impl ForestParams {
     /// Checks every value; the error names the parameter and what it accepts.
     pub fn validate(&self) -> Result<()> {
-        if self.n_estimators == 0 {
-            return Err(Error::Usage("n_estimators must be at least 1".into()));
+        if !(1..=MAX_ESTIMATORS).contains(&self.n_estimators) {
+            return Err(Error::Usage(format!(
+                "n_estimators must be 1..={MAX_ESTIMATORS}, got {}",
+                self.n_estimators
+            )));
         }
-        if self.max_depth == Some(0) {
-            return Err(Error::Usage("max_depth must be at least 1 (or unset for no limit)".into()));
+        if self.max_depth.is_some_and(|d| !(1..=MAX_DEPTH).contains(&d)) {
+            return Err(Error::Usage(format!(
+                "max_depth must be 1..={MAX_DEPTH} (or unset for no limit), got {}",
+                self.max_depth.unwrap_or_default()
+            )));
         }
         if self.min_samples_leaf == 0 {
             return Err(Error::Usage("min_samples_leaf must be at least 1".into()));
@@ -204,6 +216,8 @@ mod tests {
         assert!(ForestParams::default().validate().is_ok());
         let cases = [
             (ForestParams { n_estimators: 0, ..Default::default() }, "n_estimators"),
+            (ForestParams { n_estimators: MAX_ESTIMATORS + 1, ..Default::default() }, "n_estimators"),
+            (ForestParams { max_depth: Some(MAX_DEPTH + 1), ..Default::default() }, "max_depth"),
             (ForestParams { max_depth: Some(0), ..Default::default() }, "max_depth"),
             (ForestParams { min_samples_leaf: 0, ..Default::default() }, "min_samples_leaf"),
             (ForestParams { bootstrap: false, oob_score: true, ..Default::default() }, "oob_score"),

@@ -89,7 +89,7 @@ pub struct MlModelInfo {
 /// Reads `<model_dir>/MLmodel`.
 pub fn read_mlmodel(model_dir: &Path) -> Result<MlModelInfo> {
     let path = model_dir.join(MLMODEL_FILE);
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let text = crate::fsutil::read_text_limited(&path, yaml::MAX_YAML_BYTES)?;
     parse_mlmodel(&text, &path)
 }
 

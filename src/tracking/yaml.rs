@@ -147,6 +147,12 @@ struct Line<'a> {
     text: &'a str,
 }
 
+/// The largest YAML file read (MLmodel, meta.yaml): MLflow's own are a few kilobytes.
+pub const MAX_YAML_BYTES: u64 = 16 << 20;
+/// The deepest nesting parsed: MLflow's files nest 4 deep; a hostile file 10,000 deep must be an
+/// error, not a stack overflow.
+pub const MAX_DEPTH: usize = 64;
+
 /// Parses a YAML document made of block mappings. Errors name the line.
 pub fn parse(text: &str) -> Result<Value, String> {
     let lines: Vec<Line> = text
@@ -162,22 +168,25 @@ pub fn parse(text: &str) -> Result<Value, String> {
     if lines.is_empty() {
         return Ok(Value::Null);
     }
-    let value = parse_block(&lines, &mut pos, lines[0].indent)?;
+    let value = parse_block(&lines, &mut pos, lines[0].indent, 0)?;
     if pos < lines.len() {
         return Err(format!("unexpected indentation at {:?}", lines[pos].text));
     }
     Ok(value)
 }
 
-fn parse_block(lines: &[Line], pos: &mut usize, indent: usize) -> Result<Value, String> {
+fn parse_block(lines: &[Line], pos: &mut usize, indent: usize, depth: usize) -> Result<Value, String> {
+    if depth >= MAX_DEPTH {
+        return Err(format!("nested more than {MAX_DEPTH} levels deep at {:?}", lines[*pos].text));
+    }
     if lines[*pos].text.starts_with("- ") || lines[*pos].text == "-" {
         parse_seq(lines, pos, indent)
     } else {
-        parse_map(lines, pos, indent)
+        parse_map(lines, pos, indent, depth)
     }
 }
 
-fn parse_map(lines: &[Line], pos: &mut usize, indent: usize) -> Result<Value, String> {
+fn parse_map(lines: &[Line], pos: &mut usize, indent: usize, depth: usize) -> Result<Value, String> {
     let mut entries = Vec::new();
     while *pos < lines.len() && lines[*pos].indent == indent {
         let line = &lines[*pos];
@@ -186,7 +195,7 @@ fn parse_map(lines: &[Line], pos: &mut usize, indent: usize) -> Result<Value, St
         *pos += 1;
         let value = if rest.is_empty() {
             match lines.get(*pos) {
-                Some(next) if next.indent > indent => parse_block(lines, pos, next.indent)?,
+                Some(next) if next.indent > indent => parse_block(lines, pos, next.indent, depth + 1)?,
                 Some(next) if next.indent == indent && next.text.starts_with("- ") => {
                     parse_seq(lines, pos, indent)?
                 }
@@ -350,6 +359,15 @@ mod tests {
         let v = parse("items:\n- a\n- 'b c'\nafter: 1\n").unwrap();
         assert_eq!(v.get("items"), Some(&Value::Seq(vec![Value::Str("a".into()), Value::Str("b c".into())])));
         assert_eq!(v.int_of("after"), Some(1));
+    }
+
+    #[test]
+    fn nesting_past_the_limit_is_an_error_not_a_stack_overflow() {
+        let deep: String = (0..10_000).map(|i| format!("{}k{i}:\n", " ".repeat(i))).collect();
+        let err = parse(&deep).unwrap_err();
+        assert!(err.contains("nested more than 64 levels"), "{err}");
+        let fine: String = (0..MAX_DEPTH).map(|i| format!("{}k{i}:\n", " ".repeat(i))).collect();
+        assert!(parse(&fine).is_ok());
     }
 
     #[test]

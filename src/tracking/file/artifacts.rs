@@ -78,9 +78,5 @@ impl FileStore {
 
 /// A regular file of at most [`MAX_READ_BYTES`], checked before reading.
 pub fn read_bounded(path: &Path) -> Result<Vec<u8>> {
-    let meta = fs::metadata(path).map_err(|e| Error::io(path, e))?;
-    if !meta.is_file() || meta.len() > MAX_READ_BYTES {
-        return Err(Error::bad_file(path, format!("not a regular file of at most {MAX_READ_BYTES} bytes")));
-    }
-    fs::read(path).map_err(|e| Error::io(path, e))
+    crate::fsutil::read_limited(path, MAX_READ_BYTES)
 }

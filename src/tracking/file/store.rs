@@ -212,7 +212,7 @@ impl FileStore {
 }
 
 pub fn read_yaml(path: &Path) -> Result<Value> {
-    let text = fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = crate::fsutil::read_text_limited(path, yaml::MAX_YAML_BYTES)?;
     yaml::parse(&text).map_err(|e| Error::bad_file(path, format!("not MLflow YAML: {e}")))
 }
 
