@@ -51,6 +51,10 @@ pub struct Args {
     /// Also draw the approval rates by group with their intervals to this PNG.
     #[arg(long)]
     png: Option<PathBuf>,
+    /// Also write each row's groups, probability, decision and label to this CSV (for audit, or
+    /// to recompute the numbers with another tool).
+    #[arg(long)]
+    rows: Option<PathBuf>,
 }
 
 impl Args {
@@ -95,6 +99,9 @@ pub fn run(args: Args) -> Result<i32> {
     }
     let probabilities = model.forest.predict_rows(&model.encoder.encode_rows(&table));
     let report = fairness::evaluate(&table, &probabilities, model.threshold, &config)?;
+    if let Some(path) = &args.rows {
+        fairness::write_rows_csv(path, &table, &probabilities, model.threshold, &config)?;
+    }
     if let Some(png) = &args.png {
         fairness::selection_rates_png(png, &report, model.schema(), lang)?;
     }

@@ -12,6 +12,7 @@ mod groups;
 mod metrics;
 mod plot;
 mod report;
+mod rows;
 mod table;
 
 pub use groups::{Banding, GroupBy, Grouping, YEARS_BANDS, default_by, parse_bands};
@@ -20,6 +21,7 @@ pub use plot::selection_rates_png;
 pub use report::{
     Alert, ByReport, Disparity, FairnessReport, Flag, GroupReport, Rate, Stat, Thresholds, metric_part,
 };
+pub use rows::write_rows_csv;
 pub use table::render;
 
 use crate::data::ApplicantTable;
@@ -79,21 +81,7 @@ pub fn evaluate(
             table.len()
         )));
     }
-    for name in config.bands.keys() {
-        if schema.field_index(name).is_none() {
-            return Err(Error::Usage(format!("--bands {name}: no such field in schema {:?}", schema.name())));
-        }
-    }
-    let specs = if config.by.is_empty() { default_by(schema) } else { config.by.clone() };
-    if specs.is_empty() {
-        return Err(Error::Usage(format!(
-            "schema {:?} marks no field protected or proxy: name the groups with --by FIELD",
-            schema.name()
-        )));
-    }
-    let bys: Vec<GroupBy> =
-        specs.iter().map(|s| GroupBy::parse(schema, s, &config.bands, table)).collect::<Result<_>>()?;
-    let groupings: Vec<Grouping> = bys.iter().map(|b| b.assign(table)).collect();
+    let (bys, groupings): (Vec<GroupBy>, Vec<Grouping>) = groupings(table, config)?.into_iter().unzip();
 
     let labelled = table.approved.is_some();
     let selected: Vec<bool> = probabilities.iter().map(|&p| p >= threshold).collect();
@@ -181,6 +169,40 @@ pub fn evaluate(
         alerts,
         notes,
     })
+}
+
+/// The MLflow metrics `credrisk train` logs for its test split: the default groupings (the
+/// schema's protected and proxy fields), no bootstrap (a run's metrics are point values). Empty
+/// when the schema names no such field or the split cannot be judged.
+pub fn train_metrics(test: &ApplicantTable, probabilities: &[f64], threshold: f64) -> Vec<(String, f64)> {
+    let config = FairnessConfig { n_boot: 0, ..FairnessConfig::default() };
+    evaluate(test, probabilities, threshold, &config).map(|r| r.mlflow_metrics()).unwrap_or_default()
+}
+
+/// The groupings `config` asks for (the schema's protected and proxy fields by default), each
+/// with every row's group. Errors: a `--by` or `--bands` naming no field, or no grouping at all.
+pub fn groupings(table: &ApplicantTable, config: &FairnessConfig) -> Result<Vec<(GroupBy, Grouping)>> {
+    let schema = table.schema();
+    for name in config.bands.keys() {
+        if schema.field_index(name).is_none() {
+            return Err(Error::Usage(format!("--bands {name}: no such field in schema {:?}", schema.name())));
+        }
+    }
+    let specs = if config.by.is_empty() { default_by(schema) } else { config.by.clone() };
+    if specs.is_empty() {
+        return Err(Error::Usage(format!(
+            "schema {:?} marks no field protected or proxy: name the groups with --by FIELD",
+            schema.name()
+        )));
+    }
+    specs
+        .iter()
+        .map(|s| {
+            let by = GroupBy::parse(schema, s, &config.bands, table)?;
+            let grouping = by.assign(table);
+            Ok((by, grouping))
+        })
+        .collect()
 }
 
 fn to_array<const N: usize>(v: Vec<Stat>) -> [Stat; N] {
