@@ -105,12 +105,12 @@ pub fn run(args: Args) -> Result<i32> {
     if let Some(png) = &args.png {
         fairness::selection_rates_png(png, &report, model.schema(), lang)?;
     }
-    if args.json {
-        let text = serde_json::to_string_pretty(&report).map_err(|e| Error::Internal(e.to_string()))?;
-        println!("{text}");
+    let text = if args.json {
+        serde_json::to_string_pretty(&report).map_err(|e| Error::Internal(e.to_string()))? + "\n"
     } else {
-        print!("{}", fairness::render(&report, model.schema(), lang));
-    }
+        fairness::render(&report, model.schema(), lang)
+    };
+    print_out(&text)?;
     if args.json {
         // The table prints its notes; beside JSON they go to stderr too, for a person watching.
         for note in &report.notes {
@@ -118,4 +118,14 @@ pub fn run(args: Args) -> Result<i32> {
         }
     }
     Ok(i32::from(!report.alerts.is_empty()))
+}
+
+/// Writes to stdout; a reader that went away (`| head`) is not an error.
+fn print_out(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.map_err(|e| Error::io("<stdout>", e)),
+    }
 }

@@ -6,8 +6,8 @@ use crate::error::{Error, Result};
 use crate::schema::{Column, Kind, Schema, Unit};
 use std::collections::BTreeMap;
 
-/// The bands used for a numeric field measured in years when `--bands` says nothing: the
-/// customary credit age bands 18-25, 26-35, 36-45, 46-55, 56-65, 66+.
+/// The bands used when `--bands` says nothing for a numeric field that reads as an age (in years,
+/// valid from 18 up): the customary credit age bands 18-25, 26-35, 36-45, 46-55, 56-65, 66+.
 pub const YEARS_BANDS: [f64; 6] = [18.0, 26.0, 36.0, 46.0, 56.0, 66.0];
 /// How many bands (quantiles of the batch) other numeric fields get by default.
 const DEFAULT_QUANTILE_BANDS: usize = 5;
@@ -158,7 +158,7 @@ fn banding(
     let numeric = |integer: bool| -> Result<Banding> {
         let edges = match bands {
             Some(edges) => edges.clone(),
-            None if column.unit == Some(Unit::Years) => YEARS_BANDS.to_vec(),
+            None if is_adult_age(column) => YEARS_BANDS.to_vec(),
             None => quantile_edges(table, field),
         };
         Ok(Banding::Bands { edges, integer })
@@ -181,6 +181,17 @@ fn banding(
         )));
     }
     Ok(banding)
+}
+
+/// A field in years whose valid range starts at adulthood: an applicant's age, not a duration
+/// (years employed start at 0).
+fn is_adult_age(column: &Column) -> bool {
+    let min = match column.kind {
+        Kind::Integer { min, .. } => min as f64,
+        Kind::Number { min, .. } => min,
+        _ => return false,
+    };
+    column.unit == Some(Unit::Years) && min >= YEARS_BANDS[0]
 }
 
 /// Quintile edges of the batch's values, rounded to two significant digits (readable labels);
@@ -240,8 +251,7 @@ pub fn default_by(schema: &Schema) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::{Applicant, builtin};
-    use std::sync::Arc;
+    use crate::schema::builtin;
 
     #[test]
     fn integer_bands_read_as_inclusive_ranges() {
@@ -256,6 +266,20 @@ mod tests {
         let r = Banding::Bands { edges: vec![0.5, 1.5], integer: false };
         assert_eq!(r.label(1.0).1, "[0.5, 1.5)");
         assert_eq!(r.label(2.0).1, ">=1.5");
+    }
+
+    #[test]
+    fn ages_get_age_bands_and_durations_in_years_get_quintiles() {
+        let schema = builtin();
+        let table = crate::data::generate_table(500, 4).unwrap();
+        let years: Vec<&Column> = schema.fields().filter(|c| c.unit == Some(Unit::Years)).collect();
+        let age = years.iter().find(|c| is_adult_age(c)).expect("the built-in schema has an age");
+        let duration = years.iter().find(|c| !is_adult_age(c)).expect("and a duration in years");
+        let parse = |c: &Column| GroupBy::parse(&schema, &c.name, &BTreeMap::new(), &table).unwrap();
+        assert_eq!(parse(age).fields[0].1, Banding::Bands { edges: YEARS_BANDS.to_vec(), integer: true });
+        let Banding::Bands { edges, .. } = &parse(duration).fields[0].1 else { panic!("banded") };
+        assert_ne!(edges, &YEARS_BANDS.to_vec());
+        assert!(edges.len() <= 4 && edges.windows(2).all(|w| w[0] < w[1]), "{edges:?}");
     }
 
     #[test]
@@ -280,12 +304,8 @@ mod tests {
     fn intersections_list_observed_groups_in_category_order() {
         let schema = builtin();
         let (g, r) = (schema.field_index("gender").unwrap(), schema.field_index("region").unwrap());
-        let base = crate::data::generate_table(200, 3).unwrap();
-        let table = ApplicantTable::from_applicants(
-            Arc::clone(&schema),
-            &(0..base.len()).map(|i| Applicant::from_checked(base.row(i))).collect::<Vec<_>>(),
-            None,
-        );
+        let table = crate::data::generate_table(200, 3).unwrap();
+        assert_eq!(table.schema().as_ref(), schema.as_ref());
         let spec = format!("{}*{}", schema.field(g).name, schema.field(r).name);
         let by = GroupBy::parse(&schema, &spec, &BTreeMap::new(), &table).unwrap();
         assert_eq!(by.name, spec);

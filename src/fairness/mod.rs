@@ -195,14 +195,16 @@ pub fn groupings(table: &ApplicantTable, config: &FairnessConfig) -> Result<Vec<
             schema.name()
         )));
     }
-    specs
-        .iter()
-        .map(|s| {
-            let by = GroupBy::parse(schema, s, &config.bands, table)?;
-            let grouping = by.assign(table);
-            Ok((by, grouping))
-        })
-        .collect()
+    let mut out: Vec<(GroupBy, Grouping)> = Vec::with_capacity(specs.len());
+    for spec in &specs {
+        let by = GroupBy::parse(schema, spec, &config.bands, table)?;
+        if out.iter().any(|(b, _)| b.name == by.name) {
+            return Err(Error::Usage(format!("--by {}: asked for twice", by.name)));
+        }
+        let grouping = by.assign(table);
+        out.push((by, grouping));
+    }
+    Ok(out)
 }
 
 fn to_array<const N: usize>(v: Vec<Stat>) -> [Stat; N] {

@@ -10,7 +10,11 @@ use std::path::Path;
 
 /// A CSV cell: quoted when it holds a comma, a quote or a line break (quotes doubled).
 fn cell(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text.to_string() }
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
 }
 
 /// Writes `path` atomically: a header `GROUPING…,probability,decision,label`, then one line per
