@@ -265,7 +265,7 @@ fn a_batch_without_labels_reports_selection_rates_and_says_what_it_skipped() {
         &["fairness", "--model", "out/model", "--data", &file, "--lang", "en", "--n-boot", "0"],
     );
     let text = String::from_utf8_lossy(&table.stdout);
-    assert!(text.contains("no `approved` column"), "{text}");
+    assert!(text.contains("no label column: `approved`"), "{text}");
     let header = text.lines().find(|l| l.trim_start().starts_with("group")).unwrap();
     assert!(header.contains("approval rate") && !header.contains("TPR"), "{text}");
 }

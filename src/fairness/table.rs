@@ -30,6 +30,8 @@ struct Words {
     no_alerts: &'static str,
     alerts: &'static str,
     vs: &'static str,
+    no_label: &'static str,
+    skipped: &'static str,
     rate_names: [&'static str; 6],
 }
 
@@ -57,6 +59,8 @@ const EN: Words = Words {
     no_alerts: "No alert: every judged disparity is within the thresholds",
     alerts: "Alerts",
     vs: "vs",
+    no_label: "the batch has no label column",
+    skipped: "observed rate, TPR, FPR, precision, ROC-AUC, equal opportunity and equalized odds are skipped",
     rate_names: ["approval rate", "mean P", "observed rate", "TPR", "FPR", "precision"],
 };
 
@@ -84,6 +88,8 @@ const ES: Words = Words {
     no_alerts: "Sin alertas: toda disparidad evaluada está dentro de los umbrales",
     alerts: "Alertas",
     vs: "vs",
+    no_label: "el lote no tiene la columna de etiqueta",
+    skipped: "se omiten tasa observada, TPR, FPR, precisión, ROC-AUC, igualdad de oportunidades y probabilidades igualadas",
     rate_names: ["tasa de aprobación", "P media", "tasa observada", "TPR", "FPR", "precisión"],
 };
 
@@ -141,8 +147,8 @@ pub fn render(report: &FairnessReport, schema: &Schema, lang: Lang) -> String {
         "{} {} {} ({} {}); {boot}",
         w.title, report.n, w.decisions, w.approved_if, report.threshold
     );
-    for note in &report.notes {
-        let _ = writeln!(out, "  ({note})");
+    if !report.labelled {
+        let _ = writeln!(out, "  ({}: `{}`; {})", w.no_label, report.label, w.skipped);
     }
     let o = &report.overall;
     let _ = write!(out, "{}: {} {}", w.overall, w.approval, with_ci(o.rate(Rate::SelectionRate)));
@@ -178,7 +184,7 @@ fn render_by(out: &mut String, report: &FairnessReport, schema: &Schema, by: &By
     let w = words(lang);
     let _ = writeln!(out, "{} ({})", by_title(schema, by, lang), by.name);
     let width = by.groups.iter().map(|g| g.label.chars().count()).max().unwrap_or(0).max(w.group.len()) + 2;
-    let rate_width = if report.n_boot > 0 { 23 } else { 8 };
+    let rate_width = if report.n_boot > 0 { 23 } else { 8 }.max(w.approval.chars().count() + 1);
     let mut header = format!("  {:<width$}{:>8}  {:<rate_width$}", w.group, "n", w.approval);
     if report.labelled {
         let _ = write!(header, "{:>9} {:>7} {:>7} {:>9} {:>7}", w.observed, "TPR", "FPR", "precision", "AUC");
