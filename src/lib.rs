@@ -8,6 +8,7 @@ pub mod cli;
 pub mod data;
 pub mod error;
 pub mod explain;
+pub mod fairness;
 pub mod features;
 pub mod forest;
 pub mod fsutil;

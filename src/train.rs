@@ -77,6 +77,8 @@ struct Evaluation {
     report: metrics::Metrics,
     per_tree_auc: Vec<(usize, f64)>,
     roc: metrics::RocCurve,
+    /// Fairness on the test split by the schema's protected and proxy fields (MLflow metrics).
+    fairness: Vec<(String, f64)>,
 }
 
 /// Runs the whole pipeline. With tracking, the MLflow run is marked FAILED (with the error as a
@@ -240,7 +242,8 @@ fn evaluate(
     m["mean_leaves_per_tree"] =
         json!(forest.trees.iter().map(|t| t.n_leaves()).sum::<usize>() as f64 / forest.trees.len() as f64);
     let per_tree_auc = auc_after_each_tree(forest, &rows, y);
-    Ok(Evaluation { metrics: m, per_tree_auc, roc: metrics::roc_curve(y, &p), report })
+    let fairness = crate::fairness::train_metrics(test, &p, config.threshold);
+    Ok(Evaluation { metrics: m, per_tree_auc, roc: metrics::roc_curve(y, &p), report, fairness })
 }
 
 /// The best any model can do on these rows: the label's own latent, `sigmoid(approval_score)`.
@@ -475,6 +478,12 @@ fn run_metrics(eval: &Evaluation) -> Vec<Metric> {
             _ => out.extend(scalar(key, v)),
         }
     }
+    out.extend(eval.fairness.iter().map(|(key, value)| Metric {
+        key: key.clone(),
+        value: *value,
+        step: 0,
+        timestamp_ms: now,
+    }));
     out.extend(eval.per_tree_auc.iter().map(|&(k, auc)| Metric {
         key: "roc_auc_by_trees".into(),
         value: auc,

@@ -9,6 +9,7 @@ mod describe;
 mod encode;
 mod explain;
 mod export_forest;
+mod fairness;
 mod generate;
 mod interrupt;
 mod model_args;
@@ -43,6 +44,8 @@ enum Command {
     Encode(encode::Args),
     /// Explain decisions: probability, SHAP contributions per field and reasons for a denial.
     Explain(explain::Args),
+    /// Judge a model's decisions on a batch by group: approval rates, error rates, disparities.
+    Fairness(fairness::Args),
     /// Register a run's model in the MLflow model registry (optionally with an alias).
     Register(register::Args),
     /// List the runs of an experiment.
@@ -90,6 +93,7 @@ fn run(command: Command) -> Result<i32> {
         Command::Runs(args) => runs::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Schema(args) => return schema::run(args),
+        Command::Fairness(args) => return fairness::run(args),
     };
     done.map(|()| 0)
 }

@@ -8,11 +8,13 @@
 
 mod calibration;
 mod confusion;
+mod group_rates;
 mod importance;
 mod roc;
 
 pub use calibration::calibration_png;
 pub use confusion::confusion_matrix_png;
+pub use group_rates::{RateBar, RateChart, RatePanel, group_rates_png};
 pub use importance::{TOP_FEATURES, feature_importance_png};
 pub use roc::roc_curve_png;
 
