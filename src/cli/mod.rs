@@ -11,6 +11,7 @@ mod explain;
 mod export_forest;
 mod generate;
 mod model_args;
+mod monitor;
 mod register;
 mod runs;
 mod schema;
@@ -50,6 +51,9 @@ enum Command {
     Serve(serve::Args),
     /// The applicant schema: show the built-in or a model's, draft one from a table, check one.
     Schema(schema::Args),
+    /// Compare a new batch with the model's training reference and the previous batch: drift
+    /// (PSI, KS, chi-squared), approval rates per group; exit 1 on an alert.
+    Monitor(monitor::Args),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -84,6 +88,7 @@ fn run(command: Command) -> Result<i32> {
         Command::Runs(args) => runs::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Schema(args) => return schema::run(args),
+        Command::Monitor(args) => return monitor::run(args),
     };
     done.map(|()| 0)
 }

@@ -7,6 +7,7 @@ pub mod generate;
 pub mod parquet;
 pub mod pipeline;
 mod profile;
+pub mod scenario;
 pub mod summary;
 mod validate;
 
@@ -18,6 +19,7 @@ use std::sync::Arc;
 
 pub use generate::{CHUNK_ROWS, Row, generate_rows, generate_table};
 pub use pipeline::{GenerateConfig, Generated, generate_files};
+pub use scenario::Scenario;
 pub use profile::{ColumnCheck, TableCheck, check_table, infer_schema};
 pub use summary::{Summary, summarize};
 
