@@ -82,7 +82,11 @@ fn points_abs(x: f64) -> String {
 }
 
 fn fmt_p(p: f64) -> String {
-    if p < 1e-4 { format!("{p:.1e}") } else { format!("{p:.4}") }
+    match p {
+        p if p < 1e-15 => "<1e-15".into(),
+        p if p < 1e-4 => format!("{p:.1e}"),
+        p => format!("{p:.4}"),
+    }
 }
 
 fn opt_pct(x: Option<f64>) -> String {
@@ -197,7 +201,7 @@ fn drift_line(d: &InputDrift, es: bool) -> String {
         Some(t) => {
             let name = match t.name {
                 TestName::Ks => format!("KS {:.3}", t.result.statistic),
-                TestName::ChiSquared => format!("χ² {:.0}", t.result.statistic),
+                TestName::ChiSquared => format!("χ² {:.1}", t.result.statistic),
             };
             (name, fmt_p(t.result.p_value))
         }

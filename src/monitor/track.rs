@@ -116,7 +116,10 @@ pub fn metric_key(parts: &[&str]) -> String {
         .join("/")
 }
 
-/// The batch's numbers as metrics of one step, so the MLflow UI draws each over the batches.
+/// The batch's numbers as metrics of one step, so the MLflow UI draws each over the batches:
+/// `psi/<input>`, `ks/<input>/p_value`, `chi2/<input>/p_value`, `approval/overall`,
+/// `approval/<field>/<group>`, `approval_gap/<field>`, `alerts`, `n_rows`. No key is another's
+/// prefix (the file store keeps a key as a path).
 pub fn metrics(report: &BatchReport) -> Vec<Metric> {
     let (step, ts) = (report.batch, report.timestamp_ms);
     let mut out = Vec::new();
@@ -134,14 +137,14 @@ pub fn metrics(report: &BatchReport) -> Vec<Metric> {
             push(metric_key(&[name, &drift.name, "p_value"]), test.result.p_value);
         }
     }
-    push("approval_rate".into(), report.approval.rate);
+    push("approval/overall".into(), report.approval.rate);
     for field in &report.approval.by {
         if let Some(gap) = field.gap {
             push(metric_key(&["approval_gap", &field.field]), gap);
         }
         for g in &field.groups {
             if let Some(rate) = g.rate.filter(|_| g.n > 0) {
-                push(metric_key(&["approval_rate", &field.field, &g.value]), rate);
+                push(metric_key(&["approval", &field.field, &g.value]), rate);
             }
         }
     }
