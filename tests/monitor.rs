@@ -52,22 +52,33 @@ fn psi_ks_and_chi_squared_agree_with_numpy_and_scipy() {
     common::ok_in(
         dir,
         &[
-            "train", "--data", "data/train.parquet", "--test-data", "data/ref.parquet", "--n-estimators", "20",
-            "--max-depth", "8", "--no-tracking", "--quiet",
+            "train",
+            "--data",
+            "data/train.parquet",
+            "--test-data",
+            "data/ref.parquet",
+            "--n-estimators",
+            "20",
+            "--max-depth",
+            "8",
+            "--no-tracking",
+            "--quiet",
         ],
     );
     let (_, report, _) = monitor(dir, "outputs/model", "data/batch.parquet", &["--no-tracking"]);
     std::fs::write(dir.join("report.json"), serde_json::to_vec(&report).unwrap()).unwrap();
     let oracle = common::oracle("monitor_oracle.py");
-    let got: Value = serde_json::from_str(common::python_ok(
-        &std::fs::read_to_string(&oracle).unwrap(),
-        &[
-            dir.join("data/ref.parquet").to_str().unwrap(),
-            dir.join("data/batch.parquet").to_str().unwrap(),
-            dir.join("report.json").to_str().unwrap(),
-        ],
+    let got: Value = serde_json::from_str(
+        common::python_ok(
+            &std::fs::read_to_string(&oracle).unwrap(),
+            &[
+                dir.join("data/ref.parquet").to_str().unwrap(),
+                dir.join("data/batch.parquet").to_str().unwrap(),
+                dir.join("report.json").to_str().unwrap(),
+            ],
+        )
+        .trim(),
     )
-    .trim())
     .unwrap();
     let (mut numbers, mut categories) = (0, 0);
     for drift in report["inputs"].as_array().unwrap() {
@@ -93,7 +104,9 @@ fn psi_ks_and_chi_squared_agree_with_numpy_and_scipy() {
     assert!(numbers >= 10 && categories >= 5, "{numbers} numbers, {categories} categories checked");
     // The shock is visible where it was made.
     let psi = |name: &str| {
-        report["inputs"].as_array().unwrap().iter().find(|d| d["name"] == name).unwrap()["psi"].as_f64().unwrap()
+        report["inputs"].as_array().unwrap().iter().find(|d| d["name"] == name).unwrap()["psi"]
+            .as_f64()
+            .unwrap()
     };
     assert!(psi("regional_unemployment") > 0.1, "{}", psi("regional_unemployment"));
     assert!(psi("gender") < 0.01);
@@ -112,15 +125,33 @@ fn a_same_distribution_batch_is_quiet_and_a_regional_shock_alerts_and_mlflow_dra
         generate(dir, &format!("data/{period}"), "30000", "1", &["--period", period]);
     }
     let shock = [
-        "--period", "2027-03", "--unemployment-shift", "0.06", "--income-scale", "0.85", "--shock-region",
-        "Biobío", "--shock-region", "Araucanía",
+        "--period",
+        "2027-03",
+        "--unemployment-shift",
+        "0.06",
+        "--income-scale",
+        "0.85",
+        "--shock-region",
+        "Biobío",
+        "--shock-region",
+        "Araucanía",
     ];
     generate(dir, "data/2027-03", "30000", "1", &shock);
     common::ok_in(
         dir,
         &[
-            "train", "--data", "data/train.parquet", "--test-size", "0.25", "--n-estimators", "30", "--max-depth",
-            "10", "--tracking-uri", &uri, "--quiet",
+            "train",
+            "--data",
+            "data/train.parquet",
+            "--test-size",
+            "0.25",
+            "--n-estimators",
+            "30",
+            "--max-depth",
+            "10",
+            "--tracking-uri",
+            &uri,
+            "--quiet",
         ],
     );
     let model = "outputs/model";
@@ -128,7 +159,8 @@ fn a_same_distribution_batch_is_quiet_and_a_regional_shock_alerts_and_mlflow_dra
     let mut reports = Vec::new();
     for period in ["2027-01", "2027-02"] {
         let data = format!("data/{period}.parquet");
-        let (code, report, stderr) = monitor(dir, model, &data, &[&tracked[..], &["--period", period]].concat());
+        let (code, report, stderr) =
+            monitor(dir, model, &data, &[&tracked[..], &["--period", period]].concat());
         assert_eq!(code, 0, "{period}: {}\n{stderr}", report["alerts"]);
         assert_eq!(report["alerts"], serde_json::json!([]));
         assert!(stderr.is_empty(), "{stderr}");
@@ -137,16 +169,27 @@ fn a_same_distribution_batch_is_quiet_and_a_regional_shock_alerts_and_mlflow_dra
     let out = run(
         dir,
         &[
-            "monitor", "--model", model, "--data", "data/2027-03.parquet", "--period", "2027-03", "--lang", "en",
-            "--tracking-uri", &uri,
+            "monitor",
+            "--model",
+            model,
+            "--data",
+            "data/2027-03.parquet",
+            "--period",
+            "2027-03",
+            "--lang",
+            "en",
+            "--tracking-uri",
+            &uri,
         ],
     );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let stderr = text(&out.stderr);
     let lines: Vec<&str> = stderr.lines().collect();
     assert!(lines.iter().all(|l| l.starts_with("credrisk: alert: ")), "{stderr}");
-    let subjects: Vec<String> =
-        lines.iter().map(|l| l.trim_start_matches("credrisk: alert: ").split(':').next().unwrap().to_string()).collect();
+    let subjects: Vec<String> = lines
+        .iter()
+        .map(|l| l.trim_start_matches("credrisk: alert: ").split(':').next().unwrap().to_string())
+        .collect();
     assert!(subjects.contains(&"region=Biobío".to_string()), "{stderr}");
     assert!(subjects.contains(&"region=Araucanía".to_string()), "{stderr}");
     let allowed = ["region=Biobío", "region=Araucanía", "region", "regional_unemployment"];
@@ -175,13 +218,19 @@ print(json.dumps({"status": r.info.status, "unemployment": h("psi/regional_unemp
     assert_eq!(history["status"], "FINISHED");
     assert_eq!(history["experiment"], "credrisk-monitoring");
     let steps = |key: &str| -> Vec<(i64, i64)> {
-        history[key].as_array().unwrap().iter().map(|m| (m[0].as_i64().unwrap(), m[1].as_i64().unwrap())).collect()
+        history[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| (m[0].as_i64().unwrap(), m[1].as_i64().unwrap()))
+            .collect()
     };
     // 2027-01-01, 2027-02-01, 2027-03-01 at 00:00 UTC.
     let expected = vec![(1, 1_798_761_600_000), (2, 1_801_440_000_000), (3, 1_803_859_200_000)];
     assert_eq!(steps("unemployment"), expected);
     assert_eq!(steps("biobio"), expected);
-    let alerts: Vec<f64> = history["alerts"].as_array().unwrap().iter().map(|m| m[2].as_f64().unwrap()).collect();
+    let alerts: Vec<f64> =
+        history["alerts"].as_array().unwrap().iter().map(|m| m[2].as_f64().unwrap()).collect();
     assert_eq!(alerts[..2], [0.0, 0.0]);
     assert!(alerts[2] >= 2.0);
     let psi3 = history["unemployment"][2][2].as_f64().unwrap();
@@ -198,7 +247,10 @@ fn bad_input_is_one_line_and_exit_2() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     generate(dir, "data/d", "3000", "2", &["--csv"]);
-    common::ok_in(dir, &["train", "--data", "data/d.parquet", "--n-estimators", "5", "--no-tracking", "--quiet"]);
+    common::ok_in(
+        dir,
+        &["train", "--data", "data/d.parquet", "--n-estimators", "5", "--no-tracking", "--quiet"],
+    );
     let expect_2 = |args: &[&str], needle: &str| {
         let mut all = vec!["monitor", "--no-tracking"];
         all.extend_from_slice(args);
@@ -250,7 +302,10 @@ fn a_tracking_server_holds_the_monitoring_run_too() {
     generate(dir, "data/train", "8000", "3", &[]);
     generate(dir, "data/b1", "4000", "3", &["--period", "2027-05"]);
     generate(dir, "data/b2", "4000", "3", &["--period", "2027-06"]);
-    common::ok_in(dir, &["train", "--data", "data/train.parquet", "--n-estimators", "10", "--tracking-uri", &url, "--quiet"]);
+    common::ok_in(
+        dir,
+        &["train", "--data", "data/train.parquet", "--n-estimators", "10", "--tracking-uri", &url, "--quiet"],
+    );
     let trained = py_json(
         r#"
 import json, sys, mlflow
@@ -263,7 +318,8 @@ print(json.dumps({"id": r.info.run_id}))
     let model = format!("runs:/{}/model", trained["id"].as_str().unwrap());
     let mut run_id = String::new();
     for (data, period) in [("data/b1.parquet", "2027-05"), ("data/b2.parquet", "2027-06")] {
-        let (code, report, stderr) = monitor(dir, &model, data, &["--tracking-uri", &url, "--period", period]);
+        let (code, report, stderr) =
+            monitor(dir, &model, data, &["--tracking-uri", &url, "--period", period]);
         assert!(code == 0 || code == 1, "{stderr}");
         run_id = report["tracking"]["run_id"].as_str().unwrap().to_string();
         assert_eq!(report["model_run_id"], trained["id"]);
@@ -279,7 +335,10 @@ print(json.dumps({"history": h, "tag": r.data.tags.get("credrisk.monitor.model")
         &[&url, &run_id],
     );
     // 2027-05-01 and 2027-06-01, 00:00 UTC.
-    assert_eq!(history["history"], serde_json::json!([[1, 1_809_129_600_000_i64], [2, 1_811_808_000_000_i64]]));
+    assert_eq!(
+        history["history"],
+        serde_json::json!([[1, 1_809_129_600_000_i64], [2, 1_811_808_000_000_i64]])
+    );
     assert_eq!(history["tag"], trained["id"]);
     assert_eq!(history["status"], "FINISHED");
 }

@@ -68,7 +68,9 @@ fn config(args: Args) -> Result<MonitorConfig> {
         min_group: args.min_group,
         alpha: fraction("alpha", args.alpha)?,
     };
-    if !(thresholds.psi_warn.is_finite() && thresholds.psi_warn > 0.0 && thresholds.psi_warn <= thresholds.psi_alert)
+    if !(thresholds.psi_warn.is_finite()
+        && thresholds.psi_warn > 0.0
+        && thresholds.psi_warn <= thresholds.psi_alert)
     {
         return Err(Error::Usage(format!(
             "--psi-warn must be positive and at most --psi-alert, got {} and {}",

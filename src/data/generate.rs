@@ -3,8 +3,8 @@
 //! drew it or on the other chunks.
 
 use super::ApplicantTable;
-use super::scenario::Scenario;
 use super::chile::{self, REGION_PARAMS, score};
+use super::scenario::Scenario;
 use crate::error::{Error, Result};
 use crate::schema::builtin;
 use rand::distr::Bernoulli;
@@ -191,9 +191,11 @@ impl Population {
         let burden = avg_monthly_payment / income;
         let delinquency_rate = self.sample_delinquency(rng, age, log_rel_income, num_loans, burden);
         let credit_inquiries = sample_inquiries(rng, age, num_loans, delinquency_rate);
-        let regional_cpi = round_to(self.cpi[region].sample(rng) + self.shift(region, self.scenario.cpi_shift), 4);
+        let regional_cpi =
+            round_to(self.cpi[region].sample(rng) + self.shift(region, self.scenario.cpi_shift), 4);
         let (lo, hi) = chile::UNEMPLOYMENT_RANGE;
-        let unemployment = self.unemployment[region].sample(rng) + self.shift(region, self.scenario.unemployment_shift);
+        let unemployment =
+            self.unemployment[region].sample(rng) + self.shift(region, self.scenario.unemployment_shift);
         let regional_unemployment = round_to(unemployment.clamp(lo, hi), 4);
         let mut row = Row {
             age,

@@ -19,8 +19,8 @@ use std::sync::Arc;
 
 pub use generate::{CHUNK_ROWS, Row, generate_rows, generate_table};
 pub use pipeline::{GenerateConfig, Generated, generate_files};
-pub use scenario::Scenario;
 pub use profile::{ColumnCheck, TableCheck, check_table, infer_schema};
+pub use scenario::Scenario;
 pub use summary::{Summary, summarize};
 
 /// An id column's values as read (text), carried through to batch outputs.

@@ -276,9 +276,18 @@ mod tests {
             .with_scenario(Scenario::default())
             .unwrap();
         generate_files(&config, &|_| {}).unwrap();
-        assert_eq!(sha256_hex(&config.parquet_path()), "15769f94d1df68a950a8774f81e3fc3dcc0621456b4384318dc64125a225f9c6");
-        assert_eq!(sha256_hex(&config.csv_path()), "f3cee8cbacd98044badc9592d00529faef7b689401b0347c93f5f066b2115df0");
-        assert_eq!(sha256_hex(&config.summary_path()), "54a8e3679cd0ebefcfa5d7be4daa96730f5631776ac69157f886b49f1c89dd3e");
+        assert_eq!(
+            sha256_hex(&config.parquet_path()),
+            "15769f94d1df68a950a8774f81e3fc3dcc0621456b4384318dc64125a225f9c6"
+        );
+        assert_eq!(
+            sha256_hex(&config.csv_path()),
+            "f3cee8cbacd98044badc9592d00529faef7b689401b0347c93f5f066b2115df0"
+        );
+        assert_eq!(
+            sha256_hex(&config.summary_path()),
+            "54a8e3679cd0ebefcfa5d7be4daa96730f5631776ac69157f886b49f1c89dd3e"
+        );
     }
 
     #[test]

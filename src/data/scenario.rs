@@ -48,7 +48,10 @@ impl Scenario {
             .iter()
             .map(|name| {
                 regions.find(name.as_ref()).ok_or_else(|| {
-                    Error::Usage(format!("--shock-region: {}", regions.unknown("region", name.as_ref()).message))
+                    Error::Usage(format!(
+                        "--shock-region: {}",
+                        regions.unknown("region", name.as_ref()).message
+                    ))
                 })
             })
             .collect()
@@ -65,7 +68,8 @@ impl Scenario {
         }
         if self.unemployment_shift.abs() >= 1.0 || self.cpi_shift.abs() >= 1.0 {
             return Err(Error::Usage(
-                "--unemployment-shift and --cpi-shift are fractions (0.03 = 3 points), below 1 in size".into(),
+                "--unemployment-shift and --cpi-shift are fractions (0.03 = 3 points), below 1 in size"
+                    .into(),
             ));
         }
         Ok(())

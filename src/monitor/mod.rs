@@ -48,7 +48,9 @@ impl std::str::FromStr for Period {
     fn from_str(text: &str) -> std::result::Result<Period, String> {
         let bad = || format!("period {text:?} must be YYYY-MM or YYYY-MM-DD (e.g. 2027-03)");
         let parts: Vec<&str> = text.split('-').collect();
-        let number = |s: &str, len: usize| (s.len() == len && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse::<i64>().ok()).flatten();
+        let number = |s: &str, len: usize| {
+            (s.len() == len && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse::<i64>().ok()).flatten()
+        };
         let (year, month, day) = match parts.as_slice() {
             [y, m] => (number(y, 4), number(m, 2), Some(1)),
             [y, m, d] => (number(y, 4), number(m, 2), number(d, 2)),
@@ -156,7 +158,11 @@ pub fn monitor(config: &MonitorConfig) -> Result<BatchReport> {
         batch: run.as_ref().map_or(1, |r| r.batch),
         period: config.period.as_ref().map(|p| p.text.clone()),
         timestamp_ms: config.period.as_ref().map_or_else(tracking::now_ms, |p| p.timestamp_ms),
-        model: model_ref.uri.clone(),
+        // "The latest finished run" names no model: say which one it was.
+        model: match (&config.model, &model.info.run_id) {
+            (None, Some(id)) => format!("runs:/{id}/model"),
+            _ => model_ref.uri.clone(),
+        },
         model_run_id: model.info.run_id.clone(),
         data: std::path::absolute(&config.data).unwrap_or_else(|_| config.data.clone()).display().to_string(),
         n_rows: counts.n,
@@ -228,10 +234,15 @@ mod tests {
     fn block_scores_are_the_forests_own_bit_for_bit() {
         let table = crate::data::generate_table(9000, 9).unwrap();
         let encoder = crate::features::Encoder::fit(&table).unwrap();
-        let params = crate::forest::ForestParams { n_estimators: 12, max_depth: Some(8), ..Default::default() };
-        let fitted =
-            crate::forest::fit(&params, &encoder.encode_columns(&table), table.approved.as_deref().unwrap(), &|_| {})
-                .unwrap();
+        let params =
+            crate::forest::ForestParams { n_estimators: 12, max_depth: Some(8), ..Default::default() };
+        let fitted = crate::forest::fit(
+            &params,
+            &encoder.encode_columns(&table),
+            table.approved.as_deref().unwrap(),
+            &|_| {},
+        )
+        .unwrap();
         let info = crate::model::ModelInfo::default();
         let model = Model { encoder, forest: fitted.forest, threshold: 0.5, info };
         let scores = score_table(&model, &table);

@@ -25,7 +25,7 @@ pub const REFERENCE_FILE: &str = "reference.json";
 pub const REFERENCE_FORMAT: &str = "credrisk-reference/1";
 /// Reference values kept per number for the KS test (all of them when there are fewer).
 pub const KS_SAMPLE: usize = 2000;
-const SAMPLE_SEED: u64 = 0x4D4F_4E49_544F_52; // "MONITOR"
+const SAMPLE_SEED: u64 = 0x004D_4F4E_4954_4F52; // "MONITOR"
 /// The name the score goes by in reports and metric keys.
 pub const SCORE_NAME: &str = "score";
 
@@ -192,7 +192,11 @@ pub fn category_names(schema: &Schema, g: Group) -> Vec<String> {
 
 /// The watched inputs: every model input that is not free text.
 pub fn watched_inputs(schema: &Schema) -> Vec<(Group, bool)> {
-    schema.groups().filter(|&g| schema.is_input(g)).filter_map(|g| is_numeric(schema, g).map(|n| (g, n))).collect()
+    schema
+        .groups()
+        .filter(|&g| schema.is_input(g))
+        .filter_map(|g| is_numeric(schema, g).map(|n| (g, n)))
+        .collect()
 }
 
 /// The fields approval rates are reported by: the schema's protected and proxy fields.
@@ -277,7 +281,10 @@ impl Reference {
         let reference: Reference = serde_json::from_slice(&bytes)
             .map_err(|e| Error::bad_file(&path, format!("is not a credrisk reference: {e}")))?;
         if reference.format != REFERENCE_FORMAT {
-            return Err(Error::bad_file(&path, format!("format {:?} is not {REFERENCE_FORMAT}", reference.format)));
+            return Err(Error::bad_file(
+                &path,
+                format!("format {:?} is not {REFERENCE_FORMAT}", reference.format),
+            ));
         }
         let expected: Vec<&str> = watched_inputs(schema).iter().map(|&(g, _)| schema.group_name(g)).collect();
         let found: Vec<&str> = reference.inputs.iter().map(|f| f.name.as_str()).collect();
@@ -307,8 +314,7 @@ impl Numeric {
         let mut edges: Vec<f64> = deciles.iter().copied().filter(|v| !v.is_nan()).collect();
         edges.dedup();
         let (counts, missing) = bin_counts(&edges, values);
-        let mut sample: Vec<f64> =
-            sample_idx.iter().map(|&i| values[i]).filter(|v| !v.is_nan()).collect();
+        let mut sample: Vec<f64> = sample_idx.iter().map(|&i| values[i]).filter(|v| !v.is_nan()).collect();
         sample.sort_unstable_by(f64::total_cmp);
         Numeric { deciles, edges, counts, missing, sample }
     }

@@ -28,7 +28,14 @@ pub struct Thresholds {
 
 impl Default for Thresholds {
     fn default() -> Self {
-        Thresholds { psi_warn: 0.10, psi_alert: 0.25, approval_move: 0.05, gap_growth: 0.05, min_group: 200, alpha: 0.01 }
+        Thresholds {
+            psi_warn: 0.10,
+            psi_alert: 0.25,
+            approval_move: 0.05,
+            gap_growth: 0.05,
+            min_group: 200,
+            alpha: 0.01,
+        }
     }
 }
 
@@ -255,7 +262,9 @@ pub fn approvals(
         .by
         .iter()
         .zip(&batch.by)
-        .map(|(r, b)| field_approvals(r, b, previous.and_then(|p| p.by.iter().find(|f| f.field == r.field)), t))
+        .map(|(r, b)| {
+            field_approvals(r, b, previous.and_then(|p| p.by.iter().find(|f| f.field == r.field)), t)
+        })
         .collect();
     ApprovalDrift {
         n: batch.n,
@@ -351,7 +360,10 @@ pub fn findings(
         }
     }
     let overall = (approval.approved, approval.n);
-    let (reference, previous) = ((approval.reference_rate, approval.reference_n), approval.previous_n.zip(approval.previous_rate).map(|(n, r)| (r, n)));
+    let (reference, previous) = (
+        (approval.reference_rate, approval.reference_n),
+        approval.previous_n.zip(approval.previous_rate).map(|(n, r)| (r, n)),
+    );
     rate_moves(&mut alerts, "approval_rate", overall, Some(reference), previous, t);
     for field in &approval.by {
         for g in field.groups.iter().filter(|g| g.judged) {

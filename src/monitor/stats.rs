@@ -85,7 +85,8 @@ pub fn kolmogorov_sf(n: f64, x: f64) -> f64 {
     let q = qlog.exp();
     let (pi2, pi4, pi6) = (PI * PI, PI.powi(4), PI.powi(6));
     let (k1a, k1b) = (-z2, pi2 / 4.0);
-    let (k2a, k2b, k2c) = (6.0 * z6 + 2.0 * z4, (2.0 * z4 - 5.0 * z2) * pi2 / 4.0, pi4 * (1.0 - 2.0 * z2) / 16.0);
+    let (k2a, k2b, k2c) =
+        (6.0 * z6 + 2.0 * z4, (2.0 * z4 - 5.0 * z2) * pi2 / 4.0, pi4 * (1.0 - 2.0 * z2) / 16.0);
     let k3d = pi6 * (5.0 - 30.0 * z2) / 64.0;
     let k3c = pi4 * (-60.0 * z2 + 212.0 * z4) / 16.0;
     let k3b = pi2 * (135.0 * z4 - 96.0 * z6) / 4.0;
@@ -96,12 +97,7 @@ pub fn kolmogorov_sf(n: f64, x: f64) -> f64 {
         let m = f64::from(2 * kk - 1);
         let (m2, m4, m6) = (m * m, m.powi(4), m.powi(6));
         let qpower = q.powi(8 * kk);
-        let coeffs = [
-            1.0,
-            k1a + k1b * m2,
-            k2a + k2b * m2 + k2c * m4,
-            k3a + k3b * m2 + k3c * m4 + k3d * m6,
-        ];
+        let coeffs = [1.0, k1a + k1b * m2, k2a + k2b * m2 + k2c * m4, k3a + k3b * m2 + k3c * m4 + k3d * m6];
         for (slot, c) in k.iter_mut().zip(coeffs) {
             *slot = *slot * qpower + c;
         }
@@ -130,8 +126,12 @@ pub fn kolmogorov_sf(n: f64, x: f64) -> f64 {
 /// without continuity correction (SciPy's `chi2_contingency(..., correction=False)`); bins
 /// empty on both sides are dropped. None when fewer than two bins remain.
 pub fn chi2_two_samples(reference: &[u64], batch: &[u64]) -> Option<TestResult> {
-    let cells: Vec<(f64, f64)> =
-        reference.iter().zip(batch).filter(|(r, b)| **r + **b > 0).map(|(&r, &b)| (r as f64, b as f64)).collect();
+    let cells: Vec<(f64, f64)> = reference
+        .iter()
+        .zip(batch)
+        .filter(|(r, b)| **r + **b > 0)
+        .map(|(&r, &b)| (r as f64, b as f64))
+        .collect();
     let (r_total, b_total): (f64, f64) = (cells.iter().map(|c| c.0).sum(), cells.iter().map(|c| c.1).sum());
     if cells.len() < 2 || r_total == 0.0 || b_total == 0.0 {
         return None;

@@ -14,16 +14,16 @@ pub fn alert(f: &Finding, lang: Lang) -> Alert {
         (Against::PreviousBatch, false) => "the previous batch",
         (Against::PreviousBatch, true) => "el lote anterior",
     };
-    let p = f.p_value.map(|p| format!("; p = {}", fmt_p(p))).unwrap_or_default();
+    let p =
+        f.p_value.map(|p| if p < 1e-15 { "; p < 1e-15".to_string() } else { format!("; p = {}", fmt_p(p)) });
+    let p = p.unwrap_or_default();
     let message = match (f.kind, es) {
-        (AlertKind::Psi, false) => format!(
-            "{}: PSI {:.3} against {against} (limit {:.2}{p})",
-            f.subject, f.value, f.threshold
-        ),
-        (AlertKind::Psi, true) => format!(
-            "{}: PSI {:.3} frente a {against} (límite {:.2}{p})",
-            f.subject, f.value, f.threshold
-        ),
+        (AlertKind::Psi, false) => {
+            format!("{}: PSI {:.3} against {against} (limit {:.2}{p})", f.subject, f.value, f.threshold)
+        }
+        (AlertKind::Psi, true) => {
+            format!("{}: PSI {:.3} frente a {against} (límite {:.2}{p})", f.subject, f.value, f.threshold)
+        }
         (AlertKind::ApprovalRate, false) => format!(
             "{}: approval rate {} vs {} in {against} ({} points, limit {}{p})",
             f.subject,
@@ -155,7 +155,8 @@ pub fn render(report: &BatchReport, lang: Lang) -> String {
             tr("previous", "anterior")
         );
         for g in field.groups.iter().filter(|g| g.n > 0 || g.reference_n > 0) {
-            let mark = if g.judged { "" } else { tr("  (few rows, not judged)", "  (pocas filas, no se juzga)") };
+            let mark =
+                if g.judged { "" } else { tr("  (few rows, not judged)", "  (pocas filas, no se juzga)") };
             let _ = writeln!(
                 out,
                 "  {:<22} {:>8} {:>8} {:>10} {:>9}{mark}",

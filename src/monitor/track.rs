@@ -24,7 +24,12 @@ pub struct MonitorRun<'s> {
 }
 
 /// Finds the model's monitoring run in `experiment` (or starts it) and reads its last batch.
-pub fn open_run<'s>(store: &'s dyn Store, experiment: &str, model_key: &str, model_uri: &str) -> Result<MonitorRun<'s>> {
+pub fn open_run<'s>(
+    store: &'s dyn Store,
+    experiment: &str,
+    model_key: &str,
+    model_uri: &str,
+) -> Result<MonitorRun<'s>> {
     let existing = match store.experiment_by_name(experiment)? {
         Some(exp) => store
             .search_runs(&exp.id, None)?
@@ -96,7 +101,8 @@ impl MonitorRun<'_> {
     fn log_batch(&mut self, report: &BatchReport) -> Result<()> {
         self.run.log_metrics(&metrics(report))?;
         let staging = StagingDir::create(&std::env::temp_dir().join("credrisk-monitor"))?;
-        let json = serde_json::to_vec_pretty(report).map_err(|e| Error::Internal(format!("batch report: {e}")))?;
+        let json =
+            serde_json::to_vec_pretty(report).map_err(|e| Error::Internal(format!("batch report: {e}")))?;
         write_atomic(staging.path().join(batch_file(report.batch)), &json)?;
         self.run.log_artifacts(staging.path(), Some(BATCHES_DIR))
     }
