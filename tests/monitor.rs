@@ -114,7 +114,7 @@ fn psi_ks_and_chi_squared_agree_with_numpy_and_scipy() {
 
 /// Three monthly batches into one monitoring run of a file store: two like the training data,
 /// the third after a regional recession (unemployment up 6 points, incomes down 15% in Biobío
-/// and Araucanía). Returns the tracking URI's run id.
+/// and Araucanía).
 #[test]
 fn a_same_distribution_batch_is_quiet_and_a_regional_shock_alerts_and_mlflow_draws_the_history() {
     let tmp = tempfile::tempdir().unwrap();
@@ -240,6 +240,13 @@ print(json.dumps({"status": r.info.status, "unemployment": h("psi/regional_unemp
         serde_json::json!(["batches/batch-0001.json", "batches/batch-0002.json", "batches/batch-0003.json"])
     );
     assert_checker_passes(&dir.join("mlruns"), &[]);
+
+    // The same alerts in Spanish, without touching the run.
+    let out = run(dir, &["monitor", "--model", model, "--data", "data/2027-03.parquet", "--no-tracking"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("region=Biobío: tasa de aprobación") && stderr.contains("puntos"), "{stderr}");
+    assert!(text(&out.stdout).contains("ALERTAS"));
 }
 
 #[test]
@@ -286,6 +293,21 @@ fn bad_input_is_one_line_and_exit_2() {
     expect_2(&["--model", "old_model", "--data", "data/d.parquet"], "reference.json");
     expect_2(&["--model", "outputs/model", "--data", "nope.parquet"], "no such file");
     expect_2(&["--model", "outputs/model", "--data", "data/d.parquet", "--period", "2027-13"], "YYYY-MM");
+    // The generator's new options are checked before anything is written.
+    for (args, needle) in [
+        (&["--shock-region", "Mordor"][..], "Magallanes"),
+        (&["--period", "2027-3"][..], "YYYY-MM"),
+        (&["--income-scale", "0"][..], "--income-scale"),
+        (&["--unemployment-shift", "2"][..], "fractions"),
+    ] {
+        let mut all = vec!["generate", "--rows", "10", "--prefix", "bad/d", "-q"];
+        all.extend_from_slice(args);
+        let out = run(dir, &all);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.lines().count() == 1 && stderr.contains(needle), "{args:?}: {stderr}");
+    }
+    assert!(!dir.join("bad").exists());
 }
 
 #[test]
