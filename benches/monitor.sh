@@ -38,7 +38,8 @@ measure() { # label, command...
   echo "# $label · load average: $(cut -d' ' -f1-3 /proc/loadavg)"
   /usr/bin/time -v "$@" >"$work/stdout" 2>"$work/time" || true
   grep -E "peer seconds" "$work/stdout" || true
-  awk -F': ' '/Elapsed \(wall clock\)/ {print "  wall " $2} /Maximum resident set size/ {printf "  peak RSS %.0f MB\n", $2/1024}' "$work/time"
+  awk -F': ' '/Elapsed \(wall clock\)/ {print "  wall " $2} /User time/ {u=$2} /System time/ {printf "  CPU %.1f s (user + system)\n", u+$2}
+    /Maximum resident set size/ {printf "  peak RSS %.0f MB\n", $2/1024}' "$work/time"
 }
 measure "credrisk monitor, $ROWS rows, no tracking" \
   "$bin" monitor --model "$work/out/model" --data "$work/batch.parquet" --no-tracking --json
