@@ -105,13 +105,44 @@ pub fn score_table(model: &Model, table: &ApplicantTable) -> Vec<f64> {
             }
             let mut sums = vec![0.0; m];
             for tree in trees {
-                for (sum, x) in sums.iter_mut().zip(encoded.chunks(n.max(1))) {
-                    *sum += tree.predict(x);
-                }
+                add_tree(tree, &encoded, n.max(1), &mut sums);
             }
             sums.into_iter().map(|s| s / trees.len() as f64)
         })
         .collect()
+}
+
+/// Rows walked down a tree side by side: their node loads are independent, so the core overlaps
+/// their cache misses instead of waiting for one row's path at a time.
+const LANES: usize = 8;
+
+/// Adds one tree's prediction for each row of `encoded` (rows of `n` values) to `sums`.
+fn add_tree(tree: &crate::forest::Tree, encoded: &[f64], n: usize, sums: &mut [f64]) {
+    let nodes = &tree.nodes;
+    let mut rows = encoded.chunks_exact(n * LANES);
+    let mut sum_lanes = sums.chunks_exact_mut(LANES);
+    for (block, out) in rows.by_ref().zip(sum_lanes.by_ref()) {
+        let mut at = [0usize; LANES];
+        loop {
+            let mut moved = false;
+            for (lane, i) in at.iter_mut().enumerate() {
+                let node = &nodes[*i];
+                if !node.is_leaf() {
+                    *i = node.child(&block[lane * n..(lane + 1) * n]);
+                    moved = true;
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+        for (sum, &i) in out.iter_mut().zip(&at) {
+            *sum += nodes[i].value;
+        }
+    }
+    for (sum, x) in sum_lanes.into_remainder().iter_mut().zip(rows.remainder().chunks(n)) {
+        *sum += tree.predict(x);
+    }
 }
 
 /// Scores the batch, compares it with the reference (and the previous batch in the model's
@@ -232,7 +263,7 @@ mod tests {
 
     #[test]
     fn block_scores_are_the_forests_own_bit_for_bit() {
-        let table = crate::data::generate_table(9000, 9).unwrap();
+        let table = crate::data::generate_table(9003, 9).unwrap(); // a block's tail of 3 rows
         let encoder = crate::features::Encoder::fit(&table).unwrap();
         let params =
             crate::forest::ForestParams { n_estimators: 12, max_depth: Some(8), ..Default::default() };
