@@ -16,6 +16,7 @@ pub mod liveness;
 pub mod loader;
 pub mod metrics;
 pub mod model;
+pub mod monitor;
 pub mod plots;
 pub mod progress;
 pub mod schema;

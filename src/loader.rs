@@ -28,6 +28,11 @@ impl FoundModel {
     pub fn uri(&self) -> &str {
         &self.0.uri
     }
+
+    /// The local model directory (what sits beside the payload: `reference.json`).
+    pub fn dir(&self) -> &Path {
+        &self.0.dir
+    }
 }
 
 /// Resolves `model_uri` (a directory, `runs:/…`, `models:/…`, or None = latest FINISHED run) and

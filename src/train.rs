@@ -162,6 +162,8 @@ fn fit_and_record(
         },
     };
     write_outputs(out, &model, &eval, run_id.as_deref())?;
+    // What `credrisk monitor` compares later batches with: the held-out rows, scored.
+    crate::monitor::Reference::build(&model, test_rows, "held-out test split")?.save(&out.join("model"))?;
     if let Some(run) = run {
         run.log_metrics(&run_metrics(&eval))?;
         run.log_params(&run_counts(&eval, &model))?;

@@ -2,8 +2,9 @@
 //! as Parquet (optionally CSV and a JSON summary), with a progress bar on a terminal and the
 //! dataset summary printed at the end.
 
-use crate::data::{GenerateConfig, Generated, generate_files};
-use crate::error::Result;
+use crate::data::{GenerateConfig, Generated, Scenario, generate_files};
+use crate::error::{Error, Result};
+use crate::monitor::Period;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -28,6 +29,27 @@ pub struct Args {
     /// Print nothing but errors (no progress bar, no summary).
     #[arg(long, short)]
     pub quiet: bool,
+    /// The batch's period (YYYY-MM or YYYY-MM-DD): each period draws other applicants from
+    /// the same seed (a monthly batch); without it, the seed alone decides.
+    #[arg(long)]
+    pub period: Option<String>,
+    /// Add this to the regional unemployment rate (0.03 = 3 points).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub unemployment_shift: f64,
+    /// Multiply incomes by this.
+    #[arg(long, default_value_t = 1.0)]
+    pub income_scale: f64,
+    /// Add this to the regional CPI inflation (0.01 = 1 point).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub cpi_shift: f64,
+    /// Apply the unemployment, income and CPI shocks only in this region (repeat, or separate
+    /// with commas); default: every region.
+    #[arg(long, value_delimiter = ',')]
+    pub shock_region: Vec<String>,
+    /// Add this to every applicant's approval latent: the lending policy changed (negative is
+    /// stricter), so the same applicant is approved with another probability (concept drift).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub policy_shift: f64,
 }
 
 /// A row count: a whole number, at least 1.
@@ -40,7 +62,17 @@ fn parse_rows(text: &str) -> std::result::Result<u64, String> {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let config = GenerateConfig::new(args.rows, args.seed, args.prefix, args.csv, args.summary_json)?;
+    let period = args.period.as_deref().map(str::parse::<Period>).transpose().map_err(Error::Usage)?;
+    let scenario = Scenario {
+        period: period.map(|p| p.text),
+        unemployment_shift: args.unemployment_shift,
+        income_scale: args.income_scale,
+        cpi_shift: args.cpi_shift,
+        regions: Scenario::region_indices(&args.shock_region)?,
+        policy_shift: args.policy_shift,
+    };
+    let config = GenerateConfig::new(args.rows, args.seed, args.prefix, args.csv, args.summary_json)?
+        .with_scenario(scenario)?;
     let bar = progress_bar(config.rows, args.quiet);
     let generated = generate_files(&config, &|rows| {
         if let Some(bar) = &bar {
@@ -74,5 +106,6 @@ fn report(config: &GenerateConfig, generated: &Generated) -> String {
     let mut files = vec![generated.parquet.display().to_string()];
     files.extend(generated.csv.iter().map(|p| p.display().to_string()));
     files.extend(generated.summary_json.iter().map(|p| p.display().to_string()));
-    format!("wrote {} (seed {})\n\n{}", files.join(", "), config.seed, generated.summary.render())
+    let period = config.scenario.period.as_deref().map(|p| format!(", period {p}")).unwrap_or_default();
+    format!("wrote {} (seed {}{period})\n\n{}", files.join(", "), config.seed, generated.summary.render())
 }

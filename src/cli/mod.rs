@@ -13,6 +13,7 @@ mod fairness;
 mod generate;
 mod interrupt;
 mod model_args;
+mod monitor;
 mod register;
 mod runs;
 mod schema;
@@ -54,6 +55,9 @@ enum Command {
     Serve(serve::Args),
     /// The applicant schema: show the built-in or a model's, draft one from a table, check one.
     Schema(schema::Args),
+    /// Compare a new batch with the model's training reference and the previous batch: drift
+    /// (PSI, KS, chi-squared), approval rates per group; exit 1 on an alert.
+    Monitor(monitor::Args),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -94,6 +98,7 @@ fn run(command: Command) -> Result<i32> {
         Command::Serve(args) => serve::run(args),
         Command::Schema(args) => return schema::run(args),
         Command::Fairness(args) => return fairness::run(args),
+        Command::Monitor(args) => return monitor::run(args),
     };
     done.map(|()| 0)
 }

@@ -4,6 +4,7 @@
 
 use super::ApplicantTable;
 use super::chile::{self, REGION_PARAMS, score};
+use super::scenario::Scenario;
 use crate::error::{Error, Result};
 use crate::schema::builtin;
 use rand::distr::Bernoulli;
@@ -106,6 +107,8 @@ pub struct Population {
     delinquency: Beta<f64>,
     cpi: Vec<Normal<f64>>,
     unemployment: Vec<Normal<f64>>,
+    /// Shocks and policy shift (the baseline changes nothing).
+    scenario: Scenario,
 }
 
 /// Constant parameters are checked by the unit tests; an error here is a bug.
@@ -152,7 +155,13 @@ impl Population {
                 .iter()
                 .map(|r| valid("unemployment", Normal::new(r.unemployment, chile::UNEMPLOYMENT_SD)))
                 .collect(),
+            scenario: Scenario::default(),
         }
+    }
+
+    /// The population under `scenario`: the same draws, shocked after each is made.
+    pub fn with_scenario(scenario: Scenario) -> Population {
+        Population { scenario, ..Population::new() }
     }
 
     /// The `rows` rows of chunk `chunk_index` of the population seeded by `seed`.
@@ -171,6 +180,7 @@ impl Population {
         let marital = self.marital_by_age[(age - chile::AGE_RANGE.0) as usize].sample(rng);
         let partnered = marital == 1 || marital == 2;
         let income = sample_income(rng, age, female, region, education);
+        let income = self.shocked_income(region, income);
         let log_rel_income = (income / chile::INCOME_REFERENCE).ln();
         let housing = self.housing[housing_index(age, partnered, log_rel_income)].sample(rng);
         let dependents = self.sample_dependents(rng, age, partnered, education);
@@ -181,9 +191,12 @@ impl Population {
         let burden = avg_monthly_payment / income;
         let delinquency_rate = self.sample_delinquency(rng, age, log_rel_income, num_loans, burden);
         let credit_inquiries = sample_inquiries(rng, age, num_loans, delinquency_rate);
-        let regional_cpi = round_to(self.cpi[region].sample(rng), 4);
+        let regional_cpi =
+            round_to(self.cpi[region].sample(rng) + self.shift(region, self.scenario.cpi_shift), 4);
         let (lo, hi) = chile::UNEMPLOYMENT_RANGE;
-        let regional_unemployment = round_to(self.unemployment[region].sample(rng).clamp(lo, hi), 4);
+        let unemployment =
+            self.unemployment[region].sample(rng) + self.shift(region, self.scenario.unemployment_shift);
+        let regional_unemployment = round_to(unemployment.clamp(lo, hi), 4);
         let mut row = Row {
             age,
             gender: u8::from(!female),
@@ -205,8 +218,25 @@ impl Population {
             approved: false,
         };
         row.approval_score = score_with_log_income(&row, log_rel_income);
+        if self.scenario.policy_shift != 0.0 {
+            row.approval_score += self.scenario.policy_shift;
+        }
         row.approved = rng.sample(bernoulli(sigmoid(row.approval_score)));
         row
+    }
+
+    /// A macro shock's size in `region` (0 where it does not apply).
+    fn shift(&self, region: usize, shift: f64) -> f64 {
+        if self.scenario.hits(region) { shift } else { 0.0 }
+    }
+
+    /// Income under the scenario's scale, kept in range and in whole pesos (unchanged at 1).
+    fn shocked_income(&self, region: usize, income: f64) -> f64 {
+        let scale = self.scenario.income_scale;
+        if scale == 1.0 || !self.scenario.hits(region) {
+            return income;
+        }
+        (income * scale).clamp(chile::INCOME_RANGE.0, chile::INCOME_RANGE.1).round()
     }
 
     /// 18 + Gamma, redrawn (not clipped) above 80 so no age piles up at the bound.

@@ -7,6 +7,7 @@ pub mod generate;
 pub mod parquet;
 pub mod pipeline;
 mod profile;
+pub mod scenario;
 pub mod summary;
 mod validate;
 
@@ -19,6 +20,7 @@ use std::sync::Arc;
 pub use generate::{CHUNK_ROWS, Row, generate_rows, generate_table};
 pub use pipeline::{GenerateConfig, Generated, generate_files};
 pub use profile::{ColumnCheck, TableCheck, check_table, infer_schema};
+pub use scenario::Scenario;
 pub use summary::{Summary, summarize};
 
 /// An id column's values as read (text), carried through to batch outputs.

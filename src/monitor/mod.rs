@@ -1,0 +1,296 @@
+//! Drift monitoring behind `credrisk monitor`: a new batch scored by a trained model and compared
+//! with the model's train-time reference and with the previous batch (PSI, KS, chi-squared,
+//! approval rates overall and per protected or proxy group), alerts on what moved, and one MLflow
+//! monitoring run per model in which each batch is a step.
+
+pub mod reference;
+pub mod report;
+pub mod stats;
+mod text;
+pub mod track;
+
+use crate::data::{self, ApplicantTable};
+use crate::error::{Error, Result};
+use crate::explain::Lang;
+use crate::loader;
+use crate::model::Model;
+use crate::tracking;
+use rayon::prelude::*;
+use std::path::PathBuf;
+
+pub use reference::{REFERENCE_FILE, Reference};
+pub use report::{Alert, BatchReport, Thresholds};
+pub use text::render;
+
+/// A validated `credrisk monitor` invocation.
+#[derive(Debug, Clone)]
+pub struct MonitorConfig {
+    pub model: Option<String>,
+    pub tracking_uri: Option<String>,
+    pub data: PathBuf,
+    pub period: Option<Period>,
+    /// Log the batch to the model's monitoring run (and compare with the previous batch there).
+    pub track: bool,
+    pub experiment: String,
+    pub thresholds: Thresholds,
+    pub lang: Lang,
+}
+
+/// A batch's period, `YYYY-MM` or `YYYY-MM-DD`; its first instant (UTC) is the MLflow timestamp.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Period {
+    pub text: String,
+    pub timestamp_ms: i64,
+}
+
+impl std::str::FromStr for Period {
+    type Err = String;
+    fn from_str(text: &str) -> std::result::Result<Period, String> {
+        let bad = || format!("period {text:?} must be YYYY-MM or YYYY-MM-DD (e.g. 2027-03)");
+        let parts: Vec<&str> = text.split('-').collect();
+        let number = |s: &str, len: usize| {
+            (s.len() == len && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse::<i64>().ok()).flatten()
+        };
+        let (year, month, day) = match parts.as_slice() {
+            [y, m] => (number(y, 4), number(m, 2), Some(1)),
+            [y, m, d] => (number(y, 4), number(m, 2), number(d, 2)),
+            _ => return Err(bad()),
+        };
+        let (Some(y), Some(m), Some(d)) = (year, month, day) else { return Err(bad()) };
+        if !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) || y < 1970 {
+            return Err(bad());
+        }
+        Ok(Period { text: text.to_string(), timestamp_ms: days_from_civil(y, m, d) * 86_400_000 })
+    }
+}
+
+fn days_in_month(y: i64, m: i64) -> i64 {
+    match m {
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm, the inverse of
+/// [`tracking::civil_from_days`]).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Rows scored together: each tree walks the whole block while its nodes are in cache.
+const SCORE_BLOCK: usize = 4096;
+
+/// P(approved) of every row, in parallel blocks, tree by tree within a block (a forest is far
+/// larger than a core's cache, a tree is not), without materialising the encoded table. Each
+/// row's trees are summed in forest order, so the result is bit-identical to `Forest::predict`.
+pub fn score_table(model: &Model, table: &ApplicantTable) -> Vec<f64> {
+    let (n, stride) = (model.encoder.n_features(), table.stride());
+    let trees = &model.forest.trees;
+    table
+        .values()
+        .par_chunks(stride * SCORE_BLOCK)
+        .flat_map_iter(|rows| {
+            let m = rows.len() / stride;
+            let mut encoded = vec![0.0; m * n];
+            for (slot, row) in encoded.chunks_mut(n.max(1)).zip(rows.chunks(stride)) {
+                model.encoder.encode_into(row, slot);
+            }
+            let mut sums = vec![0.0; m];
+            for tree in trees {
+                add_tree(tree, &encoded, n.max(1), &mut sums);
+            }
+            sums.into_iter().map(|s| s / trees.len() as f64)
+        })
+        .collect()
+}
+
+/// Rows walked down a tree side by side: their node loads are independent, so the core overlaps
+/// their cache misses instead of waiting for one row's path at a time.
+const LANES: usize = 8;
+
+/// Adds one tree's prediction for each row of `encoded` (rows of `n` values) to `sums`.
+fn add_tree(tree: &crate::forest::Tree, encoded: &[f64], n: usize, sums: &mut [f64]) {
+    let nodes = &tree.nodes;
+    let mut rows = encoded.chunks_exact(n * LANES);
+    let mut sum_lanes = sums.chunks_exact_mut(LANES);
+    for (block, out) in rows.by_ref().zip(sum_lanes.by_ref()) {
+        let mut at = [0usize; LANES];
+        loop {
+            let mut moved = false;
+            for (lane, i) in at.iter_mut().enumerate() {
+                let node = &nodes[*i];
+                if !node.is_leaf() {
+                    *i = node.child(&block[lane * n..(lane + 1) * n]);
+                    moved = true;
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+        for (sum, &i) in out.iter_mut().zip(&at) {
+            *sum += nodes[i].value;
+        }
+    }
+    for (sum, x) in sum_lanes.into_remainder().iter_mut().zip(rows.remainder().chunks(n)) {
+        *sum += tree.predict(x);
+    }
+}
+
+/// Scores the batch, compares it with the reference (and the previous batch in the model's
+/// monitoring run), and logs it as the run's next step. The report's `alerts` decide the exit.
+pub fn monitor(config: &MonitorConfig) -> Result<BatchReport> {
+    let found = loader::find_model(config.model.as_deref(), config.tracking_uri.as_deref())?;
+    let dir = found.dir().to_path_buf();
+    let (model, model_ref) = loader::load_found(found)?;
+    let reference = Reference::load(&dir, model.schema())?;
+    let table = data::read_table(&config.data, model.schema())?;
+    if table.is_empty() {
+        return Err(Error::bad_file(&config.data, "has no rows: there is no batch to monitor"));
+    }
+    let counts = count_batch(&model, &reference, &table);
+    drop(table);
+
+    let store = if config.track { Some(tracking::open(config.tracking_uri.as_deref())?) } else { None };
+    let model_key = model.info.run_id.clone().unwrap_or_else(|| {
+        format!("{}-{}", &model.info.data_sha256.get(..12).unwrap_or("unknown"), model.info.created_ms)
+    });
+    let run = match store.as_deref() {
+        Some(store) => Some(track::open_run(store, &config.experiment, &model_key, &model_ref.uri)?),
+        None => None,
+    };
+    let previous = run.as_ref().and_then(|r| r.previous.as_ref());
+    let t = &config.thresholds;
+    let inputs: Vec<report::InputDrift> = reference
+        .inputs
+        .iter()
+        .zip(&counts.inputs)
+        .map(|(r, b)| report::input_drift(&r.name, &r.distribution, b, t))
+        .collect();
+    let score = report::input_drift(
+        reference::SCORE_NAME,
+        &reference::Distribution::Numeric(reference.score.clone()),
+        &counts.score,
+        t,
+    );
+    let approval = report::approvals(&reference, &counts, previous.map(|p| &p.approval), t);
+    let (alerts, warnings) = report::findings(&inputs, &score, &approval, t);
+    let word = |f: &report::Finding| text::alert(f, config.lang);
+    let report = BatchReport {
+        format: report::BATCH_FORMAT.into(),
+        batch: run.as_ref().map_or(1, |r| r.batch),
+        period: config.period.as_ref().map(|p| p.text.clone()),
+        timestamp_ms: config.period.as_ref().map_or_else(tracking::now_ms, |p| p.timestamp_ms),
+        // "The latest finished run" names no model: say which one it was.
+        model: match (&config.model, &model.info.run_id) {
+            (None, Some(id)) => format!("runs:/{id}/model"),
+            _ => model_ref.uri.clone(),
+        },
+        model_run_id: model.info.run_id.clone(),
+        data: std::path::absolute(&config.data).unwrap_or_else(|_| config.data.clone()).display().to_string(),
+        n_rows: counts.n,
+        inputs,
+        score,
+        approval,
+        thresholds: *t,
+        alerts: alerts.iter().map(word).collect(),
+        warnings: warnings.iter().map(word).collect(),
+        fairness: None,
+        tracking: run.as_ref().map(|r| r.tracking_ref()),
+    };
+    // TODO(#14, fairness): report.fairness = the batch's fairness (crate::fairness), when it lands.
+    if let Some(run) = run {
+        run.log(&report)?;
+    }
+    Ok(report)
+}
+
+/// The batch's bins, categories, sorted numbers and approvals, per watched input and group.
+fn count_batch(model: &Model, reference: &Reference, table: &ApplicantTable) -> report::BatchCounts {
+    let schema = model.schema();
+    let scores = score_table(model, table);
+    let watched = reference::watched_inputs(schema);
+    let inputs = watched
+        .par_iter()
+        .zip(reference.inputs.par_iter())
+        .map(|(&(g, _), r)| {
+            let values: Vec<f64> = table.rows().map(|row| schema.group_raw(g, row)).collect();
+            counts_of(&r.distribution, values)
+        })
+        .collect();
+    let approved: Vec<bool> = scores.iter().map(|&p| p >= model.threshold).collect();
+    let by = reference
+        .approval
+        .by
+        .iter()
+        .map(|r| {
+            let field = schema.field_index(&r.field).expect("the reference's fields are the schema's");
+            let values: Vec<f64> = table.column(field).collect();
+            reference::count_groups(&r.grouping, &values, &approved)
+        })
+        .collect();
+    let n_approved = approved.iter().filter(|&&a| a).count() as u64;
+    let score = counts_of(&reference::Distribution::Numeric(reference.score.clone()), scores);
+    report::BatchCounts { inputs, score, n: table.len() as u64, approved: n_approved, by }
+}
+
+fn counts_of(distribution: &reference::Distribution, mut values: Vec<f64>) -> report::InputCounts {
+    match distribution {
+        reference::Distribution::Numeric(r) => {
+            let (counts, missing) = reference::bin_counts(&r.edges, &values);
+            values.retain(|v| !v.is_nan());
+            values.par_sort_unstable_by(f64::total_cmp);
+            report::InputCounts { counts, missing, sorted: Some(values) }
+        }
+        reference::Distribution::Categorical(r) => {
+            let (counts, missing) = reference::category_counts(r.categories.len(), &values);
+            report::InputCounts { counts, missing, sorted: None }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_scores_are_the_forests_own_bit_for_bit() {
+        let table = crate::data::generate_table(9003, 9).unwrap(); // a block's tail of 3 rows
+        let encoder = crate::features::Encoder::fit(&table).unwrap();
+        let params =
+            crate::forest::ForestParams { n_estimators: 12, max_depth: Some(8), ..Default::default() };
+        let fitted = crate::forest::fit(
+            &params,
+            &encoder.encode_columns(&table),
+            table.approved.as_deref().unwrap(),
+            &|_| {},
+        )
+        .unwrap();
+        let info = crate::model::ModelInfo::default();
+        let model = Model { encoder, forest: fitted.forest, threshold: 0.5, info };
+        let scores = score_table(&model, &table);
+        for (i, s) in scores.iter().enumerate() {
+            assert_eq!(s.to_bits(), model.forest.predict(&model.encoder.encode(table.row(i))).to_bits());
+        }
+    }
+
+    #[test]
+    fn periods_are_months_or_days_at_utc_midnight() {
+        let p: Period = "2027-03".parse().unwrap();
+        assert_eq!(p.timestamp_ms, 1_803_859_200_000); // 2027-03-01T00:00:00Z
+        assert_eq!(tracking::civil_from_days(p.timestamp_ms / 86_400_000), (2027, 3, 1));
+        let d: Period = "2024-02-29".parse().unwrap();
+        assert_eq!(tracking::civil_from_days(d.timestamp_ms / 86_400_000), (2024, 2, 29));
+        for bad in ["2027-13", "2027-3", "2023-02-29", "March", "2027-03-01-01", ""] {
+            assert!(bad.parse::<Period>().is_err(), "{bad}");
+        }
+    }
+}
