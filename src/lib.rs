@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod model;
 pub mod plots;
 pub mod progress;
+pub mod recourse;
 pub mod schema;
 pub mod serve;
 pub mod shap;
