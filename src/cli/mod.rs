@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod describe;
 mod encode;
 mod explain;
+mod recourse;
 mod export_forest;
 mod generate;
 mod model_args;
@@ -42,6 +43,8 @@ enum Command {
     Encode(encode::Args),
     /// Explain decisions: probability, SHAP contributions per field and reasons for a denial.
     Explain(explain::Args),
+    /// What would it take to be approved: up to three realistic changes the model approves.
+    Recourse(recourse::Args),
     /// Register a run's model in the MLflow model registry (optionally with an alias).
     Register(register::Args),
     /// List the runs of an experiment.
@@ -80,6 +83,7 @@ fn run(command: Command) -> Result<i32> {
         Command::ExportForest(args) => export_forest::run(args),
         Command::Encode(args) => encode::run(args),
         Command::Explain(args) => explain::run(args),
+        Command::Recourse(args) => recourse::run(args),
         Command::Register(args) => register::run(args),
         Command::Runs(args) => runs::run(args),
         Command::Serve(args) => serve::run(args),

@@ -154,6 +154,11 @@ impl Explainer {
         &self.model
     }
 
+    /// The model itself, for what else is built over it (recourse).
+    pub fn shared_model(&self) -> &Arc<Model> {
+        &self.model
+    }
+
     /// The schema of the model's applicants.
     pub fn schema(&self) -> &Arc<Schema> {
         self.model.schema()

@@ -83,17 +83,29 @@ pub fn sides(encoder: &Encoder, thresholds: &[Vec<f64>], values: &[f64]) -> Vec<
             continue;
         }
         let (lo, hi) = allowed_range(&field.kind, stats);
-        let mut candidates = match field.kind {
+        let (mut up, mut down) = match field.kind {
             Kind::Ordered(_) | Kind::Boolean => {
-                (lo.ceil() as i64..=hi.floor() as i64).map(|k| k as f64).collect()
+                let all: Vec<f64> = (lo.ceil() as i64..=hi.floor() as i64).map(|k| k as f64).collect();
+                (all.clone(), all)
             }
             _ => breakpoint_values(encoder, thresholds, values, i),
         };
-        candidates.retain(|&x| x.is_finite() && x >= lo && x <= hi && x != current);
         let step = resolution(schema, i, stats);
         let price = |x: f64| (percentile(stats, x) - percentile(stats, current)).abs();
-        let mut up: Vec<f64> = candidates.iter().copied().filter(|&x| x > current).collect();
-        let mut down: Vec<f64> = candidates.iter().copied().filter(|&x| x < current).collect();
+        // A value past the last threshold but beyond the training range by rounding: the
+        // range's own end is on the same side of the threshold.
+        for x in &mut up {
+            if *x > hi && *x - step < hi {
+                *x = hi;
+            }
+        }
+        for x in &mut down {
+            if *x < lo && *x + step > lo {
+                *x = lo;
+            }
+        }
+        up.retain(|&x| x.is_finite() && x >= lo && x <= hi && x > current);
+        down.retain(|&x| x.is_finite() && x >= lo && x <= hi && x < current);
         up.sort_by(f64::total_cmp);
         down.sort_by(|a, b| b.total_cmp(a));
         for (wanted, mut side) in [(Recourse::Increase, up), (Recourse::Decrease, down)] {
@@ -124,15 +136,30 @@ fn allowed_range(kind: &Kind, stats: &GroupStats) -> (f64, f64) {
 
 /// The values of field `i` on each side of every threshold that can change what the forest sees:
 /// its own column's thresholds, and those of derived ratios it enters, solved for the field with
-/// the applicant's other values fixed.
-fn breakpoint_values(encoder: &Encoder, thresholds: &[Vec<f64>], values: &[f64], i: usize) -> Vec<f64> {
+/// the applicant's other values fixed. Returns the candidates for moving up and for moving down:
+/// going up, the cheapest value past an own threshold `t` (`x <= t` goes left) is the first one
+/// above it; going down, `t` itself or the last one below. A ratio's solved threshold may fall
+/// either way by rounding, so both of its neighbours are kept.
+fn breakpoint_values(
+    encoder: &Encoder,
+    thresholds: &[Vec<f64>],
+    values: &[f64],
+    i: usize,
+) -> (Vec<f64>, Vec<f64>) {
     let schema = encoder.schema();
     let stats_p = encoder.groups().iter().position(|&g| g == Group::Field(i));
     let step = stats_p.map_or(1.0, |p| resolution(schema, i, encoder.stats(p)));
+    let (mut up, mut down) = (Vec::new(), Vec::new());
     let mut points = Vec::new();
     for (c, column) in encoder.columns().iter().enumerate() {
         match *column {
-            Column::Value(f) | Column::Rank(f) if f == i => points.extend(&thresholds[c]),
+            Column::Value(f) | Column::Rank(f) if f == i => {
+                for &t in &thresholds[c] {
+                    let (below, above) = around(t, step);
+                    up.push(above);
+                    down.push(below);
+                }
+            }
             Column::Derived(d) => {
                 let spec = &schema.derived()[d];
                 let (num, den) = (schema.field_index(&spec.numerator), schema.field_index(&spec.denominator));
@@ -151,13 +178,12 @@ fn breakpoint_values(encoder: &Encoder, thresholds: &[Vec<f64>], values: &[f64],
             _ => {}
         }
     }
-    let mut out = Vec::with_capacity(2 * points.len());
     for b in points.into_iter().filter(|b| b.is_finite()) {
         let (below, above) = around(b, step);
-        out.push(below);
-        out.push(above);
+        up.extend([below, above]);
+        down.extend([below, above]);
     }
-    out
+    (up, down)
 }
 
 /// The largest value at `step` resolution that is at most `b`, and the smallest above it.

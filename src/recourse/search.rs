@@ -13,10 +13,62 @@ use crate::schema::Schema;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
+/// A node as the walks need it, in 24 bytes (the model's nodes carry cover for TreeSHAP too):
+/// a leaf keeps its value in `threshold` and has `left == Node::LEAF`.
+#[derive(Debug, Clone, Copy)]
+pub struct Flat {
+    threshold: f64,
+    left: u32,
+    right: u32,
+    feature: u32,
+    default_left: bool,
+}
+
+impl Flat {
+    #[inline]
+    fn is_leaf(&self) -> bool {
+        self.left == Node::LEAF
+    }
+}
+
+/// The forest's trees in walking form, built once per model, each renumbered in depth-first
+/// order (a left child right after its parent) so a walk down a path reads nearby memory.
+pub fn flatten(forest: &Forest) -> Vec<Vec<Flat>> {
+    forest
+        .trees
+        .iter()
+        .map(|t| {
+            let mut out: Vec<Flat> = Vec::with_capacity(t.nodes.len());
+            // (old index, slot in `out` of the parent's child pointer to fill, is-left).
+            let mut stack: Vec<(u32, Option<(usize, bool)>)> = vec![(0, None)];
+            while let Some((old, parent)) = stack.pop() {
+                let n = &t.nodes[old as usize];
+                let here = out.len() as u32;
+                if let Some((p, is_left)) = parent {
+                    if is_left { out[p].left = here } else { out[p].right = here }
+                }
+                out.push(Flat {
+                    threshold: if n.is_leaf() { n.value } else { n.threshold },
+                    left: n.left,
+                    right: n.right,
+                    feature: n.feature,
+                    default_left: n.default_left,
+                });
+                if !n.is_leaf() {
+                    stack.push((n.right, Some((here as usize, false))));
+                    stack.push((n.left, Some((here as usize, true))));
+                }
+            }
+            out
+        })
+        .collect()
+}
+
 /// The fixed parts of one applicant's search.
 pub struct Space<'a> {
     pub schema: &'a Schema,
     pub forest: &'a Forest,
+    pub flat: &'a [Vec<Flat>],
     pub columns: &'a [Column],
     /// For each encoded column, the fields it depends on.
     pub deps: &'a [Vec<usize>],
@@ -24,6 +76,51 @@ pub struct Space<'a> {
     /// The applicant as the forest sees it.
     pub base: Vec<f64>,
     pub threshold: f64,
+}
+
+/// Each tree's path for the unchanged applicant: above the first node whose column a box's
+/// fields move, every point of the box goes the same way, so walks start there; a tree whose
+/// path no moved field touches answers its leaf for the whole box.
+struct Paths {
+    nodes: Vec<Vec<u32>>,
+    /// Per tree, per field: the depth of the first node on the path that depends on the field.
+    first: Vec<Vec<u16>>,
+    leaf_value: Vec<f64>,
+}
+
+const UNTOUCHED: u16 = u16::MAX;
+
+impl Paths {
+    fn of(space: &Space) -> Paths {
+        let n_fields = space.values.len();
+        let mut nodes = Vec::with_capacity(space.flat.len());
+        let mut first = Vec::with_capacity(space.forest.trees.len());
+        let mut leaf_value = Vec::with_capacity(space.forest.trees.len());
+        for tree in space.flat {
+            let mut path = Vec::new();
+            let mut firsts = vec![UNTOUCHED; n_fields];
+            let mut i = 0usize;
+            loop {
+                let node = &tree[i];
+                if node.is_leaf() {
+                    leaf_value.push(node.threshold);
+                    break;
+                }
+                for &f in &space.deps[node.feature as usize] {
+                    if firsts[f] == UNTOUCHED {
+                        firsts[f] = path.len() as u16;
+                    }
+                }
+                path.push(i as u32);
+                let x = space.base[node.feature as usize];
+                let left = x <= node.threshold || (x.is_nan() && node.default_left);
+                i = if left { node.left } else { node.right } as usize;
+            }
+            nodes.push(path);
+            first.push(firsts);
+        }
+        Paths { nodes, first, leaf_value }
+    }
 }
 
 /// One dimension of a box: a side and a range `lo..hi` of its candidates.
@@ -114,12 +211,18 @@ pub fn search(space: &Space, sides: &[Side], max_changes: usize, wanted: usize, 
     let mut effort = Effort { exhaustive: true, ..Effort::default() };
     let mut scratch = space.values.to_vec();
     let mut spans = vec![Span::Fixed; space.base.len()];
+    let paths = Paths::of(space);
+    let mut taken: Vec<usize> = Vec::new();
     while let Some(b) = heap.pop() {
         if found.len() >= wanted {
             break;
         }
         let fields: Vec<usize> = b.dims.iter().map(|d| sides[d.side as usize].field).collect();
-        if found.iter().any(|f| f.moves.iter().all(|m| fields.contains(&m.0))) {
+        // Diverse options: none repeats a cheaper one's fields plus more, and each brings a
+        // field no cheaper option changes.
+        if found.iter().any(|f| f.moves.iter().all(|m| fields.contains(&m.0)))
+            || (!found.is_empty() && fields.iter().all(|f| taken.contains(f)))
+        {
             continue;
         }
         if effort.node_visits >= budget {
@@ -127,7 +230,8 @@ pub fn search(space: &Space, sides: &[Side], max_changes: usize, wanted: usize, 
             break;
         }
         effort.boxes += 1;
-        let (low, high) = bounds(space, sides, &b.dims, &mut scratch, &mut spans, &mut effort.node_visits);
+        let (low, high) =
+            bounds(space, &paths, sides, &b.dims, &mut scratch, &mut spans, &mut effort.node_visits);
         if high < space.threshold {
             continue;
         }
@@ -141,6 +245,7 @@ pub fn search(space: &Space, sides: &[Side], max_changes: usize, wanted: usize, 
                 })
                 .collect();
             moves.sort_by_key(|m| m.0);
+            taken.extend(&fields);
             found.push(Found { moves, cost: b.cost });
             continue;
         }
@@ -180,6 +285,7 @@ fn combinations(sides: &[Side], max: usize) -> Vec<Vec<usize>> {
 /// The lowest and highest probability over a box.
 fn bounds(
     space: &Space,
+    paths: &Paths,
     sides: &[Side],
     dims: &[Dim],
     scratch: &mut [f64],
@@ -187,9 +293,10 @@ fn bounds(
     visits: &mut u64,
 ) -> (f64, f64) {
     let moved: Vec<usize> = dims.iter().map(|d| sides[d.side as usize].field).collect();
+    let mut varying: Vec<usize> = Vec::with_capacity(dims.len());
     for (c, column) in space.columns.iter().enumerate() {
-        let varying: Vec<usize> =
-            dims.iter().enumerate().filter(|(_, d)| space.deps[c].contains(&sides[d.side as usize].field)).map(|(k, _)| k).collect();
+        varying.clear();
+        varying.extend((0..dims.len()).filter(|&k| space.deps[c].contains(&moved[k])));
         spans[c] = if varying.is_empty() {
             Span::Fixed
         } else {
@@ -201,22 +308,29 @@ fn bounds(
     }
     let (mut low, mut high) = (0.0, 0.0);
     let mut stack: Vec<u32> = Vec::with_capacity(64);
-    for tree in &space.forest.trees {
+    for (t, tree) in space.flat.iter().enumerate() {
+        let start = moved.iter().map(|&f| paths.first[t][f]).min().unwrap_or(UNTOUCHED);
+        if start == UNTOUCHED {
+            low += paths.leaf_value[t];
+            high += paths.leaf_value[t];
+            continue;
+        }
         let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
         stack.clear();
-        stack.push(0);
+        stack.push(paths.nodes[t][start as usize]);
         while let Some(i) = stack.pop() {
             *visits += 1;
-            let node: &Node = &tree.nodes[i as usize];
+            let node = &tree[i as usize];
             if node.is_leaf() {
-                lo = lo.min(node.value);
-                hi = hi.max(node.value);
+                lo = lo.min(node.threshold);
+                hi = hi.max(node.threshold);
                 continue;
             }
             let f = node.feature as usize;
             let (left, right) = match spans[f] {
                 Span::Fixed => {
-                    let l = node.goes_left(space.base[f]);
+                    let x = space.base[f];
+                    let l = x <= node.threshold || (x.is_nan() && node.default_left);
                     (l, !l)
                 }
                 Span::Missing => (node.default_left, !node.default_left),

@@ -87,6 +87,10 @@ fn options_are_approved_and_move_only_what_the_schema_allows() {
             let mut set: Vec<String> = o.changes.iter().map(|c| c.field.clone()).collect();
             set.sort();
             assert!(!sets.iter().any(|s| s.iter().all(|f| set.contains(f))), "{set:?} repeats a cheaper set");
+            assert!(
+                sets.is_empty() || set.iter().any(|f| !sets.iter().flatten().any(|g| g == f)),
+                "{set:?} brings no field of its own"
+            );
             sets.push(set);
         }
         for w in plan.options.windows(2) {

@@ -6,8 +6,11 @@ use super::Plan;
 use crate::explain::{Lang, value_text};
 use crate::schema::{Group, Kind, Schema};
 
-fn percent(p: f64) -> String {
-    format!("{:.0}%", 100.0 * p)
+/// A probability in percent; one decimal, so 50.04% is not shown as the 50% threshold.
+fn percent(p: f64, lang: Lang) -> String {
+    let text = format!("{:.1}", 100.0 * p);
+    let text = text.strip_suffix(".0").unwrap_or(&text).to_string();
+    if lang == Lang::Es { format!("{}%", text.replace('.', ",")) } else { format!("{text}%") }
 }
 
 /// One option's sentence.
@@ -49,16 +52,16 @@ pub fn option(
         (false, false) => "still not approved",
     };
     if es {
-        format!("{joined}: probabilidad de aprobación {}, {outcome}.", percent(probability))
+        format!("{joined}: probabilidad de aprobación {}, {outcome}.", percent(probability, lang))
     } else {
-        format!("{joined}: approval probability {}, {outcome}.", percent(probability))
+        format!("{joined}: approval probability {}, {outcome}.", percent(probability, lang))
     }
 }
 
 /// The whole answer in a sentence or two.
 pub fn summary(plan: &Plan, lang: Lang) -> String {
     let es = lang == Lang::Es;
-    let (p, t) = (percent(plan.probability), percent(plan.threshold));
+    let (p, t) = (percent(plan.probability, lang), percent(plan.threshold, lang));
     let margin = format!("{:.0}", 100.0 * plan.margin.abs());
     if plan.approved {
         return if es {

@@ -17,6 +17,7 @@ mod metrics;
 mod observe;
 pub mod openapi;
 mod request;
+mod recourse;
 mod routes;
 mod signals;
 mod state;
@@ -128,6 +129,7 @@ pub fn serve(config: ServeConfig) -> Result<()> {
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(post("/predict", routes::predict))
         .service(post("/explain", routes::explain))
+        .service(post("/recourse", recourse::recourse))
         .service(post("/predict/batch", batch::predict_batch))
         .service(get("/health", health::ready))
         .service(get("/health/live", health::live))
