@@ -122,14 +122,12 @@ pub fn value_text(schema: &Schema, group: Group, values: &[f64], lang: Lang) -> 
         (Reading::Numeric { unit, integer }, _) => {
             format_value(schema.group_raw(group, values), unit, integer, lang)
         }
-        (Reading::Category, FieldValue::Boolean(b)) => {
-            (match (b, spanish) {
-                (true, true) => "sí",
-                (true, false) => "yes",
-                (false, _) => "no",
-            })
-            .to_string()
-        }
+        (Reading::Category, FieldValue::Boolean(b)) => (match (b, spanish) {
+            (true, true) => "sí",
+            (true, false) => "yes",
+            (false, _) => "no",
+        })
+        .to_string(),
         (Reading::Category, other) => other.to_string(),
     }
 }

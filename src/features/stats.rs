@@ -154,7 +154,10 @@ mod tests {
         assert_eq!(c.category_approval[..2], [1.0, 0.5]);
         assert!((c.overall_rate() - 2.0 / 3.0).abs() < 1e-15);
         assert_eq!(s.percentiles.len(), 101);
-        assert_eq!((s.percentiles[0], s.percentiles[25], s.percentiles[50], s.percentiles[100]), (1.0, 1.5, 2.0, 3.0));
+        assert_eq!(
+            (s.percentiles[0], s.percentiles[25], s.percentiles[50], s.percentiles[100]),
+            (1.0, 1.5, 2.0, 3.0)
+        );
         assert!(c.percentiles.is_empty(), "categorical groups have none");
         let empty = GroupStats::of("e", &[f64::NAN], &[true], 0);
         assert!(empty.min.is_nan() && empty.median.is_nan());

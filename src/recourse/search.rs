@@ -194,7 +194,13 @@ enum Span {
 
 /// Up to `wanted` cheapest approved moves with distinct sets of fields, none a superset of a
 /// cheaper one, each changing at most `max_changes` fields; stops after `budget` node visits.
-pub fn search(space: &Space, sides: &[Side], max_changes: usize, wanted: usize, budget: u64) -> (Vec<Found>, Effort) {
+pub fn search(
+    space: &Space,
+    sides: &[Side],
+    max_changes: usize,
+    wanted: usize,
+    budget: u64,
+) -> (Vec<Found>, Effort) {
     let mut heap = BinaryHeap::new();
     let mut seq = 0u64;
     let mut push = |heap: &mut BinaryHeap<Boxed>, dims: Vec<Dim>| {
@@ -204,7 +210,8 @@ pub fn search(space: &Space, sides: &[Side], max_changes: usize, wanted: usize, 
         heap.push(Boxed { cost, dims, size, seq });
     };
     for combo in combinations(sides, max_changes) {
-        let dims = combo.iter().map(|&s| Dim { side: s as u16, lo: 0, hi: sides[s].values.len() as u32 }).collect();
+        let dims =
+            combo.iter().map(|&s| Dim { side: s as u16, lo: 0, hi: sides[s].values.len() as u32 }).collect();
         push(&mut heap, dims);
     }
     let mut found: Vec<Found> = Vec::new();
@@ -250,7 +257,8 @@ pub fn search(space: &Space, sides: &[Side], max_changes: usize, wanted: usize, 
             continue;
         }
         // Halve the widest dimension (a point is decided above: its bounds are equal).
-        let (k, widest) = b.dims.iter().enumerate().max_by_key(|(k, d)| (d.hi - d.lo, usize::MAX - k)).unwrap();
+        let (k, widest) =
+            b.dims.iter().enumerate().max_by_key(|(k, d)| (d.hi - d.lo, usize::MAX - k)).unwrap();
         let mid = widest.lo + (widest.hi - widest.lo) / 2;
         for (lo, hi) in [(widest.lo, mid), (mid, widest.hi)] {
             let mut dims = b.dims.clone();
@@ -355,7 +363,14 @@ fn bounds(
 /// side (an identity, a one-hot of one category, a ratio with a positive denominator), so its
 /// extremes over the box are at corners; a corner where a ratio's denominator is not positive
 /// makes the span unknown.
-fn corner_span(space: &Space, sides: &[Side], dims: &[Dim], varying: &[usize], column: Column, scratch: &mut [f64]) -> Span {
+fn corner_span(
+    space: &Space,
+    sides: &[Side],
+    dims: &[Dim],
+    varying: &[usize],
+    column: Column,
+    scratch: &mut [f64],
+) -> Span {
     let (mut lo, mut hi, mut missing, mut present) = (f64::INFINITY, f64::NEG_INFINITY, 0, 0);
     for corner in 0..(1u32 << varying.len()) {
         for (bit, &k) in varying.iter().enumerate() {

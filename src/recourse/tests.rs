@@ -24,7 +24,8 @@ fn planner() -> &'static Planner {
             ..ForestParams::default()
         };
         let columns = encoder.encode_columns(&table);
-        let fitted = crate::forest::fit(&params, &columns, table.approved.as_deref().unwrap(), &|_| {}).unwrap();
+        let fitted =
+            crate::forest::fit(&params, &columns, table.approved.as_deref().unwrap(), &|_| {}).unwrap();
         let model = Model { encoder, forest: fitted.forest, threshold: 0.5, info: ModelInfo::default() };
         Planner::new(Arc::new(model))
     })
@@ -75,7 +76,8 @@ fn options_are_approved_and_move_only_what_the_schema_allows() {
                     Recourse::Decrease => assert!(after < before, "{}", o.text),
                     Recourse::Any => {}
                 }
-                let p_stats = model.encoder.groups().iter().position(|&g| g == crate::schema::Group::Field(i));
+                let p_stats =
+                    model.encoder.groups().iter().position(|&g| g == crate::schema::Group::Field(i));
                 let stats = model.encoder.stats(p_stats.unwrap());
                 assert!(after >= stats.min && after <= stats.max, "{} out of the training range", field.name);
                 if let Kind::Integer { .. } = field.kind {
@@ -125,7 +127,8 @@ fn no_single_field_change_on_a_fine_grid_is_cheaper() {
             let g = model.encoder.groups().iter().position(|&g| g == crate::schema::Group::Field(i)).unwrap();
             let stats = model.encoder.stats(g);
             let current = a.get(i);
-            let mut grid: Vec<f64> = (0..=1000).map(|k| stats.min + (stats.max - stats.min) * k as f64 / 1000.0).collect();
+            let mut grid: Vec<f64> =
+                (0..=1000).map(|k| stats.min + (stats.max - stats.min) * k as f64 / 1000.0).collect();
             if let Kind::Integer { .. } | Kind::Ordered(_) | Kind::Boolean = field.kind {
                 grid = (stats.min as i64..=stats.max as i64).map(|k| k as f64).collect();
             }
@@ -150,11 +153,23 @@ fn no_single_field_change_on_a_fine_grid_is_cheaper() {
             // A grid value may sit between the threshold and the next value at the resolution.
             let slack = 1e-9 + step * 100.0 / (stats.max - stats.min).max(step) * 3.0;
             if cheapest_grid.is_finite() {
-                assert!(best_overall <= cheapest_grid + slack, "{}: grid {cheapest_grid} < best {best_overall}", field.name);
+                assert!(
+                    best_overall <= cheapest_grid + slack,
+                    "{}: grid {cheapest_grid} < best {best_overall}",
+                    field.name
+                );
                 if let Some(found) = found {
-                    assert!(found <= cheapest_grid + slack, "{}: grid {cheapest_grid} < found {found}", field.name);
+                    assert!(
+                        found <= cheapest_grid + slack,
+                        "{}: grid {cheapest_grid} < found {found}",
+                        field.name
+                    );
                 } else {
-                    assert!(plan.options.len() == MAX_OPTIONS, "{} has an approved change the search missed", field.name);
+                    assert!(
+                        plan.options.len() == MAX_OPTIONS,
+                        "{} has an approved change the search missed",
+                        field.name
+                    );
                 }
             }
         }
@@ -192,7 +207,8 @@ fn no_option_within_the_limits_says_so_with_the_closest() {
     assert!(!closest.approved && closest.probability >= plan.probability);
     assert!(closest.changes.len() <= 2);
     assert!(plan.text.contains("Lo más cercano"), "{}", plan.text);
-    let en = strict.plan(&a, RecourseOptions { lang: Lang::En, max_changes: 1, ..RecourseOptions::default() });
+    let en =
+        strict.plan(&a, RecourseOptions { lang: Lang::En, max_changes: 1, ..RecourseOptions::default() });
     assert!(en.text.contains("No realistic change of at most 1 field"), "{}", en.text);
     let _ = schema;
 }

@@ -41,7 +41,11 @@ pub fn option(
             let label = field.labels.get(es);
             let from = value_text(schema, Group::Field(i), before, lang);
             let to = value_text(schema, Group::Field(i), after, lang);
-            if es { format!("{verb} {label} de {from} a {to}") } else { format!("{verb} {label} from {from} to {to}") }
+            if es {
+                format!("{verb} {label} de {from} a {to}")
+            } else {
+                format!("{verb} {label} from {from} to {to}")
+            }
         })
         .collect();
     let joined = join(&parts, if es { "y" } else { "and" });
@@ -65,9 +69,13 @@ pub fn summary(plan: &Plan, lang: Lang) -> String {
     let margin = format!("{:.0}", 100.0 * plan.margin.abs());
     if plan.approved {
         return if es {
-            format!("Aprobado con probabilidad {p} (umbral {t}, margen {margin} puntos): no hace falta ningún cambio.")
+            format!(
+                "Aprobado con probabilidad {p} (umbral {t}, margen {margin} puntos): no hace falta ningún cambio."
+            )
         } else {
-            format!("Approved with probability {p} (threshold {t}, margin {margin} points): no change is needed.")
+            format!(
+                "Approved with probability {p} (threshold {t}, margin {margin} points): no change is needed."
+            )
         };
     }
     let n = plan.options.len();
@@ -81,10 +89,18 @@ pub fn summary(plan: &Plan, lang: Lang) -> String {
             "Denied with probability {p} (threshold {t}). No realistic change of at most {fields} {} within the ranges seen in training leads to approval.",
             if fields == 1 { "field" } else { "fields" }
         ),
-        (1, true) => format!("Denegado con probabilidad {p} (umbral {t}). Un cambio llevaría a la aprobación."),
-        (1, false) => format!("Denied with probability {p} (threshold {t}). One change would lead to approval."),
-        (n, true) => format!("Denegado con probabilidad {p} (umbral {t}). {n} opciones llevarían a la aprobación."),
-        (n, false) => format!("Denied with probability {p} (threshold {t}). {n} options would lead to approval."),
+        (1, true) => {
+            format!("Denegado con probabilidad {p} (umbral {t}). Una opción llevaría a la aprobación.")
+        }
+        (1, false) => {
+            format!("Denied with probability {p} (threshold {t}). One option would lead to approval.")
+        }
+        (n, true) => {
+            format!("Denegado con probabilidad {p} (umbral {t}). {n} opciones llevarían a la aprobación.")
+        }
+        (n, false) => {
+            format!("Denied with probability {p} (threshold {t}). {n} options would lead to approval.")
+        }
     };
     if let (0, Some(c)) = (n, &plan.closest) {
         out.push_str(if es { " Lo más cercano: " } else { " The closest: " });

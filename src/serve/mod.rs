@@ -16,8 +16,9 @@ mod logging;
 mod metrics;
 mod observe;
 pub mod openapi;
-mod request;
+mod page;
 mod recourse;
+mod request;
 mod routes;
 mod signals;
 mod state;
@@ -130,6 +131,10 @@ fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(post("/predict", routes::predict))
         .service(post("/explain", routes::explain))
         .service(post("/recourse", recourse::recourse))
+        .service(get("/", page::index))
+        .service(get("/page.css", page::css))
+        .service(get("/page.js", page::js))
+        .service(get("/review", page::review))
         .service(post("/predict/batch", batch::predict_batch))
         .service(get("/health", health::ready))
         .service(get("/health/live", health::live))

@@ -380,7 +380,8 @@ fn recourse_schemas(s: &mut Map<String, Value>) {
     use crate::recourse::{DEFAULT_MAX_CHANGES, MAX_CHANGES_LIMIT};
     let max_changes = json!({"type": "integer", "minimum": 1, "maximum": MAX_CHANGES_LIMIT,
         "default": DEFAULT_MAX_CHANGES, "description": "The most fields one option may change."});
-    let ignored = json!({"type": "boolean", "description": "Accepted and ignored (so an /explain body works here)."});
+    let ignored =
+        json!({"type": "boolean", "description": "Accepted and ignored (so an /explain body works here)."});
     s.insert(
         "RecourseRequest".into(),
         object(
@@ -398,7 +399,10 @@ fn recourse_schemas(s: &mut Map<String, Value>) {
     s.insert("RecourseChange".into(), object(change, &["field", "label", "from", "to", "cost"]));
     let option = json!({"changes": array_of("RecourseChange"), "probability": probability,
         "approved": {"type": "boolean"}, "cost": number, "text": text});
-    s.insert("RecourseOption".into(), object(option, &["changes", "probability", "approved", "cost", "text"]));
+    s.insert(
+        "RecourseOption".into(),
+        object(option, &["changes", "probability", "approved", "cost", "text"]),
+    );
     let search = json!({"exhaustive": {"type": "boolean", "description": "false: the search hit its bound; cheaper \
         options may exist."}, "boxes": {"type": "integer"}, "node_visits": {"type": "integer"},
         "candidates": {"type": "integer"}});
@@ -409,7 +413,18 @@ fn recourse_schemas(s: &mut Map<String, Value>) {
         "search": object(search, &["exhaustive", "boxes", "node_visits", "candidates"]),
         "model": schema_ref("ModelRef"),
     });
-    let keys = ["approved", "probability", "threshold", "margin", "max_changes", "options", "closest", "text", "search", "model"];
+    let keys = [
+        "approved",
+        "probability",
+        "threshold",
+        "margin",
+        "max_changes",
+        "options",
+        "closest",
+        "text",
+        "search",
+        "model",
+    ];
     s.insert("RecourseResponse".into(), object(answer, &keys));
 }
 

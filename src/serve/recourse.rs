@@ -6,7 +6,9 @@ use super::errors::ApiError;
 use super::metrics;
 use super::observe::Outcome;
 use super::request::{self, resolve_lang};
-use super::routes::{Origin, Verdict, audit, audit_line, explain_with, json_ok, loaded, request_id, respond, schema_of};
+use super::routes::{
+    Origin, Verdict, audit, audit_line, explain_with, json_ok, loaded, request_id, respond, schema_of,
+};
 use super::state::State;
 use crate::explain::ModelRef;
 use crate::recourse::{Plan, RecourseOptions};
@@ -25,7 +27,11 @@ pub async fn recourse(req: HttpRequest, payload: web::Payload, state: web::Data<
     respond(recourse_inner(&req, payload, &state).await)
 }
 
-async fn recourse_inner(req: &HttpRequest, payload: web::Payload, state: &State) -> Result<HttpResponse, ApiError> {
+async fn recourse_inner(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &State,
+) -> Result<HttpResponse, ApiError> {
     let query_lang = request::query_lang(req.query_string())?;
     let body = request::read_json(req, payload, state.body_limit).await?;
     let parsed = request::parse_recourse(&body, schema_of(state))?;
@@ -35,8 +41,11 @@ async fn recourse_inner(req: &HttpRequest, payload: web::Payload, state: &State)
     let plan = loaded.planner.plan(&parsed.customer, options);
     if state.audit.is_some() {
         let p = loaded.explainer.predict(&parsed.customer);
-        let reasons =
-            if p.approved { Vec::new() } else { explain_with(loaded, &parsed.customer, lang, false)?.reasons };
+        let reasons = if p.approved {
+            Vec::new()
+        } else {
+            explain_with(loaded, &parsed.customer, lang, false)?.reasons
+        };
         let mut lines = Vec::new();
         let origin = Origin { request_id: &request_id(req), endpoint: "/recourse", index: None };
         audit_line(&mut lines, &origin, loaded, &parsed.customer, Verdict::of_prediction(&p, &reasons), lang);

@@ -121,6 +121,8 @@ pub struct State {
     /// The longest a request body may take to arrive.
     pub body_timeout: Duration,
     pub log: Option<&'static LogSink>,
+    /// The latest denials, for the page's review queue.
+    pub queue: super::page::Queue,
 }
 
 impl State {
@@ -130,7 +132,15 @@ impl State {
         body_timeout: Duration,
         log: Option<&'static LogSink>,
     ) -> State {
-        State { model: OnceLock::new(), metrics: Metrics::default(), audit, body_limit, body_timeout, log }
+        State {
+            model: OnceLock::new(),
+            metrics: Metrics::default(),
+            audit,
+            body_limit,
+            body_timeout,
+            log,
+            queue: Default::default(),
+        }
     }
 
     /// The model, once loaded.
