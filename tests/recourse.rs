@@ -175,3 +175,33 @@ fn the_service_answers_like_the_cli_and_predict_approves_every_option() {
     let r = post_json(&server, "/recourse", &three);
     assert_eq!((r.status, r.json()["max_changes"].clone()), (200, json!(3)));
 }
+
+/// `serve --review FILE`: the file's denials follow the latest served ones in the page's queue;
+/// a missing file is one line and exit 2.
+#[test]
+fn the_review_queue_lists_the_files_denials_after_the_served_ones() {
+    let fx = fixture();
+    let batch = common::example("batch.json");
+    let server = Server::start(fx.model(), &["--review", batch.to_str().unwrap()]);
+    let denied: Value =
+        serde_json::from_str(&std::fs::read_to_string(common::example("denied.json")).unwrap()).unwrap();
+    assert_eq!(post_json(&server, "/explain", &denied).json()["approved"], false);
+    let queue = serve_support::get(&server, "/review").json();
+    let items = queue["items"].as_array().unwrap();
+    assert_eq!(items[0]["source"], "served", "{queue}");
+    let from_file: Vec<&Value> = items.iter().filter(|i| i["source"] == "file").collect();
+    let list: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(&batch).unwrap()).unwrap();
+    let expected = list
+        .iter()
+        .filter(|c| post_json(&server, "/predict", &json!({"customer": c})).json()["approved"] == false)
+        .count();
+    assert!(expected >= 1);
+    assert_eq!(from_file.len(), expected, "{queue}");
+    for item in from_file {
+        assert!(item["probability"].as_f64().unwrap() < 0.5);
+    }
+    let out =
+        run_in(fx.dir.path(), &["serve", "--model-uri", fx.model(), "--review", "nope.json", "--port", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--review nope.json: no such file"));
+}

@@ -2,12 +2,15 @@
 //! nothing fetched from elsewhere) and `GET /review`, its queue: the latest denials the service
 //! answered, kept in memory (not read back from the audit file), newest first.
 
+use super::state::Loaded;
 use super::state::State;
+use crate::schema::Applicant;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 
 const INDEX_HTML: &str = include_str!("page/index.html");
 const PAGE_CSS: &str = include_str!("page/page.css");
@@ -26,10 +29,13 @@ pub struct ReviewItem {
     pub endpoint: &'static str,
 }
 
-/// The latest denials, newest first.
+/// The latest denials, newest first, and the denials of the review file.
 #[derive(Default)]
 pub struct Queue {
     recent: Mutex<VecDeque<ReviewItem>>,
+    /// `serve --review FILE`: read once the model (its schema) is there, at the first request.
+    pub file: Option<PathBuf>,
+    from_file: OnceLock<Result<Vec<ReviewItem>, String>>,
 }
 
 impl Queue {
@@ -68,10 +74,62 @@ pub async fn js() -> HttpResponse {
 #[derive(Serialize)]
 struct ReviewBody {
     items: Vec<ReviewItem>,
+    /// Why the review file could not be read (its customers are then missing from `items`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file_error: Option<String>,
 }
 
+/// The served denials, newest first, then the review file's denials in file order.
 pub async fn review(state: web::Data<State>) -> HttpResponse {
-    HttpResponse::Ok().json(ReviewBody { items: state.queue.items() })
+    let mut items = state.queue.items();
+    let mut file_error = None;
+    if let (Some(path), Some(loaded)) = (&state.queue.file, state.model()) {
+        match state.queue.from_file.get_or_init(|| file_denials(path, loaded)) {
+            Ok(denials) => items.extend(denials.iter().cloned()),
+            Err(e) => file_error = Some(e.clone()),
+        }
+    }
+    HttpResponse::Ok().json(ReviewBody { items, file_error })
+}
+
+/// The denied customers of a review file, checked against the model's schema.
+fn file_denials(path: &Path, loaded: &Loaded) -> Result<Vec<ReviewItem>, String> {
+    let schema = loaded.explainer.schema();
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let customers: Vec<Applicant> = if ext == "parquet" || ext == "csv" {
+        let table = crate::data::read_table(path, schema).map_err(|e| e.to_string())?;
+        (0..table.len()).map(|i| table.applicant(i)).collect()
+    } else {
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let json: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| format!("{}: not JSON: {e}", path.display()))?;
+        let items: Vec<&serde_json::Value> = match &json {
+            serde_json::Value::Array(items) => items.iter().collect(),
+            one => vec![one],
+        };
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                schema.parse_applicant(item.get("customer").unwrap_or(item)).map_err(|errors| {
+                    let listed: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                    format!("{} customer {}: {}", path.display(), i + 1, listed.join("; "))
+                })
+            })
+            .collect::<Result<_, _>>()?
+    };
+    Ok(customers
+        .iter()
+        .filter_map(|a| {
+            let p = loaded.explainer.predict(a);
+            (!p.approved).then(|| ReviewItem {
+                customer: schema.applicant_json(a.values()),
+                probability: p.probability,
+                source: "file",
+                endpoint: "",
+            })
+        })
+        .collect())
 }
 
 #[cfg(test)]
