@@ -16,8 +16,14 @@ fn fixture() -> &'static Fixture {
     FX.get_or_init(Fixture::train)
 }
 
-/// Customers the model has not seen: 80 generated rows with another seed, as a JSON array.
+/// Customers the model has not seen: 80 generated rows with another seed, as a JSON array
+/// (made once: the tests run in parallel over the same directory).
 fn customers(fx: &Fixture) -> (std::path::PathBuf, Vec<Value>) {
+    static MADE: OnceLock<(std::path::PathBuf, Vec<Value>)> = OnceLock::new();
+    MADE.get_or_init(|| make_customers(fx)).clone()
+}
+
+fn make_customers(fx: &Fixture) -> (std::path::PathBuf, Vec<Value>) {
     let dir = fx.dir.path();
     ok_in(dir, &["generate", "--rows", "80", "--seed", "777", "--prefix", "fresh"]);
     let script = r#"
@@ -204,4 +210,24 @@ fn the_review_queue_lists_the_files_denials_after_the_served_ones() {
         run_in(fx.dir.path(), &["serve", "--model-uri", fx.model(), "--review", "nope.json", "--port", "0"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--review nope.json: no such file"));
+}
+
+/// With `--audit-log`, a recourse answer is recorded like a `/predict` decision: the customer,
+/// the decision and, for a denial, its reasons.
+#[test]
+fn recourse_decisions_are_audited() {
+    let fx = fixture();
+    let log = fx.dir.path().join("recourse-audit.jsonl");
+    let server = Server::start(fx.model(), &["--audit-log", log.to_str().unwrap()]);
+    let denied: Value =
+        serde_json::from_str(&std::fs::read_to_string(common::example("denied.json")).unwrap()).unwrap();
+    let reply = post_json(&server, "/recourse", &denied);
+    assert_eq!(reply.status, 200);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let records: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(records.len(), 1, "{text}");
+    assert_eq!(records[0]["endpoint"], "/recourse");
+    assert_eq!(records[0]["decision"], "denied");
+    assert_eq!(records[0]["probability"], reply.json()["probability"]);
+    assert!(!records[0]["reasons"].as_array().unwrap().is_empty(), "{text}");
 }

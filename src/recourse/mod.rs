@@ -157,8 +157,26 @@ impl Planner {
                 base: model.encoder.encode(values),
                 threshold,
             };
-            let (found, effort): (Vec<Found>, Effort) =
-                search::search(&space, &sides, max_changes, MAX_OPTIONS, options.budget);
+            // Up to two changes first; three-field boxes are many and wide, so they only get the
+            // budget left over, after the cheaper-to-search options are in.
+            let (mut found, mut effort): (Vec<Found>, Effort) = search::search(
+                &space,
+                &sides,
+                1..=max_changes.min(2),
+                MAX_OPTIONS,
+                options.budget,
+                Vec::new(),
+            );
+            if max_changes > 2 && found.len() < MAX_OPTIONS && effort.exhaustive {
+                let left = options.budget.saturating_sub(effort.node_visits);
+                let (more, extra) = search::search(&space, &sides, 3..=max_changes, MAX_OPTIONS, left, found);
+                found = more;
+                effort = Effort {
+                    boxes: effort.boxes + extra.boxes,
+                    node_visits: effort.node_visits + extra.node_visits,
+                    exhaustive: extra.exhaustive,
+                };
+            }
             plan.search.exhaustive = effort.exhaustive;
             plan.search.boxes = effort.boxes;
             plan.search.node_visits = effort.node_visits;
@@ -170,7 +188,13 @@ impl Planner {
                 .collect();
             if plan.options.is_empty() {
                 let moves = self.closest(values, &sides, max_changes);
-                plan.closest = (!moves.is_empty()).then(|| self.counterfactual(values, &moves, options.lang));
+                let closest = (!moves.is_empty()).then(|| self.counterfactual(values, &moves, options.lang));
+                match closest {
+                    // The search stopped at its bound before finding one: the greedy pass's
+                    // approved move is an option (not proven cheapest; `exhaustive` says so).
+                    Some(c) if c.approved => plan.options.push(c),
+                    other => plan.closest = other,
+                }
             }
         }
         plan.text = text::summary(&plan, options.lang);

@@ -193,13 +193,15 @@ enum Span {
 }
 
 /// Up to `wanted` cheapest approved moves with distinct sets of fields, none a superset of a
-/// cheaper one, each changing at most `max_changes` fields; stops after `budget` node visits.
+/// cheaper one, each changing `changes` fields (a range); stops after `budget` node visits.
+/// `found` holds the options of an earlier search (fewer changes), which these must differ from.
 pub fn search(
     space: &Space,
     sides: &[Side],
-    max_changes: usize,
+    changes: std::ops::RangeInclusive<usize>,
     wanted: usize,
     budget: u64,
+    mut found: Vec<Found>,
 ) -> (Vec<Found>, Effort) {
     let mut heap = BinaryHeap::new();
     let mut seq = 0u64;
@@ -209,17 +211,16 @@ pub fn search(
         seq += 1;
         heap.push(Boxed { cost, dims, size, seq });
     };
-    for combo in combinations(sides, max_changes) {
+    for combo in combinations(sides, *changes.end()).into_iter().filter(|c| changes.contains(&c.len())) {
         let dims =
             combo.iter().map(|&s| Dim { side: s as u16, lo: 0, hi: sides[s].values.len() as u32 }).collect();
         push(&mut heap, dims);
     }
-    let mut found: Vec<Found> = Vec::new();
     let mut effort = Effort { exhaustive: true, ..Effort::default() };
     let mut scratch = space.values.to_vec();
     let mut spans = vec![Span::Fixed; space.base.len()];
     let paths = Paths::of(space);
-    let mut taken: Vec<usize> = Vec::new();
+    let mut taken: Vec<usize> = found.iter().flat_map(|f| f.moves.iter().map(|m| m.0)).collect();
     while let Some(b) = heap.pop() {
         if found.len() >= wanted {
             break;

@@ -6,10 +6,10 @@ use super::Plan;
 use crate::explain::{Lang, value_text};
 use crate::schema::{Group, Kind, Schema};
 
-/// A probability in percent; one decimal, so 50.04% is not shown as the 50% threshold.
+/// A probability in percent with one decimal (50.04% reads 50.0%, not the threshold's 50%).
 fn percent(p: f64, lang: Lang) -> String {
-    let text = format!("{:.1}", 100.0 * p);
-    let text = text.strip_suffix(".0").unwrap_or(&text).to_string();
+    let exact = (100.0 * p).fract() == 0.0;
+    let text = if exact { format!("{:.0}", 100.0 * p) } else { format!("{:.1}", 100.0 * p) };
     if lang == Lang::Es { format!("{}%", text.replace('.', ",")) } else { format!("{text}%") }
 }
 
@@ -81,6 +81,14 @@ pub fn summary(plan: &Plan, lang: Lang) -> String {
     let n = plan.options.len();
     let fields = plan.max_changes;
     let mut out = match (n, es) {
+        (0, true) if !plan.search.exhaustive => format!(
+            "Denegado con probabilidad {p} (umbral {t}). La búsqueda llegó a su límite sin encontrar un cambio de a lo más {fields} {} que lleve a la aprobación.",
+            if fields == 1 { "campo" } else { "campos" }
+        ),
+        (0, false) if !plan.search.exhaustive => format!(
+            "Denied with probability {p} (threshold {t}). The search reached its limit without finding a change of at most {fields} {} that leads to approval.",
+            if fields == 1 { "field" } else { "fields" }
+        ),
         (0, true) => format!(
             "Denegado con probabilidad {p} (umbral {t}). Ningún cambio de a lo más {fields} {} realista, dentro de los rangos vistos en entrenamiento, lleva a la aprobación.",
             if fields == 1 { "campo" } else { "campos" }
@@ -106,7 +114,7 @@ pub fn summary(plan: &Plan, lang: Lang) -> String {
         out.push_str(if es { " Lo más cercano: " } else { " The closest: " });
         out.push_str(&c.text);
     }
-    if !plan.search.exhaustive {
+    if !plan.search.exhaustive && n > 0 {
         out.push_str(if es {
             " (La búsqueda llegó a su límite: puede haber opciones más baratas.)"
         } else {
