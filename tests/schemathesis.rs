@@ -81,7 +81,8 @@ fn the_service_conforms_to_its_openapi_document() {
             "GET /model",
             "POST /explain",
             "POST /predict",
-            "POST /predict/batch"
+            "POST /predict/batch",
+            "POST /recourse"
         ],
         "{output}"
     );

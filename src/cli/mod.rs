@@ -14,6 +14,7 @@ mod generate;
 mod interrupt;
 mod model_args;
 mod monitor;
+mod recourse;
 mod register;
 mod runs;
 mod schema;
@@ -47,6 +48,8 @@ enum Command {
     Explain(explain::Args),
     /// Judge a model's decisions on a batch by group: approval rates, error rates, disparities.
     Fairness(fairness::Args),
+    /// What would it take to be approved: up to three realistic changes the model approves.
+    Recourse(recourse::Args),
     /// Register a run's model in the MLflow model registry (optionally with an alias).
     Register(register::Args),
     /// List the runs of an experiment.
@@ -93,6 +96,7 @@ fn run(command: Command) -> Result<i32> {
         Command::ExportForest(args) => export_forest::run(args),
         Command::Encode(args) => encode::run(args),
         Command::Explain(args) => explain::run(args),
+        Command::Recourse(args) => recourse::run(args),
         Command::Register(args) => register::run(args),
         Command::Runs(args) => runs::run(args),
         Command::Serve(args) => serve::run(args),

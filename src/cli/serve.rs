@@ -43,6 +43,10 @@ pub struct Args {
     /// fit the open-file limit (ulimit -n).
     #[arg(long)]
     max_connections: Option<usize>,
+    /// Customers for the page's review queue (JSON like `explain --customer`, Parquet or CSV):
+    /// the denied ones are listed after the latest denials the service answered.
+    #[arg(long, value_name = "FILE")]
+    review: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -76,6 +80,9 @@ fn config(args: Args) -> Result<ServeConfig> {
         return Err(Error::Usage("--host must not be empty".into()));
     }
     let background = args.background.validated()?;
+    if let Some(path) = args.review.as_ref().filter(|p| !p.is_file()) {
+        return Err(Error::Usage(format!("--review {}: no such file", path.display())));
+    }
     Ok(ServeConfig {
         model_uri: args.model.model,
         tracking_uri: args.model.tracking_uri,
@@ -87,5 +94,6 @@ fn config(args: Args) -> Result<ServeConfig> {
         body_limit: args.body_limit,
         body_timeout: Duration::from_secs(args.body_timeout),
         max_connections: args.max_connections,
+        review: args.review,
     })
 }

@@ -13,7 +13,7 @@ use crate::shap::{Method, TreeShap};
 use serde::Serialize;
 use std::sync::Arc;
 
-pub use reasons::{Lang, reason_text};
+pub use reasons::{Lang, reason_text, value_text};
 
 /// A protected attribute (or a proxy of one) carrying at least this share of Σ|φ| triggers a
 /// fairness warning.
@@ -151,6 +151,11 @@ impl Explainer {
     }
 
     pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// The model itself, for what else is built over it (recourse).
+    pub fn shared_model(&self) -> &Arc<Model> {
         &self.model
     }
 

@@ -113,6 +113,25 @@ pub fn reason_text(schema: &Schema, group: Group, values: &[f64], stats: &GroupS
     }
 }
 
+/// A group's value as a person reads it, in the schema's unit ("$650.000", "3,5%", "media",
+/// "sí"); "not declared" when missing.
+pub fn value_text(schema: &Schema, group: Group, values: &[f64], lang: Lang) -> String {
+    let spanish = lang == Lang::Es;
+    match (reading(schema, group), schema.group_value(group, values)) {
+        (_, FieldValue::Missing) => (if spanish { "no declarado" } else { "not declared" }).to_string(),
+        (Reading::Numeric { unit, integer }, _) => {
+            format_value(schema.group_raw(group, values), unit, integer, lang)
+        }
+        (Reading::Category, FieldValue::Boolean(b)) => (match (b, spanish) {
+            (true, true) => "sí",
+            (true, false) => "yes",
+            (false, _) => "no",
+        })
+        .to_string(),
+        (Reading::Category, other) => other.to_string(),
+    }
+}
+
 fn format_value(v: f64, unit: Option<&Unit>, integer: bool, lang: Lang) -> String {
     if !v.is_finite() {
         return "—".into();

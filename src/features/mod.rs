@@ -50,8 +50,9 @@ impl Column {
         }
     }
 
+    /// The column's value for one applicant's field values (what the forest sees).
     #[inline]
-    fn encode(self, schema: &Schema, values: &[f64]) -> f64 {
+    pub fn encode(self, schema: &Schema, values: &[f64]) -> f64 {
         match self {
             Column::Value(i) | Column::Rank(i) => values[i],
             Column::OneHot(i, k) => {
@@ -184,6 +185,11 @@ impl Encoder {
 
     pub fn n_features(&self) -> usize {
         self.columns.len()
+    }
+
+    /// The encoded columns, in feature-vector order.
+    pub fn columns(&self) -> &[Column] {
+        &self.columns
     }
 
     pub fn feature_names(&self) -> &[String] {

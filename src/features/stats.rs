@@ -24,6 +24,11 @@ pub struct GroupStats {
     pub category_counts: Vec<u64>,
     #[serde(with = "nan_as_null::vec")]
     pub category_approval: Vec<f64>,
+    /// Numeric groups: the 0th, 1st, …, 100th percentiles of the present training values
+    /// (linear interpolation, NumPy's default), so recourse can price a move in percentiles.
+    /// Empty for categorical groups and in models written before they were kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub percentiles: Vec<f64>,
 }
 
 impl GroupStats {
@@ -39,14 +44,19 @@ impl GroupStats {
         } else {
             (Vec::new(), Vec::new())
         };
+        let mut sorted: Vec<f64> = present().collect();
+        sorted.sort_by(f64::total_cmp);
+        let percentiles =
+            if categories == 0 && !sorted.is_empty() { percentiles_of_sorted(&sorted) } else { Vec::new() };
         GroupStats {
             name: name.to_string(),
             min,
             max,
-            median: median(present().collect()),
+            median: median(sorted),
             median_approved: median(approved_values),
             category_counts,
             category_approval,
+            percentiles,
         }
     }
 
@@ -105,6 +115,20 @@ fn category_rates(n: usize, codes: &[f64], approved: &[bool]) -> (Vec<u64>, Vec<
     (counts, rates)
 }
 
+/// The 101 percentiles 0, 1, …, 100 of sorted values, interpolated linearly between order
+/// statistics (`numpy.percentile`'s default method).
+fn percentiles_of_sorted(sorted: &[f64]) -> Vec<f64> {
+    let last = (sorted.len() - 1) as f64;
+    (0..=100)
+        .map(|p| {
+            let at = last * p as f64 / 100.0;
+            let (lo, frac) = (at.floor() as usize, at - at.floor());
+            let hi = (lo + 1).min(sorted.len() - 1);
+            sorted[lo] + frac * (sorted[hi] - sorted[lo])
+        })
+        .collect()
+}
+
 /// The median (mean of the two middle values for an even count); NaN when empty.
 pub fn median(mut values: Vec<f64>) -> f64 {
     if values.is_empty() {
@@ -129,6 +153,12 @@ mod tests {
         assert_eq!(c.category_counts, [1, 2, 0]);
         assert_eq!(c.category_approval[..2], [1.0, 0.5]);
         assert!((c.overall_rate() - 2.0 / 3.0).abs() < 1e-15);
+        assert_eq!(s.percentiles.len(), 101);
+        assert_eq!(
+            (s.percentiles[0], s.percentiles[25], s.percentiles[50], s.percentiles[100]),
+            (1.0, 1.5, 2.0, 3.0)
+        );
+        assert!(c.percentiles.is_empty(), "categorical groups have none");
         let empty = GroupStats::of("e", &[f64::NAN], &[true], 0);
         assert!(empty.min.is_nan() && empty.median.is_nan());
         let json = serde_json::to_string(&empty).unwrap();

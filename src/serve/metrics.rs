@@ -8,7 +8,7 @@ use std::time::Duration;
 
 /// The endpoint labels; anything else (404s) is counted as `other`, so a scanner cannot grow the
 /// label set.
-pub const ENDPOINTS: [&str; 10] = [
+pub const ENDPOINTS: [&str; 12] = [
     "/predict",
     "/explain",
     "/predict/batch",
@@ -18,6 +18,8 @@ pub const ENDPOINTS: [&str; 10] = [
     "/model",
     "/openapi.json",
     "/metrics",
+    "/recourse",
+    "/",
     "other",
 ];
 /// Latency histogram upper bounds, in seconds.

@@ -16,6 +16,8 @@ mod logging;
 mod metrics;
 mod observe;
 pub mod openapi;
+mod page;
+mod recourse;
 mod request;
 mod routes;
 mod signals;
@@ -65,6 +67,8 @@ pub struct ServeConfig {
     /// Open connections over all workers; None: [`DEFAULT_MAX_CONNECTIONS`], lowered to fit the
     /// open-file limit.
     pub max_connections: Option<usize>,
+    /// Customers for the page's review queue.
+    pub review: Option<PathBuf>,
 }
 
 /// Runs the service until SIGTERM/SIGINT (Ok) or a model that cannot be read (its error).
@@ -79,7 +83,9 @@ pub fn serve(config: ServeConfig) -> Result<()> {
         .map_err(|e| Error::Usage(format!("cannot listen on {}:{}: {e}", config.host, config.port)))?;
     let address = listener.local_addr().map_err(|e| Error::Internal(format!("bound socket: {e}")))?;
     let log = logging::init();
-    let state = web::Data::new(State::new(audit, config.body_limit, config.body_timeout, Some(log)));
+    let mut state = State::new(audit, config.body_limit, config.body_timeout, Some(log));
+    state.queue.file = config.review.clone();
+    let state = web::Data::new(state);
     let load_failure: Arc<Mutex<Option<Error>>> = Arc::default();
 
     let outcome = actix_web::rt::System::new().block_on({
@@ -128,6 +134,11 @@ pub fn serve(config: ServeConfig) -> Result<()> {
 fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(post("/predict", routes::predict))
         .service(post("/explain", routes::explain))
+        .service(post("/recourse", recourse::recourse))
+        .service(get("/", page::index))
+        .service(get("/page.css", page::css))
+        .service(get("/page.js", page::js))
+        .service(get("/review", page::review))
         .service(post("/predict/batch", batch::predict_batch))
         .service(get("/health", health::ready))
         .service(get("/health/live", health::live))

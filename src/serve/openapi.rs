@@ -55,6 +55,18 @@ fn paths() -> Value {
             "ExplainRequest",
             "ExplainResponse",
         )},
+        "/recourse": {"post": decision_operation(
+            "recourse",
+            "What would it take to be approved",
+            "For a denied customer, up to three sets of realistic changes the model approves (cheapest first, each \
+             over different fields, none a superset of a cheaper one): only fields the schema lets the applicant \
+             change, in the direction it allows, within the valid range and the range seen in training; a change \
+             costs its size in training percentiles. Exact over the forest's thresholds. When none exists within \
+             `max_changes`, `options` is empty and `closest` holds the highest probability found. An approved \
+             customer gets no options and the margin.",
+            "RecourseRequest",
+            "RecourseResponse",
+        )},
         "/predict/batch": {"post": decision_operation(
             "predict_batch",
             "Approve or deny up to 1,000 customers",
@@ -363,12 +375,66 @@ fn service_schemas(s: &mut Map<String, Value>) {
     s.insert("OpenApiDocument".into(), json!({"type": "object", "required": ["openapi", "paths"]}));
 }
 
+/// `/recourse`'s request and answer.
+fn recourse_schemas(s: &mut Map<String, Value>) {
+    use crate::recourse::{DEFAULT_MAX_CHANGES, MAX_CHANGES_LIMIT};
+    let max_changes = json!({"type": "integer", "minimum": 1, "maximum": MAX_CHANGES_LIMIT,
+        "default": DEFAULT_MAX_CHANGES, "description": "The most fields one option may change."});
+    let ignored =
+        json!({"type": "boolean", "description": "Accepted and ignored (so an /explain body works here)."});
+    s.insert(
+        "RecourseRequest".into(),
+        object(
+            json!({"customer": schema_ref("Customer"), "include_explanation": ignored, "lang": schema_ref("Lang"),
+                   "max_changes": max_changes}),
+            &["customer"],
+        ),
+    );
+    let value = json!({"type": ["number", "string", "boolean", "null"]});
+    let number = json!({"type": "number"});
+    let probability = json!({"type": "number", "minimum": 0, "maximum": 1});
+    let text = json!({"type": "string"});
+    let change = json!({"field": text, "label": text, "from": value, "to": value,
+        "cost": {"type": "number", "minimum": 0, "description": "The move in training percentiles."}});
+    s.insert("RecourseChange".into(), object(change, &["field", "label", "from", "to", "cost"]));
+    let option = json!({"changes": array_of("RecourseChange"), "probability": probability,
+        "approved": {"type": "boolean"}, "cost": number, "text": text});
+    s.insert(
+        "RecourseOption".into(),
+        object(option, &["changes", "probability", "approved", "cost", "text"]),
+    );
+    let search = json!({"exhaustive": {"type": "boolean", "description": "false: the search hit its bound; cheaper \
+        options may exist."}, "boxes": {"type": "integer"}, "node_visits": {"type": "integer"},
+        "candidates": {"type": "integer"}});
+    let answer = json!({
+        "approved": {"type": "boolean"}, "probability": probability, "threshold": probability, "margin": number,
+        "max_changes": {"type": "integer"}, "options": array_of("RecourseOption"),
+        "closest": {"oneOf": [schema_ref("RecourseOption"), {"type": "null"}]}, "text": text,
+        "search": object(search, &["exhaustive", "boxes", "node_visits", "candidates"]),
+        "model": schema_ref("ModelRef"),
+    });
+    let keys = [
+        "approved",
+        "probability",
+        "threshold",
+        "margin",
+        "max_changes",
+        "options",
+        "closest",
+        "text",
+        "search",
+        "model",
+    ];
+    s.insert("RecourseResponse".into(), object(answer, &keys));
+}
+
 fn schemas(schema: &Schema, example: Value) -> Value {
     let mut s = Map::new();
     s.insert("Customer".into(), customer_schema(schema, example));
     s.insert("Lang".into(), json!({"type": "string", "enum": ["es", "en"]}));
     request_schemas(&mut s);
     answer_schemas(&mut s);
+    recourse_schemas(&mut s);
     service_schemas(&mut s);
     Value::Object(s)
 }
@@ -377,7 +443,7 @@ fn schemas(schema: &Schema, example: Value) -> Value {
 mod tests {
     use super::*;
     use crate::schema::{CHILE_TOML, builtin};
-    use crate::serve::request::{BATCH_FIELDS, EXPLAIN_FIELDS, PREDICT_FIELDS};
+    use crate::serve::request::{BATCH_FIELDS, EXPLAIN_FIELDS, PREDICT_FIELDS, RECOURSE_FIELDS};
 
     fn document() -> Value {
         super::document(&builtin(), json!({}))
@@ -431,7 +497,8 @@ mod tests {
                 "/model",
                 "/openapi.json",
                 "/predict",
-                "/predict/batch"
+                "/predict/batch",
+                "/recourse"
             ]
         );
         assert_eq!(doc["components"]["schemas"]["Lang"]["enum"], json!(["es", "en"]));
@@ -444,6 +511,7 @@ mod tests {
             ("PredictRequest", PREDICT_FIELDS),
             ("ExplainRequest", EXPLAIN_FIELDS),
             ("BatchRequest", BATCH_FIELDS),
+            ("RecourseRequest", RECOURSE_FIELDS),
         ] {
             let props = doc["components"]["schemas"][name]["properties"].as_object().unwrap();
             let mut keys: Vec<&str> = props.keys().map(String::as_str).collect();

@@ -20,6 +20,16 @@ pub const PREDICT_FIELDS: &[&str] = &["customer", "include_explanation", "lang"]
 /// unchanged) and ignored.
 pub const EXPLAIN_FIELDS: &[&str] = &["customer", "include_explanation", "lang"];
 pub const BATCH_FIELDS: &[&str] = &["customers", "include_explanation", "lang"];
+/// `/recourse` takes an `/explain` body plus the most fields an option may change.
+pub const RECOURSE_FIELDS: &[&str] = &["customer", "include_explanation", "lang", "max_changes"];
+
+/// `POST /recourse`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecourseRequest {
+    pub customer: Applicant,
+    pub lang: Option<Lang>,
+    pub max_changes: usize,
+}
 
 /// `POST /predict`.
 #[derive(Debug, Clone, PartialEq)]
@@ -122,6 +132,31 @@ pub fn parse_explain(body: &Value, schema: Option<&Schema>) -> Result<ExplainReq
     f.finish()?;
     let customer = customer.ok_or_else(|| ApiError::internal("customer neither parsed nor rejected"))?;
     Ok(ExplainRequest { customer, lang })
+}
+
+pub fn parse_recourse(body: &Value, schema: Option<&Schema>) -> Result<RecourseRequest, ApiError> {
+    use crate::recourse::{DEFAULT_MAX_CHANGES, MAX_CHANGES_LIMIT};
+    let mut f = Fields::of(body, RECOURSE_FIELDS, schema)?;
+    let customer = f.customer("customer");
+    let _always_explained = f.flag("include_explanation");
+    let lang = f.lang();
+    let max_changes = match f.object.get("max_changes") {
+        None => DEFAULT_MAX_CHANGES,
+        Some(Value::Number(n)) if n.as_u64().is_some_and(|k| (1..=MAX_CHANGES_LIMIT as u64).contains(&k)) => {
+            n.as_u64().unwrap_or(1) as usize
+        }
+        Some(other) => {
+            let got = if other.is_number() { other.to_string() } else { json_type(other).to_string() };
+            f.errors.push(FieldError::new(
+                "max_changes",
+                format!("must be an integer from 1 to {MAX_CHANGES_LIMIT}, got {got}"),
+            ));
+            DEFAULT_MAX_CHANGES
+        }
+    };
+    f.finish()?;
+    let customer = customer.ok_or_else(|| ApiError::internal("customer neither parsed nor rejected"))?;
+    Ok(RecourseRequest { customer, lang, max_changes })
 }
 
 /// The batch's shape (an array of 1..=1000 objects) is checked for the whole request; each

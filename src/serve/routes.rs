@@ -246,6 +246,11 @@ async fn predict_inner(
         (json_ok(&body, outcome(p.approved, p.probability, false))?, p.approved)
     };
     audit(state, &lines, 1)?;
+    if !approved {
+        let probability = loaded.explainer.predict(&parsed.customer).probability;
+        let customer = loaded.explainer.schema().applicant_json(parsed.customer.values());
+        state.queue.record(customer, probability, "/predict");
+    }
     state.metrics.record_decision(endpoint, approved, parsed.include_explanation);
     Ok(response)
 }
@@ -272,6 +277,11 @@ async fn explain_inner(
         audit(state, &lines, 1)?;
     }
     let response = json_ok(&answer, outcome(answer.approved, answer.probability, true))?;
+    // The page's own what-if requests are the analyst's experiments, not applications.
+    if !answer.approved && !req.headers().contains_key(super::page::WHAT_IF_HEADER) {
+        let customer = loaded.explainer.schema().applicant_json(parsed.customer.values());
+        state.queue.record(customer, answer.probability, "/explain");
+    }
     state.metrics.record_decision(metrics::endpoint_index("/explain"), answer.approved, true);
     Ok(response)
 }

@@ -11,6 +11,7 @@ use super::openapi;
 use crate::explain::Explainer;
 use crate::features::Encoder;
 use crate::model::Model;
+use crate::recourse::Planner;
 use crate::schema::{Group, Kind};
 use actix_web::web::Bytes;
 use serde_json::{Map, Value, json};
@@ -26,6 +27,8 @@ pub struct Loaded {
     pub openapi_json: Bytes,
     /// Explanations running over every worker (whether one may take both cores).
     pub contention: Contention,
+    /// Recourse over the same model.
+    pub planner: Planner,
 }
 
 impl Loaded {
@@ -59,6 +62,7 @@ impl Loaded {
         });
         let document = openapi::document(model.schema(), example_customer(model));
         Loaded {
+            planner: Planner::new(Arc::clone(explainer.shared_model())),
             labels,
             model_json: Bytes::from(serde_json::to_vec(&metadata).unwrap_or_default()),
             health_json: Bytes::from(serde_json::to_vec(&health).unwrap_or_default()),
@@ -117,6 +121,8 @@ pub struct State {
     /// The longest a request body may take to arrive.
     pub body_timeout: Duration,
     pub log: Option<&'static LogSink>,
+    /// The latest denials, for the page's review queue.
+    pub queue: super::page::Queue,
 }
 
 impl State {
@@ -126,7 +132,15 @@ impl State {
         body_timeout: Duration,
         log: Option<&'static LogSink>,
     ) -> State {
-        State { model: OnceLock::new(), metrics: Metrics::default(), audit, body_limit, body_timeout, log }
+        State {
+            model: OnceLock::new(),
+            metrics: Metrics::default(),
+            audit,
+            body_limit,
+            body_timeout,
+            log,
+            queue: Default::default(),
+        }
     }
 
     /// The model, once loaded.

@@ -1,0 +1,63 @@
+//! `POST /recourse`: what would it take for this customer to be approved. The body is an
+//! `/explain` body plus `max_changes` (1..=3); invalid customers get the same 422 as `/explain`.
+//! The decision is audited like `/predict`'s (a denial with its reasons).
+
+use super::errors::ApiError;
+use super::metrics;
+use super::observe::Outcome;
+use super::request::{self, resolve_lang};
+use super::routes::{
+    Origin, Verdict, audit, audit_line, explain_with, json_ok, loaded, request_id, respond, schema_of,
+};
+use super::state::State;
+use crate::explain::ModelRef;
+use crate::recourse::{Plan, RecourseOptions};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+
+/// The answer: the plan and the model that made it.
+#[derive(Serialize)]
+struct RecourseBody<'a> {
+    #[serde(flatten)]
+    plan: &'a Plan,
+    model: &'a ModelRef,
+}
+
+pub async fn recourse(req: HttpRequest, payload: web::Payload, state: web::Data<State>) -> HttpResponse {
+    respond(recourse_inner(&req, payload, &state).await)
+}
+
+async fn recourse_inner(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &State,
+) -> Result<HttpResponse, ApiError> {
+    let query_lang = request::query_lang(req.query_string())?;
+    let body = request::read_json(req, payload, state.body_limit).await?;
+    let parsed = request::parse_recourse(&body, schema_of(state))?;
+    let loaded = loaded(state)?;
+    let lang = resolve_lang(parsed.lang, query_lang, req);
+    let options = RecourseOptions { max_changes: parsed.max_changes, lang, ..RecourseOptions::default() };
+    let plan = loaded.planner.plan(&parsed.customer, options);
+    if state.audit.is_some() {
+        let p = loaded.explainer.predict(&parsed.customer);
+        let reasons = if p.approved {
+            Vec::new()
+        } else {
+            explain_with(loaded, &parsed.customer, lang, false)?.reasons
+        };
+        let mut lines = Vec::new();
+        let origin = Origin { request_id: &request_id(req), endpoint: "/recourse", index: None };
+        audit_line(&mut lines, &origin, loaded, &parsed.customer, Verdict::of_prediction(&p, &reasons), lang);
+        audit(state, &lines, 1)?;
+    }
+    let outcome = Outcome {
+        decision: Some(if plan.approved { "approved" } else { "denied" }),
+        probability: Some(plan.probability),
+        explanation: Some(false),
+        items: None,
+    };
+    let response = json_ok(&RecourseBody { plan: &plan, model: loaded.explainer.model_ref() }, outcome)?;
+    state.metrics.record_decision(metrics::endpoint_index("/recourse"), plan.approved, false);
+    Ok(response)
+}

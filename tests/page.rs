@@ -1,0 +1,148 @@
+//! The what-if page (#17) in a real browser: Debian's chromium driven by Playwright from the
+//! pinned venv, the server on 127.0.0.1. A denial the service answered is in the queue; picking
+//! it shows the decision; moving the income slider flips it (the badge says so); a recourse option
+//! loads into the form and the probability shown is `/explain`'s for that customer. No console
+//! error, no failed request; html5lib parses the page strictly; screenshots at 1280×800 and phone
+//! width are kept in target/page-screenshots. Without Python, Playwright or chromium it fails.
+
+mod serve_support;
+
+use serde_json::{Value, json};
+use serve_support::common::{self, python};
+use serve_support::{Fixture, Server, post_json};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+const BROWSE_PY: &str = r##"
+import json, sys, urllib.request
+import html5lib
+from playwright.sync_api import sync_playwright
+base, shots = sys.argv[1], sys.argv[2]
+html = urllib.request.urlopen(base + "/").read()
+html5lib.HTMLParser(strict=True).parse(html)
+sizes = {p: len(urllib.request.urlopen(base + p).read()) for p in ["/", "/page.css", "/page.js"]}
+args = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--disable-quic", "--no-first-run"]
+errors, failed, out = [], [], {"sizes": sizes}
+with sync_playwright() as p:
+    browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+    page = browser.new_page(viewport={"width": 1280, "height": 800}, locale="es-CL")
+    page.set_default_timeout(20000)
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("requestfailed", lambda r: failed.append(r.url))
+    page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.goto(base + "/")
+    page.locator("#queue-1").click()
+    page.wait_for_function("document.querySelector('#decision') && document.querySelector('#options li')")
+    out["decision_before"] = page.inner_text("#decision")
+    # Keyboard first (the slider is operable without a mouse), then larger moves.
+    page.focus("#f-income-range")
+    page.keyboard.press("ArrowRight")
+    lo = float(page.get_attribute("#f-income-range", "min"))
+    hi = float(page.get_attribute("#f-income-range", "max"))
+    start = float(page.input_value("#f-income-range"))
+    flipped = None
+    for k in range(1, 41):
+        value = start + (hi - start) * k / 40
+        with page.expect_response(lambda r: r.url.endswith("/explain")):
+            page.eval_on_selector("#f-income-range", "(e, v) => { e.value = v; e.dispatchEvent(new Event('input', {bubbles: true})); }", value)
+        page.wait_for_timeout(50)
+        if "flip" in (page.get_attribute("#flip", "class") or ""):
+            flipped = {"income": float(page.input_value("#f-income"
+            )), "badge": page.inner_text("#flip"), "decision": page.inner_text("#decision")}
+            break
+    out["flipped"] = flipped
+    page.screenshot(path=shots + "/desktop-flipped.png", full_page=True)
+    with page.expect_response(lambda r: r.url.endswith("/explain")):
+        page.click("#load-option-1")
+    page.wait_for_timeout(300)
+    out["option_text"] = page.inner_text("#options li")
+    out["shown"] = float(page.get_attribute("#probability", "data-value"))
+    out["shown_text"] = page.inner_text("#probability")
+    out["decision_after"] = page.inner_text("#decision")
+    customer = page.evaluate("readForm()")
+    req = urllib.request.Request(base + "/explain", data=json.dumps({"customer": customer}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    out["explain"] = json.load(urllib.request.urlopen(req))["probability"]
+    page.screenshot(path=shots + "/desktop-option.png", full_page=True)
+    page.click("#lang-en")
+    page.wait_for_function("document.querySelector('#decision') && /APPROVED|DENIED/.test(document.querySelector('#decision').innerText)")
+    out["english"] = page.inner_text("#result-section")
+    phone = browser.new_page(viewport={"width": 390, "height": 844}, locale="en-US")
+    phone.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    phone.on("pageerror", lambda e: errors.append(str(e)))
+    phone.goto(base + "/")
+    phone.wait_for_function("document.querySelector('#options li')")
+    out["phone_overflow"] = phone.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    phone.screenshot(path=shots + "/phone.png", full_page=True)
+    browser.close()
+out["errors"], out["failed"] = errors, failed
+print(json.dumps(out))
+"##;
+
+/// A denial that a higher income alone can turn into an approval.
+fn flippable(server: &Server) -> Value {
+    for income in [350_000, 450_000, 550_000, 650_000, 250_000] {
+        let mut c = common::seed_customer();
+        c["income"] = income.into();
+        let low = post_json(server, "/predict", &json!({"customer": c})).json();
+        let mut rich = c.clone();
+        rich["income"] = 3_000_000.into();
+        let high = post_json(server, "/predict", &json!({"customer": rich})).json();
+        if low["approved"] == false && high["approved"] == true {
+            return c;
+        }
+    }
+    panic!("no seed variant is denied at a low income and approved at a high one");
+}
+
+#[test]
+fn the_what_if_page_flips_a_denial_and_loads_a_recourse_option() {
+    let fx = Fixture::train();
+    let server = Server::start(fx.model(), &[]);
+    let customer = flippable(&server);
+    // Answered by the service (not the page): it enters the review queue.
+    let answer = post_json(&server, "/explain", &json!({"customer": customer})).json();
+    assert_eq!(answer["approved"], false);
+    let queue = serve_support::get(&server, "/review").json();
+    assert_eq!(queue["items"][0]["customer"]["income"].as_f64(), customer["income"].as_f64(), "{queue}");
+    assert_eq!(queue["items"][0]["endpoint"], "/explain");
+
+    let shots = common::root().join("target/page-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let started = Instant::now();
+    let mut child = std::process::Command::new(python())
+        .arg("-c")
+        .arg(BROWSE_PY)
+        .args([server.base.as_str(), shots.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(120) {
+            child.kill().unwrap();
+            panic!("the browser took more than 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let browsed = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&browsed.stdout);
+    assert!(browsed.status.success(), "{text}\n{}", String::from_utf8_lossy(&browsed.stderr));
+    let got: Value = serde_json::from_str(text.lines().last().unwrap_or_default()).unwrap();
+    assert_eq!(got["errors"], json!([]), "console errors: {got}");
+    assert_eq!(got["failed"], json!([]), "failed requests: {got}");
+    assert!(got["decision_before"].as_str().unwrap().starts_with("RECHAZADO"), "{got}");
+    let flipped = &got["flipped"];
+    assert!(flipped.is_object(), "the income slider never flipped the decision: {got}");
+    assert!(flipped["badge"].as_str().unwrap().contains("La decisión cambia"), "{got}");
+    assert!(flipped["decision"].as_str().unwrap().starts_with("APROBADO"), "{got}");
+    assert!(got["decision_after"].as_str().unwrap().starts_with("APROBADO"), "{got}");
+    assert_eq!(got["shown"], got["explain"], "the page shows /explain's probability: {got}");
+    assert!(got["english"].as_str().unwrap().contains("Approval probability"), "{got}");
+    assert!(got["phone_overflow"].as_i64().unwrap() <= 0, "no sideways scrolling at phone width: {got}");
+    let total: u64 = got["sizes"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+    assert!(total < 200 * 1024, "first load {total} bytes");
+    println!("page: {total} bytes; screenshots in {}", shots.display());
+}
