@@ -18,6 +18,7 @@ pub mod model;
 pub mod plots;
 pub mod progress;
 pub mod schema;
+pub mod score;
 pub mod serve;
 pub mod shap;
 pub mod tracking;

@@ -14,6 +14,7 @@ mod model_args;
 mod register;
 mod runs;
 mod schema;
+mod score;
 mod serve;
 mod train;
 
@@ -42,6 +43,8 @@ enum Command {
     Encode(encode::Args),
     /// Explain decisions: probability, SHAP contributions per field and reasons for a denial.
     Explain(explain::Args),
+    /// Score a portfolio: Parquet, CSV or Arrow IPC in, probability and decision (SHAP, reasons) out.
+    Score(score::Args),
     /// Register a run's model in the MLflow model registry (optionally with an alias).
     Register(register::Args),
     /// List the runs of an experiment.
@@ -80,6 +83,7 @@ fn run(command: Command) -> Result<i32> {
         Command::ExportForest(args) => export_forest::run(args),
         Command::Encode(args) => encode::run(args),
         Command::Explain(args) => explain::run(args),
+        Command::Score(args) => score::run(args),
         Command::Register(args) => register::run(args),
         Command::Runs(args) => runs::run(args),
         Command::Serve(args) => serve::run(args),

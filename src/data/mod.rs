@@ -7,6 +7,7 @@ pub mod generate;
 pub mod parquet;
 pub mod pipeline;
 mod profile;
+pub mod stream;
 pub mod summary;
 mod validate;
 
