@@ -2,10 +2,11 @@
 # `credrisk score` throughput and memory, side by side with scikit-learn and shap on the same rows:
 #  1. a 100-tree, depth-12, min-leaf-20 forest of both (credrisk's and sklearn's, trained on the
 #     same 250k generated rows), whole process Parquet → Parquet on ROWS (1M) rows: rows/s and the
-#     ratio; with --explain on EXPLAIN_ROWS (200k) against shap's TreeExplainer on SHAP_ROWS (2k);
+#     ratio; with --explain on EXPLAIN_ROWS (20k) against shap's TreeExplainer on SHAP_ROWS (2k);
 #  2. the default model (`credrisk train` defaults) the same way;
 #  3. peak RSS (/usr/bin/time -v) of `credrisk score` on BIG rows (10M; BIG=0 skips), without and
-#     with --explain (BIG_EXPLAIN rows, default BIG).
+#     with --explain (BIG_EXPLAIN rows, default 200k, 7 batches: TreeSHAP of 10M rows takes hours on 2 cores;
+#     memory is bounded by the batch, not the row count).
 # The Python peer (../shared/peer) has no batch-scoring script, so sklearn/shap run from
 # benches/score_sklearn.py in the oracle venv (PY, default .venv/bin/python).
 # Data and models are cached in target/score-bench/ (delete it to regenerate). The load average
@@ -17,10 +18,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 ROWS=${ROWS:-1000000}
-EXPLAIN_ROWS=${EXPLAIN_ROWS:-200000}
+EXPLAIN_ROWS=${EXPLAIN_ROWS:-20000}
 SHAP_ROWS=${SHAP_ROWS:-2000}
 BIG=${BIG:-10000000}
-BIG_EXPLAIN=${BIG_EXPLAIN:-$BIG}
+BIG_EXPLAIN=${BIG_EXPLAIN:-200000}
 PY=${PY:-${CREDRISK_PYTHON:-$root/.venv/bin/python}}
 work=${WORK:-$root/target/score-bench}
 [ -x "$PY" ] || { echo "no python at $PY: run scripts/setup-python.sh (it creates .venv)" >&2; exit 2; }

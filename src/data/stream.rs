@@ -257,12 +257,18 @@ struct CsvChunks {
     eof: bool,
     /// The records that followed the header in the first chunk.
     first: Option<String>,
+    /// Bytes to read before cutting a chunk.
+    chunk_bytes: usize,
     width: usize,
     columns: Columns,
 }
 
 impl CsvChunks {
     fn open(path: &Path, schema: &Schema) -> Result<CsvChunks> {
+        CsvChunks::with_chunk(path, schema, CSV_CHUNK_BYTES)
+    }
+
+    fn with_chunk(path: &Path, schema: &Schema, chunk_bytes: usize) -> Result<CsvChunks> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let mut chunks = CsvChunks {
             path: path.to_path_buf(),
@@ -271,6 +277,7 @@ impl CsvChunks {
             offset: 0,
             eof: false,
             first: None,
+            chunk_bytes,
             width: 0,
             columns: Columns { fields: Vec::new(), score: None, label: None, ids: Vec::new() },
         };
@@ -292,7 +299,7 @@ impl CsvChunks {
         loop {
             let cut = if self.eof {
                 Some(self.pending.len()).filter(|&n| n > 0)
-            } else if self.pending.len() >= CSV_CHUNK_BYTES {
+            } else if self.pending.len() >= self.chunk_bytes {
                 record_boundary(&self.pending)
             } else {
                 None
@@ -311,7 +318,7 @@ impl CsvChunks {
                 return Ok(None);
             }
             let len = self.pending.len();
-            self.pending.resize(len + CSV_CHUNK_BYTES, 0);
+            self.pending.resize(len + self.chunk_bytes, 0);
             let n = self.file.read(&mut self.pending[len..]).map_err(|e| Error::io(&self.path, e))?;
             self.pending.truncate(len + n);
             self.eof = n == 0;
@@ -368,4 +375,98 @@ fn record_boundary(bytes: &[u8]) -> Option<usize> {
         }
     }
     last
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::generate::generate_table;
+    use crate::data::{read_table, write_table};
+    use crate::schema::builtin;
+
+    #[test]
+    fn a_record_ends_at_a_newline_outside_quotes() {
+        assert_eq!(record_boundary(b"a,b\nc,\"x\ny\"\nd"), Some(12));
+        assert_eq!(record_boundary(b"a,\"x\ny"), None);
+        assert_eq!(record_boundary(b"a,\"say \"\"hi\"\"\"\nb"), Some(15));
+    }
+
+    /// Reads every batch of `source`, the valid rows concatenated.
+    fn all_rows(reader: BatchReader) -> (ApplicantTable, Vec<RowBatch>) {
+        let batches: Vec<RowBatch> = reader.collect::<Result<_>>().unwrap();
+        let schema = batches[0].table.schema().clone();
+        let mut all = ApplicantTable::new(schema);
+        for b in &batches {
+            for row in b.table.rows() {
+                all.push_checked(row);
+            }
+        }
+        (all, batches)
+    }
+
+    #[test]
+    fn csv_in_small_chunks_reads_what_read_table_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = builtin();
+        let table = generate_table(700, 3);
+        let path = dir.path().join("a.csv");
+        write_table(&path, &table).unwrap();
+        let whole = read_table(&path, &schema).unwrap();
+        let chunks = CsvChunks::with_chunk(&path, &schema, 1000).unwrap();
+        let reader = BatchReader {
+            schema: Arc::clone(&schema),
+            location: path.clone(),
+            on_error: OnError::Fail,
+            input: Input::Csv(Box::new(chunks)),
+            next_row: 0,
+            total_rows: None,
+            id_names: Vec::new(),
+            done: false,
+        };
+        let (all, batches) = all_rows(reader);
+        assert!(batches.len() > 50, "{} batches", batches.len());
+        assert!(crate::schema::same_values(all.values(), whole.values()));
+        let firsts: Vec<usize> = batches.iter().map(|b| b.first_row).collect();
+        let mut expected = 0;
+        for (b, &first) in batches.iter().zip(&firsts) {
+            assert_eq!(first, expected);
+            expected += b.len();
+        }
+        assert_eq!(expected, 700);
+    }
+
+    #[test]
+    fn parquet_batches_read_what_read_table_reads_and_bad_rows_are_kept_or_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = builtin();
+        let path = dir.path().join("a.parquet");
+        write_table(&path, &generate_table(BATCH_ROWS + 10, 4)).unwrap();
+        let whole = read_table(&path, &schema).unwrap();
+        let source = || Source::File(path.clone(), Format::Parquet);
+        let reader = BatchReader::open(source(), &schema, OnError::Fail).unwrap();
+        assert_eq!(reader.total_rows(), Some(BATCH_ROWS as u64 + 10));
+        let (all, batches) = all_rows(reader);
+        assert_eq!(batches.len(), 2);
+        assert!(crate::schema::same_values(all.values(), whole.values()));
+
+        // A CSV with an impossible age in its 3rd data row.
+        let csv = dir.path().join("bad.csv");
+        write_table(&csv, &generate_table(5, 4)).unwrap();
+        let text = std::fs::read_to_string(&csv).unwrap();
+        let age = text.lines().next().unwrap().split(',').position(|c| c == "age").unwrap();
+        let mut lines: Vec<String> = text.lines().map(String::from).collect();
+        let mut cells: Vec<&str> = lines[3].split(',').collect();
+        cells[age] = "200";
+        lines[3] = cells.join(",");
+        std::fs::write(&csv, lines.join("\n")).unwrap();
+        let open = |on_error| BatchReader::open(Source::File(csv.clone(), Format::Csv), &schema, on_error).unwrap();
+        let err = open(OnError::Fail).collect::<Result<Vec<_>>>().unwrap_err();
+        assert!(err.to_string().contains("bad.csv row 3: age: must be between 18 and 120, got 200"), "{err}");
+        let batches: Vec<RowBatch> = open(OnError::Skip).collect::<Result<_>>().unwrap();
+        assert_eq!(batches.len(), 1);
+        assert_eq!(batches[0].len(), 5);
+        assert_eq!(batches[0].table.len(), 4);
+        let problems: Vec<bool> = batches[0].problems.iter().map(Option::is_some).collect();
+        assert_eq!(problems, [false, false, true, false, false]);
+    }
 }

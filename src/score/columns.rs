@@ -2,6 +2,7 @@
 //! SHAP per field and base value, reasons, error) and one batch of them computed on every core.
 
 use super::{Extras, reason_options};
+use crate::data::ApplicantTable;
 use crate::data::stream::{OnError, RowBatch};
 use crate::error::{Error, FieldError, Result};
 use crate::explain::Explainer;
@@ -85,19 +86,19 @@ impl Columns {
         let shap = self.extras.explain || self.extras.reasons.is_some();
         let options = reason_options(self.extras);
         let k = self.fields.len();
+        if !shap {
+            let probabilities = predict(explainer, table);
+            let scored: Vec<Scored> =
+                probabilities.into_iter().map(|probability| Scored { probability, shap: Vec::new(), reasons: None }).collect();
+            return self.layout(batch, &scored);
+        }
         let scored: Vec<Scored> = table
             .values()
             .par_chunks(table.stride().max(1))
             .with_min_len(64)
             .map_init(
-                || (explainer.work(), vec![0.0; k], vec![0.0; explainer.model().encoder.n_features()]),
-                |(work, per_field, x), row| -> Result<Scored> {
-                    if !shap {
-                        // `Model::probability`'s arithmetic, without its allocation.
-                        explainer.model().encoder.encode_into(row, x);
-                        let probability = explainer.model().forest.predict(x);
-                        return Ok(Scored { probability, shap: Vec::new(), reasons: None });
-                    }
+                || (explainer.work(), vec![0.0; k]),
+                |(work, per_field), row| -> Result<Scored> {
                     let probability = explainer.field_shap_into(row, work, per_field)?;
                     let reasons = match self.extras.reasons {
                         Some(_) if probability < self.threshold => {
@@ -160,6 +161,28 @@ impl Columns {
             .map_err(|e| Error::Internal(format!("laying out scores: {e}")))?;
         Ok((batch, counts))
     }
+}
+
+/// Rows scored together, tree by tree ([`crate::forest::Forest::predict_block`]).
+const BLOCK_ROWS: usize = 256;
+
+/// P(approved) of every row of `table`: `Model::probability`'s arithmetic (the same bits), in
+/// blocks of rows spread over the cores.
+fn predict(explainer: &Explainer, table: &ApplicantTable) -> Vec<f64> {
+    let model = explainer.model();
+    let (stride, n) = (table.stride().max(1), model.encoder.n_features().max(1));
+    let mut out = vec![0.0; table.len()];
+    table.values().par_chunks(stride * BLOCK_ROWS).zip(out.par_chunks_mut(BLOCK_ROWS)).for_each_init(
+        || Vec::with_capacity(BLOCK_ROWS * n),
+        |x, (rows, out)| {
+            x.resize(out.len() * n, 0.0);
+            for (slot, row) in x.chunks_exact_mut(n).zip(rows.chunks_exact(stride)) {
+                model.encoder.encode_into(row, slot);
+            }
+            model.forest.predict_block(x, out);
+        },
+    );
+    out
 }
 
 /// A row's problems as one line: `age: must be …; region: unknown …`.
