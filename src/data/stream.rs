@@ -408,7 +408,7 @@ mod tests {
     fn csv_in_small_chunks_reads_what_read_table_reads() {
         let dir = tempfile::tempdir().unwrap();
         let schema = builtin();
-        let table = generate_table(700, 3);
+        let table = generate_table(700, 3).unwrap();
         let path = dir.path().join("a.csv");
         write_table(&path, &table).unwrap();
         let whole = read_table(&path, &schema).unwrap();
@@ -440,7 +440,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let schema = builtin();
         let path = dir.path().join("a.parquet");
-        write_table(&path, &generate_table(BATCH_ROWS + 10, 4)).unwrap();
+        write_table(&path, &generate_table(BATCH_ROWS as u64 + 10, 4).unwrap()).unwrap();
         let whole = read_table(&path, &schema).unwrap();
         let source = || Source::File(path.clone(), Format::Parquet);
         let reader = BatchReader::open(source(), &schema, OnError::Fail).unwrap();
@@ -451,7 +451,7 @@ mod tests {
 
         // A CSV with an impossible age in its 3rd data row.
         let csv = dir.path().join("bad.csv");
-        write_table(&csv, &generate_table(5, 4)).unwrap();
+        write_table(&csv, &generate_table(5, 4).unwrap()).unwrap();
         let text = std::fs::read_to_string(&csv).unwrap();
         let age = text.lines().next().unwrap().split(',').position(|c| c == "age").unwrap();
         let mut lines: Vec<String> = text.lines().map(String::from).collect();
