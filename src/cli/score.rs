@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::explain::Lang;
 use crate::score::{self, Extras, Place, ScoreConfig, TableFormat};
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -60,7 +60,7 @@ enum OnErrorArg {
     Skip,
 }
 
-fn place(path: &PathBuf, format: Option<FormatArg>, flag: &str) -> Result<Place> {
+fn place(path: &Path, format: Option<FormatArg>, flag: &str) -> Result<Place> {
     let stdio = path.as_os_str() == "-";
     let format = match format {
         Some(FormatArg::Parquet) => Some(TableFormat::Parquet),
@@ -73,8 +73,8 @@ fn place(path: &PathBuf, format: Option<FormatArg>, flag: &str) -> Result<Place>
         (true, Some(_)) => {
             Err(Error::Usage(format!("{flag} -: stdin and stdout carry Arrow IPC streams only")))
         }
-        (false, Some(f)) => Ok(Place::File(path.clone(), f)),
-        (false, None) => Ok(Place::File(path.clone(), TableFormat::of(path)?)),
+        (false, Some(f)) => Ok(Place::File(path.to_path_buf(), f)),
+        (false, None) => Ok(Place::File(path.to_path_buf(), TableFormat::of(path)?)),
     }
 }
 

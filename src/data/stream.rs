@@ -459,7 +459,8 @@ mod tests {
         cells[age] = "200";
         lines[3] = cells.join(",");
         std::fs::write(&csv, lines.join("\n")).unwrap();
-        let open = |on_error| BatchReader::open(Source::File(csv.clone(), Format::Csv), &schema, on_error).unwrap();
+        let open =
+            |on_error| BatchReader::open(Source::File(csv.clone(), Format::Csv), &schema, on_error).unwrap();
         let err = open(OnError::Fail).collect::<Result<Vec<_>>>().unwrap_err();
         assert!(err.to_string().contains("bad.csv row 3: age: must be between 18 and 120, got 200"), "{err}");
         let batches: Vec<RowBatch> = open(OnError::Skip).collect::<Result<_>>().unwrap();

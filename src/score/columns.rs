@@ -88,8 +88,10 @@ impl Columns {
         let k = self.fields.len();
         if !shap {
             let probabilities = predict(explainer, table);
-            let scored: Vec<Scored> =
-                probabilities.into_iter().map(|probability| Scored { probability, shap: Vec::new(), reasons: None }).collect();
+            let scored: Vec<Scored> = probabilities
+                .into_iter()
+                .map(|probability| Scored { probability, shap: Vec::new(), reasons: None })
+                .collect();
             return self.layout(batch, &scored);
         }
         let scored: Vec<Scored> = table
