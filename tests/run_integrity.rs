@@ -237,9 +237,13 @@ fn stale_temp_files_and_symlinks_in_outputs_never_reach_the_run() {
         "feature_importance.png",
         "metrics.json",
         "model/MLmodel",
+        // The python_function flavor's loader (#18).
+        "model/code/credrisk_pyfunc.py",
         "model/feature_schema.json",
         "model/forest.json",
         "model/model.crm",
+        // Written by train since schemas are stored with the model; missing here before #18.
+        "model/schema.toml",
         "roc_curve.png",
     ];
     assert_eq!(run["artifacts"], json!(expected), "the run holds exactly what train wrote");
