@@ -21,6 +21,7 @@ pub mod plots;
 pub mod progress;
 pub mod recourse;
 pub mod schema;
+pub mod score;
 pub mod serve;
 pub mod shap;
 pub mod tracking;

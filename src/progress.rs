@@ -16,3 +16,16 @@ pub fn bar(enabled: bool, len: u64, unit: &str) -> ProgressBar {
     }
     bar
 }
+
+/// A counter of `unit` for work of unknown length (a stream); hidden like [`bar`].
+pub fn counter(enabled: bool, unit: &str) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    if !enabled || !std::io::stderr().is_terminal() {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    let template = format!("{{elapsed_precise}} {{spinner}} {{pos}} {unit} ({{per_sec}})");
+    if let Ok(style) = ProgressStyle::with_template(&template) {
+        bar.set_style(style);
+    }
+    bar
+}

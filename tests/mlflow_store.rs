@@ -143,7 +143,8 @@ print(json.dumps({
 "#,
         &[&uri],
     );
-    let model_files = json!(["MLmodel", "feature_schema.json", "forest.json", "model.crm"]);
+    // `code/`: the python_function flavor's loader (#18).
+    let model_files = json!(["MLmodel", "code", "feature_schema.json", "forest.json", "model.crm"]);
     assert_eq!(got["v1"], model_files);
     assert_eq!(got["champion"], model_files);
     // str(): MLflow's client itself returns the version as int or str depending on the call.

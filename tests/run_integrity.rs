@@ -237,6 +237,8 @@ fn stale_temp_files_and_symlinks_in_outputs_never_reach_the_run() {
         "feature_importance.png",
         "metrics.json",
         "model/MLmodel",
+        // The python_function flavor's loader (#18).
+        "model/code/credrisk_pyfunc.py",
         "model/feature_schema.json",
         "model/forest.json",
         "model/model.crm",

@@ -18,6 +18,7 @@ mod recourse;
 mod register;
 mod runs;
 mod schema;
+mod score;
 mod serve;
 mod train;
 
@@ -50,6 +51,8 @@ enum Command {
     Fairness(fairness::Args),
     /// What would it take to be approved: up to three realistic changes the model approves.
     Recourse(recourse::Args),
+    /// Score a portfolio: Parquet, CSV or Arrow IPC in, probability and decision (SHAP, reasons) out.
+    Score(score::Args),
     /// Register a run's model in the MLflow model registry (optionally with an alias).
     Register(register::Args),
     /// List the runs of an experiment.
@@ -97,6 +100,7 @@ fn run(command: Command) -> Result<i32> {
         Command::Encode(args) => encode::run(args),
         Command::Explain(args) => explain::run(args),
         Command::Recourse(args) => recourse::run(args),
+        Command::Score(args) => score::run(args),
         Command::Register(args) => register::run(args),
         Command::Runs(args) => runs::run(args),
         Command::Serve(args) => serve::run(args),

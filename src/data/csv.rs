@@ -150,6 +150,11 @@ impl<'a> Records<'a> {
         Records { text: text.strip_prefix('\u{feff}').unwrap_or(text), pos: 0 }
     }
 
+    /// The byte offset in the text (after a BOM) where the next record starts.
+    pub(super) fn position(&self) -> usize {
+        self.pos
+    }
+
     /// The next record, `None` at the end; `Err` for an unterminated quote.
     pub(super) fn next_record(&mut self) -> Option<Result<Vec<Cow<'a, str>>, String>> {
         if self.pos >= self.text.len() {
@@ -286,7 +291,7 @@ pub fn read_csv(path: &Path, schema: &Arc<Schema>) -> Result<ApplicantTable> {
     table.finish(path)
 }
 
-fn row_cells(
+pub(super) fn row_cells(
     schema: &Schema,
     record: &[Cow<'_, str>],
     columns: &Columns,

@@ -8,6 +8,7 @@ pub mod parquet;
 pub mod pipeline;
 mod profile;
 pub mod scenario;
+pub mod stream;
 pub mod summary;
 mod validate;
 

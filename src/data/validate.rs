@@ -217,6 +217,18 @@ impl<'a> LabelReader<'a> {
     }
 }
 
+/// Where a reader hands each row of cells: the whole-table reader stops at the first bad row,
+/// `score`'s batch reader may keep going.
+pub(super) trait RowSink {
+    fn push(&mut self, index: usize, cells: &mut RowCells) -> Result<()>;
+}
+
+impl RowSink for TableBuilder {
+    fn push(&mut self, index: usize, cells: &mut RowCells) -> Result<()> {
+        TableBuilder::push(self, index, cells)
+    }
+}
+
 /// Collects validated rows into a table.
 pub(super) struct TableBuilder {
     location: String,
@@ -285,6 +297,11 @@ impl TableBuilder {
         if let Some(l) = &mut self.table.approved {
             l.reserve(rows);
         }
+    }
+
+    /// The rows collected so far, empty or not (one batch of a stream).
+    pub fn into_table(self) -> ApplicantTable {
+        self.table
     }
 
     /// The table; a file without a single applicant is an error.

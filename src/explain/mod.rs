@@ -129,6 +129,13 @@ impl Default for ExplainOptions {
     }
 }
 
+/// One thread's working memory for batch explanations.
+pub struct Work {
+    x: Vec<f64>,
+    phi: Vec<f64>,
+    scratch: crate::shap::Scratch,
+}
+
 /// A loaded model with its TreeSHAP explainer, built once and shared by every request.
 pub struct Explainer {
     model: Arc<Model>,
@@ -236,6 +243,45 @@ impl Explainer {
             model: self.model_ref.clone(),
             warnings,
         })
+    }
+
+    /// Working memory for [`Explainer::field_shap_into`], one per thread.
+    pub fn work(&self) -> Work {
+        let n = self.model.encoder.n_features();
+        Work { x: vec![0.0; n], phi: vec![0.0; n], scratch: self.shap.scratch() }
+    }
+
+    /// The expected value of the model's output (SHAP's base value).
+    pub fn base_value(&self) -> f64 {
+        self.shap.base_value()
+    }
+
+    /// The reported fields (one SHAP value each), in the order of [`Explainer::field_shap_into`].
+    pub fn field_names(&self) -> Vec<String> {
+        let encoder = &self.model.encoder;
+        encoder.groups().iter().map(|&g| encoder.schema().group_name(g).to_string()).collect()
+    }
+
+    /// P(approved) of one applicant's field values, and its SHAP values summed per reported
+    /// field into `per_field` (in [`Explainer::field_names`] order): the same arithmetic, and so
+    /// the same bits, as [`Explainer::explain`], without allocating.
+    pub fn field_shap_into(&self, values: &[f64], work: &mut Work, per_field: &mut [f64]) -> Result<f64> {
+        let encoder = &self.model.encoder;
+        encoder.encode_into(values, &mut work.x);
+        let probability = self.shap.explain_into(&work.x, &mut work.scratch, &mut work.phi)?;
+        per_field.fill(0.0);
+        for (phi, &g) in work.phi.iter().zip(encoder.column_groups()) {
+            per_field[g] += phi;
+        }
+        Ok(probability)
+    }
+
+    /// The reasons for denying `a`, from its per-field SHAP values as [`Explainer::field_shap_into`]
+    /// gives them: the same reasons [`Explainer::explain`] gives.
+    pub fn reasons_of(&self, a: &Applicant, per_field: &[f64], options: ExplainOptions) -> Vec<Reason> {
+        let mut by_field: Vec<(usize, f64)> = per_field.iter().copied().enumerate().collect();
+        by_field.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+        self.reasons(a, &by_field, options)
     }
 
     fn per_column(&self, x: &[f64], phi: &[f64]) -> Vec<Contribution> {

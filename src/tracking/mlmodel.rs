@@ -1,7 +1,8 @@
 //! The `MLmodel` file of a credrisk model directory: an MLflow-2 style model with one custom
 //! `credrisk` flavor naming the payload file and its format, the run it was trained in, and the
-//! signature (typed input columns and outputs) the registry page shows (spec §3.6). MLflow
-//! downloads, registers and shows it; `mlflow.pyfunc` cannot load it (no python flavor).
+//! signature (typed input columns and outputs) the registry page shows (spec §3.6), plus the
+//! `python_function` flavor whose loader (written beside it, see `pyfunc`) lets `mlflow.pyfunc`
+//! load it.
 
 use super::colspec::{Signature, colspecs_json};
 use super::util::{new_run_id, now_ms, utc_timestamp, validate_run_id};
@@ -48,6 +49,8 @@ impl MlModel<'_> {
                 "the model payload is missing; write it before the MLmodel file",
             ));
         }
+        // The loader first: an MLmodel naming it is never there without it.
+        super::pyfunc::write_loader(model_dir)?;
         fsutil::write_atomic(model_dir.join(MLMODEL_FILE), self.text().as_bytes())
     }
 
@@ -60,6 +63,10 @@ impl MlModel<'_> {
             .str("data", self.payload_file)
             .str("model_format", self.payload_format)
             .end()
+            .map(super::pyfunc::FLAVOR)
+            .str("loader_module", super::pyfunc::LOADER_MODULE)
+            .str("code", super::pyfunc::CODE_DIR)
+            .end()
             .end()
             .str("model_uuid", &new_run_id());
         match self.run_id {
@@ -71,7 +78,7 @@ impl MlModel<'_> {
             w.map("signature")
                 .str("inputs", &colspecs_json(&signature.inputs))
                 .str("outputs", &colspecs_json(&signature.outputs))
-                .null("params")
+                .str("params", super::pyfunc::PARAMS_JSON)
                 .end();
         }
         w.str("utc_time_created", &utc_timestamp(now_ms())).finish()

@@ -17,6 +17,7 @@ mod file;
 mod ledger;
 mod local_files;
 mod mlmodel;
+pub mod pyfunc;
 mod register;
 mod resolve;
 mod rest;

@@ -5,6 +5,7 @@
 mod read;
 
 pub use read::read_parquet;
+pub(super) use read::{check_chunk_ranges, check_types, read_batch};
 
 use super::generate::Row;
 use super::{ApplicantTable, commit_output, create_output};

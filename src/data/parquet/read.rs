@@ -4,7 +4,7 @@
 
 use super::super::ApplicantTable;
 use super::super::validate::{
-    Columns, LabelReader, RowCells, TableBuilder, expected, missing, null_cell, text_value,
+    Columns, LabelReader, RowCells, RowSink, TableBuilder, expected, missing, null_cell, text_value,
 };
 use super::ROW_GROUP_ROWS;
 use crate::error::{Error, FieldError, Result};
@@ -39,7 +39,7 @@ fn is_text(data_type: &DataType) -> bool {
 }
 
 /// Checks every needed column's Arrow type; all wrong types are reported at once.
-fn check_types(
+pub(in crate::data) fn check_types(
     path: &Path,
     arrow: &arrow::datatypes::Schema,
     schema: &Schema,
@@ -105,7 +105,11 @@ pub fn read_parquet(path: &Path, schema: &Arc<Schema>) -> Result<ApplicantTable>
 
 /// Every column chunk must lie inside the file: a corrupt footer with negative or oversized
 /// offsets would otherwise make the Parquet decoder panic instead of returning an error.
-fn check_chunk_ranges(path: &Path, metadata: &ParquetMetaData, file_len: u64) -> Result<()> {
+pub(in crate::data) fn check_chunk_ranges(
+    path: &Path,
+    metadata: &ParquetMetaData,
+    file_len: u64,
+) -> Result<()> {
     for (g, group) in metadata.row_groups().iter().enumerate() {
         for column in group.columns() {
             let start = column.dictionary_page_offset().unwrap_or(column.data_page_offset());
@@ -179,12 +183,12 @@ impl Cells {
     }
 }
 
-fn read_batch(
+pub(in crate::data) fn read_batch(
     schema: &Schema,
     batch: &RecordBatch,
     offset: usize,
     cells: &mut RowCells,
-    table: &mut TableBuilder,
+    table: &mut impl RowSink,
 ) -> Result<()> {
     let fields: Vec<Cells> = schema.fields().map(|c| Cells::of(batch, &c.name)).collect::<Result<_>>()?;
     let present = |name: &str| batch.schema().index_of(name).is_ok();

@@ -1,0 +1,334 @@
+//! End-to-end tests of `credrisk score`: the same bits as `credrisk explain`, Parquet and CSV as
+//! pyarrow and pandas read them, Arrow IPC on stdin/stdout, bad rows failing or kept, the output
+//! written atomically, and the model loaded by the real MLflow (`mlflow.pyfunc`).
+
+mod common;
+
+use common::{ok_in, python_ok, run_in};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// A small trained model (registered as credrisk-model@champion) and 3,000 applicants to score.
+fn workdir() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        ok_in(d, &["generate", "--rows", "8000", "--seed", "5", "--prefix", "train", "--quiet"]);
+        ok_in(d, &["generate", "--rows", "3000", "--seed", "6", "--prefix", "apps", "--csv", "--quiet"]);
+        let out = ok_in(
+            d,
+            &["train", "--data", "train.parquet", "--n-estimators", "40", "--max-depth", "10", "--quiet"],
+        );
+        let _ = out;
+        let run = std::fs::read_to_string(d.join("outputs/model/MLmodel"))
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("run_id: '").map(|r| r.trim_end_matches('\'').to_string()))
+            .expect("MLmodel names its run");
+        ok_in(d, &["register", "--run", &run, "--name", "credrisk-model", "--alias", "champion"]);
+        tmp
+    })
+    .path()
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// `credrisk score --model outputs/model ARGS` in the work directory.
+fn score(args: &[&str]) -> std::process::Output {
+    let mut all = vec!["score", "--model", "outputs/model", "--quiet"];
+    all.extend_from_slice(args);
+    run_in(workdir(), &all)
+}
+
+fn score_ok(args: &[&str]) {
+    let out = score(args);
+    assert!(out.status.success(), "score {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Every row of `score --explain --reasons` equals `credrisk explain`'s answer for it, compared
+/// as exact floats by Python (pyarrow reads the Parquet, json reads explain's JSON Lines); the
+/// probability without --explain (the `/predict` arithmetic) is the same bits too.
+#[test]
+fn scores_are_explain_bit_for_bit() {
+    let d = workdir();
+    score_ok(&[
+        "--data",
+        "apps.parquet",
+        "--out",
+        "explained.parquet",
+        "--explain",
+        "--reasons",
+        "--lang",
+        "en",
+    ]);
+    score_ok(&["--data", "apps.parquet", "--out", "plain.parquet"]);
+    let explained = ok_in(
+        d,
+        &[
+            "explain",
+            "--model",
+            "outputs/model",
+            "--customer",
+            "apps.parquet",
+            "--format",
+            "json",
+            "--lang",
+            "en",
+        ],
+    );
+    std::fs::write(d.join("explain.jsonl"), &explained.stdout).unwrap();
+    let script = r#"
+import json, sys, pyarrow.parquet as pq
+d = sys.argv[1]
+scored = pq.read_table(f"{d}/explained.parquet").to_pylist()
+plain = pq.read_table(f"{d}/plain.parquet").to_pylist()
+answers = [json.loads(l) for l in open(f"{d}/explain.jsonl")]
+assert len(scored) == len(plain) == len(answers) == 3000, (len(scored), len(plain), len(answers))
+denied = 0
+for i, (s, q, a) in enumerate(zip(scored, plain, answers)):
+    assert s["row"] == q["row"] == i + 1
+    assert s["probability"] == q["probability"] == a["probability"], (i, s["probability"], a["probability"])
+    assert s["approved"] == q["approved"] == a["approved"]
+    assert s["base_value"] == a["base_value"]
+    for c in a["contributions"]:
+        assert s["shap_" + c["feature"]] == c["shap"], (i, c)
+    assert len([k for k in s if k.startswith("shap_")]) == len(a["contributions"])
+    expected = " | ".join(r["text"] for r in a["reasons"]) or None
+    assert s["reasons"] == expected, (i, s["reasons"], expected)
+    denied += not a["approved"]
+print(denied)
+"#;
+    let denied: usize = python_ok(script, &[p(d)]).trim().parse().unwrap();
+    assert!(denied > 100, "the file holds denials with reasons: {denied}");
+}
+
+/// The Parquet output as pyarrow reads it (types, nullability, nulls of skipped rows) and the CSV
+/// output as pandas reads it: the same values, floats to the bit.
+#[test]
+fn parquet_and_csv_outputs_read_back_exactly() {
+    let d = workdir();
+    // Two bad rows: an impossible age and an unknown region.
+    let text = std::fs::read_to_string(d.join("apps.csv")).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let age = header.iter().position(|c| *c == "age").unwrap();
+    let region = header.iter().position(|c| *c == "region").unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let mut cells: Vec<String> = lines[5].split(',').map(String::from).collect();
+    cells[age] = "7".into();
+    lines[5] = cells.join(",");
+    let mut cells: Vec<String> = lines[9].split(',').map(String::from).collect();
+    cells[region] = "Lima".into();
+    lines[9] = cells.join(",");
+    std::fs::write(d.join("bad.csv"), lines.join("\n") + "\n").unwrap();
+    score_ok(&["--data", "bad.csv", "--out", "skipped.parquet", "--on-error", "skip", "--explain"]);
+    score_ok(&["--data", "bad.csv", "--out", "skipped.csv", "--on-error", "skip", "--explain"]);
+    let script = r#"
+import sys, json, math, pyarrow as pa, pyarrow.parquet as pq, pandas as pd
+d = sys.argv[1]
+t = pq.read_table(f"{d}/skipped.parquet")
+types = {f.name: (str(f.type), f.nullable) for f in t.schema}
+assert types["row"] == ("int64", False), types
+assert types["probability"] == ("double", True) and types["approved"] == ("bool", True), types
+assert types["error"] == ("string", True) and types["base_value"] == ("double", True), types
+rows = t.to_pylist()
+assert len(rows) == 3000
+bad = [r for r in rows if r["error"] is not None]
+assert [r["row"] for r in bad] == [5, 9], [r["row"] for r in bad]
+assert bad[0]["error"].startswith("age: must be between 18 and 120, got 7"), bad[0]["error"]
+assert bad[1]["error"].startswith("region: unknown"), bad[1]["error"]
+assert all(r["probability"] is None and r["approved"] is None and r["shap_age"] is None for r in bad)
+good = [r for r in rows if r["error"] is None]
+assert all(0 <= r["probability"] <= 1 and isinstance(r["approved"], bool) for r in good)
+c = pd.read_csv(f"{d}/skipped.csv", keep_default_na=True)
+assert list(c.columns) == t.schema.names, (list(c.columns), t.schema.names)
+for col in t.schema.names:
+    if t.schema.field(col).type == pa.float64():
+        a = t.column(col).to_pylist(); b = c[col].tolist()
+        for x, y in zip(a, b):
+            assert (x is None and math.isnan(y)) or x == y, (col, x, y)
+assert c["row"].tolist() == t.column("row").to_pylist()
+assert c["error"].fillna("").tolist() == [e or "" for e in t.column("error").to_pylist()]
+print(len(good))
+"#;
+    assert_eq!(python_ok(script, &[p(d)]).trim(), "2998");
+}
+
+/// A bad row fails the run by default: exit 2, one line naming the row and the field, and no
+/// output file (nor temp file) left behind.
+#[test]
+fn a_bad_row_fails_naming_row_and_field_and_leaves_no_file() {
+    let d = workdir().join("fail");
+    std::fs::create_dir_all(&d).unwrap();
+    let text = std::fs::read_to_string(workdir().join("apps.csv")).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let income = header.iter().position(|c| *c == "income").unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let mut cells: Vec<String> = lines[2500].split(',').map(String::from).collect();
+    cells[income] = "-5".into();
+    lines[2500] = cells.join(",");
+    std::fs::write(d.join("bad.csv"), lines.join("\n") + "\n").unwrap();
+    for out in ["out.parquet", "out.csv", "out.arrow"] {
+        let o = score(&["--data", p(&d.join("bad.csv")), "--out", p(&d.join(out))]);
+        assert_eq!(o.status.code(), Some(2), "{out}");
+        let stderr = String::from_utf8(o.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.starts_with("credrisk: error: "), "{stderr}");
+        assert!(stderr.contains("bad.csv row 2500: income: "), "{stderr}");
+    }
+    let left: Vec<_> = std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("bad.csv")]);
+    // Usage mistakes are one line and exit 2 too.
+    for args in [
+        vec!["--data", "apps.parquet", "--out", "x.txt"],
+        vec!["--data", "missing.parquet", "--out", "x.parquet"],
+        vec!["--data", "apps.parquet", "--out", "-", "--format", "csv"],
+        vec!["--data", "apps.parquet", "--out", "apps.parquet"],
+    ] {
+        let o = score(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert_eq!(String::from_utf8(o.stderr).unwrap().lines().count(), 1, "{args:?}");
+    }
+}
+
+/// Arrow IPC in on stdin and out on stdout, as pyarrow writes and reads it, equals the file run.
+#[test]
+fn arrow_streams_on_stdin_and_stdout() {
+    let d = workdir();
+    score_ok(&["--data", "apps.parquet", "--out", "ref.parquet", "--explain"]);
+    let script = r#"
+import sys, subprocess, pyarrow as pa, pyarrow.parquet as pq
+d, binary = sys.argv[1], sys.argv[2]
+t = pq.read_table(f"{d}/apps.parquet")
+sink = pa.BufferOutputStream()
+with pa.ipc.new_stream(sink, t.schema) as w:
+    for b in t.to_batches(max_chunksize=700):
+        w.write_batch(b)
+done = subprocess.run([binary, "score", "--model", f"{d}/outputs/model", "--data", "-", "--out", "-", "--explain"],
+                      input=sink.getvalue().to_pybytes(), capture_output=True, check=True)
+got = pa.ipc.open_stream(done.stdout).read_all()
+ref = pq.read_table(f"{d}/ref.parquet")
+assert got.schema.equals(ref.schema), (got.schema, ref.schema)
+assert got.to_pylist() == ref.to_pylist()
+print(got.num_rows)
+"#;
+    assert_eq!(python_ok(script, &[p(d), env!("CARGO_BIN_EXE_credrisk")]).trim(), "3000");
+}
+
+fn mlflow_python(binary: Option<&str>) -> Command {
+    let mut cmd = Command::new(common::python());
+    cmd.current_dir(workdir())
+        .env("MLFLOW_ALLOW_FILE_STORE", "true")
+        .env("MLFLOW_TRACKING_URI", format!("file://{}", workdir().join("mlruns").display()));
+    match binary {
+        Some(b) => cmd.env("CREDRISK_BIN", b),
+        None => cmd.env_remove("CREDRISK_BIN").env("PATH", "/usr/bin:/bin"),
+    };
+    cmd
+}
+
+fn run_python(mut cmd: Command, script: &str) -> String {
+    let out = cmd.arg("-c").arg(script).output().unwrap();
+    assert!(
+        out.status.success(),
+        "python failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The real MLflow loads the registered model by alias through the python_function flavor and
+/// predicts what `credrisk score` writes, with and without SHAP columns; a missing column is
+/// MLflow's schema error; a missing binary is one clear error.
+#[test]
+fn mlflow_pyfunc_predicts_what_score_writes() {
+    score_ok(&["--data", "apps.parquet", "--out", "pyfunc_ref.parquet", "--explain", "--reasons"]);
+    let script = r#"
+import mlflow, pandas as pd, pyarrow.parquet as pq
+df = pd.read_parquet("apps.parquet")
+model = mlflow.pyfunc.load_model("models:/credrisk-model@champion")
+ref = pq.read_table("pyfunc_ref.parquet").to_pandas()
+plain = model.predict(df)
+assert list(plain.columns) == ["probability", "approved"], list(plain.columns)
+assert plain["probability"].tolist() == ref["probability"].tolist()
+assert plain["approved"].tolist() == ref["approved"].tolist()
+full = model.predict(df, params={"explain": True, "reasons": True})
+assert list(full.columns) == [c for c in ref.columns if c != "row"], list(full.columns)
+for c in full.columns:
+    assert full[c].tolist() == ref[c].tolist(), c
+try:
+    model.predict(df.drop(columns=["age"]))
+    raise SystemExit("a missing column was accepted")
+except mlflow.exceptions.MlflowException as e:
+    assert "Model is missing inputs ['age']" in str(e), str(e)
+print(len(full))
+"#;
+    let out = run_python(mlflow_python(Some(env!("CARGO_BIN_EXE_credrisk"))), script);
+    assert_eq!(out.trim(), "3000");
+    let missing = r#"
+import mlflow, pandas as pd
+model = mlflow.pyfunc.load_model("models:/credrisk-model@champion")
+try:
+    model.predict(pd.read_parquet("apps.parquet").head(3))
+except RuntimeError as e:
+    print(e)
+"#;
+    let out = run_python(mlflow_python(None), missing);
+    assert!(
+        out.starts_with("credrisk binary not found (credrisk is not on PATH): set CREDRISK_BIN"),
+        "{out}"
+    );
+}
+
+/// Java 17 for Spark: JAVA_HOME, or Debian's openjdk-17 package. Missing Java fails the test.
+fn java_home() -> PathBuf {
+    let home = std::env::var_os("JAVA_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/lib/jvm/java-17-openjdk-amd64"));
+    assert!(
+        home.join("bin/java").exists(),
+        "Java 17 is missing ({}): apt-get install openjdk-17-jre-headless",
+        home.display()
+    );
+    home
+}
+
+/// Spark in local[2]: a partitioned Parquet dataset of 200,000 applicants scored through
+/// `mlflow.pyfunc.spark_udf` (by alias) and through `mapInArrow` piping batches to `credrisk
+/// score`; both equal `credrisk score` on the same rows, bit for bit.
+#[test]
+fn spark_scores_like_credrisk_score() {
+    let d = workdir();
+    ok_in(d, &["generate", "--rows", "200000", "--seed", "9", "--prefix", "spark_apps", "--quiet"]);
+    let mut cmd = mlflow_python(Some(env!("CARGO_BIN_EXE_credrisk")));
+    cmd.env("JAVA_HOME", java_home())
+        .env("SPARK_LOCAL_IP", "127.0.0.1")
+        .env("PYSPARK_PYTHON", common::python())
+        .arg(common::oracle("spark_score.py"))
+        .args(["--data", "spark_apps.parquet", "--model", "models:/credrisk-model@champion"])
+        .args([
+            "--model-dir",
+            "outputs/model",
+            "--binary",
+            env!("CARGO_BIN_EXE_credrisk"),
+            "--work",
+            "spark",
+        ]);
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "spark failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(report["rows"], 200_000, "{report}");
+    assert!(report["files"].as_u64().unwrap() >= 4, "a partitioned dataset: {report}");
+    assert_eq!(report["spark_udf_equal"], 200_000, "{report}");
+    assert_eq!(report["map_in_arrow_equal"], 200_000, "{report}");
+}
