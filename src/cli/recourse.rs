@@ -44,6 +44,7 @@ pub fn run(args: Args) -> Result<()> {
     }
     let (model, _) = args.model.load()?;
     let customers = read_customers(&args.customer, model.schema())?;
+    let customers = customers.block(0..customers.len());
     let planner = Planner::new(model);
     let options = RecourseOptions { max_changes: args.max_changes, lang, ..RecourseOptions::default() };
     let plans: Vec<Plan> = customers.par_iter().map(|c| planner.plan(c, options)).collect();
