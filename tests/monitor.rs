@@ -286,7 +286,7 @@ fn bad_input_is_one_line_and_exit_2() {
     std::fs::create_dir(&old).unwrap();
     for entry in std::fs::read_dir(dir.join("outputs/model")).unwrap() {
         let path = entry.unwrap().path();
-        if path.file_name().unwrap() != "reference.json" {
+        if path.is_file() && path.file_name().unwrap() != "reference.json" {
             std::fs::copy(&path, old.join(path.file_name().unwrap())).unwrap();
         }
     }

@@ -242,6 +242,7 @@ fn stale_temp_files_and_symlinks_in_outputs_never_reach_the_run() {
         "model/feature_schema.json",
         "model/forest.json",
         "model/model.crm",
+        "model/reference.json",
         "model/schema.toml",
         "roc_curve.png",
     ];

@@ -158,7 +158,7 @@ fn malformed_input_never_crashes_or_5xxs_the_server() {
         &b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n{}"[..],
         b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
         b"GET /health HTTP/9.9\r\n\r\n",
-        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"GET /no-such-page HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     ] {
         let (status, _) = raw(server.addr, request);
         assert!(
