@@ -263,3 +263,23 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// `--oob-score` prints the out-of-bag score it computed, the same numbers as metrics.json.
+#[test]
+fn the_oob_score_is_printed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let data = generate(dir, "d", 3000, 4);
+    let out = ok_in(dir, &["train", "--data", &data, "--n-estimators", "20", "--oob-score", "--no-tracking"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let metrics: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("outputs/metrics.json")).unwrap()).unwrap();
+    let oob = &metrics["oob"];
+    let want = format!(
+        "  OOB       ROC-AUC {:.4}   accuracy {:.4}   ({} training rows",
+        oob["roc_auc"].as_f64().unwrap(),
+        oob["accuracy"].as_f64().unwrap(),
+        oob["n_scored"]
+    );
+    assert!(text.contains(&want), "{text}");
+}

@@ -152,6 +152,15 @@ fn print_summary(config: &TrainConfig, report: &TrainReport) {
         f("f1"),
         config.threshold
     );
+    if !m["oob"].is_null() {
+        let o = |key: &str| m["oob"][key].as_f64().unwrap_or(f64::NAN);
+        println!(
+            "  OOB       ROC-AUC {:.4}   accuracy {:.4}   ({} training rows scored by the trees that did not see them)",
+            o("roc_auc"),
+            o("accuracy"),
+            m["oob"]["n_scored"]
+        );
+    }
     println!("  fit       {:.2} s ({:.0} leaves per tree)", f("fit_seconds"), f("mean_leaves_per_tree"));
     println!("  outputs   {}/ (metrics.json, 4 plots, model/)", config.outputs.display());
     match &report.run {
