@@ -1,4 +1,4 @@
-//! The `credrisk-forest/1` JSON export of a forest (../shared/specs/forest-dump.md): written so
+//! The `credrisk-forest/1` JSON export of a forest (docs/forest-dump.md): written so
 //! independent tools (the real `shap` package, NumPy) compute on exactly our trees, and read back
 //! with every structural rule checked and every float bit for bit.
 

@@ -3,8 +3,8 @@
 //! log, the open-file budget); then it binds, reads the model in the background (503
 //! `model_unavailable` until it is in, while `/health/live` already answers), and answers
 //! `/predict`, `/explain`, `/predict/batch`, the health checks, `/model`, `/openapi.json` and
-//! `/metrics` with one shared explainer. Signals: see `signals`. The contract is
-//! `../shared/specs/api.md`.
+//! `/metrics` with one shared explainer. Signals: see `signals`. The contract is the OpenAPI
+//! document it serves at `/openapi.json` (built per model in `openapi`).
 
 mod audit;
 mod batch;

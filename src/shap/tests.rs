@@ -20,7 +20,7 @@ fn assert_close(ours: &[f64], oracle: &[f64], what: &str) {
     }
 }
 
-/// The table of ../shared/specs/forest-dump.md: (row, f(x), path-dependent φ, interventional φ).
+/// The table of docs/forest-dump.md: (row, f(x), path-dependent φ, interventional φ).
 #[allow(clippy::type_complexity)]
 const SPEC_TABLE: [([f64; 3], f64, [f64; 3], [f64; 3]); 4] = [
     ([0.0, 3.0, 0.0], 0.5, [-0.21, 0.07, 0.0], [-0.3, 0.3, 0.0]),

@@ -3,7 +3,7 @@
 use super::*;
 use crate::forest::spec_tree;
 
-/// The example of ../shared/specs/forest-dump.md, verbatim.
+/// The worked example of docs/forest-dump.md, verbatim.
 const SPEC_EXAMPLE: &str = r#"{"format": "credrisk-forest/1",
  "feature_names": ["age", "income", "gender=f"],
  "trees": [{"children_left":  [1, 3, 5, -1, -1, -1, -1],
