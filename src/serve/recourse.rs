@@ -4,10 +4,9 @@
 
 use super::errors::ApiError;
 use super::metrics;
-use super::observe::Outcome;
 use super::request::{self, resolve_lang};
 use super::routes::{
-    Origin, Verdict, audit, audit_line, explain_with, json_ok, loaded, request_id, respond, schema_of,
+    Origin, audit, audit_prediction, json_ok, loaded, outcome, request_id, respond, schema_of,
 };
 use super::state::State;
 use crate::explain::ModelRef;
@@ -41,22 +40,12 @@ async fn recourse_inner(
     let plan = loaded.planner.plan(&parsed.customer, options);
     if state.audit.is_some() {
         let p = loaded.explainer.predict(&parsed.customer);
-        let reasons = if p.approved {
-            Vec::new()
-        } else {
-            explain_with(loaded, &parsed.customer, lang, false)?.reasons
-        };
         let mut lines = Vec::new();
         let origin = Origin { request_id: &request_id(req), endpoint: "/recourse", index: None };
-        audit_line(&mut lines, &origin, loaded, &parsed.customer, Verdict::of_prediction(&p, &reasons), lang);
+        audit_prediction(&mut lines, &origin, loaded, &parsed.customer, &p, lang)?;
         audit(state, &lines, 1)?;
     }
-    let outcome = Outcome {
-        decision: Some(if plan.approved { "approved" } else { "denied" }),
-        probability: Some(plan.probability),
-        explanation: Some(false),
-        items: None,
-    };
+    let outcome = outcome(plan.approved, plan.probability, false);
     let response = json_ok(&RecourseBody { plan: &plan, model: loaded.explainer.model_ref() }, outcome)?;
     state.metrics.record_decision(metrics::endpoint_index("/recourse"), plan.approved, false);
     Ok(response)

@@ -223,7 +223,7 @@ async fn predict_inner(
     let endpoint = metrics::endpoint_index("/predict");
     let model = loaded.explainer.model_ref();
     let mut lines = Vec::new();
-    let (response, approved) = if parsed.include_explanation {
+    let (response, approved, probability) = if parsed.include_explanation {
         let answer = explain_one(loaded, &parsed.customer, lang)?;
         if state.audit.is_some() {
             let origin = Origin { request_id: &request_id(req), endpoint: "/predict", index: None };
@@ -231,23 +231,18 @@ async fn predict_inner(
         }
         let outcome = outcome(answer.approved, answer.probability, true);
         let body = PredictBody::from_answer(&answer, Some(model), None);
-        (json_ok(&body, outcome)?, answer.approved)
+        (json_ok(&body, outcome)?, answer.approved, answer.probability)
     } else {
         let p = loaded.explainer.predict(&parsed.customer);
         if state.audit.is_some() {
-            // A denial is recorded with its reasons even when the client did not ask for them.
-            let reasons =
-                if p.approved { Vec::new() } else { explain_one(loaded, &parsed.customer, lang)?.reasons };
             let origin = Origin { request_id: &request_id(req), endpoint: "/predict", index: None };
-            let verdict = Verdict::of_prediction(&p, &reasons);
-            audit_line(&mut lines, &origin, loaded, &parsed.customer, verdict, lang);
+            audit_prediction(&mut lines, &origin, loaded, &parsed.customer, &p, lang)?;
         }
         let body = PredictBody::from_prediction(&p, Some(model), None);
-        (json_ok(&body, outcome(p.approved, p.probability, false))?, p.approved)
+        (json_ok(&body, outcome(p.approved, p.probability, false))?, p.approved, p.probability)
     };
     audit(state, &lines, 1)?;
     if !approved {
-        let probability = loaded.explainer.predict(&parsed.customer).probability;
         let customer = loaded.explainer.schema().applicant_json(parsed.customer.values());
         state.queue.record(customer, probability, "/predict");
     }
@@ -286,7 +281,22 @@ async fn explain_inner(
     Ok(response)
 }
 
-fn outcome(approved: bool, probability: f64, explained: bool) -> Outcome {
+/// The audit line of a decision given without its explanation: a denial is still recorded with
+/// its reasons, even when the client did not ask for them.
+pub fn audit_prediction(
+    out: &mut Vec<u8>,
+    origin: &Origin,
+    loaded: &Loaded,
+    customer: &Applicant,
+    p: &Prediction,
+    lang: Lang,
+) -> Result<(), ApiError> {
+    let reasons = if p.approved { Vec::new() } else { explain_one(loaded, customer, lang)?.reasons };
+    audit_line(out, origin, loaded, customer, Verdict::of_prediction(p, &reasons), lang);
+    Ok(())
+}
+
+pub fn outcome(approved: bool, probability: f64, explained: bool) -> Outcome {
     Outcome {
         decision: Some(decision(approved)),
         probability: Some(probability),
