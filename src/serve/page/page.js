@@ -201,7 +201,8 @@ function waterfall(a) {
   for (const c of top) { rows.push({ name: labels.get(c.feature) || c.feature, from: at, to: at + c.shap, kind: c.shap >= 0 ? "up" : "down" }); at += c.shap; }
   if (a.contributions.length > 8) { rows.push({ name: t("others"), from: at, to: at + rest, kind: rest >= 0 ? "up" : "down" }); at += rest; }
   rows.push({ name: t("final"), from: 0, to: a.probability, kind: "total" });
-  const W = 520, left = 190, right = 60, H = 22, plot = W - left - right;
+  // Wide enough on the left for the longest field label ("Carga financiera (pago / ingreso)").
+  const W = 600, left = 250, right = 60, H = 22, plot = W - left - right;
   const x = (v) => left + Math.max(0, Math.min(1, v)) * plot;
   const ns = "http://www.w3.org/2000/svg";
   const svg = document.createElementNS(ns, "svg");
