@@ -2,6 +2,7 @@
 //! reasons for a denial in Spanish or English, and warnings — the single place both
 //! `credrisk explain` and `credrisk serve` get their answers from.
 
+mod global;
 mod reasons;
 
 use crate::data::ApplicantTable;
@@ -13,6 +14,7 @@ use crate::shap::{Method, TreeShap};
 use serde::Serialize;
 use std::sync::Arc;
 
+pub use global::{FieldImpact, GlobalShap, global_shap};
 pub use reasons::{Lang, reason_text, value_text};
 
 /// A protected attribute (or a proxy of one) carrying at least this share of Σ|φ| triggers a
