@@ -6,9 +6,9 @@ use super::model_args::{self, BackgroundArgs, ModelArgs};
 use crate::data::{self, ApplicantTable};
 use crate::error::{Error, Result};
 use crate::explain::{Answer, ExplainOptions, Lang};
-use crate::fsutil;
 use crate::schema::json::{self, JsonError};
 use crate::schema::{Applicant, FieldError, Schema};
+use crate::{fsutil, progress};
 use rayon::prelude::*;
 use serde_json::Value;
 use std::io::Write;
@@ -24,6 +24,7 @@ pub struct Args {
     model: ModelArgs,
     #[command(flatten)]
     background: BackgroundArgs,
+    /// text: a report per customer; json: one answer per line (as /explain returns it)
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
     /// Language of the reasons and warnings: es or en.
@@ -35,6 +36,9 @@ pub struct Args {
     /// One contribution per encoded column (as in the forest dump) instead of per field.
     #[arg(long)]
     per_column: bool,
+    /// No progress bar (it is drawn only on a terminal, for a file of many customers).
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, clap::ValueEnum)]
@@ -63,16 +67,20 @@ pub fn run(args: Args) -> Result<()> {
     let options = ExplainOptions { lang, top: args.top, per_column: args.per_column, parallel };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
+    let bar = progress::bar(!args.quiet && customers.len() > 1, customers.len() as u64, "customers");
     for start in (0..customers.len()).step_by(BLOCK) {
         let block = customers.block(start..(start + BLOCK).min(customers.len()));
-        let answers: Vec<Answer> =
-            block.par_iter().map(|c| explainer.explain(c, options)).collect::<Result<_>>()?;
+        let answers: Vec<Answer> = block
+            .par_iter()
+            .map(|c| explainer.explain(c, options).inspect(|_| bar.inc(1)))
+            .collect::<Result<_>>()?;
         match write_answers(&mut out, start, &answers, args.format, lang) {
             // The reader went away (`| head`): what it wanted is printed.
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
             other => other.map_err(|e| Error::io("<stdout>", e))?,
         }
     }
+    bar.finish_and_clear();
     match out.flush() {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => other.map_err(|e| Error::io("<stdout>", e)),

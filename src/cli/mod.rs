@@ -26,44 +26,89 @@ mod train;
 #[command(
     name = "credrisk",
     version,
-    about = "Credit-risk scoring: generate Chilean applicants, or bring your own table; train, explain, serve"
+    about = "Credit-risk scoring: generate Chilean applicants, or bring your own table; train, explain, serve",
+    after_help = "\
+Workflow:
+  credrisk generate --rows 250000 --prefix data/applicants     # or bring your own table + schema
+  credrisk train --data data/applicants.parquet                # model, metrics, plots, MLflow run
+  credrisk explain --customer examples/customer.json --lang en # why approved or denied
+  credrisk serve --port 8000                                   # /predict, /explain, /recourse, page
+
+Exit codes: 0 done; 1 a check found something (monitor alert, schema check); 2 bad usage or
+input (nothing written); 3 internal failure; 130/143 interrupted (unfinished files removed).
+`credrisk COMMAND --help` shows each command's options, defaults and an example."
 )]
 struct Opts {
     #[command(subcommand)]
     command: Command,
 }
 
+/// The subcommands in the order a user meets them: data, model, decisions, portfolio and
+/// monitoring, registry and service, then the expert tools.
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Generate a seeded synthetic population of Chilean credit applicants (Parquet, optional CSV).
+    #[command(
+        after_help = "Example:\n  credrisk generate --rows 250000 --seed 42 --prefix data/chilean_credit_data --csv"
+    )]
     Generate(generate::Args),
     /// Print the dataset summary of an applicant file.
+    #[command(after_help = "Example:\n  credrisk describe data/chilean_credit_data.parquet")]
     Describe(describe::Args),
-    /// Train the random forest: metrics, plots, the model, and an MLflow run.
-    Train(train::Args),
-    /// Export a model's forest as `credrisk-forest/1` JSON.
-    ExportForest(export_forest::Args),
-    /// Write applicants' feature vectors exactly as the forest sees them (CSV).
-    Encode(encode::Args),
-    /// Explain decisions: probability, SHAP contributions per field and reasons for a denial.
-    Explain(explain::Args),
-    /// Judge a model's decisions on a batch by group: approval rates, error rates, disparities.
-    Fairness(fairness::Args),
-    /// What would it take to be approved: up to three realistic changes the model approves.
-    Recourse(recourse::Args),
-    /// Score a portfolio: Parquet, CSV or Arrow IPC in, probability and decision (SHAP, reasons) out.
-    Score(score::Args),
-    /// Register a run's model in the MLflow model registry (optionally with an alias).
-    Register(register::Args),
-    /// List the runs of an experiment.
-    Runs(runs::Args),
-    /// Serve /predict and /explain over HTTP.
-    Serve(serve::Args),
     /// The applicant schema: show the built-in or a model's, draft one from a table, check one.
+    #[command(after_help = "Examples:\n  credrisk schema show > my-table.toml\n  \
+                            credrisk schema infer --data german.csv --label creditability --positive good\n  \
+                            credrisk schema check my-table.toml --data my-table.csv")]
     Schema(schema::Args),
+    /// Train the random forest: metrics, plots, the model, and an MLflow run.
+    #[command(after_help = "Examples:\n  credrisk train --data data/chilean_credit_data.parquet\n  \
+                            credrisk train --data german.csv --schema examples/schemas/german.toml --n-estimators 300 --no-tracking")]
+    Train(train::Args),
+    /// Explain decisions: probability, SHAP contributions per field and reasons for a denial.
+    #[command(after_help = "Examples:\n  credrisk explain --customer examples/customer.json --lang en\n  \
+                            credrisk explain --customer data/batch.parquet --format json > answers.jsonl\n\n\
+                            A file of customers is explained in blocks of 4,096, with a progress bar on a terminal. Exact\n\
+                            TreeSHAP of the default forest (200 trees, depth 14) answered 10,000 customers in 21 s\n\
+                            on two busy cores: budget about 2 ms a customer.")]
+    Explain(explain::Args),
+    /// What would it take to be approved: up to three realistic changes the model approves.
+    #[command(
+        after_help = "Example:\n  credrisk recourse --customer examples/denied.json --lang en --max-changes 2"
+    )]
+    Recourse(recourse::Args),
+    /// Judge a model's decisions on a batch by group: approval rates, error rates, disparities.
+    #[command(after_help = "Example:\n  credrisk fairness --data data/chilean_credit_data.parquet --lang en")]
+    Fairness(fairness::Args),
     /// Compare a new batch with the model's training reference and the previous batch: drift
     /// (PSI, KS, chi-squared), approval rates per group; exit 1 on an alert.
+    #[command(after_help = "Example (one call per batch, from cron or a pipeline):\n  \
+                            credrisk monitor --data batches/2026-11.parquet --period 2026-11 --lang en")]
     Monitor(monitor::Args),
+    /// Score a portfolio: Parquet, CSV or Arrow IPC in, probability and decision (SHAP, reasons) out.
+    #[command(
+        after_help = "Example:\n  credrisk score --data portfolio.parquet --out scored.parquet --explain"
+    )]
+    Score(score::Args),
+    /// List the runs of an experiment.
+    #[command(after_help = "Example:\n  credrisk runs --experiment credrisk")]
+    Runs(runs::Args),
+    /// Register a run's model in the MLflow model registry (optionally with an alias).
+    #[command(
+        after_help = "Example:\n  credrisk register --run 0f3c…e9 --name credrisk-model --alias challenger"
+    )]
+    Register(register::Args),
+    /// Serve /predict and /explain over HTTP.
+    #[command(after_help = "Examples:\n  credrisk serve --port 8000\n  \
+                            credrisk serve --model models:/credrisk-model@champion --audit-log audit.jsonl\n\n\
+                            Endpoints: /predict, /predict/batch, /explain, /recourse, / (the what-if page), /model,\n\
+                            /openapi.json, /metrics, /health/live, /health/ready.")]
+    Serve(serve::Args),
+    /// Expert: write applicants' feature vectors exactly as the forest sees them (CSV).
+    #[command(after_help = "Example:\n  credrisk encode --data examples/batch.csv --out features.csv")]
+    Encode(encode::Args),
+    /// Expert: export a model's forest as `credrisk-forest/1` JSON (docs/forest-dump.md).
+    #[command(after_help = "Example:\n  credrisk export-forest --out forest.json")]
+    ExportForest(export_forest::Args),
 }
 
 /// Runs the command line and returns the process exit code.

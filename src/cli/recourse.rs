@@ -18,6 +18,7 @@ pub struct Args {
     customer: PathBuf,
     #[command(flatten)]
     model: ModelArgs,
+    /// text: the options as sentences; json: the plan as POST /recourse returns it
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
     /// Language of the options: es or en.

@@ -29,6 +29,7 @@ pub struct Args {
     /// Maximum tree depth ("none" for unlimited).
     #[arg(long, default_value = "14")]
     max_depth: String,
+    /// Fewest training rows a leaf may hold: larger is smoother and faster
     #[arg(long, default_value_t = 20)]
     min_samples_leaf: usize,
     /// Features tried per split: sqrt, log2, all, a count, or a fraction in (0, 1).
@@ -37,6 +38,7 @@ pub struct Args {
     /// Share of rows held out for evaluation (stratified).
     #[arg(long, default_value_t = 0.2)]
     test_size: f64,
+    /// Seed of the split and the forest: same seed, same data ⇒ the same model, whatever the thread count
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Also compute the out-of-bag score.
@@ -54,13 +56,14 @@ pub struct Args {
     /// Do not record an MLflow run.
     #[arg(long)]
     no_tracking: bool,
+    /// MLflow experiment of the run (created if missing)
     #[arg(long, default_value = "credrisk")]
     experiment: String,
     /// Run name (default: rf-<trees>x<depth>-seed<seed>).
     #[arg(long)]
     run_name: Option<String>,
     /// No progress bar.
-    #[arg(long)]
+    #[arg(long, short)]
     quiet: bool,
 }
 
