@@ -236,6 +236,7 @@ fn evaluate(
     let p = forest.predict_rows(&rows);
     let report = metrics::evaluate(y, &p, config.threshold)?;
     let mut m = serde_json::to_value(&report).map_err(|e| Error::Internal(e.to_string()))?;
+    m["positive_class"] = positive_class(test.schema());
     m["ceiling"] = ceiling(test, y, report.roc_auc, report.brier);
     m["fit_seconds"] = json!(fit_seconds);
     m["n_train"] = json!(n_train);
@@ -246,6 +247,17 @@ fn evaluate(
     let per_tree_auc = auc_after_each_tree(forest, &rows, y);
     let fairness = crate::fairness::train_metrics(test, &p, config.threshold);
     Ok(Evaluation { metrics: m, per_tree_auc, roc: metrics::roc_curve(y, &p), report, fairness })
+}
+
+/// What the metrics call positive: the label column and the value counted as approved.
+fn positive_class(schema: &crate::schema::Schema) -> Value {
+    use crate::schema::Positive;
+    let value = match schema.positive() {
+        Positive::Boolean(b) => json!(b),
+        Positive::Category(c) => json!(c),
+        Positive::Integer(i) => json!(i),
+    };
+    json!({"label": schema.label().name, "value": value})
 }
 
 /// The best any model can do on these rows: the label's own latent, `sigmoid(approval_score)`.
@@ -445,7 +457,8 @@ fn absolute(path: &Path) -> Result<String> {
 
 /// metrics.json keys that are counts or settings, not measurements: logged as params, since the
 /// MLflow UI draws every metric as a chart (a one-bar chart of a count says nothing).
-const NOT_METRICS: [&str; 5] = ["n_train", "n_test", "n_trees", "threshold", "confusion_matrix"];
+const NOT_METRICS: [&str; 6] =
+    ["n_train", "n_test", "n_trees", "threshold", "confusion_matrix", "positive_class"];
 
 /// The counts of the evaluation as params (`n_train_rows` and `threshold` are params already).
 fn run_counts(eval: &Evaluation, model: &Model) -> Vec<(String, String)> {

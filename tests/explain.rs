@@ -201,4 +201,18 @@ fn the_text_report_shows_the_decision_bars_and_reasons() {
     assert!(text.contains("DENIED"), "{text}");
     assert!(text.contains("Reasons:"), "{text}");
     assert!(text.contains('█'), "{text}");
+    assert!(text.contains("the model's average probability"), "the base is explained: {text}");
+    assert!(text.contains("Delinquency rate"), "fields by their labels: {text}");
+
+    // Every word of the Spanish report is Spanish, and numbers have decimal commas.
+    let out = ok_in(dir, &["explain", "--customer", "denied.json"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    for expected in
+        ["RECHAZADO", "P(aprobación) = 0,", "umbral 0,50", "margen -0,", "Motivos:", "Tasa de morosidad"]
+    {
+        assert!(text.contains(expected), "{expected:?} missing: {text}");
+    }
+    for english in ["approved", "threshold", "margin", "Reasons", "delinquency_rate", "base 0."] {
+        assert!(!text.contains(english), "English {english:?} in the Spanish report: {text}");
+    }
 }

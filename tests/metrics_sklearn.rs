@@ -72,7 +72,15 @@ for case in json.load(open(sys.argv[1])):
     fpr, tpr, thresholds = roc_curve(y, p)
     tn, fp, fn, tp = confusion_matrix(y, pred, labels=[0, 1]).ravel()
     prob_true, prob_pred = calibration_curve(y, p, n_bins=10, strategy="uniform")
+    # ECE from its definition, with calibration_curve's own binning for the bucket weights.
+    counts = np.bincount(np.searchsorted(np.linspace(0.0, 1.0, 11)[1:-1], p), minlength=10)
+    weights = counts[counts > 0] / len(p)
+    all_fpr, all_tpr, all_thresholds = roc_curve(y, p, drop_intermediate=False)
+    gaps = np.abs(all_tpr - all_fpr)
     out.append({
+        "ece": float(np.sum(weights * np.abs(prob_true - prob_pred))),
+        "ks_cutoff": float(all_thresholds[np.argmax(gaps)]) if gaps.max() > 0 else None,
+        "base_rate": float(y.mean()),
         "roc_auc": roc_auc_score(y, p),
         "pr_auc": average_precision_score(y, p),
         "brier": brier_score_loss(y, p),
@@ -174,6 +182,11 @@ fn every_metric_matches_sklearn_to_1e_9() {
             assert_close(name, &format!("evaluate().{key}"), float(&json, key), float(sk, key));
         }
         assert_close(name, "evaluate().ks", m.ks, float(sk, "ks_roc"));
+        assert_close(name, "ece", metrics::ece(y, p), float(sk, "ece"));
+        assert_close(name, "evaluate().ece", m.ece, float(sk, "ece"));
+        assert_close(name, "ks_cutoff", metrics::ks_cutoff(y, p), float(sk, "ks_cutoff"));
+        assert_close(name, "evaluate().ks_cutoff", m.ks_cutoff, float(sk, "ks_cutoff"));
+        assert_close(name, "evaluate().base_rate", m.base_rate, float(sk, "base_rate"));
         assert_close(name, "evaluate().gini", m.gini, 2.0 * float(sk, "roc_auc") - 1.0);
         assert_eq!(json["confusion_matrix"], sk["confusion_matrix"], "{name}: evaluate().confusion_matrix");
     }

@@ -74,7 +74,7 @@ pub fn run(args: Args) -> Result<()> {
             .par_iter()
             .map(|c| explainer.explain(c, options).inspect(|_| bar.inc(1)))
             .collect::<Result<_>>()?;
-        match write_answers(&mut out, start, &answers, args.format, lang) {
+        match write_answers(&mut out, start, &answers, &block, explainer.schema(), args.format, lang) {
             // The reader went away (`| head`): what it wanted is printed.
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
             other => other.map_err(|e| Error::io("<stdout>", e))?,
@@ -91,16 +91,18 @@ fn write_answers(
     out: &mut impl Write,
     first: usize,
     answers: &[Answer],
+    customers: &[Applicant],
+    schema: &Schema,
     format: Format,
     lang: Lang,
 ) -> std::io::Result<()> {
-    answers.iter().enumerate().try_for_each(|(i, a)| match format {
+    answers.iter().zip(customers).enumerate().try_for_each(|(i, (a, customer))| match format {
         Format::Json => {
             // Keeps an I/O error's kind (a closed pipe is no error).
             serde_json::to_writer(&mut *out, a).map_err(std::io::Error::from)?;
             writeln!(out)
         }
-        Format::Text => write!(out, "{}", text_report(first + i + 1, a, lang)),
+        Format::Text => write!(out, "{}", text_report(first + i + 1, a, customer, schema, lang)),
     })
 }
 
@@ -181,8 +183,9 @@ pub fn read_customers(path: &Path, schema: &Arc<Schema>) -> Result<Customers> {
         .map(Customers::List)
 }
 
-/// A compact terminal report: decision, then one bar per contribution, reasons and warnings.
-fn text_report(n: usize, a: &Answer, lang: Lang) -> String {
+/// A compact terminal report in `lang`: the decision, what the base value and the bars mean, one
+/// bar per field (its label and its value in the field's unit), the reasons and the warnings.
+fn text_report(n: usize, a: &Answer, customer: &Applicant, schema: &Schema, lang: Lang) -> String {
     let es = lang == Lang::Es;
     let decision = match (a.approved, es) {
         (true, true) => "APROBADO",
@@ -190,16 +193,44 @@ fn text_report(n: usize, a: &Answer, lang: Lang) -> String {
         (true, false) => "APPROVED",
         (false, false) => "DENIED",
     };
-    let mut s = format!(
-        "#{n} {decision}  P(approved) = {:.3}  threshold {:.2}  margin {:+.3}\n   base {:.3} · {} · model {}{}\n",
-        a.probability,
-        a.threshold,
-        a.margin,
-        a.base_value,
-        a.method,
-        a.model.uri,
-        a.model.run_id.as_deref().map(|r| format!(" (run {r})")).unwrap_or_default(),
-    );
+    let num = |v: f64, decimals: usize| {
+        let text = format!("{v:.decimals$}");
+        if es { text.replace('.', ",") } else { text }
+    };
+    let signed = |v: f64, decimals: usize| {
+        let text = format!("{v:+.decimals$}");
+        if es { text.replace('.', ",") } else { text }
+    };
+    let run = match a.model.run_id.as_deref() {
+        Some(r) if !a.model.uri.contains(r) => format!(" (run {r})"),
+        _ => String::new(),
+    };
+    let method = match (a.method, es) {
+        ("interventional", true) => "SHAP intervencional",
+        ("interventional", false) => "interventional SHAP",
+        (_, true) => "TreeSHAP por caminos del árbol",
+        (_, false) => "path-dependent TreeSHAP",
+    };
+    let mut s = if es {
+        format!(
+            "#{n} {decision}  P(aprobación) = {}  umbral {}  margen {}\n   \
+             base {} = probabilidad media del modelo; cada barra suma (→) o resta (←) a la base \
+             hasta llegar a {} ({method})\n   modelo {}{run}\n",
+            num(a.probability, 3),
+            num(a.threshold, 2),
+            signed(a.margin, 3),
+            num(a.base_value, 3),
+            num(a.probability, 3),
+            a.model.uri,
+        )
+    } else {
+        format!(
+            "#{n} {decision}  P(approval) = {:.3}  threshold {:.2}  margin {:+.3}\n   \
+             base {:.3} = the model's average probability; each bar adds (→) or subtracts (←) \
+             from the base to reach {:.3} ({method})\n   model {}{run}\n",
+            a.probability, a.threshold, a.margin, a.base_value, a.probability, a.model.uri,
+        )
+    };
     let scale = a.contributions.iter().map(|c| c.shap.abs()).fold(1e-12, f64::max);
     for c in &a.contributions {
         let width = ((c.shap.abs() / scale) * 20.0).round() as usize;
@@ -208,18 +239,20 @@ fn text_report(n: usize, a: &Answer, lang: Lang) -> String {
         } else {
             (" ".repeat(20), "█".repeat(width))
         };
-        let value = match &c.value {
-            Value::String(v) => v.clone(),
-            Value::Null if es => "no declarado".to_string(),
-            Value::Null => "not declared".to_string(),
-            Value::Number(n) => match n.as_f64() {
-                Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{f:.0}"),
-                Some(f) => format!("{f:.4}").trim_end_matches('0').to_string(),
-                None => n.to_string(),
-            },
-            v => v.to_string(),
+        // A field's label and its value in its unit; an encoded column (--per-column) as named.
+        let (label, value) = match schema.groups().find(|&g| schema.group_name(g) == c.feature) {
+            Some(g) => (
+                schema.group_labels(g).get(es).to_string(),
+                crate::explain::value_text(schema, g, customer.values(), lang),
+            ),
+            None => (c.feature.clone(), c.value.to_string()),
         };
-        s += &format!("   {:<22} {:>14} {:+.4} {left}|{right}\n", c.feature, truncate(&value, 14), c.shap);
+        s += &format!(
+            "   {:<32} {:>14} {:>8} {left}|{right}\n",
+            truncate(&label, 32),
+            truncate(&value, 14),
+            signed(c.shap, 4)
+        );
     }
     if !a.reasons.is_empty() {
         s += if es { "   Motivos:\n" } else { "   Reasons:\n" };
@@ -228,7 +261,7 @@ fn text_report(n: usize, a: &Answer, lang: Lang) -> String {
         }
     }
     for w in &a.warnings {
-        s += &format!("   ! {}: {}\n", w.field, w.message);
+        s += &format!("   ! {}\n", w.message);
     }
     s + "\n"
 }

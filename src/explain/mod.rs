@@ -184,7 +184,8 @@ impl Explainer {
         }
     }
 
-    pub fn predict(&self, a: &Applicant) -> Prediction {
+    /// The decision alone; warnings in `lang`.
+    pub fn predict(&self, a: &Applicant, lang: Lang) -> Prediction {
         let probability = self.model.probability(a);
         let threshold = self.model.threshold;
         Prediction {
@@ -192,7 +193,7 @@ impl Explainer {
             probability,
             threshold,
             model: self.model_ref.clone(),
-            warnings: self.range_warnings(a),
+            warnings: self.range_warnings(a, lang),
         }
     }
 
@@ -212,7 +213,7 @@ impl Explainer {
         let probability = e.prediction;
         let threshold = self.model.threshold;
         let approved = probability >= threshold;
-        let mut warnings = self.range_warnings(a);
+        let mut warnings = self.range_warnings(a, options.lang);
         warnings.extend(self.fairness_warnings(&by_field, options.lang));
         let reasons = if approved { Vec::new() } else { self.reasons(a, &by_field, options) };
         let contributions = if options.per_column {
@@ -324,18 +325,40 @@ impl Explainer {
             .collect()
     }
 
-    fn range_warnings(&self, a: &Applicant) -> Vec<Warning> {
+    /// Values the model extrapolates on, told in the applicant's language and the field's unit.
+    fn range_warnings(&self, a: &Applicant, lang: Lang) -> Vec<Warning> {
+        let schema = self.model.encoder.schema();
+        let es = lang == Lang::Es;
         self.model
             .encoder
             .warnings(a.values())
             .into_iter()
-            .map(|w| Warning {
-                kind: match w.kind {
-                    RangeKind::OutOfTrainingRange => WarningKind::OutOfTrainingRange,
-                    RangeKind::UnseenCategory => WarningKind::UnseenCategory,
-                },
-                field: w.field,
-                message: w.message,
+            .map(|w| {
+                let label = schema.group_labels(w.group).get(es);
+                let value = value_text(schema, w.group, a.values(), lang);
+                let (kind, message) = match w.kind {
+                    RangeKind::OutOfTrainingRange => {
+                        let (min, max) = (
+                            reasons::number_text(schema, w.group, w.min, lang),
+                            reasons::number_text(schema, w.group, w.max, lang),
+                        );
+                        let message = if es {
+                            format!("{label}: {value} está fuera del rango visto en el entrenamiento ({min} a {max}); el modelo extrapola.")
+                        } else {
+                            format!("{label}: {value} is outside the range seen in training ({min} to {max}); the model extrapolates.")
+                        };
+                        (WarningKind::OutOfTrainingRange, message)
+                    }
+                    RangeKind::UnseenCategory => {
+                        let message = if es {
+                            format!("{label}: la categoría «{value}» no aparece en el entrenamiento; el modelo extrapola.")
+                        } else {
+                            format!("{label}: the category “{value}” never appears in training; the model extrapolates.")
+                        };
+                        (WarningKind::UnseenCategory, message)
+                    }
+                };
+                Warning { field: schema.group_name(w.group).to_string(), kind, message }
             })
             .collect()
     }

@@ -132,6 +132,14 @@ pub fn value_text(schema: &Schema, group: Group, values: &[f64], lang: Lang) -> 
     }
 }
 
+/// A raw number of a numeric group in the group's unit (a training range's ends).
+pub fn number_text(schema: &Schema, group: Group, v: f64, lang: Lang) -> String {
+    match reading(schema, group) {
+        Reading::Numeric { unit, integer } => format_value(v, unit, integer, lang),
+        Reading::Category => plain(v, lang),
+    }
+}
+
 fn format_value(v: f64, unit: Option<&Unit>, integer: bool, lang: Lang) -> String {
     if !v.is_finite() {
         return "—".into();
@@ -153,10 +161,26 @@ fn format_value(v: f64, unit: Option<&Unit>, integer: bool, lang: Lang) -> Strin
             format!("{text}%")
         }
         Some(Unit::Count) => format!("{}", v.round() as i64),
-        Some(Unit::Years) if es => format!("{} años", trim_decimal(v, lang)),
-        Some(Unit::Years) => format!("{} years", trim_decimal(v, lang)),
-        Some(Unit::Months) if es => format!("{} meses", v.round() as i64),
-        Some(Unit::Months) => format!("{} months", v.round() as i64),
+        Some(Unit::Years) => {
+            let one = trim_decimal(v, lang) == "1";
+            let unit = match (es, one) {
+                (true, true) => "año",
+                (true, false) => "años",
+                (false, true) => "year",
+                (false, false) => "years",
+            };
+            format!("{} {unit}", trim_decimal(v, lang))
+        }
+        Some(Unit::Months) => {
+            let n = v.round() as i64;
+            let unit = match (es, n == 1) {
+                (true, true) => "mes",
+                (true, false) => "meses",
+                (false, true) => "month",
+                (false, false) => "months",
+            };
+            format!("{n} {unit}")
+        }
         None if integer => format!("{}", v.round() as i64),
         None => plain(v, lang),
     }

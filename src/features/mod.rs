@@ -118,11 +118,14 @@ pub enum RangeKind {
     UnseenCategory,
 }
 
+/// One value outside what training saw; the explainer words it in the applicant's language.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RangeWarning {
-    pub field: String,
+    pub group: Group,
     pub kind: RangeKind,
-    pub message: String,
+    /// The smallest and largest value training saw (raw units; unused for a category).
+    pub min: f64,
+    pub max: f64,
 }
 
 impl Encoder {
@@ -249,19 +252,14 @@ impl Encoder {
             if v.is_nan() {
                 continue;
             }
-            let shown = self.schema.group_value(group, values);
-            let warning = if n_categories(&self.schema, group) > 0 {
-                (s.category_counts.get(v as usize).copied().unwrap_or(0) == 0).then(|| {
-                    (RangeKind::UnseenCategory, format!("category {shown} was never seen in training"))
-                })
+            let kind = if n_categories(&self.schema, group) > 0 {
+                (s.category_counts.get(v as usize).copied().unwrap_or(0) == 0)
+                    .then_some(RangeKind::UnseenCategory)
             } else {
-                (v < s.min || v > s.max).then(|| {
-                    let message = format!("{shown} is outside the training range [{}, {}]", s.min, s.max);
-                    (RangeKind::OutOfTrainingRange, message)
-                })
+                (v < s.min || v > s.max).then_some(RangeKind::OutOfTrainingRange)
             };
-            if let Some((kind, message)) = warning {
-                out.push(RangeWarning { field: self.schema.group_name(group).to_string(), kind, message });
+            if let Some(kind) = kind {
+                out.push(RangeWarning { group, kind, min: s.min, max: s.max });
             }
         }
         out

@@ -69,8 +69,10 @@ fn reference_values_come_from_approved_rows() {
 fn warns_outside_training_ranges_and_for_unseen_categories() {
     let enc = Encoder::fit(&table()).unwrap();
     let w = enc.warnings(applicant(&builtin(), json!(3_000_000.0), 0.0, "Aysén", "media").values());
-    let fields: Vec<(&str, RangeKind)> = w.iter().map(|w| (w.field.as_str(), w.kind)).collect();
+    let schema = builtin();
+    let fields: Vec<(&str, RangeKind)> = w.iter().map(|w| (schema.group_name(w.group), w.kind)).collect();
     assert_eq!(fields, [("region", RangeKind::UnseenCategory), ("income", RangeKind::OutOfTrainingRange)]);
+    assert_eq!((w[1].min, w[1].max), (400_000.0, 1_000_000.0));
 }
 
 #[test]

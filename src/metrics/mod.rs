@@ -11,8 +11,8 @@ mod probability;
 mod ranking;
 mod threshold;
 
-pub use probability::{CALIBRATION_BUCKETS, CalibrationBucket, brier, calibration, log_loss};
-pub use ranking::{RocCurve, gini, ks, pr_auc, roc_auc, roc_curve};
+pub use probability::{CALIBRATION_BUCKETS, CalibrationBucket, brier, calibration, ece, log_loss};
+pub use ranking::{RocCurve, gini, ks, ks_cutoff, pr_auc, roc_auc, roc_curve};
 pub use threshold::{ConfusionMatrix, accuracy, confusion_matrix, f1, precision, recall};
 
 use crate::error::{Error, Result};
@@ -31,8 +31,14 @@ pub struct Metrics {
     pub f1: f64,
     pub confusion_matrix: ConfusionMatrix,
     pub ks: f64,
+    /// The score at which KS is reached.
+    pub ks_cutoff: f64,
     pub gini: f64,
     pub calibration: Vec<CalibrationBucket>,
+    /// Expected calibration error over the calibration buckets.
+    pub ece: f64,
+    /// Share of positive rows (the positive class's base rate).
+    pub base_rate: f64,
     pub threshold: f64,
 }
 
@@ -59,8 +65,11 @@ pub fn evaluate(y: &[bool], p: &[f64], threshold: f64) -> Result<Metrics> {
         f1: cm.f1(),
         confusion_matrix: cm,
         ks: ranking.ks,
+        ks_cutoff: ranking.ks_cutoff,
         gini: 2.0 * ranking.roc_auc - 1.0,
         calibration: calibration(y, p),
+        ece: ece(y, p),
+        base_rate: y.iter().filter(|&&v| v).count() as f64 / y.len() as f64,
         threshold,
     })
 }
@@ -113,8 +122,11 @@ mod tests {
             "f1",
             "confusion_matrix",
             "ks",
+            "ks_cutoff",
             "gini",
             "calibration",
+            "ece",
+            "base_rate",
             "threshold",
         ];
         expected.sort_unstable();

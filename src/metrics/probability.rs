@@ -39,7 +39,8 @@ fn label(y: bool) -> f64 {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CalibrationBucket {
     /// Bucket edges: a row belongs to the bucket when `lower < p <= upper` (the first bucket also
-    /// takes `p == 0`), the binning of sklearn's `calibration_curve(strategy="uniform")`.
+    /// takes `p == 0`), the binning of sklearn's `calibration_curve(strategy="uniform")`, whose
+    /// edges are numpy's `i · 0.1`; shown rounded (0.3).
     pub lower: f64,
     pub upper: f64,
     /// Mean probability of the bucket's rows.
@@ -53,6 +54,12 @@ pub struct CalibrationBucket {
 /// probability exactly on an edge falls in the same bucket as in sklearn.
 fn bucket_edge(i: usize) -> f64 {
     if i == CALIBRATION_BUCKETS { 1.0 } else { i as f64 * (1.0 / CALIBRATION_BUCKETS as f64) }
+}
+
+/// An edge as a person writes it (0.3, not numpy's 0.30000000000000004); binning uses
+/// [`bucket_edge`].
+fn shown_edge(i: usize) -> f64 {
+    i as f64 / CALIBRATION_BUCKETS as f64
 }
 
 /// numpy's `searchsorted(inner_edges, p, side="left")`: how many inner edges lie strictly below `p`.
@@ -79,14 +86,28 @@ pub fn calibration(y: &[bool], p: &[f64]) -> Vec<CalibrationBucket> {
             let n = counts[b];
             let mean = |total: f64| (n > 0).then(|| total / n as f64);
             CalibrationBucket {
-                lower: bucket_edge(b),
-                upper: bucket_edge(b + 1),
+                lower: shown_edge(b),
+                upper: shown_edge(b + 1),
                 mean_predicted: mean(sum_p[b]),
                 observed_rate: mean(positives[b] as f64),
                 count: n,
             }
         })
         .collect()
+}
+
+/// Expected calibration error over the 10 uniform buckets of [`calibration`]: Σ (n_b / n) ·
+/// |observed rate_b − mean probability_b|, the usual definition (Naeini et al. 2015; the one
+/// torchmetrics' `binary_calibration_error(norm="l1", n_bins=10)` computes). NaN for unusable input.
+pub fn ece(y: &[bool], p: &[f64]) -> f64 {
+    if !usable(y, p) {
+        return f64::NAN;
+    }
+    let n = p.len() as f64;
+    calibration(y, p)
+        .iter()
+        .filter_map(|b| Some(b.count as f64 / n * (b.observed_rate? - b.mean_predicted?).abs()))
+        .sum()
 }
 
 #[cfg(test)]
@@ -114,6 +135,16 @@ mod tests {
     }
 
     #[test]
+    fn ece_by_hand() {
+        // Buckets: [0.05] observed 0 → 0.05; [0.15, 0.18] observed 1 → 0.835; [0.95, 1.0] observed
+        // 0.5 → 0.475. Weighted: (1·0.05 + 2·0.835 + 2·0.475) / 5.
+        let (y, p) = ([false, true, true, false, true], [0.05, 0.15, 0.18, 0.95, 1.0]);
+        assert!((ece(&y, &p) - (0.05 + 2.0 * 0.835 + 2.0 * 0.475) / 5.0).abs() < 1e-15);
+        assert!(ece(&[], &[]).is_nan());
+        assert_eq!(calibration(&y, &p)[3].lower, 0.3);
+    }
+
+    #[test]
     fn calibration_buckets_by_hand() {
         let y = [false, true, true, false, true];
         let p = [0.05, 0.15, 0.18, 0.95, 1.0];
@@ -128,7 +159,7 @@ mod tests {
         assert_eq!(table[1].observed_rate, Some(1.0));
         assert_eq!((table[9].count, table[9].observed_rate), (2, Some(0.5)));
         assert_eq!((table[5].count, table[5].mean_predicted), (0, None));
-        assert_eq!((table[3].lower, table[9].upper), (0.30000000000000004, 1.0));
+        assert_eq!((table[3].lower, table[9].upper), (0.3, 1.0));
     }
 
     #[test]

@@ -82,17 +82,21 @@ impl Sweep {
         sum / positives as f64
     }
 
-    /// max |TPR − FPR| over all thresholds (the curve's start (0, 0) contributes 0).
-    fn ks(&self) -> f64 {
+    /// max |TPR − FPR| over all thresholds (the curve's start (0, 0) contributes 0), and the score
+    /// at which it is reached (the first, i.e. highest, such score; NaN when there is none).
+    fn ks(&self) -> (f64, f64) {
         if !self.has_both_classes() {
-            return f64::NAN;
+            return (f64::NAN, f64::NAN);
         }
         let (pos, neg) = (self.positives() as f64, self.negatives() as f64);
-        self.tp
-            .iter()
-            .zip(&self.fp)
-            .map(|(&tp, &fp)| (tp as f64 / pos - fp as f64 / neg).abs())
-            .fold(0.0, f64::max)
+        let mut best = (0.0, f64::NAN);
+        for ((&tp, &fp), &score) in self.tp.iter().zip(&self.fp).zip(&self.scores) {
+            let gap = (tp as f64 / pos - fp as f64 / neg).abs();
+            if gap > best.0 {
+                best = (gap, score);
+            }
+        }
+        best
     }
 
     /// Indices sklearn keeps with `drop_intermediate=True`: the ends and every corner (where the
@@ -155,7 +159,13 @@ pub fn pr_auc(y: &[bool], p: &[f64]) -> f64 {
 /// Two-sample Kolmogorov-Smirnov statistic between the scores of positives and negatives, i.e.
 /// max |TPR − FPR| over thresholds. NaN with one class missing or unusable input.
 pub fn ks(y: &[bool], p: &[f64]) -> f64 {
-    Sweep::new(y, p).map_or(f64::NAN, |s| s.ks())
+    Sweep::new(y, p).map_or(f64::NAN, |s| s.ks().0)
+}
+
+/// The score at which [`ks`] is reached: approving every row with `p >= ks_cutoff` separates the
+/// classes best. NaN whenever [`ks`] is, or when no cut-off separates them at all.
+pub fn ks_cutoff(y: &[bool], p: &[f64]) -> f64 {
+    Sweep::new(y, p).map_or(f64::NAN, |s| s.ks().1)
 }
 
 /// Gini coefficient = 2·AUC − 1 (NaN whenever [`roc_auc`] is).
@@ -168,12 +178,16 @@ pub(super) struct Ranking {
     pub roc_auc: f64,
     pub pr_auc: f64,
     pub ks: f64,
+    pub ks_cutoff: f64,
 }
 
 pub(super) fn ranking(y: &[bool], p: &[f64]) -> Ranking {
     match Sweep::new(y, p) {
-        Some(s) => Ranking { roc_auc: s.roc_auc(), pr_auc: s.average_precision(), ks: s.ks() },
-        None => Ranking { roc_auc: f64::NAN, pr_auc: f64::NAN, ks: f64::NAN },
+        Some(s) => {
+            let (ks, ks_cutoff) = s.ks();
+            Ranking { roc_auc: s.roc_auc(), pr_auc: s.average_precision(), ks, ks_cutoff }
+        }
+        None => Ranking { roc_auc: f64::NAN, pr_auc: f64::NAN, ks: f64::NAN, ks_cutoff: f64::NAN },
     }
 }
 

@@ -1,6 +1,8 @@
 //! The confusion matrix at the decision threshold as a 2×2 heat map: actual class in rows
 //! (not approved on top, as sklearn's ConfusionMatrixDisplay), predicted class in columns, each
-//! cell with its name, count and share of all rows.
+//! cell with its count, its name and its rate within the actual class (sklearn's
+//! `normalize="true"`: of the rows that were not approved, the share the model approved), which is
+//! what an analyst reads; the shade follows that rate.
 
 use super::{Area, DrawResult, FONT, axis_desc_font, label_font, require_finite, title_font, write_png};
 use crate::error::Result;
@@ -46,7 +48,7 @@ fn segment(cell: &Cell) -> (u32, u32) {
     (u32::from(cell.predicted), u32::from(!cell.actual))
 }
 
-/// White to dark blue with the cell's share of the largest count.
+/// White to dark blue with the cell's rate within its actual class.
 fn shade(fraction: f64) -> RGBColor {
     let mix = |light: u8, dark: u8| {
         (f64::from(light) + (f64::from(dark) - f64::from(light)) * fraction).round() as u8
@@ -74,11 +76,10 @@ fn draw(root: &Area, cm: &ConfusionMatrix, threshold: f64) -> DrawResult {
         .axis_desc_style(axis_desc_font())
         .draw()?;
 
-    let largest = cm.tn.max(cm.fp).max(cm.fn_).max(cm.tp).max(1) as f64;
-    let total = cm.total().max(1) as f64;
     for cell in cells(cm) {
         let (x, y) = segment(&cell);
-        let fraction = cell.count as f64 / largest;
+        let class_total = if cell.actual { cm.tp + cm.fn_ } else { cm.tn + cm.fp };
+        let fraction = cell.count as f64 / class_total.max(1) as f64;
         let (from, to) = (
             (SegmentValue::Exact(x), SegmentValue::Exact(y)),
             (SegmentValue::Exact(x + 1), SegmentValue::Exact(y + 1)),
@@ -88,11 +89,13 @@ fn draw(root: &Area, cm: &ConfusionMatrix, threshold: f64) -> DrawResult {
         let centred = |size: f64| {
             TextStyle::from((FONT, size).into_font()).color(&ink).pos(Pos::new(HPos::Center, VPos::Center))
         };
-        let detail = format!("{} ({:.1}%)", cell.name, 100.0 * cell.count as f64 / total);
+        let class = if cell.actual { "approved" } else { "not approved" };
+        let rate = format!("{:.1}% of actual {class}", 100.0 * fraction);
         chart.draw_series(std::iter::once(
             EmptyElement::at((SegmentValue::CenterOf(x), SegmentValue::CenterOf(y)))
-                + Text::new(cell.count.to_string(), (0, -10), centred(40.0))
-                + Text::new(detail, (0, 35), centred(19.0)),
+                + Text::new(cell.count.to_string(), (0, -30), centred(40.0))
+                + Text::new(cell.name, (0, 12), centred(19.0))
+                + Text::new(rate, (0, 40), centred(19.0)),
         ))?;
     }
     Ok(())

@@ -1,4 +1,5 @@
-//! Feature importance as horizontal bars, the most important feature on top, at most
+//! Feature importance (the forest's mean decrease in Gini impurity, normalised to sum to 1, as
+//! sklearn's `feature_importances_`) as horizontal bars, the most important feature on top, at most
 //! [`TOP_FEATURES`] of them, each bar labelled with its value.
 
 use super::{
@@ -54,9 +55,9 @@ fn draw(root: &Area, top: &[(String, f64)], total_features: usize) -> DrawResult
         _ => String::new(),
     };
     let title = if total_features > top.len() {
-        format!("Feature importance (top {} of {total_features})", top.len())
+        format!("Gini importance (top {} of {total_features})", top.len())
     } else {
-        "Feature importance".to_string()
+        "Gini importance".to_string()
     };
     let mut chart = ChartBuilder::on(root)
         .caption(title, title_font())
@@ -72,7 +73,7 @@ fn draw(root: &Area, top: &[(String, f64)], total_features: usize) -> DrawResult
     chart
         .configure_mesh()
         .disable_y_mesh()
-        .x_desc("Importance")
+        .x_desc("Mean decrease in Gini impurity (share of the total)")
         .y_labels(rows.max(1) as usize)
         .y_label_formatter(&name_of_row)
         .x_label_formatter(&|v| format!("{v:.3}"))

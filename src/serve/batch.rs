@@ -104,7 +104,7 @@ fn score_all(
                 Err(e) => Scored::Failed(e),
             },
             Ok(customer) => {
-                let prediction = loaded.explainer.predict(&customer);
+                let prediction = loaded.explainer.predict(&customer, lang);
                 let audit_reasons = if with_audit_reasons && !prediction.approved {
                     match explain_with(loaded, &customer, lang, false) {
                         Ok(answer) => answer.reasons,

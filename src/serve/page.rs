@@ -121,7 +121,7 @@ fn file_denials(path: &Path, loaded: &Loaded) -> Result<Vec<ReviewItem>, String>
     Ok(customers
         .iter()
         .filter_map(|a| {
-            let p = loaded.explainer.predict(a);
+            let p = loaded.explainer.predict(a, crate::explain::Lang::default());
             (!p.approved).then(|| ReviewItem {
                 customer: schema.applicant_json(a.values()),
                 probability: p.probability,

@@ -39,7 +39,7 @@ async fn recourse_inner(
     let options = RecourseOptions { max_changes: parsed.max_changes, lang, ..RecourseOptions::default() };
     let plan = loaded.planner.plan(&parsed.customer, options);
     if state.audit.is_some() {
-        let p = loaded.explainer.predict(&parsed.customer);
+        let p = loaded.explainer.predict(&parsed.customer, lang);
         let mut lines = Vec::new();
         let origin = Origin { request_id: &request_id(req), endpoint: "/recourse", index: None };
         audit_prediction(&mut lines, &origin, loaded, &parsed.customer, &p, lang)?;

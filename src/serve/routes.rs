@@ -233,7 +233,7 @@ async fn predict_inner(
         let body = PredictBody::from_answer(&answer, Some(model), None);
         (json_ok(&body, outcome)?, answer.approved, answer.probability)
     } else {
-        let p = loaded.explainer.predict(&parsed.customer);
+        let p = loaded.explainer.predict(&parsed.customer, lang);
         if state.audit.is_some() {
             let origin = Origin { request_id: &request_id(req), endpoint: "/predict", index: None };
             audit_prediction(&mut lines, &origin, loaded, &parsed.customer, &p, lang)?;

@@ -69,7 +69,11 @@ fn resolve_in_store(reference: &ModelRef, tracking_uri: Option<&str>) -> Result<
         }
         ModelRef::LatestFinishedRun => latest_finished_model(store)?,
     };
-    let uri = describe(reference);
+    // The default names what it resolved to, so an answer says which run it came from.
+    let uri = match (reference, &run_id) {
+        (ModelRef::LatestFinishedRun, Some(id)) => format!("runs:/{id}/model"),
+        _ => describe(reference),
+    };
     let written_by = check_model_dir(&dir, &uri, run_id.as_deref())?;
     Ok(ResolvedModel { dir, uri, run_id: run_id.or(written_by) })
 }
