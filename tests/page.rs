@@ -162,11 +162,11 @@ with sync_playwright() as p:
     out["try_status"] = response.status
     out["try_request"] = json.loads(response.request.post_data)
     out["try_answer"] = response.json()
-    page.wait_for_selector("#operations-default-predict .live-responses-table .response-col_status")
-    out["shown_status"] = page.inner_text("#operations-default-predict .live-responses-table .response-col_status").strip()
+    shown = "#operations-default-predict .live-responses-table tbody .response-col_status"
+    page.wait_for_selector(shown)
+    out["shown_status"] = page.inner_text(shown).strip()
+    page.locator(shown).scroll_into_view_if_needed()
     page.screenshot(path=shots + "/docs-try-predict.png", full_page=False)
-    op.locator(".opblock-summary").first.scroll_into_view_if_needed()
-    page.screenshot(path=shots + "/docs-predict.png", full_page=False)
     page.goto(base + "/docs")
     page.wait_for_selector(".opblock")
     page.screenshot(path=shots + "/docs.png", full_page=True)
@@ -232,7 +232,7 @@ fn the_api_docs_list_every_operation_and_try_it_out_works() {
     assert_eq!(got["failed"], json!([]), "failed requests: {got}");
     assert_eq!(got["other_origins"], json!([]), "{got}");
     assert_eq!(got["listed"], got["expected"], "every operation listed: {got}");
-    assert!(got["expected"].as_array().unwrap().len() >= 12, "{got}");
+    assert!(got["expected"].as_array().unwrap().len() >= 11, "{got}");
     assert!(got["title"].as_str().unwrap().starts_with("credrisk"), "{got}");
     assert_eq!(got["try_status"], 200, "{got}");
     assert_eq!(got["shown_status"], "200", "{got}");
