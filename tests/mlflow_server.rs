@@ -144,7 +144,16 @@ print(json.dumps({"params": r.data.params, "history": sorted([m.step, m.value] f
     assert_eq!(read["history"], json!(history));
     assert_eq!(
         read["champion"],
-        json!(["MLmodel", "code", "feature_schema.json", "forest.json", "model.crm"])
+        json!([
+            "MLmodel",
+            "code",
+            "conda.yaml",
+            "feature_schema.json",
+            "forest.json",
+            "model.crm",
+            "python_env.yaml",
+            "requirements.txt"
+        ])
     );
     assert_eq!(read["sha"], sha256_hex(&payload_bytes()));
 

@@ -3,7 +3,8 @@
 //! it shows the decision; moving the income slider flips it (the badge says so); a recourse option
 //! loads into the form and the probability shown is `/explain`'s for that customer. No console
 //! error, no failed request; html5lib parses the page strictly; screenshots at 1280×800 and phone
-//! width are kept in target/page-screenshots. Without Python, Playwright or chromium it fails.
+//! width are kept in target/page-screenshots. `/docs` (Swagger UI) in the same browser: every
+//! operation listed, "Try it out" answered. Without Python, Playwright or chromium it fails.
 
 mod serve_support;
 
@@ -111,10 +112,77 @@ fn the_what_if_page_flips_a_denial_and_loads_a_recourse_option() {
 
     let shots = common::root().join("target/page-screenshots");
     std::fs::create_dir_all(&shots).unwrap();
+    let got = browse(BROWSE_PY, &server, &shots);
+    assert_eq!(got["errors"], json!([]), "console errors: {got}");
+    assert_eq!(got["failed"], json!([]), "failed requests: {got}");
+    assert!(got["decision_before"].as_str().unwrap().starts_with("RECHAZADO"), "{got}");
+    let flipped = &got["flipped"];
+    assert!(flipped.is_object(), "the income slider never flipped the decision: {got}");
+    assert!(flipped["badge"].as_str().unwrap().contains("La decisión cambia"), "{got}");
+    assert!(flipped["decision"].as_str().unwrap().starts_with("APROBADO"), "{got}");
+    assert!(got["decision_after"].as_str().unwrap().starts_with("APROBADO"), "{got}");
+    assert_eq!(got["shown"], got["explain"], "the page shows /explain's probability: {got}");
+    assert!(got["english"].as_str().unwrap().contains("Approval probability"), "{got}");
+    assert!(got["phone_overflow"].as_i64().unwrap() <= 0, "no sideways scrolling at phone width: {got}");
+    let total: u64 = got["sizes"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+    assert!(total < 200 * 1024, "first load {total} bytes");
+    println!("page: {total} bytes; screenshots in {}", shots.display());
+}
+
+const DOCS_PY: &str = r##"
+import json, sys, urllib.request
+from playwright.sync_api import sync_playwright
+base, shots = sys.argv[1], sys.argv[2]
+doc = json.load(urllib.request.urlopen(base + "/openapi.json"))
+expected = sorted(f"{m.upper()} {p}" for p, ops in doc["paths"].items() for m in ops)
+args = ["--no-sandbox", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--disable-quic", "--no-first-run"]
+errors, failed, requested, out = [], [], [], {"expected": expected}
+with sync_playwright() as p:
+    browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.set_default_timeout(30000)
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("requestfailed", lambda r: failed.append(f"{r.url} {r.failure}"))
+    page.on("request", lambda r: requested.append(r.url))
+    page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.goto(base + "/docs")
+    page.wait_for_function(f"document.querySelectorAll('.opblock').length >= {len(expected)}")
+    out["listed"] = sorted(page.eval_on_selector_all(".opblock", """blocks => blocks.map(b =>
+        b.querySelector('.opblock-summary-method').innerText.trim() + ' ' +
+        b.querySelector('.opblock-summary-path').getAttribute('data-path'))"""))
+    out["title"] = page.inner_text(".info .title")
+    op = page.locator("#operations-default-predict")
+    op.locator(".opblock-summary").first.click()
+    op.locator(".try-out__btn").click()
+    with page.expect_response(lambda r: r.url.startswith(base + "/predict") and r.request.method == "POST") as answer:
+        op.locator(".execute").click()
+    response = answer.value
+    out["try_status"] = response.status
+    out["try_request"] = json.loads(response.request.post_data)
+    out["try_answer"] = response.json()
+    shown = "#operations-default-predict .live-responses-table tbody .response-col_status"
+    page.wait_for_selector(shown)
+    out["shown_status"] = page.inner_text(shown).strip()
+    page.locator(shown).scroll_into_view_if_needed()
+    page.screenshot(path=shots + "/docs-try-predict.png", full_page=False)
+    page.goto(base + "/docs")
+    page.wait_for_selector(".opblock")
+    page.screenshot(path=shots + "/docs.png", full_page=True)
+    browser.close()
+out["errors"], out["failed"] = errors, failed
+out["other_origins"] = [u for u in requested if not (u.startswith(base + "/") or u.startswith("data:"))]
+print(json.dumps(out))
+"##;
+
+/// Runs a Playwright script (bounded in time) with the server's base URL and the screenshot
+/// directory; its last output line is JSON.
+fn browse(script: &str, server: &Server, shots: &std::path::Path) -> Value {
     let started = Instant::now();
     let mut child = std::process::Command::new(python())
         .arg("-c")
-        .arg(BROWSE_PY)
+        .arg(script)
         .args([server.base.as_str(), shots.to_str().unwrap()])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -130,19 +198,48 @@ fn the_what_if_page_flips_a_denial_and_loads_a_recourse_option() {
     let browsed = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&browsed.stdout);
     assert!(browsed.status.success(), "{text}\n{}", String::from_utf8_lossy(&browsed.stderr));
-    let got: Value = serde_json::from_str(text.lines().last().unwrap_or_default()).unwrap();
+    serde_json::from_str(text.lines().last().unwrap_or_default()).unwrap()
+}
+
+/// `/docs`: Swagger UI from the binary lists every operation of `/openapi.json`, loads with no
+/// failed request, no console error and nothing from another origin, and "Try it out" on
+/// `/predict` gets the answer `/predict` gives that body directly. Its files carry their types
+/// and caching headers.
+#[test]
+fn the_api_docs_list_every_operation_and_try_it_out_works() {
+    let fx = Fixture::train();
+    let server = Server::start(fx.model(), &[]);
+    for (path, kind, cache) in [
+        ("/docs", "text/html; charset=utf-8", "no-cache"),
+        ("/docs/docs.js", "text/javascript; charset=utf-8", "no-cache"),
+        (
+            "/docs/swagger-ui-bundle.js?v=5.35.0",
+            "text/javascript; charset=utf-8",
+            "public, max-age=31536000, immutable",
+        ),
+        ("/docs/swagger-ui.css?v=5.35.0", "text/css; charset=utf-8", "public, max-age=31536000, immutable"),
+    ] {
+        let reply = serve_support::get(&server, path);
+        assert_eq!(reply.status, 200, "{path}");
+        assert_eq!(reply.header("content-type"), Some(kind), "{path}");
+        assert_eq!(reply.header("cache-control"), Some(cache), "{path}");
+        assert!(reply.header("etag").is_some(), "{path}");
+    }
+    let shots = common::root().join("target/page-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let got = browse(DOCS_PY, &server, &shots);
     assert_eq!(got["errors"], json!([]), "console errors: {got}");
     assert_eq!(got["failed"], json!([]), "failed requests: {got}");
-    assert!(got["decision_before"].as_str().unwrap().starts_with("RECHAZADO"), "{got}");
-    let flipped = &got["flipped"];
-    assert!(flipped.is_object(), "the income slider never flipped the decision: {got}");
-    assert!(flipped["badge"].as_str().unwrap().contains("La decisión cambia"), "{got}");
-    assert!(flipped["decision"].as_str().unwrap().starts_with("APROBADO"), "{got}");
-    assert!(got["decision_after"].as_str().unwrap().starts_with("APROBADO"), "{got}");
-    assert_eq!(got["shown"], got["explain"], "the page shows /explain's probability: {got}");
-    assert!(got["english"].as_str().unwrap().contains("Approval probability"), "{got}");
-    assert!(got["phone_overflow"].as_i64().unwrap() <= 0, "no sideways scrolling at phone width: {got}");
-    let total: u64 = got["sizes"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
-    assert!(total < 200 * 1024, "first load {total} bytes");
-    println!("page: {total} bytes; screenshots in {}", shots.display());
+    assert_eq!(got["other_origins"], json!([]), "{got}");
+    assert_eq!(got["listed"], got["expected"], "every operation listed: {got}");
+    assert!(got["expected"].as_array().unwrap().len() >= 11, "{got}");
+    assert!(got["title"].as_str().unwrap().starts_with("credrisk"), "{got}");
+    assert_eq!(got["try_status"], 200, "{got}");
+    assert_eq!(got["shown_status"], "200", "{got}");
+    // The body Swagger UI built from the document's example, sent directly, answers the same.
+    let direct = post_json(&server, "/predict", &got["try_request"]).json();
+    assert_eq!(got["try_answer"]["probability"], direct["probability"], "{got}");
+    assert_eq!(got["try_answer"]["approved"], direct["approved"], "{got}");
+    assert!(got["try_answer"]["probability"].as_f64().is_some(), "{got}");
+    println!("docs: screenshots in {}", shots.display());
 }

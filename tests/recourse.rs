@@ -231,3 +231,62 @@ fn recourse_decisions_are_audited() {
     assert_eq!(records[0]["probability"], reply.json()["probability"]);
     assert!(!records[0]["reasons"].as_array().unwrap().is_empty(), "{text}");
 }
+
+/// The brute force, done independently (tests/oracles/recourse_brute.py: NumPy over the
+/// exported forest, the schema file and the training file): for denied customers, the
+/// single-field options are the cheapest approved values over every typeable value beside every
+/// threshold of every actionable field. The model is trained on the whole file (`--test-data`
+/// holds out another), so the oracle's percentiles of the file are the model's.
+#[test]
+fn single_field_options_are_the_cheapest_by_brute_force_over_every_threshold() {
+    let fx = fixture();
+    let dir = fx.dir.path();
+    let (file, list) = customers(fx);
+    ok_in(dir, &["generate", "--rows", "1000", "--seed", "778", "--prefix", "holdout", "--quiet"]);
+    let p = |x: &std::path::Path| x.to_str().unwrap().to_string();
+    ok_in(
+        dir,
+        &[
+            "train",
+            "--data",
+            &p(&fx.data),
+            "--test-data",
+            &p(&dir.join("holdout.parquet")),
+            "--outputs",
+            &p(&dir.join("whole")),
+            "--tracking-uri",
+            &p(&dir.join("mlruns-whole")),
+            "--n-estimators",
+            "30",
+            "--quiet",
+        ],
+    );
+    let model = p(&dir.join("whole/model"));
+    let out = ok_in(
+        dir,
+        &["recourse", "--model", &model, "--customer", &p(&file), "--format", "json", "--max-changes", "1"],
+    );
+    let plans_path = dir.join("plans-single.jsonl");
+    std::fs::write(&plans_path, &out.stdout).unwrap();
+    assert_eq!(lines(&out).len(), list.len());
+    ok_in(dir, &["export-forest", "--model", &model, "--out", "forest-whole.json"]);
+    let schema = ok_in(dir, &["schema", "show", "--model", &model]);
+    std::fs::write(dir.join("schema-whole.toml"), &schema.stdout).unwrap();
+    let check = std::process::Command::new(python())
+        .arg(common::oracle("recourse_brute.py"))
+        .args([
+            p(&dir.join("forest-whole.json")),
+            p(&dir.join("schema-whole.toml")),
+            p(&fx.data),
+            p(&file),
+            p(&plans_path),
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&check.stdout);
+    assert!(check.status.success(), "{text}\n{}", String::from_utf8_lossy(&check.stderr));
+    let summary: Value = serde_json::from_str(text.trim()).unwrap();
+    assert!(summary["denied"].as_u64().unwrap() >= 10, "{summary}");
+    assert!(summary["options_compared"].as_u64().unwrap() >= 20, "{summary}");
+    assert_eq!(summary["actionable"].as_array().unwrap().len(), 7, "{summary}");
+}

@@ -237,12 +237,15 @@ fn stale_temp_files_and_symlinks_in_outputs_never_reach_the_run() {
         "feature_importance.png",
         "metrics.json",
         "model/MLmodel",
-        // The python_function flavor's loader (#18).
+        // The python_function flavor's loader and environment (#18).
         "model/code/credrisk_pyfunc.py",
+        "model/conda.yaml",
         "model/feature_schema.json",
         "model/forest.json",
         "model/model.crm",
+        "model/python_env.yaml",
         "model/reference.json",
+        "model/requirements.txt",
         "model/schema.toml",
         "roc_curve.png",
     ];

@@ -74,6 +74,7 @@ fn the_service_conforms_to_its_openapi_document() {
     assert_eq!(
         tested,
         [
+            "GET /docs",
             "GET /health",
             "GET /health/live",
             "GET /health/ready",

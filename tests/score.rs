@@ -1,10 +1,11 @@
 //! End-to-end tests of `credrisk score`: the same bits as `credrisk explain`, Parquet and CSV as
 //! pyarrow and pandas read them, Arrow IPC on stdin/stdout, bad rows failing or kept, the output
-//! written atomically, and the model loaded by the real MLflow (`mlflow.pyfunc`).
+//! written atomically, `/predict` over HTTP giving the same bits, and the model loaded by the
+//! real MLflow (`mlflow.pyfunc`).
 
-mod common;
+mod serve_support;
 
-use common::{ok_in, python_ok, run_in};
+use serve_support::common::{self, ok_in, python_ok, run_in};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -104,6 +105,106 @@ print(denied)
 "#;
     let denied: usize = python_ok(script, &[p(d)]).trim().parse().unwrap();
     assert!(denied > 100, "the file holds denials with reasons: {denied}");
+}
+
+/// `/predict` of the real server (127.0.0.1) answers what `credrisk score` writes and `credrisk
+/// explain` says, bit for bit, on the same rows: all 3,000 through `/predict/batch`, and 300 one
+/// by one through `/predict` with `include_explanation` (base value, SHAP per field, reasons).
+/// The customers are the Parquet rows as pyarrow reads them; Python compares the exact floats.
+#[test]
+fn predict_over_http_is_score_and_explain_bit_for_bit() {
+    let d = workdir();
+    score_ok(&[
+        "--data",
+        "apps.parquet",
+        "--out",
+        "http_ref.parquet",
+        "--explain",
+        "--reasons",
+        "--lang",
+        "en",
+    ]);
+    let explained = ok_in(
+        d,
+        &[
+            "explain",
+            "--model",
+            "outputs/model",
+            "--customer",
+            "apps.parquet",
+            "--format",
+            "json",
+            "--lang",
+            "en",
+        ],
+    );
+    std::fs::write(d.join("http_explain.jsonl"), &explained.stdout).unwrap();
+    let rows = r#"
+import json, sys, pyarrow.parquet as pq
+rows = pq.read_table(sys.argv[1] + "/apps.parquet").to_pylist()
+for r in rows:
+    r.pop("approved"); r.pop("approval_score")
+print(json.dumps(rows))
+"#;
+    let customers: Vec<serde_json::Value> = serde_json::from_str(&python_ok(rows, &[p(d)])).unwrap();
+    assert_eq!(customers.len(), 3000);
+    let model = d.join("outputs/model");
+    let server = serve_support::Server::start(p(&model), &[]);
+    let mut batch = Vec::new();
+    for chunk in customers.chunks(1000) {
+        let reply =
+            serve_support::post_json(&server, "/predict/batch", &serde_json::json!({"customers": chunk}));
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        batch.extend(reply.json()["results"].as_array().expect("results").iter().cloned());
+    }
+    assert_eq!(batch.len(), customers.len());
+    let mut lines = String::new();
+    for (i, answer) in batch.iter().enumerate() {
+        let single = if i < 300 {
+            let body =
+                serde_json::json!({"customer": customers[i], "include_explanation": true, "lang": "en"});
+            let reply = serve_support::post_json(&server, "/predict", &body);
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            reply.json()
+        } else {
+            serde_json::Value::Null
+        };
+        lines.push_str(&serde_json::json!({"batch": answer, "single": single}).to_string());
+        lines.push('\n');
+    }
+    std::fs::write(d.join("http.jsonl"), lines).unwrap();
+    let script = r#"
+import json, sys, pyarrow.parquet as pq
+d = sys.argv[1]
+scored = pq.read_table(f"{d}/http_ref.parquet").to_pylist()
+explained = [json.loads(l) for l in open(f"{d}/http_explain.jsonl")]
+http = [json.loads(l) for l in open(f"{d}/http.jsonl")]
+assert len(scored) == len(explained) == len(http) == 3000
+singles = denied = 0
+for i, (s, e, h) in enumerate(zip(scored, explained, http)):
+    b = h["batch"]
+    assert b["index"] == i and b["probability"] == s["probability"] == e["probability"], (i, b, s["probability"])
+    assert b["approved"] == s["approved"] == e["approved"], i
+    one = h["single"]
+    if one is None:
+        continue
+    singles += 1
+    x = one["explanation"]
+    assert one["probability"] == s["probability"] and one["approved"] == s["approved"], (i, one)
+    assert x["base_value"] == s["base_value"] == e["base_value"], (i, x["base_value"], s["base_value"])
+    assert [(c["feature"], c["shap"]) for c in x["contributions"]] == \
+        [(c["feature"], c["shap"]) for c in e["contributions"]], i
+    for c in x["contributions"]:
+        assert c["shap"] == s["shap_" + c["feature"]], (i, c)
+    assert (" | ".join(r["text"] for r in x["reasons"]) or None) == s["reasons"], i
+    assert [r["text"] for r in x["reasons"]] == [r["text"] for r in e["reasons"]], i
+    denied += not one["approved"]
+print(singles, denied)
+"#;
+    let counts = python_ok(script, &[p(d)]);
+    let counts: Vec<usize> = counts.split_whitespace().map(|n| n.parse().unwrap()).collect();
+    assert_eq!(counts[0], 300);
+    assert!(counts[1] >= 10, "denials with reasons among the first 300: {counts:?}");
 }
 
 /// The Parquet output as pyarrow reads it (types, nullability, nulls of skipped rows) and the CSV
@@ -241,16 +342,35 @@ fn run_python(mut cmd: Command, script: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// The real MLflow loads the registered model by alias through the python_function flavor and
+/// The real MLflow loads the registered model by alias through the python_function flavor, with
+/// no warning, reads its environment files (python_env.yaml, requirements.txt, conda.yaml) and
 /// predicts what `credrisk score` writes, with and without SHAP columns; a missing column is
 /// MLflow's schema error; a missing binary is one clear error.
 #[test]
 fn mlflow_pyfunc_predicts_what_score_writes() {
     score_ok(&["--data", "apps.parquet", "--out", "pyfunc_ref.parquet", "--explain", "--reasons"]);
     let script = r#"
-import mlflow, pandas as pd, pyarrow.parquet as pq
+import logging, mlflow, pandas as pd, pyarrow.parquet as pq
+from pathlib import Path
+from mlflow.utils.environment import _PythonEnv
+from mlflow.utils.virtualenv import _get_python_env
+logged = []
+class Keep(logging.Handler):
+    def emit(self, record):
+        logged.append(f"{record.levelname}: {record.getMessage()}")
+logging.getLogger("mlflow").addHandler(Keep(level=logging.WARNING))
 df = pd.read_parquet("apps.parquet")
 model = mlflow.pyfunc.load_model("models:/credrisk-model@champion")
+# Loaded without MLflow's warnings (no Python version; requirements this venv does not meet).
+assert logged == [], logged
+# The environment files, as MLflow's own readers see them.
+uri = "models:/credrisk-model@champion"
+env = _get_python_env(Path(mlflow.artifacts.download_artifacts(uri)))
+assert (env.python, env.build_dependencies, env.dependencies) == \
+    ("3.11", ["pip", "setuptools", "wheel"], ["-r requirements.txt"]), env
+assert open(mlflow.pyfunc.get_model_dependencies(uri)).read().split() == ["mlflow>=2.6", "pandas", "pyarrow"]
+conda = _PythonEnv.get_dependencies_from_conda_yaml(mlflow.pyfunc.get_model_dependencies(uri, format="conda"))
+assert conda["python"] == "3.11" and conda["dependencies"] == ["mlflow>=2.6", "pandas", "pyarrow"], conda
 ref = pq.read_table("pyfunc_ref.parquet").to_pandas()
 plain = model.predict(df)
 assert list(plain.columns) == ["probability", "approved"], list(plain.columns)

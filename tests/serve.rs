@@ -393,6 +393,7 @@ fn health_model_openapi_and_metrics() {
         "/health/ready",
         "/model",
         "/openapi.json",
+        "/docs",
         "/metrics",
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} missing from the OpenAPI document");

@@ -212,3 +212,78 @@ fn no_option_within_the_limits_says_so_with_the_closest() {
     assert!(en.text.contains("No realistic change of at most 1 field"), "{}", en.text);
     let _ = schema;
 }
+
+/// How the search is bounded: by a budget of forest nodes visited, checked before each box (a box
+/// walks every tree at most once), so it never goes past the budget by more than one forest's
+/// nodes. Stopped early it says so (`exhaustive` false, and in the text); what it found by then
+/// is the start of what the full search finds (boxes come cheapest first); when it found
+/// nothing, the greedy pass's approved move, if any, is offered instead.
+#[test]
+fn the_search_stops_at_its_budget_and_says_so() {
+    let p = planner();
+    let nodes: u64 = p.model().forest.trees.iter().map(|t| t.nodes.len() as u64).sum();
+    let mut stopped = 0;
+    for a in denied(12) {
+        let full = p.plan(&a, RecourseOptions::default());
+        assert!(full.search.exhaustive && full.search.node_visits <= DEFAULT_BUDGET);
+        for budget in [0, full.search.node_visits / 3] {
+            let cut = p.plan(&a, RecourseOptions { budget, ..RecourseOptions::default() });
+            assert!(
+                cut.search.node_visits < budget + nodes,
+                "{} visits for a budget of {budget}",
+                cut.search.node_visits
+            );
+            if cut.search.exhaustive {
+                assert_eq!(cut.options, full.options);
+                continue;
+            }
+            stopped += 1;
+            assert!(cut.text.contains("La búsqueda llegó a su límite"), "{}", cut.text);
+            assert!(cut.options.iter().all(|o| o.approved));
+            if budget == 0 {
+                assert_eq!((cut.search.node_visits, cut.search.boxes), (0, 0));
+                assert!(cut.options.len() <= 1, "only the greedy pass's move");
+            } else if cut.options.len() > 1 {
+                // Two or more: found by the search (the greedy pass offers one).
+                assert!(full.options.starts_with(&cut.options), "{} vs {}", cut.text, full.text);
+            }
+        }
+    }
+    assert!(stopped >= 12, "a third of the work, or none, cuts most searches short: {stopped}");
+}
+
+/// A customer two changes cannot get approved but three can: with the threshold raised until
+/// the search proves (exhaustively) that no pair of fields suffices, `max_changes = 3` finds
+/// options of three fields, approved by the model's own prediction.
+#[test]
+fn options_of_three_changes_when_two_are_not_enough() {
+    let p = planner();
+    for a in denied(10) {
+        for t in (52..100).map(|k| f64::from(k) / 100.0) {
+            let mut model = p.model().clone();
+            model.threshold = t;
+            let strict = Planner::new(Arc::new(model));
+            let two = strict.plan(&a, RecourseOptions::default());
+            if !two.options.is_empty() || !two.search.exhaustive {
+                continue;
+            }
+            let three = strict.plan(&a, RecourseOptions { max_changes: 3, ..RecourseOptions::default() });
+            if three.options.is_empty() {
+                break;
+            }
+            assert_eq!(three.max_changes, 3);
+            assert!(two.closest.is_some() && two.text.contains("Ningún cambio"), "{}", two.text);
+            for o in &three.options {
+                assert_eq!(o.changes.len(), 3, "two fields were proven not enough: {}", o.text);
+                let again = strict.model().schema().applicant(o.values.clone()).unwrap();
+                let probability = strict.model().probability(&again);
+                assert!(o.approved && probability == o.probability && probability >= t, "{}", o.text);
+            }
+            for w in three.options.windows(2) {
+                assert!(w[0].cost <= w[1].cost);
+            }
+            return;
+        }
+    }
+    panic!("no denied customer needs exactly three changes at any threshold");
+}

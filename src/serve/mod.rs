@@ -2,14 +2,15 @@
 //! found wrong is found before the port is bound (the model's URI and payload header, the audit
 //! log, the open-file budget); then it binds, reads the model in the background (503
 //! `model_unavailable` until it is in, while `/health/live` already answers), and answers
-//! `/predict`, `/explain`, `/predict/batch`, the health checks, `/model`, `/openapi.json` and
-//! `/metrics` with one shared explainer. Signals: see `signals`. The contract is the OpenAPI
+//! `/predict`, `/explain`, `/predict/batch`, the health checks, `/model`, `/openapi.json` (browsable at
+//! `/docs`) and `/metrics` with one shared explainer. Signals: see `signals`. The contract is the OpenAPI
 //! document it serves at `/openapi.json` (built per model in `openapi`).
 
 mod audit;
 mod batch;
 mod body;
 mod contention;
+mod docs;
 mod errors;
 mod health;
 mod logging;
@@ -139,6 +140,10 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .service(get("/page.css", page::css))
         .service(get("/page.js", page::js))
         .service(get("/review", page::review))
+        .service(get(docs::INDEX_PATH, docs::index))
+        .service(get(docs::INIT_PATH, docs::init))
+        .service(get(docs::BUNDLE_PATH, docs::bundle))
+        .service(get(docs::CSS_PATH, docs::css))
         .service(post("/predict/batch", batch::predict_batch))
         .service(get("/health", health::ready))
         .service(get("/health/live", health::live))

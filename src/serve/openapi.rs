@@ -83,6 +83,15 @@ fn paths() -> Value {
         )},
         "/model": {"get": get_operation("model", "The loaded model's metadata", "ModelMetadata", true)},
         "/openapi.json": {"get": get_operation("openapi", "This document", "OpenApiDocument", true)},
+        "/docs": {"get": {
+            "operationId": "docs",
+            "summary": format!("This document, browsable (Swagger UI {}, embedded in the binary)", super::docs::SWAGGER_UI_VERSION),
+            "responses": {"200": {
+                "description": "An HTML page; its scripts and styles are served under /docs/ and it reads /openapi.json.",
+                "headers": request_id_header(),
+                "content": {"text/html": {"schema": {"type": "string"}}},
+            }},
+        }},
         "/metrics": {"get": {
             "operationId": "metrics",
             "summary": "Prometheus metrics (text exposition format 0.0.4)",
@@ -489,6 +498,7 @@ mod tests {
         assert_eq!(
             names,
             [
+                "/docs",
                 "/explain",
                 "/health",
                 "/health/live",

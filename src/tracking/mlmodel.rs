@@ -49,8 +49,8 @@ impl MlModel<'_> {
                 "the model payload is missing; write it before the MLmodel file",
             ));
         }
-        // The loader first: an MLmodel naming it is never there without it.
-        super::pyfunc::write_loader(model_dir)?;
+        // The loader and its environment first: an MLmodel naming them is never there without them.
+        super::pyfunc::write_flavor_files(model_dir)?;
         fsutil::write_atomic(model_dir.join(MLMODEL_FILE), self.text().as_bytes())
     }
 
@@ -66,6 +66,11 @@ impl MlModel<'_> {
             .map(super::pyfunc::FLAVOR)
             .str("loader_module", super::pyfunc::LOADER_MODULE)
             .str("code", super::pyfunc::CODE_DIR)
+            .str("python_version", super::pyfunc::PYTHON_VERSION)
+            .map("env")
+            .str("conda", super::pyfunc::CONDA_ENV_FILE)
+            .str("virtualenv", super::pyfunc::PYTHON_ENV_FILE)
+            .end()
             .end()
             .end()
             .str("model_uuid", &new_run_id());

@@ -238,10 +238,19 @@ pub fn assert_run_reads_back(got: &serde_json::Value, run: &RunInfo, logged: &Lo
         assert!(files.contains(&(path.to_string(), size)), "{path} ({size} bytes) missing from {files:?}");
     }
     assert!(files.iter().any(|(p, _)| p == "model/MLmodel"), "{files:?}");
-    // `code/`: the python_function flavor's loader (#18).
+    // `code/` and the environment files: the python_function flavor (#18).
     assert_eq!(
         got["model_files"],
-        json!(["MLmodel", "code", "feature_schema.json", "forest.json", "model.crm"])
+        json!([
+            "MLmodel",
+            "code",
+            "conda.yaml",
+            "feature_schema.json",
+            "forest.json",
+            "model.crm",
+            "python_env.yaml",
+            "requirements.txt"
+        ])
     );
     assert_eq!(got["payload_sha256"], sha256_hex(&payload_bytes()));
     assert!(got["searched"].as_array().unwrap().contains(&json!(run.run_id)));
