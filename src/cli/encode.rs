@@ -26,7 +26,10 @@ pub fn run(args: Args) -> Result<()> {
     let rows: Vec<f64> = applicants.iter().flat_map(|a| model.encoder.encode(a.values())).collect();
     let mut file = AtomicFile::create(&args.out)?;
     let io = |e| Error::io(&args.out, e);
-    writeln!(file, "{}", model.encoder.feature_names().join(",")).map_err(io)?;
+    // A one-hot column's name holds its category, which may hold a comma (German credit's
+    // "car or other, not in attribute Savings account/bonds"): quoted as RFC 4180 says.
+    let header: Vec<_> = model.encoder.feature_names().iter().map(|n| crate::data::csv::cell(n)).collect();
+    writeln!(file, "{}", header.join(",")).map_err(io)?;
     for row in rows.chunks(model.encoder.n_features()) {
         // `{}` prints the shortest representation that parses back to the same f64; a missing
         // value is an empty cell (NaN to pandas and numpy).

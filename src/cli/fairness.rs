@@ -10,7 +10,7 @@ use crate::fairness::{self, FairnessConfig, Thresholds};
 use std::path::PathBuf;
 
 /// At most this many bootstrap replicates (each one is a pass over the batch).
-const MAX_BOOT: usize = 100_000;
+pub(super) const MAX_BOOT: usize = 100_000;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -24,7 +24,7 @@ pub struct Args {
     #[arg(long, value_delimiter = ',')]
     by: Vec<String>,
     /// Band edges of a numeric field, `age=18,26,36,46,56,66` (repeat for several fields).
-    /// Default: 18,26,36,46,56,66 for fields in years, else quintiles of the batch.
+    /// Default: the field's `bands` in the schema (age: 18,26,36,46,56,66), else quintiles of the batch.
     #[arg(long)]
     bands: Vec<String>,
     /// Groups with fewer rows are listed and flagged, never judged.

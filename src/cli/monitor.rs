@@ -4,6 +4,7 @@
 use super::model_args::ModelArgs;
 use crate::error::{Error, Result};
 use crate::explain::Lang;
+use crate::fairness::FairnessConfig;
 use crate::monitor::{self, MonitorConfig, Period, Thresholds, track};
 use std::io::Write;
 use std::path::PathBuf;
@@ -48,6 +49,12 @@ pub struct Args {
     /// A rate's move must be significant at this level (two-proportion z-test).
     #[arg(long, default_value_t = Thresholds::default().alpha)]
     alpha: f64,
+    /// Bootstrap replicates for the 95% intervals of the batch's fairness (0: none).
+    #[arg(long, default_value_t = FairnessConfig::default().n_boot)]
+    n_boot: usize,
+    /// Seed of the fairness bootstrap.
+    #[arg(long, default_value_t = FairnessConfig::default().seed)]
+    seed: u64,
 }
 
 fn config(args: Args) -> Result<MonitorConfig> {
@@ -80,6 +87,23 @@ fn config(args: Args) -> Result<MonitorConfig> {
     if !args.data.is_file() {
         return Err(Error::Usage(format!("--data {}: no such file", args.data.display())));
     }
+    if args.n_boot > super::fairness::MAX_BOOT {
+        return Err(Error::Usage(format!(
+            "--n-boot must be at most {}, got {}",
+            super::fairness::MAX_BOOT,
+            args.n_boot
+        )));
+    }
+    if args.min_group == 0 {
+        return Err(Error::Usage("--min-group must be at least 1".into()));
+    }
+    // The batch's fairness judges the same groups `--min-group` judges for approval moves.
+    let fairness = FairnessConfig {
+        n_boot: args.n_boot,
+        seed: args.seed,
+        min_group: args.min_group,
+        ..Default::default()
+    };
     Ok(MonitorConfig {
         model: args.model.model,
         tracking_uri: args.model.tracking_uri,
@@ -88,6 +112,7 @@ fn config(args: Args) -> Result<MonitorConfig> {
         track: !args.no_tracking,
         experiment: args.experiment,
         thresholds,
+        fairness,
         lang,
     })
 }

@@ -22,15 +22,18 @@ fn header(schema: &Schema, layout: &Layout) -> String {
     line
 }
 
-/// A field quoted only when it has to be.
-fn push_text(out: &mut Vec<u8>, text: &str) {
+/// A CSV field (RFC 4180): quoted only when it holds a comma, a quote or a line break, quotes
+/// doubled. Every CSV credrisk writes quotes its fields here.
+pub fn cell(text: &str) -> Cow<'_, str> {
     if text.contains([',', '"', '\n', '\r']) {
-        out.push(b'"');
-        out.extend_from_slice(text.replace('"', "\"\"").as_bytes());
-        out.push(b'"');
+        Cow::Owned(format!("\"{}\"", text.replace('"', "\"\"")))
     } else {
-        out.extend_from_slice(text.as_bytes());
+        Cow::Borrowed(text)
     }
+}
+
+fn push_text(out: &mut Vec<u8>, text: &str) {
+    out.extend_from_slice(cell(text).as_bytes());
 }
 
 /// One field value: integers without a decimal point, floats in shortest round-trip form,
@@ -349,6 +352,7 @@ mod tests {
         out.push(b'|');
         push_text(&mut out, "a,\"b\"");
         assert_eq!(String::from_utf8(out).unwrap(), "O'Higgins|\"a,\"\"b\"\"\"");
+        assert_eq!(cell("[0.5, 1.5)"), "\"[0.5, 1.5)\"");
     }
 
     fn layout(labels: bool) -> Layout {

@@ -3,13 +3,10 @@
 
 use crate::data::ApplicantTable;
 use crate::error::{Error, Result};
-use crate::schema::{Column, Kind, Schema, Unit};
+use crate::schema::{Column, Kind, Schema};
 use std::collections::BTreeMap;
 
-/// The bands used when `--bands` says nothing for a numeric field that reads as an age (in years,
-/// valid from 18 up): the customary credit age bands 18-25, 26-35, 36-45, 46-55, 56-65, 66+.
-pub const YEARS_BANDS: [f64; 6] = [18.0, 26.0, 36.0, 46.0, 56.0, 66.0];
-/// How many bands (quantiles of the batch) other numeric fields get by default.
+/// How many bands (quantiles of the batch) a numeric field without `bands` in its schema gets.
 const DEFAULT_QUANTILE_BANDS: usize = 5;
 
 /// How a field's values become group labels.
@@ -35,16 +32,22 @@ impl Banding {
             Banding::Categories(names) => (value as usize, names[value as usize].clone()),
             Banding::Boolean => (usize::from(value != 0.0), (value != 0.0).to_string()),
             Banding::Bands { edges, integer } => {
-                let band = edges.partition_point(|&e| e <= value);
+                let band = band_of(edges, value);
                 (band, band_label(edges, band, *integer))
             }
         }
     }
 }
 
+/// The band of a number among ascending `edges`: 0 below the first, `i` in `[e(i-1), e(i))`.
+#[inline]
+pub fn band_of(edges: &[f64], value: f64) -> usize {
+    edges.partition_point(|&e| e <= value)
+}
+
 /// `18-25` for integer bands (both ends included), `[18, 25.5)` for real ones; `<18` and `66+`
 /// (integers) or `>=66` (reals) at the open ends.
-fn band_label(edges: &[f64], band: usize, integer: bool) -> String {
+pub fn band_label(edges: &[f64], band: usize, integer: bool) -> String {
     if band == 0 {
         return format!("<{}", edges[0]);
     }
@@ -76,8 +79,8 @@ pub struct Grouping {
 
 impl GroupBy {
     /// Parses `field` or `a*b*c` against the schema, with `bands` (field → edges) for numeric
-    /// fields; a numeric field without bands is cut at [`YEARS_BANDS`] when in years, else at
-    /// quintiles of `table`.
+    /// fields; a numeric field without them is cut at its schema `bands`, else at quintiles of
+    /// `table` (see [`banding`]).
     pub fn parse(
         schema: &Schema,
         spec: &str,
@@ -149,7 +152,11 @@ impl GroupBy {
     }
 }
 
-fn banding(
+/// How `column` (field `field` of `table`) is split into groups: its categories, or bands — the
+/// edges in `bands` if given (`--bands`), else the schema's `bands` for the field (age 18-25,
+/// 26-35, …), else quintiles of `table`. The one rule `credrisk fairness` and the monitor's
+/// reference both use.
+pub fn banding(
     column: &Column,
     bands: Option<&Vec<f64>>,
     table: &ApplicantTable,
@@ -158,8 +165,7 @@ fn banding(
     let numeric = |integer: bool| -> Result<Banding> {
         let edges = match bands {
             Some(edges) => edges.clone(),
-            None if is_adult_age(column) => YEARS_BANDS.to_vec(),
-            None => quantile_edges(table, field),
+            None => column.bands.clone().unwrap_or_else(|| quantile_edges(table, field)),
         };
         Ok(Banding::Bands { edges, integer })
     };
@@ -181,17 +187,6 @@ fn banding(
         )));
     }
     Ok(banding)
-}
-
-/// A field in years whose valid range starts at adulthood: an applicant's age, not a duration
-/// (years employed start at 0).
-fn is_adult_age(column: &Column) -> bool {
-    let min = match column.kind {
-        Kind::Integer { min, .. } => min as f64,
-        Kind::Number { min, .. } => min,
-        _ => return false,
-    };
-    column.unit == Some(Unit::Years) && min >= YEARS_BANDS[0]
 }
 
 /// Quintile edges of the batch's values, rounded to two significant digits (readable labels);
@@ -243,9 +238,9 @@ pub fn parse_bands<S: AsRef<str>>(specs: &[S]) -> Result<BTreeMap<String, Vec<f6
     Ok(out)
 }
 
-/// The schema's protected and proxy fields, in table order: the default `--by`.
+/// The schema's protected, proxy and reported fields, in table order: the default `--by`.
 pub fn default_by(schema: &Schema) -> Vec<String> {
-    schema.fields().filter(|c| c.protected || c.proxy).map(|c| c.name.clone()).collect()
+    schema.fields().filter(|c| c.is_fairness_group()).map(|c| c.name.clone()).collect()
 }
 
 #[cfg(test)]
@@ -255,7 +250,7 @@ mod tests {
 
     #[test]
     fn integer_bands_read_as_inclusive_ranges() {
-        let edges = YEARS_BANDS.to_vec();
+        let edges = vec![18.0, 26.0, 36.0, 46.0, 56.0, 66.0];
         let b = Banding::Bands { edges, integer: true };
         assert_eq!(b.label(18.0).1, "18-25");
         assert_eq!(b.label(25.0).1, "18-25");
@@ -269,17 +264,25 @@ mod tests {
     }
 
     #[test]
-    fn ages_get_age_bands_and_durations_in_years_get_quintiles() {
+    fn age_is_cut_at_the_schemas_bands_and_other_numbers_at_quintiles() {
         let schema = builtin();
         let table = crate::data::generate_table(500, 4).unwrap();
-        let years: Vec<&Column> = schema.fields().filter(|c| c.unit == Some(Unit::Years)).collect();
-        let age = years.iter().find(|c| is_adult_age(c)).expect("the built-in schema has an age");
-        let duration = years.iter().find(|c| !is_adult_age(c)).expect("and a duration in years");
+        let age = schema.field(schema.field_index("age").unwrap());
+        let age_bands = vec![18.0, 26.0, 36.0, 46.0, 56.0, 66.0];
+        assert_eq!(age.bands.as_ref(), Some(&age_bands), "chile.toml bands the age");
+        let unbanded = schema
+            .fields()
+            .find(|c| c.bands.is_none() && matches!(c.kind, Kind::Number { .. } | Kind::Integer { .. }))
+            .expect("a number without bands");
         let parse = |c: &Column| GroupBy::parse(&schema, &c.name, &BTreeMap::new(), &table).unwrap();
-        assert_eq!(parse(age).fields[0].1, Banding::Bands { edges: YEARS_BANDS.to_vec(), integer: true });
-        let Banding::Bands { edges, .. } = &parse(duration).fields[0].1 else { panic!("banded") };
-        assert_ne!(edges, &YEARS_BANDS.to_vec());
+        assert_eq!(parse(age).fields[0].1, Banding::Bands { edges: age_bands.clone(), integer: true });
+        let Banding::Bands { edges, .. } = &parse(unbanded).fields[0].1 else { panic!("banded") };
+        assert_ne!(edges, &age_bands);
         assert!(edges.len() <= 4 && edges.windows(2).all(|w| w[0] < w[1]), "{edges:?}");
+        // `--bands` overrides the schema.
+        let mine = BTreeMap::from([("age".to_string(), vec![30.0, 60.0])]);
+        let by = GroupBy::parse(&schema, "age", &mine, &table).unwrap();
+        assert_eq!(by.fields[0].1, Banding::Bands { edges: vec![30.0, 60.0], integer: true });
     }
 
     #[test]
@@ -294,9 +297,14 @@ mod tests {
     #[test]
     fn the_default_groups_come_from_the_schema_roles() {
         let schema = builtin();
-        let expected: Vec<String> =
-            schema.fields().filter(|c| c.protected || c.proxy).map(|c| c.name.clone()).collect();
+        let expected: Vec<String> = schema
+            .fields()
+            .filter(|c| c.protected || c.proxy || c.reported)
+            .map(|c| c.name.clone())
+            .collect();
         assert!(!expected.is_empty());
+        let reported: Vec<&str> = schema.fields().filter(|c| c.reported).map(|c| c.name.as_str()).collect();
+        assert_eq!(reported, ["education_level"], "a legitimate factor, reported beside the protected");
         assert_eq!(default_by(&schema), expected);
     }
 

@@ -15,7 +15,7 @@ mod report;
 mod rows;
 mod table;
 
-pub use groups::{Banding, GroupBy, Grouping, YEARS_BANDS, default_by, parse_bands};
+pub use groups::{Banding, GroupBy, Grouping, band_label, band_of, banding, default_by, parse_bands};
 pub use metrics::{Disparities, Rates, Tally};
 pub use plot::selection_rates_png;
 pub use report::{
@@ -191,7 +191,7 @@ pub fn groupings(table: &ApplicantTable, config: &FairnessConfig) -> Result<Vec<
     let specs = if config.by.is_empty() { default_by(schema) } else { config.by.clone() };
     if specs.is_empty() {
         return Err(Error::Usage(format!(
-            "schema {:?} marks no field protected or proxy: name the groups with --by FIELD",
+            "schema {:?} marks no field protected, proxy or reported: name the groups with --by FIELD",
             schema.name()
         )));
     }

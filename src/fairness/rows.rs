@@ -3,19 +3,11 @@
 
 use super::{FairnessConfig, groupings};
 use crate::data::ApplicantTable;
+use crate::data::csv::cell;
 use crate::error::{Error, Result};
 use crate::fsutil::AtomicFile;
 use std::io::Write;
 use std::path::Path;
-
-/// A CSV cell: quoted when it holds a comma, a quote or a line break (quotes doubled).
-fn cell(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_string()
-    }
-}
 
 /// Writes `path` atomically: a header `GROUPING…,probability,decision,label`, then one line per
 /// row; probabilities in the shortest form that parses back to the same f64, decision and label
@@ -30,7 +22,7 @@ pub fn write_rows_csv(
     let groups = groupings(table, config)?;
     let mut file = AtomicFile::create(path)?;
     let io = |e| Error::io(path, e);
-    let mut header: Vec<String> = groups.iter().map(|(by, _)| cell(&by.name)).collect();
+    let mut header: Vec<String> = groups.iter().map(|(by, _)| cell(&by.name).into_owned()).collect();
     header.extend(["probability", "decision", "label"].map(String::from));
     writeln!(file.writer(), "{}", header.join(",")).map_err(io)?;
     for (i, &p) in probabilities.iter().enumerate() {
@@ -42,14 +34,4 @@ pub fn write_rows_csv(
         writeln!(w, "{p},{},{label}", u8::from(p >= threshold)).map_err(io)?;
     }
     file.commit()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn cells_are_quoted_only_when_needed() {
-        assert_eq!(super::cell("f"), "f");
-        assert_eq!(super::cell("[0.5, 1.5)"), "\"[0.5, 1.5)\"");
-        assert_eq!(super::cell("a\"b"), "\"a\"\"b\"");
-    }
 }

@@ -276,9 +276,12 @@ impl Encoder {
             .map(|(i, field)| {
                 let trained = self.groups.iter().position(|&g| g == Group::Field(i)).map(|p| &self.stats[p]);
                 let mut f = json!({"name": field.name, "protected": field.protected});
-                for (key, set) in
-                    [("proxy", field.proxy), ("nullable", field.nullable), ("excluded", field.exclude)]
-                {
+                for (key, set) in [
+                    ("proxy", field.proxy),
+                    ("reported", field.reported),
+                    ("nullable", field.nullable),
+                    ("excluded", field.exclude),
+                ] {
                     if set {
                         f[key] = json!(true);
                     }

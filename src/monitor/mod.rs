@@ -1,7 +1,8 @@
 //! Drift monitoring behind `credrisk monitor`: a new batch scored by a trained model and compared
 //! with the model's train-time reference and with the previous batch (PSI, KS, chi-squared,
-//! approval rates overall and per protected or proxy group), alerts on what moved, and one MLflow
-//! monitoring run per model in which each batch is a step.
+//! approval rates overall and per protected, proxy or reported group, the batch's fairness as
+//! `credrisk fairness` judges it), alerts on what moved, and one MLflow monitoring run per model
+//! in which each batch is a step.
 
 pub mod reference;
 pub mod report;
@@ -12,6 +13,7 @@ pub mod track;
 use crate::data::{self, ApplicantTable};
 use crate::error::{Error, Result};
 use crate::explain::Lang;
+use crate::fairness::{self, FairnessConfig};
 use crate::loader;
 use crate::model::Model;
 use crate::tracking;
@@ -33,6 +35,8 @@ pub struct MonitorConfig {
     pub track: bool,
     pub experiment: String,
     pub thresholds: Thresholds,
+    /// How the batch's fairness is judged (groups, bootstrap, thresholds): as `credrisk fairness`.
+    pub fairness: FairnessConfig,
     pub lang: Lang,
 }
 
@@ -156,7 +160,13 @@ pub fn monitor(config: &MonitorConfig) -> Result<BatchReport> {
     if table.is_empty() {
         return Err(Error::bad_file(&config.data, "has no rows: there is no batch to monitor"));
     }
-    let counts = count_batch(&model, &reference, &table);
+    let scores = score_table(&model, &table);
+    let fairness = if fairness::default_by(model.schema()).is_empty() && config.fairness.by.is_empty() {
+        None
+    } else {
+        Some(fairness::evaluate(&table, &scores, model.threshold, &config.fairness)?)
+    };
+    let counts = count_batch(&model, &reference, &table, scores);
     drop(table);
 
     let store = if config.track { Some(tracking::open(config.tracking_uri.as_deref())?) } else { None };
@@ -203,20 +213,24 @@ pub fn monitor(config: &MonitorConfig) -> Result<BatchReport> {
         thresholds: *t,
         alerts: alerts.iter().map(word).collect(),
         warnings: warnings.iter().map(word).collect(),
-        fairness: None,
+        fairness,
         tracking: run.as_ref().map(|r| r.tracking_ref()),
     };
-    // TODO(#14, fairness): report.fairness = the batch's fairness (crate::fairness), when it lands.
     if let Some(run) = run {
         run.log(&report)?;
     }
     Ok(report)
 }
 
-/// The batch's bins, categories, sorted numbers and approvals, per watched input and group.
-fn count_batch(model: &Model, reference: &Reference, table: &ApplicantTable) -> report::BatchCounts {
+/// The batch's bins, categories, sorted numbers and approvals, per watched input and group, from
+/// the table and its `scores`.
+fn count_batch(
+    model: &Model,
+    reference: &Reference,
+    table: &ApplicantTable,
+    scores: Vec<f64>,
+) -> report::BatchCounts {
     let schema = model.schema();
-    let scores = score_table(model, table);
     let watched = reference::watched_inputs(schema);
     let inputs = watched
         .par_iter()

@@ -10,6 +10,7 @@ use super::stats::bin_of;
 use crate::data::ApplicantTable;
 use crate::data::summary::quantile;
 use crate::error::{Error, Result};
+use crate::fairness;
 use crate::fsutil::write_atomic;
 use crate::model::Model;
 use crate::schema::{Group, Kind, Schema};
@@ -22,7 +23,8 @@ use std::path::Path;
 
 /// The reference's file name inside a model directory.
 pub const REFERENCE_FILE: &str = "reference.json";
-pub const REFERENCE_FORMAT: &str = "credrisk-reference/1";
+/// /2: numeric groups are cut at the fairness bands (age 18-25, …), not the reference deciles.
+pub const REFERENCE_FORMAT: &str = "credrisk-reference/2";
 /// Reference values kept per number for the KS test (all of them when there are fewer).
 pub const KS_SAMPLE: usize = 2000;
 const SAMPLE_SEED: u64 = 0x004D_4F4E_4954_4F52; // "MONITOR"
@@ -86,7 +88,7 @@ pub struct Approval {
     pub n: u64,
     pub approved: u64,
     pub rate: f64,
-    /// One entry per protected or proxy field of the schema.
+    /// One entry per protected, proxy or reported field of the schema.
     pub by: Vec<GroupedApprovals>,
 }
 
@@ -98,20 +100,32 @@ pub struct GroupedApprovals {
     pub groups: Vec<GroupCount>,
 }
 
-/// Categories by name; numbers in bands between the reference deciles.
+/// Categories by name; numbers in the bands `credrisk fairness` uses ([`fairness::banding`]:
+/// age 18-25, 26-35, …; other numbers at the reference's quintiles), so that the monitor's
+/// groups and the batch's fairness report are the same groups.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "values", rename_all = "snake_case")]
 pub enum Grouping {
     Categories(Vec<String>),
-    Bands(Vec<f64>),
+    Bands { edges: Vec<f64>, integer: bool },
 }
 
 impl Grouping {
+    /// How `field` of `schema` is grouped on `table` (the reference rows): fairness's rule.
+    pub fn of_field(schema: &Schema, field: usize, table: &ApplicantTable) -> Result<Grouping> {
+        Ok(match fairness::banding(schema.field(field), None, table, field)? {
+            fairness::Banding::Bands { edges, integer } => Grouping::Bands { edges, integer },
+            _ => Grouping::Categories(category_names(schema, Group::Field(field))),
+        })
+    }
+
     /// The group labels, in order, the missing group last.
     pub fn labels(&self) -> Vec<String> {
         let mut out: Vec<String> = match self {
             Grouping::Categories(names) => names.clone(),
-            Grouping::Bands(edges) => (0..=edges.len()).map(|i| band_label(edges, i)).collect(),
+            Grouping::Bands { edges, integer } => {
+                (0..=edges.len()).map(|i| fairness::band_label(edges, i, *integer)).collect()
+            }
         };
         out.push(MISSING.to_string());
         out
@@ -123,7 +137,7 @@ impl Grouping {
         match self {
             _ if raw.is_nan() => self.len() - 1,
             Grouping::Categories(_) => raw as usize,
-            Grouping::Bands(edges) => bin_of(edges, raw),
+            Grouping::Bands { edges, .. } => fairness::band_of(edges, raw),
         }
     }
 
@@ -131,7 +145,7 @@ impl Grouping {
     pub fn len(&self) -> usize {
         match self {
             Grouping::Categories(names) => names.len() + 1,
-            Grouping::Bands(edges) => edges.len() + 2,
+            Grouping::Bands { edges, .. } => edges.len() + 2,
         }
     }
 
@@ -199,14 +213,10 @@ pub fn watched_inputs(schema: &Schema) -> Vec<(Group, bool)> {
         .collect()
 }
 
-/// The fields approval rates are reported by: the schema's protected and proxy fields.
+/// The fields approval rates are reported by: the schema's protected, proxy and reported fields
+/// (those `credrisk fairness` groups by default).
 pub fn group_fields(schema: &Schema) -> Vec<usize> {
-    (0..schema.n_fields())
-        .filter(|&i| {
-            let c = schema.field(i);
-            (c.protected || c.proxy) && !matches!(c.kind, Kind::Text)
-        })
-        .collect()
+    (0..schema.n_fields()).filter(|&i| schema.field(i).is_fairness_group()).collect()
 }
 
 impl Reference {
@@ -231,18 +241,12 @@ impl Reference {
         let by = group_fields(schema)
             .into_iter()
             .map(|i| {
-                let column = &schema.field(i);
                 let values: Vec<f64> = table.column(i).collect();
-                let grouping = match &column.kind {
-                    Kind::Number { .. } | Kind::Integer { .. } => {
-                        Grouping::Bands(Numeric::build(&values, &[]).edges)
-                    }
-                    _ => Grouping::Categories(category_names(schema, Group::Field(i))),
-                };
+                let grouping = Grouping::of_field(schema, i, table)?;
                 let groups = count_groups(&grouping, &values, &approved);
-                GroupedApprovals { field: column.name.clone(), grouping, groups }
+                Ok(GroupedApprovals { field: schema.field(i).name.clone(), grouping, groups })
             })
-            .collect();
+            .collect::<Result<_>>()?;
         let n = table.len() as u64;
         let n_approved = approved.iter().filter(|&&a| a).count() as u64;
         Ok(Reference {
@@ -278,14 +282,25 @@ impl Reference {
             }
             Err(e) => return Err(Error::io(&path, e)),
         };
-        let reference: Reference = serde_json::from_slice(&bytes)
+        // The format first: an older reference is told to retrain, not shown a parse error.
+        #[derive(Deserialize)]
+        struct Head {
+            format: String,
+        }
+        let head: Head = serde_json::from_slice(&bytes)
             .map_err(|e| Error::bad_file(&path, format!("is not a credrisk reference: {e}")))?;
-        if reference.format != REFERENCE_FORMAT {
+        if head.format != REFERENCE_FORMAT {
             return Err(Error::bad_file(
                 &path,
-                format!("format {:?} is not {REFERENCE_FORMAT}", reference.format),
+                format!(
+                    "format {:?} is not {REFERENCE_FORMAT} (an older credrisk wrote it): retrain the model \
+                     to monitor its batches",
+                    head.format
+                ),
             ));
         }
+        let reference: Reference = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::bad_file(&path, format!("is not a credrisk reference: {e}")))?;
         let expected: Vec<&str> = watched_inputs(schema).iter().map(|&(g, _)| schema.group_name(g)).collect();
         let found: Vec<&str> = reference.inputs.iter().map(|f| f.name.as_str()).collect();
         if expected != found {
@@ -386,8 +401,21 @@ mod tests {
 
     #[test]
     fn bands_name_their_bounds_and_missing_goes_last() {
-        let grouping = Grouping::Bands(vec![25.0, 40.0]);
-        assert_eq!(grouping.labels(), ["..25", "25..40", "40..", "missing"]);
-        assert_eq!([20.0, 25.0, 30.0, 99.0, f64::NAN].map(|x| grouping.index(x)), [0, 0, 1, 2, 3]);
+        let grouping = Grouping::Bands { edges: vec![25.0, 40.0], integer: true };
+        assert_eq!(grouping.labels(), ["<25", "25-39", "40+", "missing"]);
+        assert_eq!([20.0, 25.0, 30.0, 99.0, f64::NAN].map(|x| grouping.index(x)), [0, 1, 1, 2, 3]);
+    }
+
+    #[test]
+    fn the_age_groups_are_the_fairness_age_bands() {
+        let schema = crate::schema::builtin();
+        let table = crate::data::generate_table(400, 7).unwrap();
+        let age = schema.field_index("age").unwrap();
+        let grouping = Grouping::of_field(&schema, age, &table).unwrap();
+        assert_eq!(
+            grouping,
+            Grouping::Bands { edges: schema.field(age).bands.clone().unwrap(), integer: true }
+        );
+        assert_eq!(grouping.labels()[1..7], ["18-25", "26-35", "36-45", "46-55", "56-65", "66+"]);
     }
 }

@@ -4,9 +4,11 @@
 
 use super::reference::{self, Distribution, GroupCount, GroupedApprovals, Reference, ratio};
 use super::stats::{self, TestResult};
+use crate::fairness::FairnessReport;
 use serde::{Deserialize, Serialize};
 
-pub const BATCH_FORMAT: &str = "credrisk-monitor-batch/1";
+/// /2: `fairness` is the batch's fairness report.
+pub const BATCH_FORMAT: &str = "credrisk-monitor-batch/2";
 
 /// When a change is worth a human.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -40,7 +42,7 @@ impl Default for Thresholds {
 }
 
 /// Everything `monitor` found for one batch (the JSON people script against).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BatchReport {
     pub format: String,
     /// 1 for the model's first monitored batch; the MLflow step.
@@ -59,13 +61,21 @@ pub struct BatchReport {
     pub alerts: Vec<Alert>,
     /// PSI between the warning and alert bands: worth a look, not a page.
     pub warnings: Vec<Alert>,
-    /// The batch's fairness report. TODO(#14, fairness): when `crate::fairness` lands, make this
-    /// its typed report (same names as `credrisk fairness --json`) and fill it in
-    /// [`super::monitor`]; `None` until then.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fairness: Option<serde_json::Value>,
+    /// The batch's fairness, as `credrisk fairness --json` reports it (the same names), by the
+    /// same groups as `approval`. Its alerts are on standing gaps and do not make the batch's
+    /// alerts (absolute thresholds are `credrisk fairness`'s job). None when the schema marks no
+    /// field protected, proxy or reported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fairness: Option<FairnessReport>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tracking: Option<TrackingRef>,
+}
+
+/// What the next batch reads back of a logged batch (its JSON artifact, any format version):
+/// the approvals it is compared with.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct PreviousBatch {
+    pub approval: ApprovalDrift,
 }
 
 /// Where the batch was logged.

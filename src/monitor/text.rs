@@ -3,6 +3,7 @@
 
 use super::report::{Against, Alert, AlertKind, BatchReport, Finding, InputDrift, PsiBand, TestName};
 use crate::explain::Lang;
+use crate::fairness::{Disparity, FairnessReport, Stat};
 use std::fmt::Write;
 
 /// A finding worded in `lang`.
@@ -168,6 +169,9 @@ pub fn render(report: &BatchReport, lang: Lang) -> String {
             );
         }
     }
+    if let Some(f) = &report.fairness {
+        fairness_lines(&mut out, f, es);
+    }
     if !report.warnings.is_empty() {
         let _ = writeln!(out, "\n{}:", tr("warnings", "avisos"));
         report.warnings.iter().for_each(|w| {
@@ -187,6 +191,57 @@ pub fn render(report: &BatchReport, lang: Lang) -> String {
         let _ = writeln!(out, "\nMLflow: run {} step {} · {}", t.run_id, t.step, t.ui_url);
     }
     out
+}
+
+/// The batch's disparities per grouping (Fairlearn's names), and what stands past
+/// `credrisk fairness`'s thresholds: reported, not alerted on here.
+fn fairness_lines(out: &mut String, f: &FairnessReport, es: bool) {
+    let tr = |en: &'static str, sp: &'static str| if es { sp } else { en };
+    let _ = writeln!(
+        out,
+        "\n{} ({} {}, {}):",
+        tr("fairness of the batch", "equidad del lote"),
+        f.n_boot,
+        tr("bootstrap replicates", "réplicas bootstrap"),
+        tr("as credrisk fairness", "como credrisk fairness")
+    );
+    let _ = writeln!(
+        out,
+        "  {:<22} {:>20} {:>20} {:>20} {:>20}",
+        tr("by", "por"),
+        "dp_difference",
+        "dp_ratio",
+        "eopp_difference",
+        "eodds_difference"
+    );
+    let stat = |s: Stat| match (s.value.is_nan(), s.ci) {
+        (true, _) => "—".to_string(),
+        (false, Some([lo, hi])) => format!("{:.3} [{lo:.3}, {hi:.3}]", s.value),
+        (false, None) => format!("{:.3}", s.value),
+    };
+    for by in &f.by {
+        let cells: Vec<String> = Disparity::JUDGED.iter().map(|&d| stat(by.disparity(d))).collect();
+        let _ = writeln!(
+            out,
+            "  {:<22} {:>20} {:>20} {:>20} {:>20}",
+            by.name, cells[0], cells[1], cells[2], cells[3]
+        );
+    }
+    if !f.alerts.is_empty() {
+        let _ = writeln!(
+            out,
+            "  {} {} {}",
+            f.alerts.len(),
+            tr(
+                "standing disparities past credrisk fairness's thresholds (reported; monitor alerts on movement)",
+                "disparidades por sobre los umbrales de credrisk fairness (informadas; monitor alerta sobre cambios)"
+            ),
+            f.alerts.iter().map(|a| format!("{}:{}", a.by, a.metric.key())).collect::<Vec<_>>().join(", ")
+        );
+    }
+    for note in &f.notes {
+        let _ = writeln!(out, "  {}: {note}", tr("note", "nota"));
+    }
 }
 
 fn drift_line(d: &InputDrift, es: bool) -> String {

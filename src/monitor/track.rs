@@ -2,8 +2,9 @@
 //! (step = batch number, timestamp = the period), each batch's JSON an artifact under
 //! `batches/`, from which the next batch reads the previous one. Works with any [`Store`].
 
-use super::report::{BatchReport, TrackingRef};
+use super::report::{BatchReport, PreviousBatch, TrackingRef};
 use crate::error::{Error, Result};
+use crate::fairness;
 use crate::fsutil::{StagingDir, write_atomic};
 use crate::tracking::{self, ActiveRun, Metric, RunStatus, Store};
 
@@ -19,8 +20,8 @@ pub struct MonitorRun<'s> {
     run: ActiveRun<'s>,
     /// The number this batch gets (1 for the first).
     pub batch: i64,
-    /// The previous batch's report, if there was one.
-    pub previous: Option<BatchReport>,
+    /// The previous batch's approvals, if there was one.
+    pub previous: Option<PreviousBatch>,
 }
 
 /// Finds the model's monitoring run in `experiment` (or starts it) and reads its last batch.
@@ -108,24 +109,17 @@ impl MonitorRun<'_> {
     }
 }
 
-/// A metric key MLflow accepts: characters outside `[/\w.\- :]` (an apostrophe in a region's
-/// name) become `_`.
+/// A metric key MLflow accepts: its parts joined by `/`, each made a key part by
+/// [`fairness::metric_part`] (an apostrophe in a region's name becomes `_`).
 pub fn metric_key(parts: &[&str]) -> String {
-    parts
-        .iter()
-        .map(|p| {
-            p.chars()
-                .map(|c| if c.is_alphanumeric() || "_.- :".contains(c) { c } else { '_' })
-                .collect::<String>()
-        })
-        .collect::<Vec<_>>()
-        .join("/")
+    parts.iter().map(|p| fairness::metric_part(p)).collect::<Vec<_>>().join("/")
 }
 
 /// The batch's numbers as metrics of one step, so the MLflow UI draws each over the batches:
 /// `psi/<input>`, `ks/<input>/p_value`, `chi2/<input>/p_value`, `approval/overall`,
-/// `approval/<field>/<group>`, `approval_gap/<field>`, `alerts`, `n_rows`. No key is another's
-/// prefix (the file store keeps a key as a path).
+/// `approval/<field>/<group>`, `approval_gap/<field>`, `alerts`, `n_rows`, and the batch's
+/// fairness under the names `credrisk train` logs (`fairness/gender/dp_ratio`, …). No key is
+/// another's prefix (the file store keeps a key as a path).
 pub fn metrics(report: &BatchReport) -> Vec<Metric> {
     let (step, ts) = (report.batch, report.timestamp_ms);
     let mut out = Vec::new();
@@ -153,6 +147,9 @@ pub fn metrics(report: &BatchReport) -> Vec<Metric> {
                 push(metric_key(&["approval", &field.field, &g.value]), rate);
             }
         }
+    }
+    for (key, value) in report.fairness.iter().flat_map(|f| f.mlflow_metrics()) {
+        push(key, value);
     }
     out
 }

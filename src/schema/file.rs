@@ -70,6 +70,7 @@ struct RawColumn {
     kind: Spanned<String>,
     min: Option<Spanned<Value>>,
     max: Option<Spanned<Value>>,
+    bands: Option<Spanned<Vec<Value>>>,
     categories: Option<Spanned<Vec<RawCategory>>>,
     nullable: Option<Spanned<bool>>,
     unit: Option<Spanned<Value>>,
@@ -79,6 +80,7 @@ struct RawColumn {
     positive: Option<Spanned<Value>>,
     protected: Option<Spanned<bool>>,
     proxy: Option<Spanned<bool>>,
+    reported: Option<Spanned<bool>>,
     exclude: Option<Spanned<bool>>,
     recourse: Option<Spanned<String>>,
 }
@@ -231,10 +233,30 @@ fn column(raw: &RawColumn) -> Result<Column, Failure> {
         role,
         protected: flag(&raw.protected),
         proxy: flag(&raw.proxy),
+        reported: flag(&raw.reported),
         exclude: flag(&raw.exclude),
         recourse,
+        bands: bands(raw)?,
         name,
     })
+}
+
+/// The fairness bands of a numeric column: numbers (their order is checked by [`Schema::new`]).
+fn bands(raw: &RawColumn) -> Result<Option<Vec<f64>>, Failure> {
+    let n = raw.name.get_ref().as_str();
+    let Some(list) = &raw.bands else { return Ok(None) };
+    if !matches!(raw.kind.get_ref().as_str(), "number" | "integer") {
+        return fail(list.span(), n, "bands", "bands apply to number and integer columns".to_string());
+    }
+    list.get_ref()
+        .iter()
+        .map(|v| match v {
+            Value::Integer(i) => Ok(*i as f64),
+            Value::Float(f) => Ok(*f),
+            other => fail(list.span(), n, "bands", format!("every band edge is a number, got {other}")),
+        })
+        .collect::<Result<Vec<f64>, Failure>>()
+        .map(Some)
 }
 
 fn kind(raw: &RawColumn) -> Result<Kind, Failure> {
@@ -412,11 +434,13 @@ fn problem_span(raw: &RawSchema, p: &Problem) -> Option<Range<usize>> {
                 "type" => Some(r.kind.span()),
                 "min" => r.min.as_ref().map(|v| v.span()),
                 "max" => r.max.as_ref().map(|v| v.span()),
+                "bands" => r.bands.as_ref().map(|v| v.span()),
                 "positive" => r.positive.as_ref().map(|v| v.span()),
                 "role" => r.role.as_ref().map(|v| v.span()),
                 "nullable" => r.nullable.as_ref().map(|v| v.span()),
                 "protected" => r.protected.as_ref().map(|v| v.span()),
                 "proxy" => r.proxy.as_ref().map(|v| v.span()),
+                "reported" => r.reported.as_ref().map(|v| v.span()),
                 "exclude" => r.exclude.as_ref().map(|v| v.span()),
                 _ => None,
             };

@@ -153,9 +153,15 @@ pub struct Column {
     pub protected: bool,
     /// May stand in for a protected attribute (region): treated like one in reasons.
     pub proxy: bool,
+    /// A legitimate factor whose group gaps are reported beside the protected attributes
+    /// (education level): a fairness and monitoring group, yet cited in reasons like any input.
+    pub reported: bool,
     /// Accepted and carried, but not a model input.
     pub exclude: bool,
     pub recourse: Recourse,
+    /// Where fairness and monitoring cut this numeric field into groups (age: 18, 26, 36, …):
+    /// ascending edges, `< e0`, `[e0, e1)`, …, `>= e_last`. None: quintiles of the data.
+    pub bands: Option<Vec<f64>>,
 }
 
 impl Column {
@@ -171,14 +177,21 @@ impl Column {
             role: Role::Feature,
             protected: false,
             proxy: false,
+            reported: false,
             exclude: false,
             recourse: Recourse::Any,
+            bands: None,
         }
     }
 
     /// Never cited in reasons: protected attributes and their proxies.
     pub fn never_cited(&self) -> bool {
         self.protected || self.proxy
+    }
+
+    /// Split into groups by fairness and monitoring: protected, proxy and reported fields.
+    pub fn is_fairness_group(&self) -> bool {
+        (self.protected || self.proxy || self.reported) && !matches!(self.kind, Kind::Text)
     }
 }
 

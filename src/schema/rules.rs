@@ -66,7 +66,12 @@ impl Schema {
                 Role::Diagnostic => scores.push(i),
             }
             if !matches!(c.role, Role::Feature) {
-                for (flag, set) in [("exclude", c.exclude), ("protected", c.protected), ("proxy", c.proxy)] {
+                for (flag, set) in [
+                    ("exclude", c.exclude),
+                    ("protected", c.protected),
+                    ("proxy", c.proxy),
+                    ("reported", c.reported),
+                ] {
                     if set {
                         return fail(
                             at,
@@ -200,6 +205,18 @@ fn check_kind(c: &Column) -> Result<(), (&'static str, String)> {
             return Err(("max", format!("integer bounds must lie within ±{MAX_EXACT} (exact as f64)")));
         }
         _ => {}
+    }
+    if let Some(edges) = &c.bands {
+        if !matches!(c.kind, Kind::Number { .. } | Kind::Integer { .. }) {
+            return Err(("bands", "bands apply to number and integer columns".into()));
+        }
+        if edges.is_empty() || edges.iter().any(|e| !e.is_finite()) || edges.windows(2).any(|w| w[0] >= w[1])
+        {
+            return Err((
+                "bands",
+                format!("bands must be finite, increasing edges (e.g. [18, 26, 36]), got {edges:?}"),
+            ));
+        }
     }
     Ok(())
 }

@@ -43,6 +43,10 @@ pub fn write(schema: &Schema) -> String {
             Kind::Category(cats) | Kind::Ordered(cats) => write_categories(&mut out, cats),
             Kind::Boolean | Kind::Text => {}
         }
+        if let Some(edges) = &c.bands {
+            let edges: Vec<String> = edges.iter().map(|e| number(*e)).collect();
+            let _ = writeln!(out, "bands = [{}]", edges.join(", "));
+        }
         if c.nullable {
             out.push_str("nullable = true\n");
         }
@@ -66,7 +70,9 @@ pub fn write(schema: &Schema) -> String {
             Role::Id => out.push_str("role = \"id\"\n"),
             Role::Diagnostic => out.push_str("role = \"diagnostic\"\n"),
         }
-        for (key, set) in [("protected", c.protected), ("proxy", c.proxy), ("exclude", c.exclude)] {
+        for (key, set) in
+            [("protected", c.protected), ("proxy", c.proxy), ("reported", c.reported), ("exclude", c.exclude)]
+        {
             if set {
                 let _ = writeln!(out, "{key} = true");
             }

