@@ -108,15 +108,45 @@ print(denied)
 }
 
 /// `/predict` of the real server (127.0.0.1) answers what `credrisk score` writes and `credrisk
-/// explain` says, bit for bit, on the same rows: all 3,000 through `/predict/batch`, and 300 one
-/// by one through `/predict` with `include_explanation` (base value, SHAP per field, reasons).
-/// The customers are the Parquet rows as pyarrow reads them; Python compares the exact floats.
+/// explain` says, bit for bit, on the same rows: 3,000 applicants whose numbers are full 17-digit
+/// doubles (so the service must read JSON numbers exactly, as Parquet holds them), all through
+/// `/predict/batch`, 300 one by one through `/predict` with `include_explanation` (base value,
+/// SHAP per field, reasons). Python writes the Parquet file and the request bodies; they are sent
+/// and the answers kept as bytes, and Python compares the exact floats.
 #[test]
 fn predict_over_http_is_score_and_explain_bit_for_bit() {
     let d = workdir();
+    let make = r#"
+import json, random, sys, pyarrow as pa, pyarrow.parquet as pq
+d = sys.argv[1]
+table = pq.read_table(f"{d}/apps.parquet").drop_columns(["approved", "approval_score"])
+rng = random.Random(17)
+columns = {}
+for name in table.column_names:
+    values = table.column(name).to_pylist()
+    if pa.types.is_floating(table.schema.field(name).type):
+        # A relative nudge of up to 1e-9, kept within the file's own range (so valid), makes each
+        # value a full-precision double.
+        present = [v for v in values if v is not None]
+        lo, hi = min(present), max(present)
+        values = [v if v is None or v == 0 else min(max(v * (1 + rng.uniform(-1e-9, 1e-9)), lo), hi)
+                  for v in values]
+    columns[name] = pa.array(values, type=table.schema.field(name).type)
+precise = pa.table(columns)
+pq.write_table(precise, f"{d}/precise.parquet")
+rows = precise.to_pylist()
+with open(f"{d}/requests.txt", "w") as out:
+    for k in range(0, len(rows), 1000):
+        out.write(json.dumps({"customers": rows[k:k + 1000]}) + "\n")
+    for r in rows[:300]:
+        out.write(json.dumps({"customer": r, "include_explanation": True, "lang": "en"}) + "\n")
+print(sum(len(repr(v)) >= 17 for r in rows for v in r.values() if isinstance(v, float)))
+"#;
+    let long: usize = python_ok(make, &[p(d)]).trim().parse().unwrap();
+    assert!(long > 3000, "full-precision doubles in the file: {long}");
     score_ok(&[
         "--data",
-        "apps.parquet",
+        "precise.parquet",
         "--out",
         "http_ref.parquet",
         "--explain",
@@ -131,7 +161,7 @@ fn predict_over_http_is_score_and_explain_bit_for_bit() {
             "--model",
             "outputs/model",
             "--customer",
-            "apps.parquet",
+            "precise.parquet",
             "--format",
             "json",
             "--lang",
@@ -139,72 +169,48 @@ fn predict_over_http_is_score_and_explain_bit_for_bit() {
         ],
     );
     std::fs::write(d.join("http_explain.jsonl"), &explained.stdout).unwrap();
-    let rows = r#"
-import json, sys, pyarrow.parquet as pq
-rows = pq.read_table(sys.argv[1] + "/apps.parquet").to_pylist()
-for r in rows:
-    r.pop("approved"); r.pop("approval_score")
-print(json.dumps(rows))
-"#;
-    let customers: Vec<serde_json::Value> = serde_json::from_str(&python_ok(rows, &[p(d)])).unwrap();
-    assert_eq!(customers.len(), 3000);
-    let model = d.join("outputs/model");
-    let server = serve_support::Server::start(p(&model), &[]);
-    let mut batch = Vec::new();
-    for chunk in customers.chunks(1000) {
-        let reply =
-            serve_support::post_json(&server, "/predict/batch", &serde_json::json!({"customers": chunk}));
+    let server = serve_support::Server::start(p(&d.join("outputs/model")), &[]);
+    let requests = std::fs::read_to_string(d.join("requests.txt")).unwrap();
+    let mut answers = String::new();
+    for body in requests.lines() {
+        let path = if body.starts_with("{\"customers\"") { "/predict/batch" } else { "/predict" };
+        let reply = serve_support::post(&server, path, body, &[]);
         assert_eq!(reply.status, 200, "{}", reply.body);
-        batch.extend(reply.json()["results"].as_array().expect("results").iter().cloned());
+        answers.push_str(reply.body.trim_end());
+        answers.push('\n');
     }
-    assert_eq!(batch.len(), customers.len());
-    let mut lines = String::new();
-    for (i, answer) in batch.iter().enumerate() {
-        let single = if i < 300 {
-            let body =
-                serde_json::json!({"customer": customers[i], "include_explanation": true, "lang": "en"});
-            let reply = serve_support::post_json(&server, "/predict", &body);
-            assert_eq!(reply.status, 200, "{}", reply.body);
-            reply.json()
-        } else {
-            serde_json::Value::Null
-        };
-        lines.push_str(&serde_json::json!({"batch": answer, "single": single}).to_string());
-        lines.push('\n');
-    }
-    std::fs::write(d.join("http.jsonl"), lines).unwrap();
+    std::fs::write(d.join("http_answers.jsonl"), answers).unwrap();
     let script = r#"
 import json, sys, pyarrow.parquet as pq
 d = sys.argv[1]
+rows = pq.read_table(f"{d}/precise.parquet").to_pylist()
 scored = pq.read_table(f"{d}/http_ref.parquet").to_pylist()
 explained = [json.loads(l) for l in open(f"{d}/http_explain.jsonl")]
-http = [json.loads(l) for l in open(f"{d}/http.jsonl")]
-assert len(scored) == len(explained) == len(http) == 3000
-singles = denied = 0
-for i, (s, e, h) in enumerate(zip(scored, explained, http)):
-    b = h["batch"]
-    assert b["index"] == i and b["probability"] == s["probability"] == e["probability"], (i, b, s["probability"])
+answers = [json.loads(l) for l in open(f"{d}/http_answers.jsonl")]
+batch = [r for a in answers[:3] for r in a["results"]]
+singles = answers[3:]
+assert len(rows) == len(scored) == len(explained) == len(batch) == 3000 and len(singles) == 300
+for i, (s, e, b) in enumerate(zip(scored, explained, batch)):
+    assert b["index"] == i % 1000 and b["probability"] == s["probability"] == e["probability"], (i, b, s)
     assert b["approved"] == s["approved"] == e["approved"], i
-    one = h["single"]
-    if one is None:
-        continue
-    singles += 1
-    x = one["explanation"]
+denied = 0
+for i, one in enumerate(singles):
+    s, e, x = scored[i], explained[i], one["explanation"]
     assert one["probability"] == s["probability"] and one["approved"] == s["approved"], (i, one)
-    assert x["base_value"] == s["base_value"] == e["base_value"], (i, x["base_value"], s["base_value"])
-    assert [(c["feature"], c["shap"]) for c in x["contributions"]] == \
-        [(c["feature"], c["shap"]) for c in e["contributions"]], i
+    assert x["base_value"] == s["base_value"] == e["base_value"], i
+    pairs = [(c["feature"], c["shap"]) for c in x["contributions"]]
+    assert pairs == [(c["feature"], c["shap"]) for c in e["contributions"]], (i, pairs, e["contributions"])
+    assert all(shap == s["shap_" + f] for f, shap in pairs), i
+    # The service read every number exactly: it echoes each field's value as sent.
     for c in x["contributions"]:
-        assert c["shap"] == s["shap_" + c["feature"]], (i, c)
+        if c["feature"] in rows[i]:
+            assert c["value"] == rows[i][c["feature"]], (i, c, rows[i][c["feature"]])
     assert (" | ".join(r["text"] for r in x["reasons"]) or None) == s["reasons"], i
-    assert [r["text"] for r in x["reasons"]] == [r["text"] for r in e["reasons"]], i
     denied += not one["approved"]
-print(singles, denied)
+print(denied)
 "#;
-    let counts = python_ok(script, &[p(d)]);
-    let counts: Vec<usize> = counts.split_whitespace().map(|n| n.parse().unwrap()).collect();
-    assert_eq!(counts[0], 300);
-    assert!(counts[1] >= 10, "denials with reasons among the first 300: {counts:?}");
+    let denied: usize = python_ok(script, &[p(d)]).trim().parse().unwrap();
+    assert!(denied >= 10, "denials with reasons among the first 300: {denied}");
 }
 
 /// The Parquet output as pyarrow reads it (types, nullability, nulls of skipped rows) and the CSV
