@@ -17,6 +17,10 @@ pub enum NotReady {
     ModelLoading,
     /// Decisions could not be recorded in the audit log, with why.
     AuditUnwritable(String),
+    /// The watched alias's registry has been unreachable past the grace period, with why.
+    RegistryUnreachable(String),
+    /// SIGTERM arrived: finishing the requests it holds, taking no new ones.
+    Draining,
 }
 
 impl NotReady {
@@ -25,6 +29,8 @@ impl NotReady {
         match self {
             NotReady::ModelLoading => "model",
             NotReady::AuditUnwritable(_) => "audit_log",
+            NotReady::RegistryUnreachable(_) => "registry",
+            NotReady::Draining => "shutdown",
         }
     }
 
@@ -33,6 +39,8 @@ impl NotReady {
         match self {
             NotReady::ModelLoading => "model_unavailable",
             NotReady::AuditUnwritable(_) => "audit_unavailable",
+            // Decisions are still given from the model in hand; only readiness reports these.
+            NotReady::RegistryUnreachable(_) | NotReady::Draining => "not_ready",
         }
     }
 
@@ -40,6 +48,8 @@ impl NotReady {
         match self {
             NotReady::ModelLoading => "is still loading".into(),
             NotReady::AuditUnwritable(why) => format!("cannot be written: {why}"),
+            NotReady::RegistryUnreachable(why) => why.clone(),
+            NotReady::Draining => "draining after SIGTERM".into(),
         }
     }
 }
@@ -47,11 +57,17 @@ impl NotReady {
 /// Every readiness check that fails now (empty: ready).
 pub fn not_ready(state: &State) -> Vec<NotReady> {
     let mut failing = Vec::new();
+    if state.draining() {
+        failing.push(NotReady::Draining);
+    }
     if state.model().is_none() {
         failing.push(NotReady::ModelLoading);
     }
     if let Some(Err(why)) = state.audit.as_ref().map(|log| log.check()) {
         failing.push(NotReady::AuditUnwritable(why));
+    }
+    if let Some(why) = state.registry.as_ref().and_then(|r| r.not_ready()) {
+        failing.push(NotReady::RegistryUnreachable(why));
     }
     failing
 }
@@ -67,11 +83,25 @@ pub async fn live() -> HttpResponse {
     json(HttpResponse::Ok(), web::Bytes::from_static(b"{\"status\":\"ok\"}"))
 }
 
-/// `GET /health/ready` and `GET /health`: the model summary when ready.
+/// `GET /health/ready` and `GET /health`: the model summary when ready, with the watched
+/// registry's status (reachable or not, within the grace period).
 pub async fn ready(state: web::Data<State>) -> HttpResponse {
     let failing = not_ready(&state);
     match state.model() {
-        Some(model) if failing.is_empty() => json(HttpResponse::Ok(), model.health_json.clone()),
+        Some(model) if failing.is_empty() => match &state.registry {
+            None => json(HttpResponse::Ok(), model.health_json.clone()),
+            Some(registry) => {
+                let mut body: serde_json::Value =
+                    serde_json::from_slice(&model.health_json).unwrap_or_default();
+                let status = registry.snapshot();
+                body["registry"] = serde_json::json!({
+                    "reachable": status.reachable,
+                    "seconds_since_success": status.seconds_since_success,
+                    "error": status.last_error,
+                });
+                json(HttpResponse::Ok(), web::Bytes::from(body.to_string()))
+            }
+        },
         _ => not_ready_error(&failing).response(),
     }
 }
