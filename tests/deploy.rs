@@ -585,11 +585,11 @@ fn replicas_behind_nginx_follow_the_champion_through_rollout_registry_outage_and
     let stopping = a.wait_for_log(|v| v["message"] == "stopping", Duration::from_secs(1));
     assert_eq!(stopping["signal"], "SIGTERM");
 
-    // Every request log line of the survivor names the model that answered.
+    // Every answered request's log line on the survivor names the model and the key.
     let logged: Vec<Value> = b
         .log_json()
         .into_iter()
-        .filter(|v| v["message"] == "request" && v["endpoint"] == "/predict")
+        .filter(|v| v["message"] == "request" && v["endpoint"] == "/predict" && v["status"] == 200)
         .collect();
     assert!(!logged.is_empty());
     for line in &logged {

@@ -9,8 +9,10 @@ mod serve_support;
 use serde_json::{Value, json};
 use serve_support::common::{self, run_in};
 use serve_support::{Fixture, Server, get, post};
+use std::io::Read;
 use std::path::Path;
-use std::time::Duration;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 /// `credrisk keys add NAME --file FILE` in `dir`: the key it printed.
 fn add_key(dir: &Path, name: &str, file: &Path) -> String {
@@ -134,13 +136,37 @@ fn binding_beyond_loopback_without_keys_is_refused() {
     }
 }
 
-/// Starts `credrisk serve ARGS`, which must exit 2 within 30 s (else the guard kills it) with one
-/// line on stderr: that line.
+/// Starts `credrisk serve --port 0 ARGS`, which must exit 2 within 30 s (else the guard kills
+/// it) with one line on stderr: that line.
 fn refused_at_start(args: &[&str]) -> String {
-    let mut server = Server::launch(args, |_| {});
-    assert_eq!(server.wait_exit(Duration::from_secs(30)), Some(2), "{}", server.log_text());
-    std::thread::sleep(Duration::from_millis(200));
-    let stderr = server.stderr_lines();
-    assert_eq!(stderr.len(), 1, "{stderr:?}");
-    stderr[0].clone()
+    struct Guard(std::process::Child);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let child = common::credrisk()
+        .args(["serve", "--port", "0"])
+        .args(args)
+        .env_remove("MODEL_URI")
+        .env_remove("MLFLOW_TRACKING_URI")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("credrisk serve starts");
+    let mut guard = Guard(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = guard.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "credrisk serve {args:?} did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    guard.0.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    stderr.trim().to_string()
 }
