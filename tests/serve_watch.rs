@@ -17,27 +17,25 @@ use std::time::{Duration, Instant};
 const NAME: &str = "credrisk-model";
 
 /// Trains another model on the fixture's data into the same tracking store; its run id.
-fn train_run(fixture: &Fixture, outputs: &str, trees: &str, seed: &str) -> String {
+fn train_run(fixture: &Fixture, outputs: &str, trees: &str, seed: &str, extra: &[&str]) -> String {
     let dir = fixture.dir.path();
     let out = dir.join(outputs);
     let p = |p: &Path| p.to_str().unwrap().to_string();
-    common::ok_in(
-        dir,
-        &[
-            "train",
-            "--data",
-            &p(&fixture.data),
-            "--outputs",
-            &p(&out),
-            "--tracking-uri",
-            &p(&dir.join("mlruns")),
-            "--n-estimators",
-            trees,
-            "--seed",
-            seed,
-            "--quiet",
-        ],
-    );
+    let args = [
+        "train",
+        "--data",
+        &p(&fixture.data),
+        "--outputs",
+        &p(&out),
+        "--tracking-uri",
+        &p(&dir.join("mlruns")),
+        "--n-estimators",
+        trees,
+        "--seed",
+        seed,
+        "--quiet",
+    ];
+    common::ok_in(dir, &[&args[..], extra].concat());
     run_id_of(&out.join("model"))
 }
 
@@ -156,8 +154,8 @@ fn a_watched_alias_swaps_under_load_and_a_corrupt_version_is_refused() {
     let fixture = Fixture::train();
     let mlruns = fixture.dir.path().join("mlruns");
     let run1 = fixture.run_id();
-    let run2 = train_run(&fixture, "out2", "12", "7");
-    let run3 = train_run(&fixture, "out3", "5", "8");
+    let run2 = train_run(&fixture, "out2", "12", "7", &[]);
+    let run3 = train_run(&fixture, "out3", "5", "8", &[]);
     assert_eq!(promote(&fixture, &run1), 1);
 
     let mut server = Server::spawn(&[
@@ -246,4 +244,12 @@ fn a_watched_alias_swaps_under_load_and_a_corrupt_version_is_refused() {
     assert_eq!(promote(&fixture, &run1), 4);
     let back = wait_for_version(&server, 4, Duration::from_secs(10));
     assert_eq!(back["run_id"], run1.as_str());
+
+    // A model that asks for other applicant fields would break clients mid-rollout: refused.
+    let other = train_run(&fixture, "out5", "5", "9", &["--exclude", "regional_cpi"]);
+    assert_eq!(promote(&fixture, &other), 5);
+    let refused = server.wait_for_log(|v| v["refused_version"] == 5, Duration::from_secs(10));
+    assert!(refused["error"].as_str().unwrap().contains("other applicant fields"), "{refused}");
+    let model = get(&server, "/model").json();
+    assert_eq!((model["version"].as_u64(), model["run_id"].as_str()), (Some(4), Some(run1.as_str())));
 }

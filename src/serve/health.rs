@@ -8,6 +8,7 @@ use super::state::State;
 use crate::schema::FieldError;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, web};
+use serde::Serialize;
 
 /// Why the service cannot give decisions now. Each is one readiness check; later ones (the
 /// registry poll, draining after SIGTERM) are new variants.
@@ -83,25 +84,37 @@ pub async fn live() -> HttpResponse {
     json(HttpResponse::Ok(), web::Bytes::from_static(b"{\"status\":\"ok\"}"))
 }
 
+/// The answer of a ready replica.
+#[derive(Serialize)]
+struct Ready<'a> {
+    status: &'static str,
+    model: &'a serde_json::Value,
+    /// Only when following an alias.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    registry: Option<RegistryHealth>,
+}
+
+#[derive(Serialize)]
+struct RegistryHealth {
+    reachable: bool,
+    seconds_since_success: Option<f64>,
+    error: Option<String>,
+}
+
 /// `GET /health/ready` and `GET /health`: the model summary when ready, with the watched
 /// registry's status (reachable or not, within the grace period).
 pub async fn ready(state: web::Data<State>) -> HttpResponse {
     let failing = not_ready(&state);
     match state.model() {
-        Some(model) if failing.is_empty() => match &state.registry {
-            None => json(HttpResponse::Ok(), model.health_json.clone()),
-            Some(registry) => {
-                let mut body: serde_json::Value =
-                    serde_json::from_slice(&model.health_json).unwrap_or_default();
-                let status = registry.snapshot();
-                body["registry"] = serde_json::json!({
-                    "reachable": status.reachable,
-                    "seconds_since_success": status.seconds_since_success,
-                    "error": status.last_error,
-                });
-                json(HttpResponse::Ok(), web::Bytes::from(body.to_string()))
-            }
-        },
+        Some(model) if failing.is_empty() => {
+            let registry = state.registry.as_ref().map(|r| r.snapshot()).map(|s| RegistryHealth {
+                reachable: s.reachable,
+                seconds_since_success: s.seconds_since_success,
+                error: s.last_error,
+            });
+            let body = Ready { status: "ok", model: &model.summary, registry };
+            json(HttpResponse::Ok(), web::Bytes::from(serde_json::to_vec(&body).unwrap_or_default()))
+        }
         _ => not_ready_error(&failing).response(),
     }
 }

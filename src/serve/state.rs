@@ -31,7 +31,8 @@ pub struct Loaded {
     pub explainer: Explainer,
     pub labels: ModelLabels,
     pub model_json: Bytes,
-    pub health_json: Bytes,
+    /// What `/health/ready` says about the model (run, URI, name, version, method).
+    pub summary: Value,
     pub openapi_json: Bytes,
     /// Explanations running over every worker (whether one may take both cores).
     pub contention: Contention,
@@ -58,7 +59,7 @@ impl Loaded {
         let loaded_at = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
         let summary = json!({"run_id": model_ref.run_id, "uri": model_ref.uri, "name": model_ref.name,
                              "version": model_ref.version, "method": explainer.method()});
-        let health = json!({"status": "ok", "model": summary});
+
         let info = &model.info;
         let metadata = json!({
             "run_id": model_ref.run_id,
@@ -84,7 +85,7 @@ impl Loaded {
             planner: Planner::new(Arc::clone(explainer.shared_model())),
             labels,
             model_json: Bytes::from(serde_json::to_vec(&metadata).unwrap_or_default()),
-            health_json: Bytes::from(serde_json::to_vec(&health).unwrap_or_default()),
+            summary,
             openapi_json: Bytes::from(serde_json::to_vec(&document).unwrap_or_default()),
             explainer,
             contention: Contention::default(),
