@@ -360,8 +360,8 @@ fn service_schemas(s: &mut Map<String, Value>) {
     let registered = json!({"name": {"type": ["string", "null"]}, "version": {"type": ["integer", "null"]}});
     let summary = object(
         json!({"run_id": {"type": ["string", "null"]}, "uri": {"type": "string"}, "method": method,
-               "name": registered["name"], "version": registered["version"]}),
-        &["run_id", "uri", "method", "name", "version"],
+               "name": {"type": "string"}, "version": {"type": "integer", "minimum": 1}}),
+        &["run_id", "uri", "method"],
     );
     s.insert("Live".into(), object(json!({"status": {"type": "string", "enum": ["ok"]}}), &["status"]));
     let registry = object(

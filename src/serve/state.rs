@@ -57,8 +57,13 @@ impl Loaded {
             n_trees: model.forest.trees.len(),
         };
         let loaded_at = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
-        let summary = json!({"run_id": model_ref.run_id, "uri": model_ref.uri, "name": model_ref.name,
-                             "version": model_ref.version, "method": explainer.method()});
+        let mut summary =
+            json!({"run_id": model_ref.run_id, "uri": model_ref.uri, "method": explainer.method()});
+        // Like the answers' `model`: name and version only for a model from the registry.
+        if let (Some(name), Some(version)) = (&model_ref.name, model_ref.version) {
+            summary["name"] = name.as_str().into();
+            summary["version"] = version.into();
+        }
 
         let info = &model.info;
         let metadata = json!({
