@@ -29,6 +29,23 @@ impl FoundModel {
         &self.0.uri
     }
 
+    /// The same model under another URI: a pinned version found for `models:/NAME@ALIAS` keeps
+    /// the alias as the URI its answers name (the version is named beside it).
+    pub fn named(mut self, uri: &str) -> FoundModel {
+        self.0.uri = uri.to_string();
+        self
+    }
+
+    /// The registered model's name and version, when found through the registry.
+    pub fn registered(&self) -> Option<&(String, u32)> {
+        self.0.registered.as_ref()
+    }
+
+    /// The run that produced the model, when known.
+    pub fn run_id(&self) -> Option<&str> {
+        self.0.run_id.as_deref()
+    }
+
     /// The local model directory (what sits beside the payload: `reference.json`).
     pub fn dir(&self) -> &Path {
         &self.0.dir
@@ -47,7 +64,8 @@ pub fn find_model(model_uri: Option<&str>, tracking_uri: Option<&str>) -> Result
 pub fn load_found(found: FoundModel) -> Result<(Arc<Model>, ModelRef)> {
     let model = Model::load(&found.0.dir)?;
     check_trained_in(&model, &found.0)?;
-    Ok((Arc::new(model), ModelRef { run_id: found.0.run_id, uri: found.0.uri }))
+    let (name, version) = found.0.registered.map_or((None, None), |(n, v)| (Some(n), Some(v)));
+    Ok((Arc::new(model), ModelRef { run_id: found.0.run_id, uri: found.0.uri, name, version }))
 }
 
 /// Resolves `model_uri` and loads the model, which must have been trained in the run the URI

@@ -403,26 +403,35 @@ fn health_model_openapi_and_metrics() {
     assert_eq!(customer["properties"]["gender"]["enum"], json!(["f", "m"]));
     assert_eq!(doc["components"]["schemas"]["Lang"]["enum"], json!(["es", "en"]));
 
-    let before = metric_value(
-        &get(&server, "/metrics").body,
-        "credrisk_decisions_total{endpoint=\"/predict\",outcome=\"denied\"}",
-    );
+    // Every series names the model that answered (served from a directory: no registry name).
+    let m = format!("model_name=\"\",model_version=\"\",model_run_id=\"{}\"", fx.run_id());
+    let denied = format!("credrisk_decisions_total{{endpoint=\"/predict\",outcome=\"denied\",{m}}}");
+    let before = metric_value(&get(&server, "/metrics").body, &denied);
     post_json(&server, "/predict", &json!({"customer": risky_customer()}));
     post_json(&server, "/predict", &json!({"customer": {}}));
     let text = get(&server, "/metrics").body;
-    let after = metric_value(&text, "credrisk_decisions_total{endpoint=\"/predict\",outcome=\"denied\"}");
+    let after = metric_value(&text, &denied);
     assert_eq!(after, before + 1.0);
-    assert!(metric_value(&text, "credrisk_http_requests_total{endpoint=\"/predict\",status=\"422\"}") >= 1.0);
-    assert!(metric_value(&text, "credrisk_http_requests_total{endpoint=\"/health\",status=\"200\"}") >= 1.0);
-    let count = metric_value(&text, "credrisk_http_request_duration_seconds_count{endpoint=\"/predict\"}");
+    let requests = |endpoint: &str, status: u16| {
+        metric_value(
+            &text,
+            &format!("credrisk_http_requests_total{{endpoint=\"{endpoint}\",status=\"{status}\",{m}}}"),
+        )
+    };
+    assert!(requests("/predict", 422) >= 1.0);
+    assert!(requests("/health", 200) >= 1.0);
+    let count = metric_value(
+        &text,
+        &format!("credrisk_http_request_duration_seconds_count{{endpoint=\"/predict\",{m}}}"),
+    );
     let inf = metric_value(
         &text,
-        "credrisk_http_request_duration_seconds_bucket{endpoint=\"/predict\",le=\"+Inf\"}",
+        &format!("credrisk_http_request_duration_seconds_bucket{{endpoint=\"/predict\",{m},le=\"+Inf\"}}"),
     );
     assert_eq!(count, inf);
     assert!(count >= 2.0);
     assert_eq!(metric_value(&text, "credrisk_model_loaded"), 1.0);
-    assert!(text.contains(&format!("credrisk_model_info{{run_id=\"{}\"", fx.run_id())), "{text}");
+    assert!(text.contains(&format!("credrisk_model_info{{{m},uri=")), "{text}");
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         let (name, value) = line.rsplit_once(' ').expect("name value");
         assert!(value.parse::<f64>().is_ok(), "bad sample {line}");

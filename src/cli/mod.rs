@@ -12,6 +12,7 @@ mod export_forest;
 mod fairness;
 mod generate;
 mod interrupt;
+mod keys;
 mod model_args;
 mod monitor;
 mod recourse;
@@ -109,6 +110,10 @@ enum Command {
     /// Expert: export a model's forest as `credrisk-forest/1` JSON (docs/forest-dump.md).
     #[command(after_help = "Example:\n  credrisk export-forest --out forest.json")]
     ExportForest(export_forest::Args),
+    /// API keys for `serve --api-keys`: create one (shown once; only its salted hash is stored).
+    #[command(after_help = "Example:\n  credrisk keys add scoring-app --file /etc/credrisk/keys\n  \
+                            credrisk serve --host 0.0.0.0 --api-keys /etc/credrisk/keys")]
+    Keys(keys::Args),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -152,6 +157,7 @@ fn run(command: Command) -> Result<i32> {
         Command::Schema(args) => return schema::run(args),
         Command::Fairness(args) => return fairness::run(args),
         Command::Monitor(args) => return monitor::run(args),
+        Command::Keys(args) => keys::run(args),
     };
     done.map(|()| 0)
 }

@@ -172,7 +172,7 @@ mod tests {
         let fitted =
             crate::forest::fit(&params, &columns, table.approved.as_deref().unwrap(), &|_| {}).unwrap();
         let model = Model { encoder, forest: fitted.forest, threshold: 0.5, info: ModelInfo::default() };
-        Explainer::new(Arc::new(model), ModelRef { run_id: None, uri: "test".into() }, None).unwrap()
+        Explainer::new(Arc::new(model), ModelRef { uri: "test".into(), ..ModelRef::default() }, None).unwrap()
     }
 
     #[test]

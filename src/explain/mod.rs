@@ -23,11 +23,16 @@ pub const MATERIAL_SHARE: f64 = 0.10;
 /// ECOA/Reg B: "more than four [reasons] is not likely to be helpful".
 pub const DEFAULT_TOP: usize = 4;
 
-/// Which model answered: `run_id` as recorded in its MLmodel, and the URI it was loaded from.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Which model answered: `run_id` as recorded in its MLmodel, the URI it was loaded from, and
+/// the registered model's name and version when it came through the registry.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct ModelRef {
     pub run_id: Option<String>,
     pub uri: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -95,6 +95,9 @@ pub struct Record<'a> {
     pub index: Option<usize>,
     pub model: &'a ModelRef,
     pub method: &'a str,
+    /// The name of the API key the decision was asked with (never the key itself).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<&'a str>,
     /// The customer as the model scored it (categories in canonical spelling).
     pub customer: serde_json::Value,
     pub decision: &'static str,

@@ -7,7 +7,8 @@ use super::errors::ApiError;
 use super::observe::Outcome;
 use super::request::{self, resolve_lang};
 use super::routes::{
-    Origin, PredictBody, Verdict, audit, audit_line, explain_with, json_ok, loaded, request_id, respond,
+    Origin, PredictBody, Verdict, audit, audit_line, explain_with, json_ok, key_name, loaded, pinned,
+    request_id, respond, schema_of,
 };
 use super::state::{Loaded, State};
 use crate::explain::{Answer, Lang, ModelRef, Prediction, Reason};
@@ -59,9 +60,10 @@ async fn batch_inner(
 ) -> Result<HttpResponse, ApiError> {
     let query_lang = request::query_lang(req.query_string())?;
     let body = request::read_json(req, payload, state.body_limit).await?;
-    let parsed = request::parse_batch(&body, super::routes::schema_of(state))?;
+    let model = pinned(req, state);
+    let parsed = request::parse_batch(&body, schema_of(&model))?;
     drop(body);
-    let loaded = Arc::clone(loaded(state)?);
+    let loaded = loaded(model)?;
     let lang = resolve_lang(parsed.lang, query_lang, req);
     let explain = parsed.include_explanation;
     let with_audit_reasons = state.audit.is_some();
@@ -71,16 +73,18 @@ async fn batch_inner(
         .map_err(|e| ApiError::internal(format!("batch scoring stopped: {e}")))?;
 
     if state.audit.is_some() {
-        let lines = audit_lines(&scored, &loaded, &request_id(req), lang);
+        let (id, key) = (request_id(req), key_name(req));
+        let origin = Origin { request_id: &id, endpoint: ENDPOINT, index: None, key: key.as_deref() };
+        let lines = audit_lines(&scored, &loaded, origin, lang);
         let answered =
             scored.iter().filter(|s| matches!(s, Scored::Predicted { .. } | Scored::Explained { .. }));
-        audit(state, &lines, answered.count() as u64)?;
+        audit(state, &loaded, &lines, answered.count() as u64)?;
     }
     let endpoint = super::metrics::endpoint_index(ENDPOINT);
     let results: Vec<Item> = scored.iter().enumerate().map(|(i, s)| item(i, s)).collect();
     for r in &results {
         if let Item::Answer(a) = r {
-            state.metrics.record_decision(endpoint, a.approved, a.explanation.is_some());
+            loaded.metrics.record_decision(endpoint, a.approved, a.explanation.is_some());
         }
     }
     let outcome = Outcome { items: Some(results.len()), explanation: Some(explain), ..Outcome::default() };
@@ -137,10 +141,10 @@ fn item(index: usize, scored: &Scored) -> Item<'_> {
     }
 }
 
-fn audit_lines(scored: &[Scored], loaded: &Loaded, id: &str, lang: Lang) -> Vec<u8> {
+fn audit_lines(scored: &[Scored], loaded: &Loaded, request: Origin, lang: Lang) -> Vec<u8> {
     let mut lines = Vec::new();
     for (i, s) in scored.iter().enumerate() {
-        let origin = Origin { request_id: id, endpoint: ENDPOINT, index: Some(i) };
+        let origin = Origin { index: Some(i), ..request };
         let (customer, verdict) = match s {
             Scored::Predicted { customer, prediction, audit_reasons } => {
                 (customer, Verdict::of_prediction(prediction, audit_reasons))

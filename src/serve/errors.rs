@@ -20,6 +20,8 @@ pub const ERROR_CODES: &[&str] = &[
     "model_unavailable",
     "audit_unavailable",
     "internal",
+    "unauthorized",
+    "not_ready",
 ];
 
 /// One error answer.
@@ -102,6 +104,12 @@ impl ApiError {
         )
     }
 
+    /// 401: no valid API key. The same answer whether the key is missing, malformed or unknown,
+    /// so a caller learns nothing about the keys.
+    pub fn unauthorized() -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "a valid API key is required")
+    }
+
     /// 503: the decision could not be recorded, so it is not given.
     pub fn audit_unavailable() -> ApiError {
         ApiError::new(
@@ -157,6 +165,7 @@ mod tests {
             (ApiError::method_not_allowed("GET", "POST"), 405),
             (ApiError::model_unavailable(), 503),
             (ApiError::audit_unavailable(), 503),
+            (ApiError::unauthorized(), 401),
             (ApiError::internal("x"), 500),
         ];
         for (e, status) in cases {

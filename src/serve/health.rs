@@ -8,6 +8,7 @@ use super::state::State;
 use crate::schema::FieldError;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, web};
+use serde::Serialize;
 
 /// Why the service cannot give decisions now. Each is one readiness check; later ones (the
 /// registry poll, draining after SIGTERM) are new variants.
@@ -17,6 +18,10 @@ pub enum NotReady {
     ModelLoading,
     /// Decisions could not be recorded in the audit log, with why.
     AuditUnwritable(String),
+    /// The watched alias's registry has been unreachable past the grace period, with why.
+    RegistryUnreachable(String),
+    /// SIGTERM arrived: finishing the requests it holds, taking no new ones.
+    Draining,
 }
 
 impl NotReady {
@@ -25,6 +30,8 @@ impl NotReady {
         match self {
             NotReady::ModelLoading => "model",
             NotReady::AuditUnwritable(_) => "audit_log",
+            NotReady::RegistryUnreachable(_) => "registry",
+            NotReady::Draining => "shutdown",
         }
     }
 
@@ -33,6 +40,8 @@ impl NotReady {
         match self {
             NotReady::ModelLoading => "model_unavailable",
             NotReady::AuditUnwritable(_) => "audit_unavailable",
+            // Decisions are still given from the model in hand; only readiness reports these.
+            NotReady::RegistryUnreachable(_) | NotReady::Draining => "not_ready",
         }
     }
 
@@ -40,6 +49,8 @@ impl NotReady {
         match self {
             NotReady::ModelLoading => "is still loading".into(),
             NotReady::AuditUnwritable(why) => format!("cannot be written: {why}"),
+            NotReady::RegistryUnreachable(why) => why.clone(),
+            NotReady::Draining => "draining after SIGTERM".into(),
         }
     }
 }
@@ -47,11 +58,17 @@ impl NotReady {
 /// Every readiness check that fails now (empty: ready).
 pub fn not_ready(state: &State) -> Vec<NotReady> {
     let mut failing = Vec::new();
+    if state.draining() {
+        failing.push(NotReady::Draining);
+    }
     if state.model().is_none() {
         failing.push(NotReady::ModelLoading);
     }
     if let Some(Err(why)) = state.audit.as_ref().map(|log| log.check()) {
         failing.push(NotReady::AuditUnwritable(why));
+    }
+    if let Some(why) = state.registry.as_ref().and_then(|r| r.not_ready()) {
+        failing.push(NotReady::RegistryUnreachable(why));
     }
     failing
 }
@@ -67,11 +84,37 @@ pub async fn live() -> HttpResponse {
     json(HttpResponse::Ok(), web::Bytes::from_static(b"{\"status\":\"ok\"}"))
 }
 
-/// `GET /health/ready` and `GET /health`: the model summary when ready.
+/// The answer of a ready replica.
+#[derive(Serialize)]
+struct Ready<'a> {
+    status: &'static str,
+    model: &'a serde_json::Value,
+    /// Only when following an alias.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    registry: Option<RegistryHealth>,
+}
+
+#[derive(Serialize)]
+struct RegistryHealth {
+    reachable: bool,
+    seconds_since_success: Option<f64>,
+    error: Option<String>,
+}
+
+/// `GET /health/ready` and `GET /health`: the model summary when ready, with the watched
+/// registry's status (reachable or not, within the grace period).
 pub async fn ready(state: web::Data<State>) -> HttpResponse {
     let failing = not_ready(&state);
     match state.model() {
-        Some(model) if failing.is_empty() => json(HttpResponse::Ok(), model.health_json.clone()),
+        Some(model) if failing.is_empty() => {
+            let registry = state.registry.as_ref().map(|r| r.snapshot()).map(|s| RegistryHealth {
+                reachable: s.reachable,
+                seconds_since_success: s.seconds_since_success,
+                error: s.last_error,
+            });
+            let body = Ready { status: "ok", model: &model.summary, registry };
+            json(HttpResponse::Ok(), web::Bytes::from(serde_json::to_vec(&body).unwrap_or_default()))
+        }
         _ => not_ready_error(&failing).response(),
     }
 }

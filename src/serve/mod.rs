@@ -2,11 +2,14 @@
 //! found wrong is found before the port is bound (the model's URI and payload header, the audit
 //! log, the open-file budget); then it binds, reads the model in the background (503
 //! `model_unavailable` until it is in, while `/health/live` already answers), and answers
-//! `/predict`, `/explain`, `/predict/batch`, the health checks, `/model`, `/openapi.json` (browsable at
-//! `/docs`) and `/metrics` with one shared explainer. Signals: see `signals`. The contract is the OpenAPI
-//! document it serves at `/openapi.json` (built per model in `openapi`).
+//! `/predict`, `/explain`, `/predict/batch`, the health checks, `/model`, `/openapi.json` (browsable
+//! at `/docs`) and `/metrics` with one shared explainer. Signals: see `signals`. The contract is the
+//! OpenAPI document it serves at `/openapi.json` (built per model in `openapi`). With `--watch` it
+//! follows a registry alias and swaps models without a restart (`watch`); with `--api-keys` every
+//! endpoint but the health checks and `/metrics` needs a key (`auth`).
 
 mod audit;
+mod auth;
 mod batch;
 mod body;
 mod contention;
@@ -23,9 +26,12 @@ mod request;
 mod routes;
 mod signals;
 mod state;
+mod watch;
 
+pub use auth::{KeyRing, add_key};
 pub use errors::{ApiError, ERROR_CODES};
 pub use request::MAX_BATCH;
+pub use watch::{WatchConfig, alias_of};
 
 use crate::error::{Error, Result};
 use crate::loader::{self, Background, FoundModel};
@@ -70,6 +76,12 @@ pub struct ServeConfig {
     pub max_connections: Option<usize>,
     /// Customers for the page's review queue.
     pub review: Option<PathBuf>,
+    /// The registry alias to follow (None: the model is fixed for the life of the process).
+    pub watch: Option<WatchConfig>,
+    /// The API keys requests must bear (None: open; only allowed on loopback or when asked for).
+    pub keys: Option<KeyRing>,
+    /// Bound beyond loopback without keys, allowed by --insecure-no-auth (a warning at start).
+    pub insecure_no_auth: bool,
 }
 
 /// Runs the service until SIGTERM/SIGINT (Ok) or a model that cannot be read (its error).
@@ -84,8 +96,17 @@ pub fn serve(config: ServeConfig) -> Result<()> {
         .map_err(|e| Error::Usage(format!("cannot listen on {}:{}: {e}", config.host, config.port)))?;
     let address = listener.local_addr().map_err(|e| Error::Internal(format!("bound socket: {e}")))?;
     let log = logging::init();
+    if config.insecure_no_auth {
+        tracing::warn!(
+            host = config.host,
+            "serving without API keys beyond loopback (--insecure-no-auth): \
+                       anyone who can reach the port can ask for decisions and explanations"
+        );
+    }
     let mut state = State::new(audit, config.body_limit, config.body_timeout, Some(log));
     state.queue.file = config.review.clone();
+    state.registry = config.watch.clone().map(watch::Registry::new);
+    state.keys = config.keys.clone();
     let state = web::Data::new(state);
     let load_failure: Arc<Mutex<Option<Error>>> = Arc::default();
 
@@ -97,6 +118,7 @@ pub fn serve(config: ServeConfig) -> Result<()> {
             let server = HttpServer::new(move || {
                 App::new()
                     .app_data(app_state.clone())
+                    .wrap(middleware::from_fn(auth::require_key))
                     .wrap(middleware::from_fn(body::bound_body))
                     .wrap(middleware::from_fn(observe::observe))
                     .configure(routes)
@@ -117,6 +139,9 @@ pub fn serve(config: ServeConfig) -> Result<()> {
                 workers = config.workers,
                 max_connections = (per_worker * config.workers) as u64,
                 body_timeout_s = config.body_timeout.as_secs_f64(),
+                api_keys = config.keys.as_ref().map_or(0, |k| k.len() as u64),
+                watch = config.watch.as_ref().map(|w| w.uri()),
+                watch_interval_s = config.watch.as_ref().map(|w| w.interval.as_secs_f64()),
                 "listening"
             );
             spawn_model_loader(found, config.background, state, server.handle(), load_failure);
@@ -209,7 +234,7 @@ where
 }
 
 /// Reads the found model on its own thread; a model that cannot be read stops the server, whose
-/// exit then reports the error.
+/// exit then reports the error. With a watched alias the thread then polls it (`watch::follow`).
 fn spawn_model_loader(
     found: FoundModel,
     background: Option<Background>,
@@ -223,6 +248,8 @@ fn spawn_model_loader(
             Ok(explainer) => {
                 let loaded = Loaded::new(explainer);
                 tracing::info!(
+                    model_name = loaded.labels.name.as_str(),
+                    model_version = loaded.labels.version.as_str(),
                     model_run_id = loaded.labels.run_id.as_str(),
                     uri = loaded.labels.uri.as_str(),
                     method = loaded.labels.method.as_str(),
@@ -231,6 +258,7 @@ fn spawn_model_loader(
                     "model loaded"
                 );
                 state.set_model(loaded);
+                watch::follow(state, background);
             }
             Err(e) => {
                 tracing::error!(error = %e, "model could not be loaded; stopping");

@@ -1,15 +1,20 @@
 //! The middleware every request passes through: gives it a request id (the client's own when it is
 //! sane), times it, returns the id as `X-Request-Id`, counts it in the metrics and writes its one
-//! structured log line (endpoint, status, latency, decision, probability, explanation, model run).
+//! structured log line (endpoint, status, latency, decision, probability, explanation, the model
+//! that answered and the API key's name). It pins the model answering now to the request, so the
+//! answer, its audit record, its log line and its metrics all name the same model even when a
+//! watched alias swaps it mid-request.
 
+use super::auth::KeyName;
 use super::metrics::{ENDPOINTS, endpoint_index};
-use super::state::State;
+use super::state::{Loaded, State};
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, web};
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Instant;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -19,6 +24,10 @@ pub const MAX_REQUEST_ID: usize = 128;
 /// The request's id, for handlers (the audit record).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestId(pub String);
+
+/// The model a request was pinned to when it arrived (None: none was loaded yet).
+#[derive(Clone)]
+pub struct Pinned(pub Option<Arc<Loaded>>);
 
 /// What a decision endpoint tells the log line about its answer.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -44,6 +53,8 @@ pub async fn observe(
         .map(str::to_string)
         .unwrap_or_else(new_request_id);
     req.extensions_mut().insert(RequestId(id.clone()));
+    let pinned = state.as_ref().and_then(|s| s.model());
+    req.extensions_mut().insert(Pinned(pinned.clone()));
     let endpoint = endpoint_index(req.path());
     let method = req.method().clone();
     // Known endpoints log their label; only unknown paths (client-chosen) are copied, shortened.
@@ -53,6 +64,7 @@ pub async fn observe(
     };
 
     let mut res = next.call(req).await?;
+    let key = res.request().extensions().get::<KeyName>().map(|k| k.0.clone());
 
     if let Ok(value) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
@@ -60,9 +72,13 @@ pub async fn observe(
     let status = res.status().as_u16();
     let latency = start.elapsed();
     let outcome = res.response().extensions().get::<Outcome>().copied().unwrap_or_default();
-    let run_id = state.as_ref().and_then(|s| s.run_id());
+    let model = pinned.as_ref().map(|m| m.explainer.model_ref());
     if let Some(state) = &state {
-        state.metrics.record_request(endpoint, status, latency);
+        pinned.as_ref().map_or(&state.metrics, |m| &m.metrics).record_request(endpoint, status, latency);
+        if state.draining() {
+            // nginx and other proxies must not send another request on this connection.
+            res.response_mut().head_mut().set_connection_type(actix_web::http::ConnectionType::Close);
+        }
     }
     tracing::info!(
         request_id = %id,
@@ -75,7 +91,10 @@ pub async fn observe(
         probability = outcome.probability,
         explanation = outcome.explanation,
         items = outcome.items.map(|n| n as u64),
-        model_run_id = run_id,
+        model_name = model.and_then(|m| m.name.as_deref()),
+        model_version = model.and_then(|m| m.version),
+        model_run_id = model.and_then(|m| m.run_id.as_deref()),
+        key = key.as_deref(),
         "request"
     );
     Ok(res)

@@ -170,6 +170,11 @@ fn array_of(name: &str) -> Value {
 }
 
 /// A closed object: every listed property, only those, `required` as given.
+fn with_description(mut schema: Value, text: &str) -> Value {
+    schema["description"] = text.into();
+    schema
+}
+
 fn object(properties: Value, required: &[&str]) -> Value {
     json!({"type": "object", "additionalProperties": false, "required": required, "properties": properties})
 }
@@ -261,7 +266,9 @@ fn answer_schemas(s: &mut Map<String, Value>) {
     s.insert(
         "ModelRef".into(),
         object(
-            json!({"run_id": {"type": ["string", "null"]}, "uri": {"type": "string"}}),
+            json!({"run_id": {"type": ["string", "null"]}, "uri": {"type": "string"},
+                   "name": {"type": "string", "description": "The registered model, when served from the registry."},
+                   "version": {"type": "integer", "minimum": 1, "description": "Its version: the one that answered."}}),
             &["run_id", "uri"],
         ),
     );
@@ -359,17 +366,30 @@ fn service_schemas(s: &mut Map<String, Value>) {
         ),
     );
     let method = json!({"type": "string", "enum": ["tree_path_dependent", "interventional"]});
+    let registered = json!({"name": {"type": ["string", "null"]}, "version": {"type": ["integer", "null"]}});
     let summary = object(
-        json!({"run_id": {"type": ["string", "null"]}, "uri": {"type": "string"}, "method": method}),
+        json!({"run_id": {"type": ["string", "null"]}, "uri": {"type": "string"}, "method": method,
+               "name": {"type": "string"}, "version": {"type": "integer", "minimum": 1}}),
         &["run_id", "uri", "method"],
     );
     s.insert("Live".into(), object(json!({"status": {"type": "string", "enum": ["ok"]}}), &["status"]));
+    let registry = object(
+        json!({"reachable": {"type": "boolean"}, "seconds_since_success": {"type": ["number", "null"]},
+               "error": {"type": ["string", "null"]}}),
+        &["reachable", "seconds_since_success", "error"],
+    );
     s.insert(
         "Health".into(),
-        object(json!({"status": {"type": "string", "enum": ["ok"]}, "model": summary}), &["status", "model"]),
+        object(
+            json!({"status": {"type": "string", "enum": ["ok"]}, "model": summary,
+                   "registry": with_description(registry, "The watched alias's registry (serve --watch only).")}),
+            &["status", "model"],
+        ),
     );
     let metadata = json!({
         "run_id": {"type": ["string", "null"]}, "uri": {"type": "string"}, "method": method,
+        "name": registered["name"], "version": registered["version"],
+        "loaded_at": {"type": "string", "format": "date-time", "description": "When this replica loaded it."},
         "threshold": {"type": "number"}, "n_trees": {"type": "integer"}, "n_features": {"type": "integer"},
         "credrisk_version": {"type": "string"}, "created_ms": {"type": "integer"}, "n_train": {"type": "integer"},
         "data_sha256": {"type": "string"}, "params": {"type": "object"}, "metrics": {"type": "object"},

@@ -84,7 +84,7 @@ pub async fn review(state: web::Data<State>) -> HttpResponse {
     let mut items = state.queue.items();
     let mut file_error = None;
     if let (Some(path), Some(loaded)) = (&state.queue.file, state.model()) {
-        match state.queue.from_file.get_or_init(|| file_denials(path, loaded)) {
+        match state.queue.from_file.get_or_init(|| file_denials(path, &loaded)) {
             Ok(denials) => items.extend(denials.iter().cloned()),
             Err(e) => file_error = Some(e.clone()),
         }

@@ -6,7 +6,8 @@ use super::errors::ApiError;
 use super::metrics;
 use super::request::{self, resolve_lang};
 use super::routes::{
-    Origin, audit, audit_prediction, json_ok, loaded, outcome, request_id, respond, schema_of,
+    Origin, audit, audit_prediction, json_ok, key_name, loaded, outcome, pinned, request_id, respond,
+    schema_of,
 };
 use super::state::State;
 use crate::explain::ModelRef;
@@ -33,20 +34,23 @@ async fn recourse_inner(
 ) -> Result<HttpResponse, ApiError> {
     let query_lang = request::query_lang(req.query_string())?;
     let body = request::read_json(req, payload, state.body_limit).await?;
-    let parsed = request::parse_recourse(&body, schema_of(state))?;
-    let loaded = loaded(state)?;
+    let model = pinned(req, state);
+    let parsed = request::parse_recourse(&body, schema_of(&model))?;
+    let loaded = loaded(model)?;
+    let loaded = &*loaded;
     let lang = resolve_lang(parsed.lang, query_lang, req);
     let options = RecourseOptions { max_changes: parsed.max_changes, lang, ..RecourseOptions::default() };
     let plan = loaded.planner.plan(&parsed.customer, options);
     if state.audit.is_some() {
         let p = loaded.explainer.predict(&parsed.customer, lang);
         let mut lines = Vec::new();
-        let origin = Origin { request_id: &request_id(req), endpoint: "/recourse", index: None };
+        let (id, key) = (request_id(req), key_name(req));
+        let origin = Origin { request_id: &id, endpoint: "/recourse", index: None, key: key.as_deref() };
         audit_prediction(&mut lines, &origin, loaded, &parsed.customer, &p, lang)?;
-        audit(state, &lines, 1)?;
+        audit(state, loaded, &lines, 1)?;
     }
     let outcome = outcome(plan.approved, plan.probability, false);
     let response = json_ok(&RecourseBody { plan: &plan, model: loaded.explainer.model_ref() }, outcome)?;
-    state.metrics.record_decision(metrics::endpoint_index("/recourse"), plan.approved, false);
+    loaded.metrics.record_decision(metrics::endpoint_index("/recourse"), plan.approved, false);
     Ok(response)
 }

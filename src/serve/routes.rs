@@ -4,9 +4,10 @@
 //! [`ApiError`]. `POST /predict/batch` lives in `batch.rs`, the health checks in `health.rs`.
 
 use super::audit::{Record, now_rfc3339};
+pub use super::auth::key_name;
 use super::errors::ApiError;
 use super::metrics;
-use super::observe::{Outcome, RequestId};
+use super::observe::{Outcome, Pinned, RequestId};
 use super::request::{self, resolve_lang};
 use super::state::{Loaded, State};
 use crate::explain::{Answer, Contribution, ExplainOptions, Lang, ModelRef, Prediction, Reason, Warning};
@@ -15,6 +16,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use serde::Serialize;
+use std::sync::Arc;
 
 /// The body of a `/predict` answer (and, with `index`, of a batch item).
 #[derive(Debug, Serialize)]
@@ -98,15 +100,16 @@ pub fn request_id(req: &HttpRequest) -> String {
 }
 
 /// Writes a request's records (already JSON lines) as one unit before the answer leaves; when
-/// they cannot all be written none is kept and the answer is withheld.
-pub fn audit(state: &State, lines: &[u8], records: u64) -> Result<(), ApiError> {
+/// they cannot all be written none is kept and the answer is withheld. Counted for `loaded`, the
+/// model that gave the decisions.
+pub fn audit(state: &State, loaded: &Loaded, lines: &[u8], records: u64) -> Result<(), ApiError> {
     let Some(log) = &state.audit else { return Ok(()) };
     if let Err(e) = log.append(lines) {
         tracing::error!(path = %log.path().display(), error = %e, records, "audit log write failed");
-        state.metrics.record_audit_failure();
+        loaded.metrics.record_audit_failure();
         return Err(ApiError::audit_unavailable());
     }
-    state.metrics.record_audit(records);
+    loaded.metrics.record_audit(records);
     Ok(())
 }
 
@@ -121,14 +124,23 @@ pub fn lang_code(lang: Lang) -> &'static str {
     }
 }
 
-/// The loaded model, or 503 while it loads.
-pub fn loaded(state: &State) -> Result<&std::sync::Arc<Loaded>, ApiError> {
-    state.model().ok_or_else(ApiError::model_unavailable)
+/// The model this request was pinned to when it arrived (see `observe`), so its answer, audit
+/// record, log line and metrics name one model even when a watched alias swaps it meanwhile.
+pub fn pinned(req: &HttpRequest, state: &State) -> Option<Arc<Loaded>> {
+    match req.extensions().get::<Pinned>() {
+        Some(Pinned(model)) => model.clone(),
+        None => state.model(),
+    }
 }
 
-/// The loaded model's applicant schema (None while it loads): what requests are checked against.
-pub fn schema_of(state: &State) -> Option<&Schema> {
-    state.model().map(|m| &**m.explainer.schema())
+/// The pinned model, or 503 while it loads.
+pub fn loaded(model: Option<Arc<Loaded>>) -> Result<Arc<Loaded>, ApiError> {
+    model.ok_or_else(ApiError::model_unavailable)
+}
+
+/// The model's applicant schema (None while it loads): what requests are checked against.
+pub fn schema_of(model: &Option<Arc<Loaded>>) -> Option<&Schema> {
+    model.as_ref().map(|m| &**m.explainer.schema())
 }
 
 /// The explanation a single-customer request answers with: on both cores when it comes from a
@@ -150,10 +162,13 @@ pub fn explain_with(
 }
 
 /// Where a decision was asked for: the request, the endpoint, the item of a batch.
+#[derive(Clone, Copy)]
 pub struct Origin<'a> {
     pub request_id: &'a str,
     pub endpoint: &'a str,
     pub index: Option<usize>,
+    /// The API key's name (never the key).
+    pub key: Option<&'a str>,
 }
 
 /// What the audit record of one decision says about it.
@@ -192,6 +207,7 @@ pub fn audit_line(
         request_id: origin.request_id,
         endpoint: origin.endpoint,
         index: origin.index,
+        key: origin.key,
         model: loaded.explainer.model_ref(),
         method: loaded.explainer.method(),
         customer: loaded.explainer.schema().applicant_json(customer.values()),
@@ -217,16 +233,19 @@ async fn predict_inner(
 ) -> Result<HttpResponse, ApiError> {
     let query_lang = request::query_lang(req.query_string())?;
     let body = request::read_json(req, payload, state.body_limit).await?;
-    let parsed = request::parse_predict(&body, schema_of(state))?;
-    let loaded = loaded(state)?;
+    let model = pinned(req, state);
+    let parsed = request::parse_predict(&body, schema_of(&model))?;
+    let loaded = loaded(model)?;
+    let loaded = &*loaded;
     let lang = resolve_lang(parsed.lang, query_lang, req);
     let endpoint = metrics::endpoint_index("/predict");
     let model = loaded.explainer.model_ref();
+    let (id, key) = (request_id(req), key_name(req));
+    let origin = Origin { request_id: &id, endpoint: "/predict", index: None, key: key.as_deref() };
     let mut lines = Vec::new();
     let (response, approved, probability) = if parsed.include_explanation {
         let answer = explain_one(loaded, &parsed.customer, lang)?;
         if state.audit.is_some() {
-            let origin = Origin { request_id: &request_id(req), endpoint: "/predict", index: None };
             audit_line(&mut lines, &origin, loaded, &parsed.customer, Verdict::of_answer(&answer), lang);
         }
         let outcome = outcome(answer.approved, answer.probability, true);
@@ -235,18 +254,17 @@ async fn predict_inner(
     } else {
         let p = loaded.explainer.predict(&parsed.customer, lang);
         if state.audit.is_some() {
-            let origin = Origin { request_id: &request_id(req), endpoint: "/predict", index: None };
             audit_prediction(&mut lines, &origin, loaded, &parsed.customer, &p, lang)?;
         }
         let body = PredictBody::from_prediction(&p, Some(model), None);
         (json_ok(&body, outcome(p.approved, p.probability, false))?, p.approved, p.probability)
     };
-    audit(state, &lines, 1)?;
+    audit(state, loaded, &lines, 1)?;
     if !approved {
         let customer = loaded.explainer.schema().applicant_json(parsed.customer.values());
         state.queue.record(customer, probability, "/predict");
     }
-    state.metrics.record_decision(endpoint, approved, parsed.include_explanation);
+    loaded.metrics.record_decision(endpoint, approved, parsed.include_explanation);
     Ok(response)
 }
 
@@ -261,15 +279,18 @@ async fn explain_inner(
 ) -> Result<HttpResponse, ApiError> {
     let query_lang = request::query_lang(req.query_string())?;
     let body = request::read_json(req, payload, state.body_limit).await?;
-    let parsed = request::parse_explain(&body, schema_of(state))?;
-    let loaded = loaded(state)?;
+    let model = pinned(req, state);
+    let parsed = request::parse_explain(&body, schema_of(&model))?;
+    let loaded = loaded(model)?;
+    let loaded = &*loaded;
     let lang = resolve_lang(parsed.lang, query_lang, req);
     let answer = explain_one(loaded, &parsed.customer, lang)?;
     if state.audit.is_some() {
         let mut lines = Vec::new();
-        let origin = Origin { request_id: &request_id(req), endpoint: "/explain", index: None };
+        let (id, key) = (request_id(req), key_name(req));
+        let origin = Origin { request_id: &id, endpoint: "/explain", index: None, key: key.as_deref() };
         audit_line(&mut lines, &origin, loaded, &parsed.customer, Verdict::of_answer(&answer), lang);
-        audit(state, &lines, 1)?;
+        audit(state, loaded, &lines, 1)?;
     }
     let response = json_ok(&answer, outcome(answer.approved, answer.probability, true))?;
     // The page's own what-if requests are the analyst's experiments, not applications.
@@ -277,7 +298,7 @@ async fn explain_inner(
         let customer = loaded.explainer.schema().applicant_json(parsed.customer.values());
         state.queue.record(customer, answer.probability, "/explain");
     }
-    state.metrics.record_decision(metrics::endpoint_index("/explain"), answer.approved, true);
+    loaded.metrics.record_decision(metrics::endpoint_index("/explain"), answer.approved, true);
     Ok(response)
 }
 
@@ -305,24 +326,33 @@ pub fn outcome(approved: bool, probability: f64, explained: bool) -> Outcome {
     }
 }
 
-pub async fn model(state: web::Data<State>) -> HttpResponse {
-    respond(loaded(&state).map(|m| json_bytes(StatusCode::OK, m.model_json.clone())))
+pub async fn model(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
+    respond(loaded(pinned(&req, &state)).map(|m| json_bytes(StatusCode::OK, m.model_json.clone())))
 }
 
 /// The document describes the loaded model's applicants, so it is there once the model is.
-pub async fn openapi_json(state: web::Data<State>) -> HttpResponse {
-    respond(loaded(&state).map(|m| json_bytes(StatusCode::OK, m.openapi_json.clone())))
+pub async fn openapi_json(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
+    respond(loaded(pinned(&req, &state)).map(|m| json_bytes(StatusCode::OK, m.openapi_json.clone())))
 }
 
+/// Every model served so far (its counters stay after a swap) and the process's status.
 pub async fn metrics_text(state: web::Data<State>) -> HttpResponse {
-    let labels = state.model().map(|m| &m.labels);
-    let dropped = state.log.map(|l| l.dropped()).unwrap_or(0);
+    let current = state.model();
+    let served = state.served();
+    let mut sets: Vec<(Option<&metrics::ModelLabels>, &metrics::Metrics)> = vec![(None, &*state.metrics)];
+    sets.extend(served.iter().map(|(labels, m)| (Some(labels), &**m)));
+    let process = metrics::ProcessStatus {
+        current: current.as_ref().map(|m| (&m.labels, m.loaded_at)),
+        dropped_log_lines: state.log.map(|l| l.dropped()).unwrap_or(0),
+        draining: state.draining(),
+        registry: state.registry.as_ref().map(|r| r.snapshot()),
+    };
     HttpResponse::Ok()
         .insert_header((
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
         ))
-        .body(state.metrics.render(labels, dropped))
+        .body(metrics::render(&sets, &process))
 }
 
 pub async fn not_found(req: HttpRequest) -> HttpResponse {

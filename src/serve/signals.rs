@@ -1,6 +1,7 @@
 //! The process signals the service answers, in one place: SIGHUP reopens the audit log (the
 //! logrotate convention: `mv` the file, then `kill -HUP`); SIGTERM and SIGINT stop gracefully
-//! (requests in flight finish, up to `SHUTDOWN_SECONDS`); SIGQUIT stops at once.
+//! (readiness fails at once, the listener closes, answers say `Connection: close`, requests in
+//! flight finish, up to `SHUTDOWN_SECONDS`, exit 0); SIGQUIT stops at once.
 
 use super::state::State;
 use crate::error::{Error, Result};
@@ -23,8 +24,10 @@ pub fn watch(server: ServerHandle, state: web::Data<State>) -> Result<()> {
     ] {
         let mut stop = install(kind, name)?;
         let server = server.clone();
+        let state = state.clone();
         actix_web::rt::spawn(async move {
             if stop.recv().await.is_some() {
+                state.start_draining();
                 tracing::info!(signal = name, graceful, "stopping");
                 server.stop(graceful).await;
             }

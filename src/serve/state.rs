@@ -1,13 +1,16 @@
-//! What every worker shares: the model slot (empty while loading, then set once), the metrics,
-//! the audit log, the body's size and time limits, and the answers to `GET /model`,
+//! What every worker shares: the model slot (empty while loading, then swapped whole when a
+//! watched alias moves), the metrics of every model served, the registry's status, the audit log,
+//! the API keys, the body's size and time limits, and the answers to `GET /model`,
 //! `GET /health` and `GET /openapi.json` (which describes the model's own applicants),
 //! serialized once when the model arrives.
 
-use super::audit::AuditLog;
+use super::audit::{AuditLog, now_rfc3339};
+use super::auth::KeyRing;
 use super::contention::Contention;
 use super::logging::LogSink;
 use super::metrics::{Metrics, ModelLabels};
 use super::openapi;
+use super::watch::Registry;
 use crate::explain::Explainer;
 use crate::features::Encoder;
 use crate::model::Model;
@@ -15,20 +18,30 @@ use crate::recourse::Planner;
 use crate::schema::{Group, Kind};
 use actix_web::web::Bytes;
 use serde_json::{Map, Value, json};
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Models whose metrics are kept after they stop answering (their counters stay in `/metrics`, so
+/// a rollout's before and after are both visible); the oldest is forgotten past this.
+const MODELS_KEPT: usize = 16;
 
 /// The loaded model, its explainer and its precomputed metadata answers.
 pub struct Loaded {
     pub explainer: Explainer,
     pub labels: ModelLabels,
     pub model_json: Bytes,
-    pub health_json: Bytes,
+    /// What `/health/ready` says about the model (run, URI, name, version, method).
+    pub summary: Value,
     pub openapi_json: Bytes,
     /// Explanations running over every worker (whether one may take both cores).
     pub contention: Contention,
     /// Recourse over the same model.
     pub planner: Planner,
+    /// The requests and decisions this model answered.
+    pub metrics: Arc<Metrics>,
+    /// When it was loaded, seconds since the Unix epoch.
+    pub loaded_at: f64,
 }
 
 impl Loaded {
@@ -36,17 +49,29 @@ impl Loaded {
         let model = explainer.model();
         let model_ref = explainer.model_ref();
         let labels = ModelLabels {
+            name: model_ref.name.clone().unwrap_or_default(),
+            version: model_ref.version.map(|v| v.to_string()).unwrap_or_default(),
             run_id: model_ref.run_id.clone().unwrap_or_default(),
             uri: model_ref.uri.clone(),
             method: explainer.method().to_string(),
             n_trees: model.forest.trees.len(),
         };
-        let summary = json!({"run_id": model_ref.run_id, "uri": model_ref.uri, "method": explainer.method()});
-        let health = json!({"status": "ok", "model": summary});
+        let loaded_at = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+        let mut summary =
+            json!({"run_id": model_ref.run_id, "uri": model_ref.uri, "method": explainer.method()});
+        // Like the answers' `model`: name and version only for a model from the registry.
+        if let (Some(name), Some(version)) = (&model_ref.name, model_ref.version) {
+            summary["name"] = name.as_str().into();
+            summary["version"] = version.into();
+        }
+
         let info = &model.info;
         let metadata = json!({
             "run_id": model_ref.run_id,
             "uri": model_ref.uri,
+            "name": model_ref.name,
+            "version": model_ref.version,
+            "loaded_at": now_rfc3339(),
             "method": explainer.method(),
             "threshold": model.threshold,
             "n_trees": model.forest.trees.len(),
@@ -65,11 +90,36 @@ impl Loaded {
             planner: Planner::new(Arc::clone(explainer.shared_model())),
             labels,
             model_json: Bytes::from(serde_json::to_vec(&metadata).unwrap_or_default()),
-            health_json: Bytes::from(serde_json::to_vec(&health).unwrap_or_default()),
+            summary,
             openapi_json: Bytes::from(serde_json::to_vec(&document).unwrap_or_default()),
             explainer,
             contention: Contention::default(),
+            metrics: Arc::default(),
+            loaded_at,
         }
+    }
+}
+
+impl Loaded {
+    /// Scores and explains the document's example customer: a model that cannot (a payload that
+    /// reads but answers nonsense) is not put in front of clients.
+    pub fn smoke_test(&self) -> Result<(), String> {
+        let model = self.explainer.model();
+        let customer = model
+            .schema()
+            .parse_applicant(&example_customer(model))
+            .map_err(|_| "its schema rejects its own example customer".to_string())?;
+        let answer = self.explainer.explain(&customer, Default::default()).map_err(|e| e.to_string())?;
+        if !(0.0..=1.0).contains(&answer.probability)
+            || !answer.additivity_error.is_finite()
+            || answer.additivity_error > 1e-6
+        {
+            return Err(format!(
+                "its example answer is not sound (probability {}, additivity error {})",
+                answer.probability, answer.additivity_error
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -114,8 +164,11 @@ fn object_or_empty(v: &serde_json::Value) -> serde_json::Value {
 }
 
 pub struct State {
-    model: OnceLock<Arc<Loaded>>,
-    pub metrics: Metrics,
+    model: RwLock<Option<Arc<Loaded>>>,
+    /// Requests answered while no model was loaded.
+    pub metrics: Arc<Metrics>,
+    /// Every model served (newest last), with its metrics.
+    served: Mutex<Vec<(ModelLabels, Arc<Metrics>)>>,
     pub audit: Option<AuditLog>,
     pub body_limit: usize,
     /// The longest a request body may take to arrive.
@@ -123,6 +176,12 @@ pub struct State {
     pub log: Option<&'static LogSink>,
     /// The latest denials, for the page's review queue.
     pub queue: super::page::Queue,
+    /// The registry a watched alias is polled in (None: the model is fixed).
+    pub registry: Option<Registry>,
+    /// Set by SIGTERM: not ready any more, finishing what it holds.
+    draining: AtomicBool,
+    /// The API keys every endpoint but the health checks and `/metrics` requires (None: open).
+    pub keys: Option<KeyRing>,
 }
 
 impl State {
@@ -133,27 +192,65 @@ impl State {
         log: Option<&'static LogSink>,
     ) -> State {
         State {
-            model: OnceLock::new(),
-            metrics: Metrics::default(),
+            model: RwLock::new(None),
+            metrics: Arc::default(),
+            served: Mutex::default(),
             audit,
             body_limit,
             body_timeout,
             log,
             queue: Default::default(),
+            registry: None,
+            draining: AtomicBool::new(false),
+            keys: None,
         }
     }
 
-    /// The model, once loaded.
-    pub fn model(&self) -> Option<&Arc<Loaded>> {
-        self.model.get()
+    /// The model answering now (a request keeps the one it started with, see `observe`).
+    pub fn model(&self) -> Option<Arc<Loaded>> {
+        self.model.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Publishes the model to every worker (the first call wins; later ones are ignored).
-    pub fn set_model(&self, loaded: Loaded) {
-        let _ = self.model.set(Arc::new(loaded));
+    /// Publishes `loaded` to every worker at once; requests holding the previous one finish on it.
+    /// A model served before (a rollback) continues its own metrics. Returns the previous model.
+    pub fn set_model(&self, mut loaded: Loaded) -> Option<Arc<Loaded>> {
+        {
+            let mut served = self.served.lock().unwrap_or_else(|p| p.into_inner());
+            let same = |l: &ModelLabels| {
+                (&l.name, &l.version, &l.run_id, &l.uri)
+                    == (
+                        &loaded.labels.name,
+                        &loaded.labels.version,
+                        &loaded.labels.run_id,
+                        &loaded.labels.uri,
+                    )
+            };
+            match served.iter().position(|(l, _)| same(l)) {
+                Some(i) => {
+                    let (labels, metrics) = served.remove(i);
+                    loaded.metrics = Arc::clone(&metrics);
+                    served.push((labels, metrics));
+                }
+                None => served.push((loaded.labels.clone(), Arc::clone(&loaded.metrics))),
+            }
+            let excess = served.len().saturating_sub(MODELS_KEPT);
+            served.drain(..excess);
+        }
+        let mut slot = self.model.write().unwrap_or_else(|p| p.into_inner());
+        slot.replace(Arc::new(loaded))
     }
 
-    pub fn run_id(&self) -> Option<&str> {
-        self.model().and_then(|m| m.explainer.model_ref().run_id.as_deref())
+    /// Every model served so far, oldest first, with its metrics.
+    pub fn served(&self) -> Vec<(ModelLabels, Arc<Metrics>)> {
+        self.served.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// SIGTERM: readiness fails from now on.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
     }
 }

@@ -26,6 +26,8 @@ pub struct ResolvedModel {
     pub uri: String,
     /// The run that produced the model, when known (from the registry or MLmodel).
     pub run_id: Option<String>,
+    /// The registered model's name and version, when resolved through the registry.
+    pub registered: Option<(String, u32)>,
 }
 
 /// A parsed model URI.
@@ -57,6 +59,7 @@ fn resolve_in_store(reference: &ModelRef, tracking_uri: Option<&str>) -> Result<
         other => other,
     })?;
     let store = store.as_ref();
+    let mut registered = None;
     let (dir, run_id) = match reference {
         ModelRef::Path(path) => return resolve_path(path),
         ModelRef::Run { run_id, path } => {
@@ -65,6 +68,7 @@ fn resolve_in_store(reference: &ModelRef, tracking_uri: Option<&str>) -> Result<
         }
         ModelRef::Version { name, .. } | ModelRef::Alias { name, .. } | ModelRef::Latest { name } => {
             let version = registered_version(store, name, reference)?;
+            registered = Some((version.name.clone(), version.version));
             (store.download_model_version(&version)?, version.run_id)
         }
         ModelRef::LatestFinishedRun => latest_finished_model(store)?,
@@ -75,7 +79,7 @@ fn resolve_in_store(reference: &ModelRef, tracking_uri: Option<&str>) -> Result<
         _ => describe(reference),
     };
     let written_by = check_model_dir(&dir, &uri, run_id.as_deref())?;
-    Ok(ResolvedModel { dir, uri, run_id: run_id.or(written_by) })
+    Ok(ResolvedModel { dir, uri, run_id: run_id.or(written_by), registered })
 }
 
 fn parse_model_uri(model_uri: Option<&str>) -> Result<ModelRef> {
@@ -160,7 +164,7 @@ fn resolve_path(path: &Path) -> Result<ResolvedModel> {
         return Err(Error::ModelNotFound(format!("model directory {} does not exist", path.display())));
     }
     let run_id = if dir.join(MLMODEL_FILE).is_file() { read_mlmodel(&dir)?.run_id } else { None };
-    Ok(ResolvedModel { uri: dir.display().to_string(), dir, run_id })
+    Ok(ResolvedModel { uri: dir.display().to_string(), dir, run_id, registered: None })
 }
 
 /// A resolved directory must hold a model (a readable MLmodel with flavors) written for the run
