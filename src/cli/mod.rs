@@ -100,7 +100,9 @@ enum Command {
     Register(register::Args),
     /// Serve /predict and /explain over HTTP.
     #[command(after_help = "Examples:\n  credrisk serve --port 8000\n  \
-                            credrisk serve --model models:/credrisk-model@champion --audit-log audit.jsonl\n\n\
+                            credrisk serve --model models:/credrisk-model@champion --audit-log audit.jsonl\n  \
+                            credrisk serve --model models:/credrisk-model@champion --tracking-uri http://mlflow:5000 \\\n      \
+                            --watch 15s --api-keys keys --host 0.0.0.0      # a replica; see docs/deploy.md\n\n\
                             Endpoints: /predict, /predict/batch, /explain, /recourse, / (the what-if page), /model,\n\
                             /openapi.json, /metrics, /health/live, /health/ready.")]
     Serve(serve::Args),

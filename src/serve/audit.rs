@@ -1,5 +1,6 @@
-//! The audit log: one JSON Lines decision record per answered decision (request id, time, model
-//! run id, the customer as scored, decision, probability, reasons), written before the answer is
+//! The audit log: one JSON Lines decision record per answered decision (request id, time, the
+//! model that answered — run id, and registry name and version —, the API key's name, the
+//! customer as scored, decision, probability, reasons), written before the answer is
 //! sent — what a lender needs to explain a specific decision later (Ley 21.719 art. 8 bis, Reg B).
 //! A request's records are appended as one unit, all or nothing: a write cut short (a full disk)
 //! is cut back off the file before the request is refused, so the log only ever holds whole

@@ -344,6 +344,29 @@ mod tests {
         assert!(e.message.contains("audit_log: cannot be written: disk full"), "{}", e.message);
     }
 
+    /// After SIGTERM: not ready (the first reason given), still alive, and every answer closes
+    /// its connection so a proxy opens its next one to another replica.
+    #[actix_web::test]
+    async fn a_draining_service_is_not_ready_and_closes_connections() {
+        let state = loading_state(None);
+        state.start_draining();
+        let app = App::new().app_data(state).wrap(middleware::from_fn(observe::observe)).configure(routes);
+        let service = web_test::init_service(app).await;
+        let get = |path: &str| web_test::TestRequest::get().uri(path).to_request();
+        let response = web_test::call_service(&service, get("/health/ready")).await;
+        assert_eq!(response.status().as_u16(), 503);
+        let closes = response.response().head().connection_type() == actix_web::http::ConnectionType::Close;
+        let body: Value = serde_json::from_slice(&web_test::read_body(response).await).unwrap();
+        assert!(closes, "a draining answer keeps its connection");
+        assert_eq!(body["error"], json!("not_ready"));
+        let checks: Vec<&str> =
+            body["details"].as_array().unwrap().iter().map(|d| d["field"].as_str().unwrap()).collect();
+        assert_eq!(checks, ["shutdown", "model"]);
+        let response = web_test::call_service(&service, get("/health/live")).await;
+        assert_eq!(response.status().as_u16(), 200);
+        assert_eq!(response.response().head().connection_type(), actix_web::http::ConnectionType::Close);
+    }
+
     #[test]
     fn connections_fit_the_open_file_limit() {
         assert_eq!(connections_per_worker(None, 2, None).unwrap(), DEFAULT_MAX_CONNECTIONS / 2);

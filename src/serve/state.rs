@@ -254,3 +254,61 @@ impl State {
         self.draining.load(Ordering::SeqCst)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::generate::generate_table;
+    use crate::explain::ModelRef;
+    use crate::forest::{ForestParams, MaxFeatures};
+    use crate::model::ModelInfo;
+
+    /// A small model served as `version` of a registered model trained in run `run`.
+    fn loaded(model: &Arc<Model>, version: u32, run: &str) -> Loaded {
+        let model_ref = ModelRef {
+            run_id: Some(run.into()),
+            uri: "models:/m@champion".into(),
+            name: Some("m".into()),
+            version: Some(version),
+        };
+        Loaded::new(Explainer::new(Arc::clone(model), model_ref, None).unwrap())
+    }
+
+    #[test]
+    fn a_swap_keeps_requests_on_their_model_and_each_models_counters() {
+        let table = generate_table(2000, 3).unwrap();
+        let encoder = Encoder::fit(&table).unwrap();
+        let params = ForestParams {
+            n_estimators: 4,
+            max_depth: Some(4),
+            max_features: MaxFeatures::Sqrt,
+            seed: 1,
+            ..ForestParams::default()
+        };
+        let columns = encoder.encode_columns(&table);
+        let forest = crate::forest::fit(&params, &columns, table.approved.as_deref().unwrap(), &|_| {})
+            .unwrap()
+            .forest;
+        let model = Arc::new(Model { encoder, forest, threshold: 0.5, info: ModelInfo::default() });
+        let state = State::new(None, 1024, Duration::from_secs(1), None);
+        assert!(state.set_model(loaded(&model, 1, "r1")).is_none());
+        let v1 = loaded(&model, 1, "r1");
+        assert!(v1.smoke_test().is_ok());
+        let pinned = state.model().unwrap();
+        pinned.metrics.record_decision(0, true, false);
+
+        let previous = state.set_model(loaded(&model, 2, "r2")).unwrap();
+        assert!(Arc::ptr_eq(&previous, &pinned), "the swap returns the model requests still hold");
+        assert_eq!(pinned.labels.version, "1", "a request pinned before the swap keeps v1");
+        assert_eq!(state.model().unwrap().labels.version, "2");
+        // A rollback to v1 continues v1's counters; each model is listed once, newest last.
+        state.set_model(v1);
+        let served: Vec<String> = state.served().iter().map(|(l, _)| l.version.clone()).collect();
+        assert_eq!(served, ["2", "1"]);
+        assert!(Arc::ptr_eq(&state.model().unwrap().metrics, &pinned.metrics));
+        for v in 3..(MODELS_KEPT as u32 + 5) {
+            state.set_model(loaded(&model, v, "r"));
+        }
+        assert_eq!(state.served().len(), MODELS_KEPT, "old models' counters are forgotten");
+    }
+}

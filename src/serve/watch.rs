@@ -58,6 +58,8 @@ struct Status {
     refused: u64,
     /// The version last refused (with its run), not tried again while the alias stays on it.
     refused_version: Option<(u32, Option<String>)>,
+    /// The alias was not set at the last poll (warned about once).
+    alias_missing: bool,
 }
 
 /// A copy of the status, for `/health/ready` and `/metrics`.
@@ -211,16 +213,20 @@ pub fn poll_once(state: &State, registry: &Registry, background: Option<&Backgro
         }
         Ok(None) => {
             registry.succeeded();
-            tracing::warn!(
-                alias = config.uri(),
-                model = labels,
-                "the alias is not set; the current model keeps serving"
-            );
+            // Said once when it goes missing, not every poll.
+            if !std::mem::replace(&mut registry.lock().alias_missing, true) {
+                tracing::warn!(
+                    alias = config.uri(),
+                    model = labels,
+                    "the alias is not set; the current model keeps serving"
+                );
+            }
             return;
         }
         Ok(Some(version)) => {
             let was_down = registry.lock().last_error.is_some();
             registry.succeeded();
+            registry.lock().alias_missing = false;
             if was_down {
                 tracing::info!(alias = config.uri(), model = labels, "registry reachable again");
             }
