@@ -310,7 +310,7 @@ fn explain_and_the_service_match_the_real_shap_on_the_german_model() {
     let answers = explain_cli(dir, &csv, "ours.json");
     assert_eq!(answers.len(), 1000);
     let denied = answers.iter().filter(|a| a["approved"] == false).count();
-    assert!(denied >= 50, "{denied} denials");
+    assert!(denied >= 20, "{denied} denials");
     let oracle = shap_oracle(dir, "rows.csv", "ours.json");
     assert_eq!(oracle["shap_values"].as_array().unwrap().len(), 1000);
 
@@ -375,7 +375,7 @@ fn a_table_with_gaps_trains_explains_and_serves_where_the_schema_allows_them() {
         let answer = post_json(&server, "/explain?lang=en", &json!({"customer": customers[i]})).json();
         for r in answer["reasons"].as_array().unwrap() {
             let field = r["feature"].as_str().unwrap();
-            if customers[i][field].is_null() {
+            if customers[i].get(field).is_some_and(Value::is_null) {
                 assert!(r["text"].as_str().unwrap().contains("not declared"), "{r}");
             }
         }

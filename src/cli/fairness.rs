@@ -97,7 +97,7 @@ pub fn run(args: Args) -> Result<i32> {
     if table.is_empty() {
         return Err(Error::bad_file(&args.data, "has no rows: nothing to judge"));
     }
-    let probabilities = model.forest.predict_rows(&model.encoder.encode_rows(&table));
+    let probabilities = crate::monitor::score_table(&model, &table);
     let report = fairness::evaluate(&table, &probabilities, model.threshold, &config)?;
     if let Some(path) = &args.rows {
         fairness::write_rows_csv(path, &table, &probabilities, model.threshold, &config)?;

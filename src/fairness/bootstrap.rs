@@ -61,27 +61,29 @@ impl Layout {
 }
 
 /// Every statistic of [`Layout`] computed from tallies (the point estimate when every weight
-/// is 1, one replicate otherwise).
+/// is 1, one replicate otherwise). One pass over the rows feeds the overall tally and every
+/// grouping's; each tally still sums its rows in row order, so the values do not depend on how
+/// many groupings there are.
 fn statistics(rows: &Rows, groupings: &[Judged], layout: &Layout, weight: impl Fn(usize) -> u64) -> Vec<f64> {
     let mut out = vec![f64::NAN; layout.len];
     let mut overall = Tally::default();
+    let mut tallies: Vec<Vec<Tally>> =
+        groupings.iter().map(|j| vec![Tally::default(); j.grouping.labels.len()]).collect();
     for i in 0..rows.selected.len() {
         let w = weight(i);
-        if w != 0 {
-            overall.add(rows.selected[i], rows.positive[i], rows.probability[i], w);
+        if w == 0 {
+            continue;
+        }
+        let (selected, positive, probability) = (rows.selected[i], rows.positive[i], rows.probability[i]);
+        overall.add(selected, positive, probability, w);
+        for (t, judged) in tallies.iter_mut().zip(groupings) {
+            t[judged.grouping.index[i] as usize].add(selected, positive, probability, w);
         }
     }
     let overall = overall.rates(rows.labelled);
     out[layout.overall()].copy_from_slice(&overall.values());
-    for (b, judged) in groupings.iter().enumerate() {
+    for (b, (judged, tallies)) in groupings.iter().zip(&tallies).enumerate() {
         let n_groups = judged.grouping.labels.len();
-        let mut tallies = vec![Tally::default(); n_groups];
-        for (i, &g) in judged.grouping.index.iter().enumerate() {
-            let w = weight(i);
-            if w != 0 {
-                tallies[g as usize].add(rows.selected[i], rows.positive[i], rows.probability[i], w);
-            }
-        }
         let rates: Vec<Rates> = tallies.iter().map(|t| t.rates(rows.labelled)).collect();
         for (g, r) in rates.iter().enumerate() {
             out[layout.group(b, g)].copy_from_slice(&r.values());

@@ -6,6 +6,7 @@
 
 pub mod reference;
 pub mod report;
+mod scoring;
 pub mod stats;
 mod text;
 pub mod track;
@@ -22,6 +23,7 @@ use std::path::PathBuf;
 
 pub use reference::{REFERENCE_FILE, Reference};
 pub use report::{Alert, BatchReport, Thresholds};
+pub use scoring::score_table;
 pub use text::render;
 
 /// A validated `credrisk monitor` invocation.
@@ -87,66 +89,6 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
-}
-
-/// Rows scored together: each tree walks the whole block while its nodes are in cache.
-const SCORE_BLOCK: usize = 4096;
-
-/// P(approved) of every row, in parallel blocks, tree by tree within a block (a forest is far
-/// larger than a core's cache, a tree is not), without materialising the encoded table. Each
-/// row's trees are summed in forest order, so the result is bit-identical to `Forest::predict`.
-pub fn score_table(model: &Model, table: &ApplicantTable) -> Vec<f64> {
-    let (n, stride) = (model.encoder.n_features(), table.stride());
-    let trees = &model.forest.trees;
-    table
-        .values()
-        .par_chunks(stride * SCORE_BLOCK)
-        .flat_map_iter(|rows| {
-            let m = rows.len() / stride;
-            let mut encoded = vec![0.0; m * n];
-            for (slot, row) in encoded.chunks_mut(n.max(1)).zip(rows.chunks(stride)) {
-                model.encoder.encode_into(row, slot);
-            }
-            let mut sums = vec![0.0; m];
-            for tree in trees {
-                add_tree(tree, &encoded, n.max(1), &mut sums);
-            }
-            sums.into_iter().map(|s| s / trees.len() as f64)
-        })
-        .collect()
-}
-
-/// Rows walked down a tree side by side: their node loads are independent, so the core overlaps
-/// their cache misses instead of waiting for one row's path at a time.
-const LANES: usize = 8;
-
-/// Adds one tree's prediction for each row of `encoded` (rows of `n` values) to `sums`.
-fn add_tree(tree: &crate::forest::Tree, encoded: &[f64], n: usize, sums: &mut [f64]) {
-    let nodes = &tree.nodes;
-    let mut rows = encoded.chunks_exact(n * LANES);
-    let mut sum_lanes = sums.chunks_exact_mut(LANES);
-    for (block, out) in rows.by_ref().zip(sum_lanes.by_ref()) {
-        let mut at = [0usize; LANES];
-        loop {
-            let mut moved = false;
-            for (lane, i) in at.iter_mut().enumerate() {
-                let node = &nodes[*i];
-                if !node.is_leaf() {
-                    *i = node.child(&block[lane * n..(lane + 1) * n]);
-                    moved = true;
-                }
-            }
-            if !moved {
-                break;
-            }
-        }
-        for (sum, &i) in out.iter_mut().zip(&at) {
-            *sum += nodes[i].value;
-        }
-    }
-    for (sum, x) in sum_lanes.into_remainder().iter_mut().zip(rows.remainder().chunks(n)) {
-        *sum += tree.predict(x);
-    }
 }
 
 /// Scores the batch, compares it with the reference (and the previous batch in the model's
@@ -274,27 +216,6 @@ fn counts_of(distribution: &reference::Distribution, mut values: Vec<f64>) -> re
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn block_scores_are_the_forests_own_bit_for_bit() {
-        let table = crate::data::generate_table(9003, 9).unwrap(); // a block's tail of 3 rows
-        let encoder = crate::features::Encoder::fit(&table).unwrap();
-        let params =
-            crate::forest::ForestParams { n_estimators: 12, max_depth: Some(8), ..Default::default() };
-        let fitted = crate::forest::fit(
-            &params,
-            &encoder.encode_columns(&table),
-            table.approved.as_deref().unwrap(),
-            &|_| {},
-        )
-        .unwrap();
-        let info = crate::model::ModelInfo::default();
-        let model = Model { encoder, forest: fitted.forest, threshold: 0.5, info };
-        let scores = score_table(&model, &table);
-        for (i, s) in scores.iter().enumerate() {
-            assert_eq!(s.to_bits(), model.forest.predict(&model.encoder.encode(table.row(i))).to_bits());
-        }
-    }
 
     #[test]
     fn periods_are_months_or_days_at_utc_midnight() {
