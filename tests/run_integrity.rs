@@ -241,10 +241,13 @@ fn stale_temp_files_and_symlinks_in_outputs_never_reach_the_run() {
         "model/code/credrisk_pyfunc.py",
         "model/feature_schema.json",
         "model/forest.json",
+        "model/global_shap.json",
         "model/model.crm",
         "model/reference.json",
         "model/schema.toml",
         "roc_curve.png",
+        "shap_beeswarm.png",
+        "shap_importance.png",
     ];
     assert_eq!(run["artifacts"], json!(expected), "the run holds exactly what train wrote");
     // The user's own files in outputs/ are left alone.

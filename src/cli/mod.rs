@@ -13,7 +13,9 @@ mod fairness;
 mod generate;
 mod interrupt;
 mod model_args;
+mod models;
 mod monitor;
+mod promote;
 mod recourse;
 mod register;
 mod runs;
@@ -109,6 +111,16 @@ enum Command {
     /// Expert: export a model's forest as `credrisk-forest/1` JSON (docs/forest-dump.md).
     #[command(after_help = "Example:\n  credrisk export-forest --out forest.json")]
     ExportForest(export_forest::Args),
+    /// The promotion gate: measure a registered version against the alias holder on a labelled
+    /// batch and move the alias only if the policy's rules pass; exit 1 when refused.
+    #[command(after_help = "Examples:\n  \
+                            credrisk promote --model models:/credrisk-model/4 --alias champion --data eval.parquet --lang en\n  \
+                            credrisk promote --print-policy > policy.toml\n  \
+                            credrisk promote --model models:/credrisk-model --alias champion --rollback")]
+    Promote(promote::Args),
+    /// The registered models: versions, their runs, aliases and the promotion gate's verdicts.
+    #[command(after_help = "Example:\n  credrisk models credrisk-model --lang en")]
+    Models(models::Args),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -149,9 +161,11 @@ fn run(command: Command) -> Result<i32> {
         Command::Register(args) => register::run(args),
         Command::Runs(args) => runs::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Models(args) => models::run(args),
         Command::Schema(args) => return schema::run(args),
         Command::Fairness(args) => return fairness::run(args),
         Command::Monitor(args) => return monitor::run(args),
+        Command::Promote(args) => return promote::run(args),
     };
     done.map(|()| 0)
 }

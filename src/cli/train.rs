@@ -165,7 +165,7 @@ fn print_summary(config: &TrainConfig, report: &TrainReport) {
         );
     }
     println!("  fit       {:.2} s ({:.0} leaves per tree)", f("fit_seconds"), f("mean_leaves_per_tree"));
-    println!("  outputs   {}/ (metrics.json, 4 plots, model/)", config.outputs.display());
+    println!("  outputs   {}/ (metrics.json, 6 plots, model/)", config.outputs.display());
     match &report.run {
         Some(run) => {
             println!("  MLflow    run {} in {}", run.run_id, run.tracking_uri);

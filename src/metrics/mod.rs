@@ -11,7 +11,9 @@ mod probability;
 mod ranking;
 mod threshold;
 
-pub use probability::{CALIBRATION_BUCKETS, CalibrationBucket, brier, calibration, log_loss};
+pub use probability::{
+    CALIBRATION_BUCKETS, CalibrationBucket, brier, calibration, expected_calibration_error, log_loss,
+};
 pub use ranking::{RocCurve, gini, ks, pr_auc, roc_auc, roc_curve};
 pub use threshold::{ConfusionMatrix, accuracy, confusion_matrix, f1, precision, recall};
 

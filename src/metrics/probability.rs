@@ -1,5 +1,5 @@
 //! Metrics of the probabilities themselves: the Brier score, log loss (clipped like scikit-learn
-//! 1.9) and the calibration table behind the reliability diagram.
+//! 1.9), the calibration table behind the reliability diagram and its expected calibration error.
 
 use super::usable;
 use serde::Serialize;
@@ -89,6 +89,20 @@ pub fn calibration(y: &[bool], p: &[f64]) -> Vec<CalibrationBucket> {
         .collect()
 }
 
+/// Expected calibration error over the 10 buckets of [`calibration`]: Σ (rows in bucket / rows)
+/// · |mean probability − observed rate|, the usual ECE (Naeini et al. 2015) with sklearn's
+/// uniform binning. NaN for unusable input.
+pub fn expected_calibration_error(y: &[bool], p: &[f64]) -> f64 {
+    if !usable(y, p) {
+        return f64::NAN;
+    }
+    let n = p.len() as f64;
+    calibration(y, p)
+        .iter()
+        .filter_map(|b| Some(b.count as f64 / n * (b.mean_predicted? - b.observed_rate?).abs()))
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,6 +143,16 @@ mod tests {
         assert_eq!((table[9].count, table[9].observed_rate), (2, Some(0.5)));
         assert_eq!((table[5].count, table[5].mean_predicted), (0, None));
         assert_eq!((table[3].lower, table[9].upper), (0.30000000000000004, 1.0));
+    }
+
+    #[test]
+    fn ece_by_hand() {
+        // Bucket 0: p 0.05, observed 0 → 0.05 · 1/4; bucket 9: p 0.95 and 1.0, observed ½ → 0.475 · 2/4;
+        // bucket 4: p 0.45, observed 1 → 0.55 · 1/4.
+        let ece = expected_calibration_error(&[false, true, false, true], &[0.05, 0.45, 0.95, 1.0]);
+        assert!((ece - (0.05 + 0.55 + 2.0 * 0.475) / 4.0).abs() < 1e-15, "{ece}");
+        assert_eq!(expected_calibration_error(&[true, false], &[1.0, 0.0]), 0.0);
+        assert!(expected_calibration_error(&[], &[]).is_nan());
     }
 
     #[test]
