@@ -15,20 +15,15 @@ use std::path::{Path, PathBuf};
 
 const NAME: &str = "credrisk-model";
 
-/// Trains on `data/train.parquet` with `extra` flags and returns the run id.
+/// Trains on `data/train.parquet` (40 trees of depth 12 unless `extra` says otherwise) with
+/// `extra` flags and returns the run id.
 pub fn train(dir: &Path, uri: &str, extra: &[&str]) -> String {
-    let mut args = vec![
-        "train",
-        "--data",
-        "data/train.parquet",
-        "--n-estimators",
-        "30",
-        "--max-depth",
-        "10",
-        "--quiet",
-        "--tracking-uri",
-        uri,
-    ];
+    let mut args = vec!["train", "--data", "data/train.parquet", "--quiet", "--tracking-uri", uri];
+    for (flag, value) in [("--n-estimators", "40"), ("--max-depth", "12")] {
+        if !extra.contains(&flag) {
+            args.extend([flag, value]);
+        }
+    }
     args.extend_from_slice(extra);
     let out = ok_in(dir, &args);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -178,13 +173,13 @@ fn the_gate_refuses_promotes_and_rolls_back_on_the_file_store() {
     assert_eq!(gate_artifact(&uri, v2)["passed"], false);
 
     // A model whose schema protects a field it leans on: the protected field ranks high.
-    let protecting = schema_protecting(dir, "credit_history_months");
+    let protecting = schema_protecting(dir, "credit_inquiries");
     let v3 = register(dir, &uri, &train(dir, &uri, &["--schema", protecting.to_str().unwrap()]));
     let (code, out, err) = promote(dir, &uri, &["--model", &candidate(v3), "--data", eval]);
     assert_eq!(code, 1, "{out}\n{err}");
-    assert!(out.contains("shap.must_not_rank.credit_history_months"), "{out}");
+    assert!(out.contains("shap.must_not_rank.credit_inquiries"), "{out}");
     let failed = tag(&uri, v3, "credrisk.gate.failed").unwrap();
-    assert!(failed.contains("shap.must_not_rank.credit_history_months"), "{failed}");
+    assert!(failed.contains("shap.must_not_rank.credit_inquiries"), "{failed}");
     assert_eq!(registry(&uri).0, before);
 
     // Much weaker than the champion: refused for the drop.
