@@ -3,12 +3,16 @@
 //! and one that leans on a protected attribute are refused (the ranking rule named), a much
 //! weaker one is refused for its AUC drop, a good challenger is promoted and rolled back, bad
 //! input moves nothing; the gate's AUC, KS, Brier and ECE are scikit-learn's and scipy's on the
-//! same predictions.
+//! same predictions. The same flow against a real `mlflow server`: the real client reads the
+//! alias, the tags and the gate's artifact, and `serve` serves the champion the gate let through.
 
-mod common;
+mod mlflow_util;
+mod serve_support;
 
 use common::{ok_in, python_ok, run_in};
+use serve_support::common;
 use credrisk::tracking;
+use mlflow_util::{MlflowServer, py_json};
 use serde_json::Value;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -327,4 +331,78 @@ print(json.dumps({"roc_auc": roc_auc_score(y, p), "brier": brier_score_loss(y, p
         assert!((ours - theirs).abs() < 1e-9, "{key}: gate {ours} vs oracle {theirs}");
     }
     assert!(evaluation["roc_auc"].as_f64().unwrap() > 0.7, "{evaluation}");
+}
+
+#[test]
+fn the_gate_on_a_real_mlflow_server_reads_back_with_the_mlflow_client() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    data(dir);
+    let backend = format!("sqlite:///{}", dir.join("mlflow.db").display());
+    let artifacts = dir.join("mlartifacts");
+    let server = MlflowServer::start(
+        &["--backend-store-uri", &backend, "--artifacts-destination", artifacts.to_str().unwrap()],
+        dir,
+    );
+    let url = server.url.clone();
+    let eval = "data/eval.parquet";
+    let v1 = register(dir, &url, &train(dir, &url, &[]));
+    let v2 = register(dir, &url, &train(dir, &url, &["--seed", "7"]));
+    let v3 = register(dir, &url, &train(dir, &url, &["--exclude", "delinquency_rate"]));
+    for (version, expected) in [(v1, 0), (v2, 0), (v3, 1)] {
+        let (code, out, err) = promote(dir, &url, &["--model", &candidate(version), "--data", eval]);
+        assert_eq!(code, expected, "version {version}:\n{out}\n{err}\n{}", server.log_text());
+    }
+    let got = py_json(
+        r#"
+import json, os, sys, tempfile, mlflow
+uri = sys.argv[1]
+c = mlflow.MlflowClient(uri, uri)
+champion = c.get_model_version_by_alias("credrisk-model", "champion")
+refused = c.get_model_version("credrisk-model", sys.argv[2])
+art = champion.tags["credrisk.gate.artifact"]
+run_id, path = art[len("runs:/"):].split("/", 1)
+local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path, tracking_uri=uri,
+                                            dst_path=tempfile.mkdtemp())
+print(json.dumps({"champion": champion.version, "run_id": champion.run_id, "tags": champion.tags,
+                  "aliases": c.get_registered_model("credrisk-model").aliases,
+                  "refused": refused.tags, "report": json.load(open(local))}))
+"#,
+        &[&url, &v3.to_string()],
+    );
+    assert_eq!(got["champion"], v2.to_string());
+    assert_eq!(
+        got["aliases"],
+        serde_json::json!({"champion": v2.to_string(), "previous-champion": v1.to_string()})
+    );
+    assert_eq!(got["tags"]["credrisk.gate"], "passed");
+    assert_eq!(got["tags"]["credrisk.gate.champion"], format!("version {v1}"));
+    assert_eq!(got["refused"]["credrisk.gate"], "refused");
+    assert!(
+        got["refused"]["credrisk.gate.failed"].as_str().unwrap().contains("shap.must_rank.delinquency_rate")
+    );
+    let report = &got["report"];
+    assert_eq!((report["passed"].clone(), report["candidate"]["version"].clone()), (true.into(), v2.into()));
+    assert_eq!(report["candidate"]["run_id"], got["run_id"]);
+    // The tag and the artifact tell the same AUC.
+    let auc = report["candidate"]["evaluation"]["roc_auc"].as_f64().unwrap();
+    assert_eq!(got["tags"]["credrisk.gate.rule.min_auc"], format!("pass {auc:.4} (>= 0.7)"));
+
+    // `serve` on the alias serves the version the gate let through.
+    let served = serve_support::Server::start(&format!("models:/{NAME}@champion"), &["--tracking-uri", &url]);
+    let model = serve_support::get(&served, "/model").json();
+    assert_eq!(model["run_id"], got["run_id"], "{model}");
+    drop(served);
+
+    let (code, out, err) = promote(dir, &url, &["--model", &candidate(v2), "--rollback"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let after = py_json(
+        r#"
+import json, sys, mlflow
+c = mlflow.MlflowClient(sys.argv[1], sys.argv[1])
+print(json.dumps(c.get_registered_model("credrisk-model").aliases))
+"#,
+        &[&url],
+    );
+    assert_eq!(after, serde_json::json!({"champion": v1.to_string()}));
 }
