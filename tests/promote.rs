@@ -10,10 +10,10 @@ mod mlflow_util;
 mod serve_support;
 
 use common::{ok_in, python_ok, run_in};
-use serve_support::common;
 use credrisk::tracking;
 use mlflow_util::{MlflowServer, py_json};
 use serde_json::Value;
+use serve_support::common;
 use std::fs;
 use std::path::{Path, PathBuf};
 

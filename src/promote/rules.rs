@@ -265,3 +265,34 @@ pub fn passed(results: &[RuleResult]) -> bool {
 pub fn failures(results: &[RuleResult]) -> Vec<String> {
     results.iter().filter(|r| r.verdict == Verdict::Fail).map(|r| r.rule.key()).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdicts_limits_and_tag_values() {
+        let pass = judged(Rule::MinAuc, Some(0.81234), Some(0.8), Some(Limit::AtLeast(0.7)));
+        assert_eq!((pass.verdict, pass.tag_value()), (Verdict::Pass, "pass 0.8123 (>= 0.7)".to_string()));
+        let fail = judged(Rule::MaxEce, Some(0.053), None, Some(Limit::AtMost(0.05)));
+        assert_eq!((fail.verdict, fail.tag_value()), (Verdict::Fail, "fail 0.0530 (<= 0.05)".to_string()));
+        // On the limit passes; an undefined value is not applicable; no limit is a report.
+        assert_eq!(judged(Rule::MaxEce, Some(0.05), None, Some(Limit::AtMost(0.05))).verdict, Verdict::Pass);
+        assert_eq!(
+            judged(Rule::MinKs, Some(f64::NAN), None, Some(Limit::AtLeast(0.3))).verdict,
+            Verdict::NotApplicable
+        );
+        assert_eq!(judged(Rule::ScorePsi, Some(0.3), None, None).verdict, Verdict::Report);
+        assert!(!passed(&[pass.clone(), fail.clone()]));
+        assert_eq!(failures(&[pass, fail]), ["max_ece"]);
+        // A field that is not a model input cannot rank: it fails must-rank, passes must-not-rank.
+        let unused = ranked(Rule::MustRank("delinquency_rate".into()), None, Some(2.0), Limit::AtMost(5.0));
+        assert_eq!((unused.verdict, unused.candidate), (Verdict::Fail, None));
+        assert_eq!(unused.tag_value(), "fail none (<= 5)");
+        let absent = ranked(Rule::MustNotRank("gender".into()), None, None, Limit::AtLeast(6.0));
+        assert_eq!(absent.verdict, Verdict::Pass);
+        let key =
+            Rule::Fairness { by: "age".into(), metric: Disparity::DpRatio, check: FairnessCheck::VsChampion };
+        assert_eq!(key.key(), "fairness.age.dp_ratio.vs_champion");
+    }
+}
