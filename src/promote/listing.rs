@@ -84,7 +84,7 @@ pub fn render_models(models: &[ModelListing], lang: Lang) -> String {
             tr("version", "versión"),
             "run",
             "alias",
-            tr("gate", "compuerta")
+            tr("gate", "control")
         );
         for v in &m.versions {
             let gate = match (v.gate.as_deref(), es) {
