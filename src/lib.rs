@@ -19,6 +19,7 @@ pub mod model;
 pub mod monitor;
 pub mod plots;
 pub mod progress;
+pub mod promote;
 pub mod recourse;
 pub mod schema;
 pub mod score;

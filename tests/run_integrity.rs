@@ -242,12 +242,15 @@ fn stale_temp_files_and_symlinks_in_outputs_never_reach_the_run() {
         "model/conda.yaml",
         "model/feature_schema.json",
         "model/forest.json",
+        "model/global_shap.json",
         "model/model.crm",
         "model/python_env.yaml",
         "model/reference.json",
         "model/requirements.txt",
         "model/schema.toml",
         "roc_curve.png",
+        "shap_beeswarm.png",
+        "shap_importance.png",
     ];
     assert_eq!(run["artifacts"], json!(expected), "the run holds exactly what train wrote");
     // The user's own files in outputs/ are left alone.

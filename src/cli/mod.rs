@@ -14,7 +14,9 @@ mod generate;
 mod interrupt;
 mod keys;
 mod model_args;
+mod models;
 mod monitor;
+mod promote;
 mod recourse;
 mod register;
 mod runs;
@@ -35,8 +37,9 @@ Workflow:
   credrisk explain --customer examples/customer.json --lang en # why approved or denied
   credrisk serve --port 8000                                   # /predict, /explain, /recourse, page
 
-Exit codes: 0 done; 1 a check found something (monitor alert, schema check); 2 bad usage or
-input (nothing written); 3 internal failure; 130/143 interrupted (unfinished files removed).
+Exit codes: 0 done; 1 a check found something (fairness or monitor alert, promotion refused,
+schema check); 2 bad usage or input (nothing written); 3 internal failure; 130/143
+interrupted (unfinished files removed).
 `credrisk COMMAND --help` shows each command's options, defaults and an example."
 )]
 struct Opts {
@@ -98,6 +101,16 @@ enum Command {
         after_help = "Example:\n  credrisk register --run 0f3c…e9 --name credrisk-model --alias challenger"
     )]
     Register(register::Args),
+    /// The promotion gate: measure a registered version against the alias holder on a labelled
+    /// batch and move the alias only if the policy's rules pass; exit 1 when refused.
+    #[command(after_help = "Examples:\n  \
+                            credrisk promote --model models:/credrisk-model/4 --alias champion --data eval.parquet --lang en\n  \
+                            credrisk promote --print-policy > policy.toml\n  \
+                            credrisk promote --model models:/credrisk-model --alias champion --rollback")]
+    Promote(promote::Args),
+    /// The registered models: versions, their runs, aliases and the promotion gate's verdicts.
+    #[command(after_help = "Example:\n  credrisk models credrisk-model --lang en")]
+    Models(models::Args),
     /// Serve /predict and /explain over HTTP.
     #[command(after_help = "Examples:\n  credrisk serve --port 8000\n  \
                             credrisk serve --model models:/credrisk-model@champion --audit-log audit.jsonl\n  \
@@ -106,16 +119,16 @@ enum Command {
                             Endpoints: /predict, /predict/batch, /explain, /recourse, / (the what-if page), /model,\n\
                             /openapi.json, /metrics, /health/live, /health/ready.")]
     Serve(serve::Args),
+    /// API keys for `serve --api-keys`: create one (shown once; only its salted hash is stored).
+    #[command(after_help = "Example:\n  credrisk keys add scoring-app --file /etc/credrisk/keys\n  \
+                            credrisk serve --host 0.0.0.0 --api-keys /etc/credrisk/keys")]
+    Keys(keys::Args),
     /// Expert: write applicants' feature vectors exactly as the forest sees them (CSV).
     #[command(after_help = "Example:\n  credrisk encode --data examples/batch.csv --out features.csv")]
     Encode(encode::Args),
     /// Expert: export a model's forest as `credrisk-forest/1` JSON (docs/forest-dump.md).
     #[command(after_help = "Example:\n  credrisk export-forest --out forest.json")]
     ExportForest(export_forest::Args),
-    /// API keys for `serve --api-keys`: create one (shown once; only its salted hash is stored).
-    #[command(after_help = "Example:\n  credrisk keys add scoring-app --file /etc/credrisk/keys\n  \
-                            credrisk serve --host 0.0.0.0 --api-keys /etc/credrisk/keys")]
-    Keys(keys::Args),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -156,10 +169,12 @@ fn run(command: Command) -> Result<i32> {
         Command::Register(args) => register::run(args),
         Command::Runs(args) => runs::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Models(args) => models::run(args),
         Command::Schema(args) => return schema::run(args),
         Command::Fairness(args) => return fairness::run(args),
         Command::Monitor(args) => return monitor::run(args),
         Command::Keys(args) => keys::run(args),
+        Command::Promote(args) => return promote::run(args),
     };
     done.map(|()| 0)
 }

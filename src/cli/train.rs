@@ -44,6 +44,10 @@ pub struct Args {
     /// Also compute the out-of-bag score.
     #[arg(long)]
     oob_score: bool,
+    /// Held-out rows explained (exact TreeSHAP, a seeded sample) for the global SHAP picture:
+    /// global_shap.json, shap/mean_abs metrics, the bar chart and the beeswarm; 0: none.
+    #[arg(long, default_value_t = train::DEFAULT_SHAP_ROWS)]
+    shap_rows: usize,
     /// Approve iff P(approved) >= threshold.
     #[arg(long, default_value_t = 0.5)]
     threshold: f64,
@@ -98,6 +102,9 @@ fn config(args: Args) -> Result<TrainConfig> {
         ..ForestParams::default()
     };
     forest.validate()?;
+    if args.shap_rows > 1_000_000 {
+        return Err(Error::Usage(format!("--shap-rows must be at most 1,000,000, got {}", args.shap_rows)));
+    }
     let schema = match &args.schema {
         Some(path) => Arc::new(schema::read_file(path)?),
         None => builtin(),
@@ -128,6 +135,7 @@ fn config(args: Args) -> Result<TrainConfig> {
         experiment: args.experiment,
         run_name,
         progress: !args.quiet,
+        shap_rows: args.shap_rows,
     })
 }
 
@@ -165,7 +173,8 @@ fn print_summary(config: &TrainConfig, report: &TrainReport) {
         );
     }
     println!("  fit       {:.2} s ({:.0} leaves per tree)", f("fit_seconds"), f("mean_leaves_per_tree"));
-    println!("  outputs   {}/ (metrics.json, 4 plots, model/)", config.outputs.display());
+    let plots = if config.shap_rows == 0 { 4 } else { 6 };
+    println!("  outputs   {}/ (metrics.json, {plots} plots, model/)", config.outputs.display());
     match &report.run {
         Some(run) => {
             println!("  MLflow    run {} in {}", run.run_id, run.tracking_uri);

@@ -1,6 +1,7 @@
 //! The model's global SHAP picture over a table: mean |φ| per reported field, the signed mean
 //! over the customers the model denies, and the per-row values behind them (for beeswarm and
-//! dependence plots), on every row or a seeded sample.
+//! dependence plots), on every row or a seeded sample. It serialises as `global_shap.json` in a
+//! model directory (missing values as `null`), usually [`GlobalShap::thinned`] first.
 
 use super::Explainer;
 use crate::data::ApplicantTable;
@@ -25,8 +26,11 @@ pub struct FieldImpact {
     pub mean_denied: f64,
 }
 
+/// The file `train` writes the picture of its test split to, in the model directory.
+pub const GLOBAL_SHAP_FILE: &str = "global_shap.json";
+
 /// The global SHAP picture of one model over one table.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GlobalShap {
     /// The reported fields in the explainer's order (see [`Explainer::field_names`]).
     pub field_names: Vec<String>,
@@ -35,17 +39,35 @@ pub struct GlobalShap {
     pub base_value: f64,
     /// Rows of the table.
     pub rows_in_table: usize,
-    /// The explained rows' positions in the table, ascending (all rows unless sampled).
+    /// Rows the ranking and `denied` are over (all rows unless sampled).
+    pub explained: usize,
+    /// The positions in the table of the rows whose per-row values are kept, ascending: the
+    /// explained rows, or a sample of them after [`GlobalShap::thinned`].
     pub rows: Vec<usize>,
     /// How many explained rows the model denies.
     pub denied: usize,
-    /// Row-major, one row per explained row: each field's raw value (category index for a
+    /// Row-major, one row per kept row: each field's raw value (category index for a
     /// category, NaN when missing), to colour a beeswarm or draw a dependence plot.
+    #[serde(with = "nan_as_null")]
     pub values: Vec<f64>,
-    /// Row-major, one row per explained row: each field's φ.
+    /// Row-major, one row per kept row: each field's φ.
     pub phi: Vec<f64>,
-    /// Each explained row's P(positive class).
+    /// Each kept row's P(positive class).
     pub probability: Vec<f64>,
+}
+
+/// `values` holds NaN for missing values, which JSON has no number for.
+mod nan_as_null {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(values: &[f64], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(values.iter().map(|v| (!v.is_nan()).then_some(*v)))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+        let values: Vec<Option<f64>> = Vec::deserialize(d)?;
+        Ok(values.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+    }
 }
 
 impl GlobalShap {
@@ -55,7 +77,27 @@ impl GlobalShap {
 
     /// Whether the picture is of a sample rather than of every row.
     pub fn sampled(&self) -> bool {
-        self.rows.len() < self.rows_in_table
+        self.explained < self.rows_in_table
+    }
+
+    /// The same picture keeping the per-row values of at most `max_rows` kept rows (a seeded
+    /// sample, in table order): the ranking stays that of every explained row. What a beeswarm
+    /// needs without a file of every row.
+    pub fn thinned(&self, max_rows: usize, seed: u64) -> GlobalShap {
+        if self.rows.len() <= max_rows {
+            return self.clone();
+        }
+        let mut keep = sample(&mut ChaCha8Rng::seed_from_u64(seed), self.rows.len(), max_rows).into_vec();
+        keep.sort_unstable();
+        let k = self.n_fields();
+        let per_row = |v: &[f64]| keep.iter().flat_map(|&i| v[i * k..(i + 1) * k].iter().copied()).collect();
+        GlobalShap {
+            rows: keep.iter().map(|&i| self.rows[i]).collect(),
+            values: per_row(&self.values),
+            phi: per_row(&self.phi),
+            probability: keep.iter().map(|&i| self.probability[i]).collect(),
+            ..self.clone()
+        }
     }
 
     /// The 1-based rank of `field` by mean |φ|, if it is reported.
@@ -139,6 +181,7 @@ pub fn global_shap(
         ranking,
         base_value: explainer.base_value(),
         rows_in_table: table.len(),
+        explained: rows.len(),
         rows,
         denied,
         values,
@@ -219,5 +262,29 @@ mod tests {
         assert_eq!(a.ranking, b.ranking);
         assert_ne!(global_shap(&ex, &table, 600, 10).unwrap().rows, a.rows);
         assert!(global_shap(&ex, &table, 0, 9).is_err());
+    }
+
+    #[test]
+    fn thinned_keeps_the_ranking_and_round_trips_through_json_with_missing_values() {
+        let ex = explainer();
+        let table = generate_table(900, 14).unwrap();
+        let mut g = global_shap(&ex, &table, 10_000, 1).unwrap();
+        g.values[3] = f64::NAN;
+        let thin = g.thinned(200, 5);
+        assert_eq!((thin.rows.len(), thin.explained, thin.ranking.clone()), (200, 900, g.ranking.clone()));
+        let k = g.n_fields();
+        let at = g.rows.iter().position(|r| *r == thin.rows[17]).unwrap();
+        assert_eq!(thin.phi[17 * k..18 * k], g.phi[at * k..(at + 1) * k]);
+        assert_eq!(thin.probability[17], g.probability[at]);
+        let json = serde_json::to_string(&g).unwrap();
+        let back: GlobalShap = serde_json::from_str(&json).unwrap();
+        assert!(back.values[3].is_nan());
+        assert_eq!((&back.rows, back.explained, back.denied), (&g.rows, g.explained, g.denied));
+        // serde_json reads a float back to within an ulp (its exact parser is a feature we skip).
+        let close =
+            |a: &[f64], b: &[f64]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-15);
+        assert!(close(&back.phi, &g.phi) && close(&back.probability, &g.probability));
+        let means = |g: &GlobalShap| g.ranking.iter().map(|f| f.mean_abs).collect::<Vec<_>>();
+        assert!(close(&means(&back), &means(&g)));
     }
 }

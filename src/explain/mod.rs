@@ -14,8 +14,8 @@ use crate::shap::{Method, TreeShap};
 use serde::Serialize;
 use std::sync::Arc;
 
-pub use global::{FieldImpact, GlobalShap, global_shap};
-pub use reasons::{Lang, reason_text, value_text};
+pub use global::{FieldImpact, GLOBAL_SHAP_FILE, GlobalShap, global_shap};
+pub use reasons::{Lang, group_thousands, reason_text, value_text};
 
 /// A protected attribute (or a proxy of one) carrying at least this share of Σ|φ| triggers a
 /// fairness warning.

@@ -198,7 +198,8 @@ fn trim_decimal(v: f64, lang: Lang) -> String {
     if lang == Lang::Es { s.replace('.', ",") } else { s }
 }
 
-fn group_thousands(n: i64, sep: char) -> String {
+/// A whole number with `sep` between groups of three digits (Spanish `.`, English `,`).
+pub fn group_thousands(n: i64, sep: char) -> String {
     let digits = n.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {

@@ -1,5 +1,5 @@
 //! Metrics of the probabilities themselves: the Brier score, log loss (clipped like scikit-learn
-//! 1.9) and the calibration table behind the reliability diagram.
+//! 1.9), the calibration table behind the reliability diagram and its expected calibration error.
 
 use super::usable;
 use serde::Serialize;
@@ -140,6 +140,7 @@ mod tests {
         // 0.5 → 0.475. Weighted: (1·0.05 + 2·0.835 + 2·0.475) / 5.
         let (y, p) = ([false, true, true, false, true], [0.05, 0.15, 0.18, 0.95, 1.0]);
         assert!((ece(&y, &p) - (0.05 + 2.0 * 0.835 + 2.0 * 0.475) / 5.0).abs() < 1e-15);
+        assert_eq!(ece(&[true, false], &[1.0, 0.0]), 0.0);
         assert!(ece(&[], &[]).is_nan());
         assert_eq!(calibration(&y, &p)[3].lower, 0.3);
     }

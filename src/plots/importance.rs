@@ -1,6 +1,5 @@
-//! Feature importance (the forest's mean decrease in Gini impurity, normalised to sum to 1, as
-//! sklearn's `feature_importances_`) as horizontal bars, the most important feature on top, at most
-//! [`TOP_FEATURES`] of them, each bar labelled with its value.
+//! Ranked horizontal bars (Gini importance as sklearn's `feature_importances_`, mean |SHAP|), the
+//! largest on top, at most [`TOP_FEATURES`] of them, each bar labelled with its value.
 
 use super::{
     Area, DrawResult, FONT, GRID_GREY, MODEL_BLUE, axis_desc_font, label_font, require_finite, title_font,
@@ -22,12 +21,17 @@ const CHROME_HEIGHT: u32 = 220;
 /// sorted descending (ties by name). Values must be finite; negative ones (e.g. permutation
 /// importance) extend left of zero.
 pub fn feature_importance_png(path: &Path, importances: &[(String, f64)]) -> Result<()> {
-    for (name, value) in importances {
-        require_finite("feature importance chart", &format!("the importance of {name}"), *value)?;
+    ranked_bars_png(path, "Gini importance", "Mean decrease in Gini impurity (share of the total)", importances)
+}
+
+/// The same chart with its own title and axis description (e.g. mean |SHAP value|).
+pub fn ranked_bars_png(path: &Path, title: &str, x_desc: &str, values: &[(String, f64)]) -> Result<()> {
+    for (name, value) in values {
+        require_finite(title, &format!("the value of {name}"), *value)?;
     }
-    let top = top_features(importances);
+    let top = top_features(values);
     let height = (CHROME_HEIGHT + ROW_HEIGHT * top.len() as u32).max(600);
-    write_png(path, (WIDTH, height), |root| draw(root, &top, importances.len()))
+    write_png(path, (WIDTH, height), |root| draw(root, &top, values.len(), title, x_desc))
 }
 
 fn top_features(importances: &[(String, f64)]) -> Vec<(String, f64)> {
@@ -43,7 +47,7 @@ fn name_area_width(top: &[(String, f64)]) -> u32 {
     (longest * super::LABEL_SIZE * 0.62) as u32 + 30
 }
 
-fn draw(root: &Area, top: &[(String, f64)], total_features: usize) -> DrawResult {
+fn draw(root: &Area, top: &[(String, f64)], total_features: usize, title: &str, x_desc: &str) -> DrawResult {
     let rows = top.len() as u32;
     let low = top.iter().map(|(_, v)| *v).fold(0.0, f64::min);
     let high = top.iter().map(|(_, v)| *v).fold(0.0, f64::max);
@@ -55,9 +59,9 @@ fn draw(root: &Area, top: &[(String, f64)], total_features: usize) -> DrawResult
         _ => String::new(),
     };
     let title = if total_features > top.len() {
-        format!("Gini importance (top {} of {total_features})", top.len())
+        format!("{title} (top {} of {total_features})", top.len())
     } else {
-        "Gini importance".to_string()
+        title.to_string()
     };
     let mut chart = ChartBuilder::on(root)
         .caption(title, title_font())
@@ -73,7 +77,7 @@ fn draw(root: &Area, top: &[(String, f64)], total_features: usize) -> DrawResult
     chart
         .configure_mesh()
         .disable_y_mesh()
-        .x_desc("Mean decrease in Gini impurity (share of the total)")
+        .x_desc(x_desc)
         .y_labels(rows.max(1) as usize)
         .y_label_formatter(&name_of_row)
         .x_label_formatter(&|v| format!("{v:.3}"))

@@ -1,5 +1,5 @@
 //! Evaluation charts as PNG files (confusion matrix, ROC curve, reliability diagram, feature
-//! importance), drawn with plotters in pure Rust with an embedded DejaVu Sans font, so they render
+//! importance, global SHAP bars and beeswarm), drawn with plotters in pure Rust with an embedded DejaVu Sans font, so they render
 //! the same on a machine without any system font or fontconfig.
 //!
 //! Every file is written atomically: the chart is rendered to a hidden `.png` beside the target
@@ -11,12 +11,14 @@ mod confusion;
 mod group_rates;
 mod importance;
 mod roc;
+mod shap;
 
 pub use calibration::calibration_png;
 pub use confusion::confusion_matrix_png;
 pub use group_rates::{RateBar, RateChart, RatePanel, group_rates_png};
-pub use importance::{TOP_FEATURES, feature_importance_png};
+pub use importance::{TOP_FEATURES, feature_importance_png, ranked_bars_png};
 pub use roc::roc_curve_png;
+pub use shap::{BEESWARM_FIELDS, shap_bar_png, shap_beeswarm_png};
 
 use crate::error::{Error, Result};
 use crate::fsutil::AtomicFile;

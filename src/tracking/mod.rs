@@ -37,7 +37,9 @@ pub use register::register_model;
 pub use resolve::{ResolvedModel, resolve_model};
 pub use runs::{end_dead_runs, list_runs};
 pub use uri::{Backend, backend, file_uri_to_path, path_to_file_uri};
-pub use util::{civil_from_days, current_user, now_ms, utc_minutes};
+pub use util::{
+    civil_from_days, current_user, now_ms, utc_minutes, utc_timestamp, validate_alias, validate_model_name,
+};
 
 use crate::error::Result;
 use std::path::{Path, PathBuf};
