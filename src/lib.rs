@@ -20,6 +20,7 @@ pub mod monitor;
 pub mod plots;
 pub mod progress;
 pub mod recourse;
+pub mod report;
 pub mod schema;
 pub mod score;
 pub mod serve;
