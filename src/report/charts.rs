@@ -224,7 +224,8 @@ impl Chart {
         let hi = hi.max(reference.map_or(0.0, |r| r.1)) * 1.12 + 1e-9;
         let lo = if lo < 0.0 { lo * 1.12 } else { 0.0 };
         let label_width = label_area(bars.iter().map(|b| b.label.as_str()));
-        let mut chart = ChartBuilder::on(root)
+        let (body, key) = with_key(root, self.size, reference.is_some());
+        let mut chart = ChartBuilder::on(&body)
             .caption(&self.title, font(TITLE))
             .margin(14)
             .x_label_area_size(44)
@@ -269,29 +270,19 @@ impl Chart {
             ))
             .map_err(err)?;
         }
-        if let Some((label, v)) = reference {
+        if let (Some((label, v)), Some(key)) = (reference, key) {
             let style = GREY.stroke_width(2);
-            chart
-                .draw_series(DashedLineSeries::new([(*v, 0.0), (*v, n)], 6, 5, style))
-                .map_err(err)?
-                .label(format!("{label} {}", fmt(v)))
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], style));
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::LowerRight)
-                .label_font(font(LABEL))
-                .background_style(WHITE.mix(0.9))
-                .border_style(GREY)
-                .draw()
-                .map_err(err)?;
+            chart.draw_series(DashedLineSeries::new([(*v, 0.0), (*v, n)], 6, 5, style)).map_err(err)?;
+            draw_key(&key, &[(Mark::Dashed(GREY), format!("{label} {}", fmt(v)))])?;
         }
         Ok(())
     }
 
     fn histogram<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>, h: &Histogram) -> Drawn {
         let (x0, x1) = (h.edges[0], *h.edges.last().expect("bins have edges"));
-        let top = h.series.iter().flat_map(|(_, d)| d.iter().copied()).fold(0.0_f64, f64::max) * 1.1 + 1e-12;
-        let mut chart = ChartBuilder::on(root)
+        let top = h.series.iter().flat_map(|(_, d)| d.iter().copied()).fold(0.0_f64, f64::max) * 1.05 + 1e-12;
+        let (body, key) = with_key(root, self.size, true);
+        let mut chart = ChartBuilder::on(&body)
             .caption(&self.title, font(TITLE - 3.0))
             .margin(10)
             .x_label_area_size(40)
@@ -311,27 +302,24 @@ impl Chart {
             .bold_line_style(GRID)
             .draw()
             .map_err(err)?;
-        for (i, (label, density)) in h.series.iter().enumerate() {
+        for (i, (_, density)) in h.series.iter().enumerate() {
             let color = PALETTE[i % PALETTE.len()];
             let rects = h
                 .edges
                 .windows(2)
                 .zip(density)
                 .map(|(e, &d)| Rectangle::new([(e[0], 0.0), (e[1], d)], color.mix(0.4).filled()));
-            chart
-                .draw_series(rects)
-                .map_err(err)?
-                .label(label)
-                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], color.mix(0.5).filled()));
+            chart.draw_series(rects).map_err(err)?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font(font(LABEL))
-            .background_style(WHITE.mix(0.9))
-            .border_style(GREY)
-            .draw()
-            .map_err(err)?;
+        let items: Vec<(Mark, String)> = h
+            .series
+            .iter()
+            .enumerate()
+            .map(|(i, (label, _))| (Mark::Fill(PALETTE[i % PALETTE.len()]), label.clone()))
+            .collect();
+        if let Some(key) = key {
+            draw_key(&key, &items)?;
+        }
         Ok(())
     }
 
@@ -358,7 +346,7 @@ impl Chart {
             .x_desc(&self.x_desc)
             .x_labels(9)
             .y_labels(0)
-            .x_label_formatter(&|v| format!("{v:+.2}"))
+            .x_label_formatter(&|v| signed(*v))
             .label_style(font(LABEL))
             .axis_desc_style(font(DESC))
             .disable_y_mesh()
@@ -411,7 +399,7 @@ impl Chart {
         let finite = || points.iter().filter(|p| p.0.is_finite() && p.1.is_finite());
         let (mut x0, mut x1) =
             finite().fold((f64::INFINITY, f64::NEG_INFINITY), |a, p| (a.0.min(p.0), a.1.max(p.0)));
-        if !(x0 < x1) {
+        if x0.partial_cmp(&x1) != Some(std::cmp::Ordering::Less) {
             (x0, x1) = (x0.min(0.0) - 1.0, x1.max(0.0) + 1.0);
         }
         let reach = finite().map(|p| p.1.abs()).fold(0.0_f64, f64::max) * 1.1 + 1e-9;
@@ -430,7 +418,7 @@ impl Chart {
             .x_labels(5)
             .y_labels(7)
             .x_label_formatter(&|v| short_number(*v))
-            .y_label_formatter(&|v| format!("{v:+.2}"))
+            .y_label_formatter(&|v| signed(*v))
             .label_style(font(LABEL))
             .axis_desc_style(font(DESC - 1.0))
             .light_line_style(WHITE)
@@ -469,7 +457,8 @@ impl Chart {
         let hi = spans.iter().map(|s| s.1.max(s.2)).fold(threshold.1, f64::max);
         let hi = (hi + 0.08).min(1.08);
         let labels: Vec<String> = spans.iter().map(|s| s.0.clone()).collect();
-        let mut chart = ChartBuilder::on(root)
+        let (body, key) = with_key(root, self.size, true);
+        let mut chart = ChartBuilder::on(&body)
             .caption(&self.title, font(TITLE))
             .margin(14)
             .x_label_area_size(44)
@@ -514,19 +503,68 @@ impl Chart {
         let style = BLACK.stroke_width(1);
         chart
             .draw_series(DashedLineSeries::new([(threshold.1, 0.0), (threshold.1, n)], 6, 5, style))
-            .map_err(err)?
-            .label(format!("{} {:.2}", threshold.0, threshold.1))
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 24, y)], style));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .label_font(font(LABEL))
-            .background_style(WHITE.mix(0.9))
-            .border_style(GREY)
-            .draw()
             .map_err(err)?;
+        if let Some(key) = key {
+            draw_key(&key, &[(Mark::Dashed(BLACK), format!("{} {:.2}", threshold.0, threshold.1))])?;
+        }
         Ok(())
     }
+}
+
+/// How a key entry is drawn.
+enum Mark {
+    Dashed(RGBColor),
+    Fill(RGBColor),
+}
+
+/// Height of the key strip under a chart.
+const KEY_HEIGHT: u32 = 26;
+
+/// The chart's body and, when `key`, a strip under it for the key: a key inside the plot would
+/// cover bars somewhere, whatever corner it is put in.
+fn with_key<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    size: (u32, u32),
+    key: bool,
+) -> (DrawingArea<DB, Shift>, Option<DrawingArea<DB, Shift>>) {
+    if key {
+        let (body, strip) = root.split_vertically(size.1.saturating_sub(KEY_HEIGHT));
+        (body, Some(strip))
+    } else {
+        (root.clone(), None)
+    }
+}
+
+/// The key entries side by side, centred in the strip.
+fn draw_key<DB: DrawingBackend>(strip: &DrawingArea<DB, Shift>, items: &[(Mark, String)]) -> Drawn {
+    let (w, _) = strip.dim_in_pixel();
+    let widths: Vec<i32> =
+        items.iter().map(|(_, l)| 30 + (l.chars().count() as f64 * LABEL * 0.6) as i32 + 24).collect();
+    let mut x = (w as i32 - widths.iter().sum::<i32>()).max(0) / 2;
+    let mid = KEY_HEIGHT as i32 / 2;
+    for ((mark, label), width) in items.iter().zip(widths) {
+        match mark {
+            Mark::Dashed(c) => {
+                for k in 0..3 {
+                    strip
+                        .draw(&PathElement::new([(x + k * 9, mid), (x + k * 9 + 5, mid)], c.stroke_width(2)))
+                        .map_err(err)?;
+                }
+            }
+            Mark::Fill(c) => strip
+                .draw(&Rectangle::new([(x, mid - 6), (x + 22, mid + 6)], c.mix(0.5).filled()))
+                .map_err(err)?,
+        }
+        strip
+            .draw(&Text::new(
+                label.clone(),
+                (x + 30, mid),
+                font(LABEL).pos(Pos::new(HPos::Left, VPos::Center)),
+            ))
+            .map_err(err)?;
+        x += width;
+    }
+    Ok(())
 }
 
 /// Blue (low) through purple to red (high), SHAP's beeswarm convention.
@@ -540,6 +578,11 @@ fn shade(t: f64) -> RGBColor {
 fn label_area<'a>(labels: impl Iterator<Item = &'a str>) -> u32 {
     let longest = labels.map(|l| l.chars().count()).max().unwrap_or(4);
     (longest as f64 * LABEL * 0.6 + 16.0).clamp(60.0, 330.0) as u32
+}
+
+/// A signed tick, "0" at zero (not "-0.00").
+fn signed(v: f64) -> String {
+    if v.abs() < 5e-3 { "0".into() } else { format!("{v:+.2}") }
 }
 
 /// 1234567 → "1.2M", 25000 → "25k", 0.35 → "0.35": axis ticks that never collide.

@@ -15,6 +15,8 @@ use std::collections::BTreeMap;
 
 /// Histogram bins of the approved vs denied distributions (between the 1st and 99th percentile).
 const BINS: usize = 24;
+/// Whole-number inputs spanning at most this many values get one bin per value.
+const MAX_UNIT_BINS: usize = 40;
 /// A field with more missing values than this share is an alert.
 const MISSING_ALERT: f64 = 0.05;
 /// A field with more values outside the training range than this share is an alert.
@@ -152,7 +154,7 @@ pub fn build(inputs: &Inputs) -> Result<Eda> {
                 reference: Some((tr(lang, "total", "overall").into(), approval_rate)),
                 percent: true,
             },
-            size: (540, (90 + 26 * k as u32).max(200)),
+            size: (500, (90 + 26 * k as u32).max(200)),
         });
         by.push(GroupTable { field: name.clone(), groups });
     }
@@ -186,7 +188,7 @@ pub fn build(inputs: &Inputs) -> Result<Eda> {
                     reference: None,
                     percent: false,
                 },
-                size: (540, (90 + 26 * region.groups.len() as u32).max(200)),
+                size: (500, (90 + 26 * region.groups.len() as u32).max(200)),
             },
         );
     }
@@ -248,7 +250,7 @@ pub fn build(inputs: &Inputs) -> Result<Eda> {
                     (tr(lang, "denegados", "denied").into(), d.denied.clone()),
                 ],
             }),
-            size: (360, 230),
+            size: (330, 220),
         });
         distributions.push(d);
     }
@@ -341,9 +343,12 @@ fn distribution(field: &str, values: &[f64], y: &[bool]) -> Distribution {
     let (lo, hi) = if q[0] < q[1] { (q[0], q[1]) } else { (q[0] - 0.5, q[0] + 0.5) };
     let lo = if lo.is_finite() { lo } else { 0.0 };
     let hi = if hi.is_finite() && hi > lo { hi } else { lo + 1.0 };
-    let width = (hi - lo) / BINS as f64;
-    let edges: Vec<f64> = (0..=BINS).map(|i| lo + width * i as f64).collect();
-    let (mut a, mut d) = (vec![0.0; BINS], vec![0.0; BINS]);
+    // Whole numbers over a short range (loans, dependents) get one bin per value.
+    let whole = present.iter().all(|v| v.fract() == 0.0) && hi - lo <= MAX_UNIT_BINS as f64;
+    let (lo, hi, bins) = if whole { (lo - 0.5, hi + 0.5, (hi - lo) as usize + 1) } else { (lo, hi, BINS) };
+    let width = (hi - lo) / bins as f64;
+    let edges: Vec<f64> = (0..=bins).map(|i| lo + width * i as f64).collect();
+    let (mut a, mut d) = (vec![0.0; bins], vec![0.0; bins]);
     let (mut na, mut nd) = (0.0, 0.0);
     for (&v, &yes) in values.iter().zip(y) {
         if v.is_nan() {
@@ -357,7 +362,7 @@ fn distribution(field: &str, values: &[f64], y: &[bool]) -> Distribution {
         if v < lo || v > hi {
             continue;
         }
-        let b = (((v - lo) / width) as usize).min(BINS - 1);
+        let b = (((v - lo) / width) as usize).min(bins - 1);
         if yes { a[b] += 1.0 } else { d[b] += 1.0 }
     }
     let density = |c: Vec<f64>, total: f64| {

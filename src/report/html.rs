@@ -26,10 +26,11 @@ dl.facts dd{margin:0;overflow-wrap:anywhere}
 table{border-collapse:collapse;margin:8px 0 14px;font-size:.88rem;font-variant-numeric:tabular-nums}
 th,td{border-bottom:1px solid var(--line);padding:3px 9px;text-align:right;white-space:nowrap}
 th{background:#f6f8fa}
-th:first-child,td:first-child{text-align:left}
+th:first-child,td:first-child,th.t,td.t{text-align:left}
+td.t{white-space:normal}
 .charts{display:flex;flex-wrap:wrap;gap:12px;margin:8px 0}
-.charts figure{margin:0;flex:1 1 460px;max-width:100%}
-.charts svg{width:100%;height:auto;display:block}
+.charts figure{margin:0;flex:0 1 auto;max-width:100%}
+.charts svg{max-width:100%;height:auto;display:block}
 footer{margin-top:30px;color:var(--muted);font-size:.85rem}
 @media print{
   @page{size:A4;margin:14mm}
@@ -38,7 +39,6 @@ footer{margin-top:30px;color:var(--muted);font-size:.85rem}
   section{break-before:page;border-top:none}
   section:first-of-type{break-before:auto}
   figure,table,dl{break-inside:avoid}
-  .charts figure{flex:1 1 45%}
   body{font-size:10.5pt}
 }
 "#;
@@ -141,16 +141,28 @@ fn block(out: &mut String, b: &Block) -> Result<()> {
     Ok(())
 }
 
+/// Whether a cell reads as a number (aligned right): digits with separators, a sign, a
+/// percent, an interval, or "—".
+fn is_number(cell: &str) -> bool {
+    cell.chars().any(|c| c.is_ascii_digit() || c == '—')
+        && cell.chars().all(|c| c.is_ascii_digit() || " .,+-−%[]()—\u{202f}◀*".contains(c))
+}
+
 fn table(out: &mut String, t: &Table) {
     out.push_str(&format!("<div class=\"tablewrap\"><table id=\"{}\"><thead><tr>", escape(&t.id)));
-    for h in &t.header {
-        out.push_str(&format!("<th>{}</th>", escape(h)));
+    // A header is aligned as its column's first cell.
+    let first = t.rows.first();
+    for (i, h) in t.header.iter().enumerate() {
+        let text = first.and_then(|r| r.get(i)).is_some_and(|c| !is_number(c));
+        let class = if text { " class=\"t\"" } else { "" };
+        out.push_str(&format!("<th{class}>{}</th>", escape(h)));
     }
     out.push_str("</tr></thead><tbody>");
     for r in &t.rows {
         out.push_str("<tr>");
         for c in r {
-            out.push_str(&format!("<td>{}</td>", escape(c)));
+            let class = if is_number(c) { "" } else { " class=\"t\"" };
+            out.push_str(&format!("<td{class}>{}</td>", escape(c)));
         }
         out.push_str("</tr>");
     }

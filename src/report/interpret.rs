@@ -148,7 +148,7 @@ pub fn build(inputs: &Inputs, probabilities: &[f64]) -> Result<Interpret> {
             reference: None,
             percent: false,
         },
-        size: (540, 90 + 24 * k as u32),
+        size: (500, 90 + 24 * k as u32),
     }];
     charts.push(beeswarm(&g, &schema, lang));
     s.push(Block::Heading(tr(lang, "Importancia global", "Global importance").into()));
@@ -364,7 +364,7 @@ fn beeswarm(g: &GlobalShap, schema: &Schema, lang: Lang) -> Chart {
             low: tr(lang, "valor bajo", "low value").into(),
             high: tr(lang, "valor alto", "high value").into(),
         },
-        size: (540, 110 + 34 * top.len() as u32),
+        size: (510, 110 + 34 * top.len() as u32),
     }
 }
 

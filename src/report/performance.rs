@@ -186,7 +186,7 @@ pub fn build(inputs: &Inputs) -> Result<Performance> {
                 y: (0.0, 1.0),
                 legend_upper: false,
             },
-            size: (520, 440),
+            size: (500, 420),
         },
         Chart {
             name: "precision-recall".into(),
@@ -216,7 +216,7 @@ pub fn build(inputs: &Inputs) -> Result<Performance> {
                 y: (0.0, 1.0),
                 legend_upper: false,
             },
-            size: (520, 440),
+            size: (500, 420),
         },
     ]));
 
@@ -343,7 +343,7 @@ pub fn build(inputs: &Inputs) -> Result<Performance> {
             y: (0.0, 1.0),
             legend_upper: true,
         },
-        size: (520, 440),
+        size: (500, 420),
     }]));
     let mut t = Table::new(
         "calibration",

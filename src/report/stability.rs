@@ -76,6 +76,7 @@ pub fn build(inputs: &Inputs, probabilities: &[f64]) -> Result<Stability> {
             )));
             s.push(Block::Alerts(fa));
             let mut charts = Vec::new();
+            let mut tables = Vec::new();
             for by in &f.by {
                 let title = fairness::by_title(&schema, by, lang);
                 charts.push(Chart {
@@ -98,7 +99,7 @@ pub fn build(inputs: &Inputs, probabilities: &[f64]) -> Result<Stability> {
                         )),
                         percent: true,
                     },
-                    size: (540, (90 + 26 * by.groups.len() as u32).max(200)),
+                    size: (500, (90 + 26 * by.groups.len() as u32).max(200)),
                 });
                 let mut t = Table::new(
                     &format!("fairness-{}", by.name.replace('*', "-")),
@@ -124,8 +125,8 @@ pub fn build(inputs: &Inputs, probabilities: &[f64]) -> Result<Stability> {
                         num(g.roc_auc, 3),
                     ]);
                 }
-                s.push(Block::Heading(title));
-                s.push(Block::Table(t));
+                tables.push(Block::Heading(title));
+                tables.push(Block::Table(t));
                 let mut t = Table::new(
                     &format!("disparities-{}", by.name.replace('*', "-")),
                     &[
@@ -143,9 +144,10 @@ pub fn build(inputs: &Inputs, probabilities: &[f64]) -> Result<Stability> {
                     };
                     t.row(vec![d.key().to_string(), with_ci(st.value, st.ci, 3), limit]);
                 }
-                s.push(Block::Table(t));
+                tables.push(Block::Table(t));
             }
             s.push(Block::Charts(charts));
+            s.blocks.extend(tables);
         }
     }
 
@@ -214,7 +216,7 @@ pub fn build(inputs: &Inputs, probabilities: &[f64]) -> Result<Stability> {
                     reference: Some((tr(lang, "alerta", "alert").into(), d.thresholds.psi_alert)),
                     percent: false,
                 },
-                size: (540, 90 + 24 * rows.len() as u32),
+                size: (500, 90 + 24 * rows.len() as u32),
             }]));
             let mut t = Table::new(
                 "psi",

@@ -21,7 +21,7 @@ tree = html5lib.HTMLParser(strict=True, namespaceHTMLElements=False).parse(raw)
 script = tree.find(".//script[@id='report-data']")
 twin = json.loads(script.text)
 sections = [s.get("id") for s in tree.iter("section")]
-svgs = len(list(tree.iter("svg")))
+svgs = sum(1 for el in tree.iter() if isinstance(el.tag, str) and el.tag.rsplit("}", 1)[-1] == "svg")
 external = [
     el.get(attr)
     for el in tree.iter()
