@@ -75,7 +75,7 @@ pub fn run(args: Args) -> Result<()> {
     inputs.shap_rows = args.shap_rows;
     inputs.seed = args.seed;
     let written = report::write(&inputs, &args.out, format)?;
-    println!("{} ({:.1} MB) in {:.1} s", written.path.display(), written.bytes as f64 / 1e6, written.seconds);
+    println!("{} ({:.0} kB) in {:.1} s", written.path.display(), written.bytes as f64 / 1e3, written.seconds);
     for asset in &written.assets {
         println!("  {}", asset.display());
     }

@@ -38,8 +38,13 @@ footer{margin-top:30px;color:var(--muted);font-size:.85rem}
   nav{display:none}
   section{break-before:page;border-top:none}
   section:first-of-type{break-before:auto}
-  figure,table,dl{break-inside:avoid}
-  body{font-size:10.5pt}
+  figure,table,dl,tr{break-inside:avoid}
+  h3{break-after:avoid}
+  body{font-size:10pt}
+  .tablewrap{overflow:visible}
+  table{font-size:8pt}
+  th,td{white-space:normal;padding:2px 5px}
+  .charts{gap:6px}
 }
 "#;
 

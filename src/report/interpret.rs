@@ -6,9 +6,10 @@ use super::charts::{Bar, Chart, Kind, SwarmPoint};
 use super::doc::{Block, Section, Table};
 use super::inputs::Inputs;
 use super::text::{self, count, num, pct, tr};
+use super::walkthrough::{self, Walkthrough};
 use crate::error::Result;
-use crate::explain::{Answer, DEFAULT_TOP, ExplainOptions, GlobalShap, Lang, global_shap};
-use crate::schema::{Applicant, Group, Kind as FieldKind, Schema};
+use crate::explain::{DEFAULT_TOP, ExplainOptions, GlobalShap, Lang, global_shap};
+use crate::schema::{Group, Kind as FieldKind, Schema};
 use serde::Serialize;
 
 /// Fields in the beeswarm, and points per field.
@@ -16,10 +17,6 @@ const SWARM_FIELDS: usize = 10;
 const SWARM_POINTS: usize = 250;
 /// Dependence plots: the top fields by mean |φ|.
 const DEPENDENCE_FIELDS: usize = 4;
-/// Bars of the waterfall before the rest is summed into one.
-const WATERFALL_STEPS: usize = 8;
-/// The region the default walk-through customer comes from (the notebook's question).
-const WALKTHROUGH_REGION: (&str, &str) = ("region", "Maule");
 
 #[derive(Debug, Serialize)]
 pub struct FieldShap {
@@ -30,17 +27,6 @@ pub struct FieldShap {
     /// Spearman correlation of the field's value with its φ (numeric fields): positive when a
     /// higher value pushes towards approval. None for categories.
     pub direction: Option<f64>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Walkthrough {
-    /// The customer's row in the evaluated rows (None: given with --customer).
-    pub row: Option<usize>,
-    pub chosen_by: String,
-    /// The customer's fields as `/explain` reads them.
-    pub customer: serde_json::Value,
-    /// What `/explain` answers for this customer.
-    pub answer: Answer,
 }
 
 #[derive(Debug, Serialize)]
@@ -186,7 +172,7 @@ pub fn build(inputs: &Inputs, probabilities: &[f64]) -> Result<Interpret> {
         .collect();
     s.push(Block::Charts(dependence));
 
-    let walk = walkthrough(inputs, probabilities, lang)?;
+    let walk = walkthrough::choose(inputs, probabilities, lang)?;
     s.push(Block::Heading(
         tr(
             lang,
@@ -196,7 +182,7 @@ pub fn build(inputs: &Inputs, probabilities: &[f64]) -> Result<Interpret> {
         .into(),
     ));
     match &walk {
-        Some(w) => walkthrough_blocks(&mut s, w, &schema, lang),
+        Some(w) => walkthrough::blocks(&mut s, w, &schema, lang),
         None => s.push(Block::Paragraph(
             tr(
                 lang,
@@ -422,147 +408,6 @@ fn dependence(g: &GlobalShap, schema: &Schema, field: &str, lang: Lang) -> Optio
     })
 }
 
-/// The customer of the walk-through: `--customer`, else the first denied applicant from Maule
-/// (in file order), else the first denied applicant.
-fn walkthrough(inputs: &Inputs, probabilities: &[f64], lang: Lang) -> Result<Option<Walkthrough>> {
-    let ex = &inputs.explainer;
-    let schema = ex.schema();
-    let threshold = ex.model().threshold;
-    let table = &inputs.eval.table;
-    let (row, applicant, chosen_by): (Option<usize>, Applicant, String) = match &inputs.customer {
-        Some(a) => (None, a.clone(), tr(lang, "dado con --customer", "given with --customer").into()),
-        None => {
-            let denied = |r: &usize| probabilities[*r] < threshold;
-            let region = schema.field_index(WALKTHROUGH_REGION.0).and_then(|f| {
-                let cat =
-                    schema.field(f).kind.categories()?.names().position(|n| n == WALKTHROUGH_REGION.1)?;
-                Some((f, cat as f64))
-            });
-            let from_region =
-                region.and_then(|(f, cat)| (0..table.len()).filter(denied).find(|&r| table.row(r)[f] == cat));
-            match (from_region, (0..table.len()).find(denied)) {
-                (Some(r), _) => (
-                    Some(r),
-                    table.applicant(r),
-                    format!(
-                        "{} {}",
-                        tr(lang, "primer solicitante denegado de", "first denied applicant from"),
-                        WALKTHROUGH_REGION.1
-                    ),
-                ),
-                (None, Some(r)) => (
-                    Some(r),
-                    table.applicant(r),
-                    tr(lang, "primer solicitante denegado", "first denied applicant").into(),
-                ),
-                (None, None) => return Ok(None),
-            }
-        }
-    };
-    let answer = ex.explain(&applicant, ExplainOptions { lang, ..ExplainOptions::default() })?;
-    Ok(Some(Walkthrough { row, chosen_by, customer: schema.applicant_json(applicant.values()), answer }))
-}
-
-fn walkthrough_blocks(s: &mut Section, w: &Walkthrough, schema: &Schema, lang: Lang) {
-    let a = &w.answer;
-    let label = |name: &str| text::label_of(schema, name, lang);
-    let decision = if a.approved { tr(lang, "aprobado", "approved") } else { tr(lang, "denegado", "denied") };
-    s.push(Block::Facts(vec![
-        (
-            tr(lang, "Cliente", "Customer").into(),
-            match w.row {
-                Some(r) => format!("{} {} ({})", tr(lang, "fila", "row"), r, w.chosen_by),
-                None => w.chosen_by.clone(),
-            },
-        ),
-        (
-            tr(lang, "Decisión", "Decision").into(),
-            format!(
-                "{decision}: P = {} {} {}",
-                num(a.probability, 4),
-                tr(lang, "frente al umbral", "against the threshold"),
-                a.threshold
-            ),
-        ),
-        (tr(lang, "Valor base", "Base value").into(), num(a.base_value, 4)),
-    ]));
-    let steps: Vec<(String, f64)> =
-        a.contributions.iter().take(WATERFALL_STEPS).map(|c| (label(&c.feature), c.shap)).collect();
-    let rest: f64 = a.contributions.iter().skip(WATERFALL_STEPS).map(|c| c.shap).sum();
-    let mut steps = steps;
-    if a.contributions.len() > WATERFALL_STEPS {
-        steps.push((
-            format!(
-                "{} {} {}",
-                tr(lang, "otras", "other"),
-                a.contributions.len() - WATERFALL_STEPS,
-                tr(lang, "variables", "fields")
-            ),
-            rest,
-        ));
-    }
-    s.push(Block::Charts(vec![Chart {
-        name: "walkthrough-waterfall".into(),
-        title: tr(lang, "Del valor base a la probabilidad", "From the base value to the probability").into(),
-        x_desc: tr(lang, "P(aprobación)", "P(approval)").into(),
-        y_desc: String::new(),
-        kind: Kind::Waterfall {
-            base: (tr(lang, "valor base", "base value").into(), a.base_value),
-            steps,
-            total: (tr(lang, "probabilidad", "probability").into(), a.probability),
-            threshold: (tr(lang, "umbral", "threshold").into(), a.threshold),
-        },
-        size: (640, 150 + 34 * (WATERFALL_STEPS as u32 + 3)),
-    }]));
-    s.push(Block::Paragraph(
-        tr(lang, "Motivos, tal como los devuelve /explain:", "Reasons, exactly as /explain returns them:")
-            .into(),
-    ));
-    let mut t = Table::new(
-        "walkthrough-reasons",
-        &["#", tr(lang, "variable", "field"), tr(lang, "valor", "value"), "φ", tr(lang, "motivo", "reason")],
-    );
-    for (i, r) in a.reasons.iter().enumerate() {
-        t.row(vec![
-            (i + 1).to_string(),
-            label(&r.feature),
-            json_text(&r.value),
-            format!("{:+.4}", r.shap),
-            r.text.clone(),
-        ]);
-    }
-    s.push(Block::Table(t));
-    for warning in &a.warnings {
-        s.push(Block::Alerts(vec![warning.message.clone()]));
-    }
-    let mut t = Table::new(
-        "walkthrough-contributions",
-        &[tr(lang, "variable", "field"), tr(lang, "valor", "value"), "φ"],
-    );
-    for c in &a.contributions {
-        t.row(vec![label(&c.feature), json_text(&c.value), format!("{:+.4}", c.shap)]);
-    }
-    s.push(Block::Table(t));
-}
-
-fn json_text(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Null => "—".into(),
-        serde_json::Value::Number(n) => n.as_f64().map_or_else(
-            || n.to_string(),
-            |f| {
-                if f.fract() == 0.0 && f.abs() < 1e15 {
-                    format!("{f:.0}")
-                } else {
-                    format!("{}", (f * 1e4).round() / 1e4)
-                }
-            },
-        ),
-        other => other.to_string(),
-    }
-}
-
 /// Reasons of every denied row among the explained ones, as `/explain` would give them.
 fn coverage(inputs: &Inputs, g: &GlobalShap) -> Coverage {
     let ex = &inputs.explainer;
@@ -589,4 +434,16 @@ fn coverage(inputs: &Inputs, g: &GlobalShap) -> Coverage {
     cited.retain(|c| c.1 > 0);
     cited.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     Coverage { denied, with_one_reason: one, with_four_reasons: four, cited }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ties_share_their_mean_rank() {
+        assert_eq!(ranks(&[3.0, 1.0, 3.0, 2.0]), vec![2.5, 0.0, 2.5, 1.0]);
+        let steps: Vec<usize> = every_nth(10, 4).collect();
+        assert_eq!(steps, vec![0, 3, 6, 9]);
+    }
 }

@@ -445,3 +445,37 @@ fn cutoff(y: &[bool], p: &[f64], threshold: f64) -> Cutoff {
         recall: good_approved as f64 / goods.max(1) as f64,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deciles_and_cutoffs_by_hand() {
+        // Twenty rows, probabilities 0.95, 0.90, …, 0.00; the top 8 are good, plus row 12.
+        let p: Vec<f64> = (0..20).map(|i| 0.95 - 0.05 * i as f64).collect();
+        let y: Vec<bool> = (0..20).map(|i| i < 8 || i == 12).collect();
+        let d = deciles(&y, &p);
+        assert_eq!(d.len(), 10);
+        assert!(d.iter().all(|d| d.n == 2));
+        assert_eq!((d[0].good, d[0].bad), (2, 0));
+        assert_eq!((d[4].good, d[4].bad), (0, 2));
+        assert_eq!((d[6].good, d[6].bad), (1, 1));
+        assert!((d[3].separation - 8.0 / 9.0).abs() < 1e-12, "all 8 of 9 goods, no bad yet");
+        assert_eq!(d[9].cumulative_good, 1.0);
+        let c = cutoff(&y, &p, 0.5);
+        // p ≥ 0.5: rows 0..=9, eight of them good.
+        assert_eq!(c.approval_rate, 0.5);
+        assert!((c.precision - 0.8).abs() < 1e-12 && (c.bad_rate - 0.2).abs() < 1e-12);
+        assert!((c.recall - 8.0 / 9.0).abs() < 1e-12);
+        assert!(cutoff(&y, &p, 0.99).precision.is_nan());
+    }
+
+    #[test]
+    fn thin_keeps_both_ends() {
+        let points: Vec<(f64, f64)> = (0..1000).map(|i| (i as f64, 0.0)).collect();
+        let t = thin(points);
+        assert_eq!(t.len(), CURVE_POINTS);
+        assert_eq!((t[0].0, t[CURVE_POINTS - 1].0), (0.0, 999.0));
+    }
+}
