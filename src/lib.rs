@@ -21,6 +21,7 @@ pub mod plots;
 pub mod progress;
 pub mod promote;
 pub mod recourse;
+pub mod report;
 pub mod schema;
 pub mod score;
 pub mod serve;

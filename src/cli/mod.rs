@@ -19,6 +19,7 @@ mod monitor;
 mod promote;
 mod recourse;
 mod register;
+mod report;
 mod runs;
 mod schema;
 mod score;
@@ -88,6 +89,13 @@ enum Command {
     #[command(after_help = "Example (one call per batch, from cron or a pipeline):\n  \
                             credrisk monitor --data batches/2026-11.parquet --period 2026-11 --lang en")]
     Monitor(monitor::Args),
+    /// The model-risk report of a model on labelled data: summary, model card, data, performance,
+    /// interpretability, fairness and stability, as one offline HTML page or Markdown.
+    #[command(
+        after_help = "Examples:\n  credrisk report --data data/chilean_credit_data.parquet --out report.html --lang en\n  \
+                            credrisk report --data data/chilean_credit_data.parquet --format md --out docs/interpretability-report.md"
+    )]
+    Report(report::Args),
     /// Score a portfolio: Parquet, CSV or Arrow IPC in, probability and decision (SHAP, reasons) out.
     #[command(
         after_help = "Example:\n  credrisk score --data portfolio.parquet --out scored.parquet --explain"
@@ -166,6 +174,7 @@ fn run(command: Command) -> Result<i32> {
         Command::Explain(args) => explain::run(args),
         Command::Recourse(args) => recourse::run(args),
         Command::Score(args) => score::run(args),
+        Command::Report(args) => report::run(args),
         Command::Register(args) => register::run(args),
         Command::Runs(args) => runs::run(args),
         Command::Serve(args) => serve::run(args),

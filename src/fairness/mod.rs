@@ -22,7 +22,7 @@ pub use report::{
     Alert, ByReport, Disparity, FairnessReport, Flag, GroupReport, Rate, Stat, Thresholds, metric_part,
 };
 pub use rows::write_rows_csv;
-pub use table::render;
+pub use table::{alert_line, by_title, render};
 
 use crate::data::ApplicantTable;
 use crate::error::{Error, Result};

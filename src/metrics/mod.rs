@@ -12,7 +12,7 @@ mod ranking;
 mod threshold;
 
 pub use probability::{CALIBRATION_BUCKETS, CalibrationBucket, brier, calibration, ece, log_loss};
-pub use ranking::{RocCurve, gini, ks, ks_cutoff, pr_auc, roc_auc, roc_curve};
+pub use ranking::{PrCurve, RocCurve, gini, ks, ks_cutoff, pr_auc, pr_curve, roc_auc, roc_curve};
 pub use threshold::{ConfusionMatrix, accuracy, confusion_matrix, f1, precision, recall};
 
 use crate::error::{Error, Result};

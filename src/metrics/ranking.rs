@@ -150,6 +150,33 @@ pub fn roc_curve(y: &[bool], p: &[f64]) -> RocCurve {
     curve
 }
 
+/// Points of the precision-recall curve, highest score first: at each distinct score `s`, the
+/// precision and recall of predicting positive for `p >= s` (sklearn's `precision_recall_curve`
+/// without its final (recall 0, precision 1) point, in the opposite order). Empty vectors for
+/// unusable input or no positive row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PrCurve {
+    pub precision: Vec<f64>,
+    pub recall: Vec<f64>,
+    pub thresholds: Vec<f64>,
+}
+
+/// The precision-recall curve for plotting (see [`PrCurve`]).
+pub fn pr_curve(y: &[bool], p: &[f64]) -> PrCurve {
+    let mut curve = PrCurve { precision: Vec::new(), recall: Vec::new(), thresholds: Vec::new() };
+    let Some(sweep) = Sweep::new(y, p) else { return curve };
+    let pos = sweep.positives();
+    if pos == 0 {
+        return curve;
+    }
+    for ((&tp, &fp), &s) in sweep.tp.iter().zip(&sweep.fp).zip(&sweep.scores) {
+        curve.precision.push(tp as f64 / (tp + fp) as f64);
+        curve.recall.push(tp as f64 / pos as f64);
+        curve.thresholds.push(s);
+    }
+    curve
+}
+
 /// Average precision, equal to sklearn's `average_precision_score` (no interpolation). NaN when
 /// there is no positive row (sklearn warns and returns 0 there) or the input is unusable.
 pub fn pr_auc(y: &[bool], p: &[f64]) -> f64 {
@@ -250,6 +277,16 @@ mod tests {
         assert!((pr_auc(&y, &p) - (0.5 * 1.0 + 0.5 * 2.0 / 3.0)).abs() < 1e-15);
         // A tie between a positive and a negative at the top is one step at precision ½.
         assert!((pr_auc(&[true, false], &[0.5, 0.5]) - 0.5).abs() < 1e-15);
+    }
+
+    #[test]
+    fn pr_curve_by_hand() {
+        // Ranked: 0.9 (+), 0.8 (−), 0.7 (+), 0.1 (−).
+        let c = pr_curve(&[true, false, true, false], &[0.9, 0.8, 0.7, 0.1]);
+        assert_eq!(c.thresholds, vec![0.9, 0.8, 0.7, 0.1]);
+        assert_eq!(c.recall, vec![0.5, 0.5, 1.0, 1.0]);
+        assert_eq!(c.precision, vec![1.0, 0.5, 2.0 / 3.0, 0.5]);
+        assert!(pr_curve(&[false], &[0.3]).precision.is_empty());
     }
 
     #[test]

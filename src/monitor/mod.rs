@@ -121,21 +121,7 @@ pub fn monitor(config: &MonitorConfig) -> Result<BatchReport> {
     };
     let previous = run.as_ref().and_then(|r| r.previous.as_ref());
     let t = &config.thresholds;
-    let inputs: Vec<report::InputDrift> = reference
-        .inputs
-        .iter()
-        .zip(&counts.inputs)
-        .map(|(r, b)| report::input_drift(&r.name, &r.distribution, b, t))
-        .collect();
-    let score = report::input_drift(
-        reference::SCORE_NAME,
-        &reference::Distribution::Numeric(reference.score.clone()),
-        &counts.score,
-        t,
-    );
-    let approval = report::approvals(&reference, &counts, previous.map(|p| &p.approval), t);
-    let (alerts, warnings) = report::findings(&inputs, &score, &approval, t);
-    let word = |f: &report::Finding| text::alert(f, config.lang);
+    let found = judge(&reference, &counts, previous.map(|p| &p.approval), t, config.lang);
     let report = BatchReport {
         format: report::BATCH_FORMAT.into(),
         batch: run.as_ref().map_or(1, |r| r.batch),
@@ -149,12 +135,12 @@ pub fn monitor(config: &MonitorConfig) -> Result<BatchReport> {
         model_run_id: model.info.run_id.clone(),
         data: std::path::absolute(&config.data).unwrap_or_else(|_| config.data.clone()).display().to_string(),
         n_rows: counts.n,
-        inputs,
-        score,
-        approval,
+        inputs: found.inputs,
+        score: found.score,
+        approval: found.approval,
         thresholds: *t,
-        alerts: alerts.iter().map(word).collect(),
-        warnings: warnings.iter().map(word).collect(),
+        alerts: found.alerts,
+        warnings: found.warnings,
         fairness,
         tracking: run.as_ref().map(|r| r.tracking_ref()),
     };
@@ -162,6 +148,80 @@ pub fn monitor(config: &MonitorConfig) -> Result<BatchReport> {
         run.log(&report)?;
     }
     Ok(report)
+}
+
+/// What one batch's counts say against the reference (and the previous batch's approvals).
+struct Judged {
+    inputs: Vec<report::InputDrift>,
+    score: report::InputDrift,
+    approval: report::ApprovalDrift,
+    alerts: Vec<Alert>,
+    warnings: Vec<Alert>,
+}
+
+fn judge(
+    reference: &Reference,
+    counts: &report::BatchCounts,
+    previous: Option<&report::ApprovalDrift>,
+    t: &Thresholds,
+    lang: Lang,
+) -> Judged {
+    let inputs: Vec<report::InputDrift> = reference
+        .inputs
+        .iter()
+        .zip(&counts.inputs)
+        .map(|(r, b)| report::input_drift(&r.name, &r.distribution, b, t))
+        .collect();
+    let score = report::input_drift(
+        reference::SCORE_NAME,
+        &reference::Distribution::Numeric(reference.score.clone()),
+        &counts.score,
+        t,
+    );
+    let approval = report::approvals(reference, counts, previous, t);
+    let (alerts, warnings) = report::findings(&inputs, &score, &approval, t);
+    let word = |f: &report::Finding| text::alert(f, lang);
+    Judged {
+        alerts: alerts.iter().map(word).collect(),
+        warnings: warnings.iter().map(word).collect(),
+        inputs,
+        score,
+        approval,
+    }
+}
+
+/// `table` against the model's `reference` alone: no previous batch, nothing logged (what
+/// `credrisk report` shows as stability). The same numbers `credrisk monitor --no-tracking`
+/// reports for the table.
+pub fn compare(
+    model: &Model,
+    model_uri: &str,
+    reference: &Reference,
+    table: &ApplicantTable,
+    data: &str,
+    thresholds: &Thresholds,
+    lang: Lang,
+) -> BatchReport {
+    let counts = count_batch(model, reference, table, score_table(model, table));
+    let found = judge(reference, &counts, None, thresholds, lang);
+    BatchReport {
+        format: report::BATCH_FORMAT.into(),
+        batch: 1,
+        period: None,
+        timestamp_ms: tracking::now_ms(),
+        model: model_uri.to_string(),
+        model_run_id: model.info.run_id.clone(),
+        data: data.to_string(),
+        n_rows: counts.n,
+        inputs: found.inputs,
+        score: found.score,
+        approval: found.approval,
+        thresholds: *thresholds,
+        alerts: found.alerts,
+        warnings: found.warnings,
+        fairness: None,
+        tracking: None,
+    }
 }
 
 /// The batch's bins, categories, sorted numbers and approvals, per watched input and group, from

@@ -55,8 +55,8 @@ fn legend_line(x: i32, y: i32, style: ShapeStyle) -> PathElement<(i32, i32)> {
     PathElement::new([(x, y - LEGEND_LIFT), (x + LEGEND_SAMPLE_WIDTH as i32, y - LEGEND_LIFT)], style)
 }
 
-type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
-type DrawResult = std::result::Result<(), Box<dyn std::error::Error>>;
+pub(crate) type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
+pub(crate) type DrawResult = std::result::Result<(), Box<dyn std::error::Error>>;
 /// A chart with a probability on both axes (ROC curve, reliability diagram).
 type UnitChart<'a, 'b> = ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
@@ -102,7 +102,7 @@ fn draw_legend<'a, 'b: 'a>(chart: &mut UnitChart<'a, 'b>, position: SeriesLabelP
     Ok(())
 }
 
-fn ensure_fonts_registered() -> Result<()> {
+pub(crate) fn ensure_fonts_registered() -> Result<()> {
     static REGISTERED: OnceLock<std::result::Result<(), String>> = OnceLock::new();
     REGISTERED
         .get_or_init(|| {
@@ -127,7 +127,7 @@ fn label_font() -> TextStyle<'static> {
 }
 
 /// Renders `draw` on a white `size` canvas and writes the PNG to `path` atomically.
-fn write_png(path: &Path, size: (u32, u32), draw: impl FnOnce(&Area) -> DrawResult) -> Result<()> {
+pub(crate) fn write_png(path: &Path, size: (u32, u32), draw: impl FnOnce(&Area) -> DrawResult) -> Result<()> {
     ensure_fonts_registered()?;
     let mut target = AtomicFile::create(path)?;
     let render = RenderFile::beside(target.temp_path());
