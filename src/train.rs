@@ -44,6 +44,8 @@ pub struct TrainConfig {
     pub progress: bool,
     /// Held-out rows explained for the global SHAP picture (a seeded sample; 0: none).
     pub shap_rows: usize,
+    /// Write `report.html` (the model-risk report on the held-out rows) and log it with the run.
+    pub report: bool,
 }
 
 /// Whether and where a training records its MLflow run.
@@ -171,6 +173,10 @@ fn fit_and_record(
     };
     // What `credrisk monitor` compares later batches with: the held-out rows, scored.
     crate::monitor::Reference::build(&model, test_rows, "held-out test split")?.save(&out.join("model"))?;
+    if config.report {
+        let rows = if config.shap_rows == 0 { DEFAULT_SHAP_ROWS } else { config.shap_rows };
+        crate::report::write_for_training(model.clone(), run_id.as_deref(), train_rows, test_rows, rows, out)?;
+    }
     if let Some(run) = run {
         run.log_metrics(&run_metrics(&eval))?;
         if let Some(shap) = &shap {
@@ -201,7 +207,8 @@ fn global_picture(
     seed: u64,
     out: &Path,
 ) -> Result<GlobalShap> {
-    let model_ref = ModelRef { run_id: model.info.run_id.clone(), uri: "the model being trained".into() };
+    let model_ref =
+        ModelRef { run_id: model.info.run_id.clone(), uri: "the model being trained".into(), name: None, version: None };
     let explainer = Explainer::new(Arc::clone(model), model_ref, None)?;
     let shap = global_shap(&explainer, test_rows, rows, seed)?;
     let thin = shap.thinned(BEESWARM_ROWS, seed);

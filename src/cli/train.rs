@@ -48,6 +48,10 @@ pub struct Args {
     /// global_shap.json, shap/mean_abs metrics, the bar chart and the beeswarm; 0: none.
     #[arg(long, default_value_t = train::DEFAULT_SHAP_ROWS)]
     shap_rows: usize,
+    /// Do not write report.html (`credrisk report` on the held-out rows, logged with the run);
+    /// it costs exact TreeSHAP of --shap-rows rows a second time, plus the charts.
+    #[arg(long)]
+    no_report: bool,
     /// Approve iff P(approved) >= threshold.
     #[arg(long, default_value_t = 0.5)]
     threshold: f64,
@@ -136,6 +140,7 @@ fn config(args: Args) -> Result<TrainConfig> {
         run_name,
         progress: !args.quiet,
         shap_rows: args.shap_rows,
+        report: !args.no_report,
     })
 }
 
@@ -174,7 +179,8 @@ fn print_summary(config: &TrainConfig, report: &TrainReport) {
     }
     println!("  fit       {:.2} s ({:.0} leaves per tree)", f("fit_seconds"), f("mean_leaves_per_tree"));
     let plots = if config.shap_rows == 0 { 4 } else { 6 };
-    println!("  outputs   {}/ (metrics.json, {plots} plots, model/)", config.outputs.display());
+    let html = if config.report { ", report.html" } else { "" };
+    println!("  outputs   {}/ (metrics.json, {plots} plots{html}, model/)", config.outputs.display());
     match &report.run {
         Some(run) => {
             println!("  MLflow    run {} in {}", run.run_id, run.tracking_uri);

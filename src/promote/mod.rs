@@ -167,7 +167,12 @@ pub fn promote(config: &PromoteConfig) -> Result<GateReport> {
 
 /// `models:/NAME/VERSION` for the explainer's answers.
 fn model_ref(config: &PromoteConfig, version: u32) -> ModelRef {
-    ModelRef { run_id: None, uri: format!("models:/{}/{version}", config.name) }
+    ModelRef {
+        run_id: None,
+        uri: format!("models:/{}/{version}", config.name),
+        name: Some(config.name.clone()),
+        version: Some(version),
+    }
 }
 
 /// Loads a registered version (checked like every other model load) and its registry entry.

@@ -121,7 +121,7 @@ impl Inputs {
         model_dir: &Path,
     ) -> Result<Inputs> {
         let uri = run_id.map_or_else(|| model_dir.display().to_string(), |id| format!("runs:/{id}/model"));
-        let model_ref = ModelRef { run_id: run_id.map(str::to_string), uri };
+        let model_ref = ModelRef { run_id: run_id.map(str::to_string), uri, name: None, version: None };
         Ok(Inputs {
             explainer: Explainer::new(model, model_ref, None)?,
             model_dir: Some(model_dir.to_path_buf()),

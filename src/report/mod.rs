@@ -161,8 +161,10 @@ pub fn write_for_training(
     run_id: Option<&str>,
     train_rows: &crate::data::ApplicantTable,
     test_rows: &crate::data::ApplicantTable,
+    shap_rows: usize,
     out: &Path,
 ) -> Result<Written> {
-    let inputs = Inputs::for_training(model, run_id, train_rows, test_rows, &out.join("model"))?;
+    let mut inputs = Inputs::for_training(model, run_id, train_rows, test_rows, &out.join("model"))?;
+    inputs.shap_rows = shap_rows;
     write(&inputs, &out.join(RUN_REPORT_FILE), Format::Html)
 }
