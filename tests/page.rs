@@ -148,7 +148,12 @@ with sync_playwright() as p:
     page.on("request", lambda r: requested.append(r.url))
     page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
     page.goto(base + "/docs")
-    page.wait_for_function(f"document.querySelectorAll('.opblock').length >= {len(expected)}")
+    # /docs forbids eval (its CSP is script-src 'self'), and wait_for_function's predicate is an
+    # eval in the page: poll from outside instead (evaluate goes through the DevTools protocol).
+    for _ in range(300):
+        if page.evaluate("document.querySelectorAll('.opblock').length") >= len(expected):
+            break
+        page.wait_for_timeout(100)
     out["listed"] = sorted(page.eval_on_selector_all(".opblock", """blocks => blocks.map(b =>
         b.querySelector('.opblock-summary-method').innerText.trim() + ' ' +
         b.querySelector('.opblock-summary-path').getAttribute('data-path'))"""))

@@ -248,6 +248,8 @@ fn stale_temp_files_and_symlinks_in_outputs_never_reach_the_run() {
         "model/reference.json",
         "model/requirements.txt",
         "model/schema.toml",
+        // The model-risk report of the run (#16).
+        "report.html",
         "roc_curve.png",
         "shap_beeswarm.png",
         "shap_importance.png",

@@ -28,9 +28,13 @@ pub struct Policy {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Accuracy {
+    #[serde(default = "builtin_accuracy_min_auc")]
     pub min_auc: f64,
+    #[serde(default = "builtin_accuracy_max_brier")]
     pub max_brier: f64,
+    #[serde(default = "builtin_accuracy_max_ece")]
     pub max_ece: f64,
+    #[serde(default = "builtin_accuracy_max_auc_drop")]
     pub max_auc_drop: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_ks: Option<f64>,
@@ -45,32 +49,59 @@ pub struct Fairness {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gated: Option<Vec<String>>,
     /// Reported beside the schema's proxies, never gated.
-    #[serde(default)]
+    #[serde(default = "builtin_fairness_report")]
     pub report: Vec<String>,
     /// Largest worsening of a gated disparity against the champion.
+    #[serde(default = "builtin_fairness_max_worsening")]
     pub max_worsening: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_dp_ratio: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_eodds_difference: Option<f64>,
+    #[serde(default = "builtin_fairness_min_group")]
     pub min_group: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Explanations {
+    #[serde(default = "builtin_explanations_top_k")]
     pub top_k: usize,
-    #[serde(default)]
+    #[serde(default = "builtin_explanations_must_rank")]
     pub must_rank: Vec<String>,
     /// None: the schema's protected fields.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub must_not_rank: Option<Vec<String>>,
+    #[serde(default = "builtin_explanations_shap_rows")]
     pub shap_rows: usize,
+    #[serde(default = "builtin_explanations_seed")]
     pub seed: u64,
 }
 
 fn builtin() -> Policy {
     toml::from_str(DEFAULT_POLICY).expect("the built-in policy parses (tested)")
+}
+
+/// A key left out of a table keeps the built-in policy's value (a table left out keeps the whole
+/// built-in table). The built-in text names every key, so these never recurse.
+macro_rules! builtin_values {
+    ($($name:ident: $ty:ty = $table:ident.$key:ident,)*) => {
+        $(fn $name() -> $ty { builtin().$table.$key })*
+    };
+}
+
+builtin_values! {
+    builtin_accuracy_min_auc: f64 = accuracy.min_auc,
+    builtin_accuracy_max_brier: f64 = accuracy.max_brier,
+    builtin_accuracy_max_ece: f64 = accuracy.max_ece,
+    builtin_accuracy_max_auc_drop: f64 = accuracy.max_auc_drop,
+    builtin_fairness_report: Vec<String> = fairness.report,
+    builtin_fairness_max_worsening: f64 = fairness.max_worsening,
+    builtin_fairness_min_group: u64 = fairness.min_group,
+    builtin_explanations_top_k: usize = explanations.top_k,
+    builtin_explanations_must_rank: Vec<String> = explanations.must_rank,
+    builtin_explanations_shap_rows: usize = explanations.shap_rows,
+    builtin_explanations_seed: u64 = explanations.seed,
 }
 
 fn defaults_accuracy() -> Accuracy {
@@ -251,6 +282,12 @@ mod tests {
                 .unwrap();
         assert_eq!(partial.accuracy.min_auc, 0.9);
         assert_eq!(partial.explanations, policy.explanations);
+        // A key left out of a table keeps its built-in value too.
+        let partial = Policy::parse("[accuracy]\nmin_auc = 0.9\n[explanations]\ntop_k = 3\n").unwrap();
+        assert_eq!((partial.accuracy.min_auc, partial.accuracy.max_ece), (0.9, policy.accuracy.max_ece));
+        assert_eq!(partial.explanations.top_k, 3);
+        assert_eq!(partial.explanations.must_rank, policy.explanations.must_rank);
+        assert_eq!(partial.fairness, policy.fairness);
     }
 
     #[test]
