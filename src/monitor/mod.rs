@@ -190,7 +190,8 @@ fn judge(
     }
 }
 
-/// `table` against the model's `reference` alone: no previous batch, nothing logged (what
+/// `table` (its rows' `scores` from [`score_table`]) against the model's `reference` alone, at
+/// the default thresholds: no previous batch, nothing logged (what
 /// `credrisk report` shows as stability). The same numbers `credrisk monitor --no-tracking`
 /// reports for the table.
 pub fn compare(
@@ -198,11 +199,12 @@ pub fn compare(
     model_uri: &str,
     reference: &Reference,
     table: &ApplicantTable,
+    scores: Vec<f64>,
     data: &str,
-    thresholds: &Thresholds,
     lang: Lang,
 ) -> BatchReport {
-    let counts = count_batch(model, reference, table, score_table(model, table));
+    let thresholds = &Thresholds::default();
+    let counts = count_batch(model, reference, table, scores);
     let found = judge(reference, &counts, None, thresholds, lang);
     BatchReport {
         format: report::BATCH_FORMAT.into(),

@@ -29,6 +29,8 @@ pub enum Scope {
 pub struct EvalRows {
     pub table: ApplicantTable,
     pub scope: Scope,
+    /// The model's P(approved) of each row (`monitor::score_table`).
+    pub probabilities: Vec<f64>,
 }
 
 /// Everything a report is computed from.
@@ -41,6 +43,9 @@ pub struct Inputs {
     pub data_name: String,
     /// The rows the data section describes and the stability section compares.
     pub profile: ApplicantTable,
+    /// P(approved) of every `profile` row, when known (scoring is most of a report's work: each
+    /// row is scored once).
+    pub profile_probabilities: Option<Vec<f64>>,
     /// The rows performance, interpretability and fairness are computed on.
     pub eval: EvalRows,
     /// The walk-through customer (None: a denied applicant chosen from `eval`).
@@ -84,11 +89,16 @@ impl Inputs {
                 ),
             ));
         }
+        let p = crate::monitor::score_table(&model, &table);
         let same_file = !model.info.data_sha256.is_empty()
             && crate::train::sha256_file(data_path).is_ok_and(|sha| sha == model.info.data_sha256);
-        let eval = match same_file.then(|| held_out(&model, &table)).flatten() {
-            Some(idx) => EvalRows { table: table.subset(&idx), scope: Scope::HeldOut },
-            None => EvalRows { table: table.clone(), scope: Scope::WholeFile },
+        let eval = match same_file.then(|| held_out(&model, &table, &p)).flatten() {
+            Some(idx) => EvalRows {
+                table: table.subset(&idx),
+                scope: Scope::HeldOut,
+                probabilities: idx.iter().map(|&i| p[i]).collect(),
+            },
+            None => EvalRows { table: table.clone(), scope: Scope::WholeFile, probabilities: p.clone() },
         };
         let reference = match model_dir {
             Some(dir) if dir.join(REFERENCE_FILE).is_file() => Some(Reference::load(dir, model.schema())?),
@@ -103,6 +113,7 @@ impl Inputs {
                 .file_name()
                 .map_or_else(|| data_path.display().to_string(), |n| n.to_string_lossy().into_owned()),
             profile: table,
+            profile_probabilities: Some(p),
             eval,
             customer: None,
             shap_rows: super::DEFAULT_SHAP_ROWS,
@@ -122,13 +133,15 @@ impl Inputs {
     ) -> Result<Inputs> {
         let uri = run_id.map_or_else(|| model_dir.display().to_string(), |id| format!("runs:/{id}/model"));
         let model_ref = ModelRef { run_id: run_id.map(str::to_string), uri, name: None, version: None };
+        let probabilities = crate::monitor::score_table(&model, test_rows);
         Ok(Inputs {
             explainer: Explainer::new(model, model_ref, None)?,
             model_dir: Some(model_dir.to_path_buf()),
             lang: Lang::Es,
             data_name: "training split".into(),
             profile: train_rows.clone(),
-            eval: EvalRows { table: test_rows.clone(), scope: Scope::HeldOut },
+            profile_probabilities: None,
+            eval: EvalRows { table: test_rows.clone(), scope: Scope::HeldOut, probabilities },
             customer: None,
             shap_rows: super::DEFAULT_SHAP_ROWS,
             seed: 42,
@@ -139,8 +152,8 @@ impl Inputs {
 
 /// The training run's held-out rows of `table`, when `table` is the training file: the split is
 /// redone with the run's seed at the test share that gives the recorded test size, and accepted
-/// only if the model's AUC on it is the recorded one to the last bits.
-fn held_out(model: &Model, table: &ApplicantTable) -> Option<Vec<usize>> {
+/// only if the model's AUC on it is the recorded one to the last bits (`p`: the table's scores).
+fn held_out(model: &Model, table: &ApplicantTable, p: &[f64]) -> Option<Vec<usize>> {
     let metrics = &model.info.metrics;
     let n_test = metrics.get("n_test")?.as_u64()? as usize;
     let recorded_auc = metrics.get("roc_auc")?.as_f64()?;
@@ -157,9 +170,8 @@ fn held_out(model: &Model, table: &ApplicantTable) -> Option<Vec<usize>> {
         if test.len() != n_test {
             return None;
         }
-        let rows = table.subset(&test);
-        let p = crate::monitor::score_table(model, &rows);
-        let y = rows.approved.as_deref()?;
-        (crate::metrics::roc_auc(y, &p).to_bits() == recorded_auc.to_bits()).then_some(test)
+        let y: Vec<bool> = test.iter().map(|&i| labels[i]).collect();
+        let p: Vec<f64> = test.iter().map(|&i| p[i]).collect();
+        (crate::metrics::roc_auc(&y, &p).to_bits() == recorded_auc.to_bits()).then_some(test)
     })
 }

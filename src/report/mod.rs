@@ -90,8 +90,8 @@ pub fn document(inputs: &Inputs) -> Result<Doc> {
     let card = card::build(inputs)?;
     let eda = eda::build(inputs)?;
     let perf = performance::build(inputs)?;
-    let interp = interpret::build(inputs, &perf.probabilities)?;
-    let stab = stability::build(inputs, &perf.probabilities)?;
+    let interp = interpret::build(inputs, &inputs.eval.probabilities)?;
+    let stab = stability::build(inputs, &inputs.eval.probabilities)?;
     let summary = summary::build(inputs, &perf.data, &eda.data, &interp.data, &stab);
     let data = ReportData {
         format: DATA_FORMAT,

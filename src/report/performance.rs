@@ -71,8 +71,6 @@ pub struct PerformanceData {
 pub struct Performance {
     pub section: Section,
     pub data: PerformanceData,
-    /// P(approved) of each evaluated row (shared with the fairness section).
-    pub probabilities: Vec<f64>,
 }
 
 pub fn build(inputs: &Inputs) -> Result<Performance> {
@@ -80,25 +78,21 @@ pub fn build(inputs: &Inputs) -> Result<Performance> {
     let model = inputs.model();
     let table = &inputs.eval.table;
     let y = table.approved.as_deref().unwrap_or(&[]);
-    let p = crate::monitor::score_table(model, table);
-    let m = metrics::evaluate(y, &p, model.threshold)?;
+    let p = &inputs.eval.probabilities;
+    let m = metrics::evaluate(y, p, model.threshold)?;
     let n = y.len() as u64;
-    let ece = m
-        .calibration
-        .iter()
-        .filter_map(|b| Some(b.count as f64 / n as f64 * (b.mean_predicted? - b.observed_rate?).abs()))
-        .sum::<f64>();
-    let roc_curve = metrics::roc_curve(y, &p);
+    let ece = m.ece;
+    let roc_curve = metrics::roc_curve(y, p);
     let roc = thin(roc_curve.fpr.iter().copied().zip(roc_curve.tpr.iter().copied()).collect());
-    let pr_curve = metrics::pr_curve(y, &p);
+    let pr_curve = metrics::pr_curve(y, p);
     let pr = thin(pr_curve.recall.iter().copied().zip(pr_curve.precision.iter().copied()).collect());
-    let ks_deciles = deciles(y, &p);
+    let ks_deciles = deciles(y, p);
     let mut thresholds = CUTOFFS.to_vec();
     if !thresholds.iter().any(|t| (t - model.threshold).abs() < 1e-12) {
         thresholds.push(model.threshold);
         thresholds.sort_by(f64::total_cmp);
     }
-    let cutoffs: Vec<Cutoff> = thresholds.iter().map(|&t| cutoff(y, &p, t)).collect();
+    let cutoffs: Vec<Cutoff> = thresholds.iter().map(|&t| cutoff(y, p, t)).collect();
     let ceiling = table.score.as_ref().map(|scores| {
         let q: Vec<f64> = scores.iter().map(|&s| crate::data::generate::sigmoid(s)).collect();
         Ceiling { roc_auc: metrics::roc_auc(y, &q), brier: metrics::brier(y, &q) }
@@ -382,7 +376,7 @@ pub fn build(inputs: &Inputs) -> Result<Performance> {
         ceiling,
         alerts,
     };
-    Ok(Performance { section: s, data, probabilities: p })
+    Ok(Performance { section: s, data })
 }
 
 /// At most [`CURVE_POINTS`] points of a curve, evenly spaced along it, both ends kept.

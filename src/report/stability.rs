@@ -161,13 +161,14 @@ pub fn build(inputs: &Inputs, probabilities: &[f64]) -> Result<Stability> {
         .into(),
     ));
     let drift = inputs.reference.as_ref().map(|r| {
+        let scores = inputs.profile_probabilities.clone();
         monitor::compare(
             model,
             &inputs.model_ref().uri,
             r,
             &inputs.profile,
+            scores.unwrap_or_else(|| monitor::score_table(model, &inputs.profile)),
             &inputs.data_name,
-            &monitor::Thresholds::default(),
             lang,
         )
     });
