@@ -56,7 +56,7 @@ fn block_scores_are_the_forests_own_bit_for_bit_with_and_without_gaps() {
             assert_eq!(s.to_bits(), expected.to_bits(), "row {i} on {walk}");
         }
         for (what, rows) in [("gaps", &gapped), ("gaps in the first block", &first_only)] {
-            let scores = scorer.score_rows(rows, n, |x, slot| slot.copy_from_slice(x));
+            let scores = scorer.score_rows(rows, n, |x, j| x[j]);
             assert_eq!(scores.len(), table.len());
             for (r, s) in scores.iter().enumerate() {
                 let expected = model.forest.predict(&rows[r * n..(r + 1) * n]);
@@ -106,7 +106,7 @@ fn a_rank_splits_where_its_threshold_does() {
     let mut trees: Vec<Tree> = thresholds.iter().map(|&t| stump(0, t)).collect();
     trees.push(stump(1, 0.5));
     let bins = Bins::of(&trees, 3).unwrap();
-    assert!(matches!(bins.ranks[..], [Rank::Search { len: 8, .. }, Rank::One(0.5), Rank::Unused]));
+    assert!(matches!(bins.ranks[..], [Rank::Many(Sorted { len: 8, .. }), Rank::One(0.5), Rank::Unused]));
     let values = [
         -0.0,
         0.0,
@@ -132,9 +132,29 @@ fn a_rank_splits_where_its_threshold_does() {
         }
     }
     let mut row = [0u16; 3];
-    assert!(bins.rank_row(&[1.0, f64::NAN, 2.0], &mut row));
+    let x = [1.0, f64::NAN, 2.0];
+    assert!(bins.rank_into(&mut row, |j| x[j]));
     assert_eq!(row, [bins.rank(0, 1.0), MISSING_RANK, 0]);
-    assert!(!bins.rank_row(&[1.0, 0.0, 2.0], &mut row));
+    assert!(!bins.rank_into(&mut row, |j| [1.0, 0.0, 2.0][j]));
+
+    // Many thresholds, dense in places and spread over a wide span (or an infinite one, where
+    // the guide cannot help): the guided rank is the count of thresholds below, at, beside and
+    // between them.
+    let mut spread: Vec<f64> = (0..700).map(|i| 0.37 * f64::from(i).powi(3) - 5e4).collect();
+    spread.extend((0..300).map(|i| 1000.0 + 1e-9 * f64::from(i)));
+    for extremes in [vec![], vec![f64::MAX, -f64::MAX], vec![f64::INFINITY, f64::NEG_INFINITY]] {
+        let mut cuts = spread.clone();
+        cuts.extend(&extremes);
+        let trees: Vec<Tree> = cuts.iter().map(|&t| stump(0, t)).collect();
+        let bins = Bins::of(&trees, 1).unwrap();
+        cuts.sort_by(f64::total_cmp);
+        let beside = |&c: &f64| [c, c.next_down(), c.next_up(), c + 0.5, c - 1e-7];
+        let probes = cuts.iter().flat_map(beside).chain([f64::INFINITY, f64::NEG_INFINITY, -0.0, 1e300]);
+        for x in probes {
+            let expected = cuts.partition_point(|&c| c < x);
+            assert_eq!(usize::from(bins.rank(0, x)), expected, "rank of {x} with {extremes:?}");
+        }
+    }
 
     // Ranks cannot stand in: a NaN threshold, too many thresholds, a feature out of range.
     assert!(Bins::of(&[stump(0, f64::NAN)], 1).is_none());
