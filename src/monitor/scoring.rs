@@ -144,8 +144,10 @@ impl<S: Step> FlatTree<S> {
             for (i, x) in at.iter_mut().zip(rows.chunks_exact(n)) {
                 *i = steps[*i as usize].next::<MISSING>(x);
             }
+            // (No check after the last level: every row is at its leaf.)
             let stepped = level + 1;
             if stepped >= CHECK_FROM
+                && stepped < self.depth
                 && stepped.is_multiple_of(CHECK_EVERY)
                 && at.iter().all(|&i| self.is_leaf(i))
             {
