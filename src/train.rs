@@ -175,14 +175,7 @@ fn fit_and_record(
     crate::monitor::Reference::build(&model, test_rows, "held-out test split")?.save(&out.join("model"))?;
     if config.report {
         let rows = if config.shap_rows == 0 { DEFAULT_SHAP_ROWS } else { config.shap_rows };
-        crate::report::write_for_training(
-            model.clone(),
-            run_id.as_deref(),
-            train_rows,
-            test_rows,
-            rows,
-            out,
-        )?;
+        crate::report::write_for_training(model.clone(), run_id.as_deref(), train_rows, test_rows, rows, out)?;
     }
     if let Some(run) = run {
         run.log_metrics(&run_metrics(&eval))?;
@@ -214,12 +207,8 @@ fn global_picture(
     seed: u64,
     out: &Path,
 ) -> Result<GlobalShap> {
-    let model_ref = ModelRef {
-        run_id: model.info.run_id.clone(),
-        uri: "the model being trained".into(),
-        name: None,
-        version: None,
-    };
+    let model_ref =
+        ModelRef { run_id: model.info.run_id.clone(), uri: "the model being trained".into(), name: None, version: None };
     let explainer = Explainer::new(Arc::clone(model), model_ref, None)?;
     let shap = global_shap(&explainer, test_rows, rows, seed)?;
     let thin = shap.thinned(BEESWARM_ROWS, seed);

@@ -21,12 +21,7 @@ const CHROME_HEIGHT: u32 = 220;
 /// sorted descending (ties by name). Values must be finite; negative ones (e.g. permutation
 /// importance) extend left of zero.
 pub fn feature_importance_png(path: &Path, importances: &[(String, f64)]) -> Result<()> {
-    ranked_bars_png(
-        path,
-        "Gini importance",
-        "Mean decrease in Gini impurity (share of the total)",
-        importances,
-    )
+    ranked_bars_png(path, "Gini importance", "Mean decrease in Gini impurity (share of the total)", importances)
 }
 
 /// The same chart with its own title and axis description (e.g. mean |SHAP value|).
