@@ -12,8 +12,11 @@
 # Data and models are cached in target/score-bench/ (delete it to regenerate). The load average
 # is printed beside every measurement: the machine may be shared.
 #
+# EXPLAIN=0 leaves out every --explain run and shap (the score comparison alone, a few minutes).
+#
 #   benches/score.sh
 #   ROWS=200000 BIG=0 benches/score.sh
+#   EXPLAIN=0 BIG=0 benches/score.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -22,6 +25,8 @@ EXPLAIN_ROWS=${EXPLAIN_ROWS:-20000}
 SHAP_ROWS=${SHAP_ROWS:-2000}
 BIG=${BIG:-10000000}
 BIG_EXPLAIN=${BIG_EXPLAIN:-200000}
+EXPLAIN=${EXPLAIN:-1}
+[ "$EXPLAIN" = 0 ] && { SHAP_ROWS=0; BIG_EXPLAIN=0; }
 PY=${PY:-${CREDRISK_PYTHON:-$root/.venv/bin/python}}
 work=${WORK:-$root/target/score-bench}
 [ -x "$PY" ] || { echo "no python at $PY: run scripts/setup-python.sh (it creates .venv)" >&2; exit 2; }
@@ -56,17 +61,22 @@ for model in small default; do
   read -r s m < <(timed --model "$model/model" --data rows.parquet --out "scored_$model.parquet")
   printf '| credrisk score, %s model | %s | %s | %s | %s | %s |\n' "$model" "$ROWS" "$s" "$(rate "$ROWS" "$s")" "$m" "$(load)"
   eval "score_$model=$(rate "$ROWS" "$s")"
+  [ "$EXPLAIN" = 0 ] && continue
   read -r s m < <(timed --model "$model/model" --data explain_rows.parquet --out "explained_$model.parquet" --explain)
   printf '| credrisk score --explain, %s model | %s | %s | %s | %s | %s |\n' "$model" "$EXPLAIN_ROWS" "$s" "$(rate "$EXPLAIN_ROWS" "$s")" "$m" "$(load)"
   eval "explain_$model=$(rate "$EXPLAIN_ROWS" "$s")"
 done
 sk=$("$PY" "$root/benches/score_sklearn.py" --train train.parquet --data rows.parquet --out sklearn.parquet --shap-rows "$SHAP_ROWS")
 sk_score=$("$PY" -c 'import json,sys; print(round(json.loads(sys.argv[1])["score_rows_per_s"]))' "$sk")
-sk_shap=$("$PY" -c 'import json,sys; print(round(json.loads(sys.argv[1])["shap_rows_per_s"]))' "$sk")
-printf '| sklearn predict_proba (n_jobs=-1), 100×12×20 | %s | | %s | | %s |\n' "$ROWS" "$sk_score" "$(load)"
-printf '| shap TreeExplainer, same sklearn forest | %s | | %s | | %s |\n' "$SHAP_ROWS" "$sk_shap" "$(load)"
+sk_nodes=$("$PY" -c 'import json,sys; print(round(json.loads(sys.argv[1])["nodes_per_tree"]))' "$sk")
+printf '| sklearn predict_proba (n_jobs=-1), 100×12×20 (%s nodes a tree) | %s | | %s | | %s |\n' "$sk_nodes" "$ROWS" "$sk_score" "$(load)"
+if [ "$EXPLAIN" != 0 ]; then
+  sk_shap=$("$PY" -c 'import json,sys; print(round(json.loads(sys.argv[1])["shap_rows_per_s"]))' "$sk")
+  printf '| shap TreeExplainer, same sklearn forest | %s | | %s | | %s |\n' "$SHAP_ROWS" "$sk_shap" "$(load)"
+fi
 echo
-echo "ratio score (credrisk small / sklearn): $(ratio "$score_small" "$sk_score")×; --explain vs shap: $(ratio "$explain_small" "$sk_shap")×"
+echo "ratio score (credrisk small / sklearn): $(ratio "$score_small" "$sk_score")×"
+[ "$EXPLAIN" = 0 ] || echo "ratio --explain (credrisk small / shap): $(ratio "$explain_small" "$sk_shap")×"
 
 if [ "$BIG" != 0 ]; then
   [ -f "big_$BIG.parquet" ] || "$bin" generate --rows "$BIG" --seed 11 --prefix "big_$BIG" --quiet

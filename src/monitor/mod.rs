@@ -23,7 +23,7 @@ use std::path::PathBuf;
 
 pub use reference::{REFERENCE_FILE, Reference};
 pub use report::{Alert, BatchReport, Thresholds};
-pub use scoring::score_table;
+pub use scoring::{Scorer, score_table};
 pub use text::render;
 
 /// A validated `credrisk monitor` invocation.

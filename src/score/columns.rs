@@ -2,10 +2,10 @@
 //! SHAP per field and base value, reasons, error) and one batch of them computed on every core.
 
 use super::{Extras, reason_options};
-use crate::data::ApplicantTable;
 use crate::data::stream::{OnError, RowBatch};
 use crate::error::{Error, FieldError, Result};
 use crate::explain::Explainer;
+use crate::monitor::Scorer;
 use arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema as ArrowSchema, SchemaRef};
 use rayon::prelude::*;
@@ -18,14 +18,15 @@ pub const SHAP_PREFIX: &str = "shap_";
 /// Separates the reasons of one denial in the `reasons` column.
 pub const REASON_SEPARATOR: &str = " | ";
 
-/// The output layout of one run, fixed before the first row.
-pub struct Columns {
+/// The output layout of one run, fixed before the first row, and the forest made ready to score.
+pub struct Columns<'m> {
     ids: Vec<String>,
     fields: Vec<String>,
     extras: Extras,
     on_error: OnError,
     threshold: f64,
     base_value: f64,
+    scorer: Scorer<'m>,
 }
 
 /// How many of a batch's rows were approved and how many were invalid.
@@ -43,8 +44,8 @@ struct Scored {
     reasons: Option<String>,
 }
 
-impl Columns {
-    pub fn new(explainer: &Explainer, ids: &[String], extras: Extras, on_error: OnError) -> Columns {
+impl<'m> Columns<'m> {
+    pub fn new(explainer: &'m Explainer, ids: &[String], extras: Extras, on_error: OnError) -> Columns<'m> {
         Columns {
             ids: ids.to_vec(),
             fields: explainer.field_names(),
@@ -52,6 +53,7 @@ impl Columns {
             on_error,
             threshold: explainer.model().threshold,
             base_value: explainer.base_value(),
+            scorer: Scorer::new(explainer.model()),
         }
     }
 
@@ -87,7 +89,7 @@ impl Columns {
         let options = reason_options(self.extras);
         let k = self.fields.len();
         if !shap {
-            let probabilities = predict(explainer, table);
+            let probabilities = self.scorer.score(table);
             let scored: Vec<Scored> = probabilities
                 .into_iter()
                 .map(|probability| Scored { probability, shap: Vec::new(), reasons: None })
@@ -163,28 +165,6 @@ impl Columns {
             .map_err(|e| Error::Internal(format!("laying out scores: {e}")))?;
         Ok((batch, counts))
     }
-}
-
-/// Rows scored together, tree by tree ([`crate::forest::Forest::predict_block`]).
-const BLOCK_ROWS: usize = 256;
-
-/// P(approved) of every row of `table`: `Model::probability`'s arithmetic (the same bits), in
-/// blocks of rows spread over the cores.
-fn predict(explainer: &Explainer, table: &ApplicantTable) -> Vec<f64> {
-    let model = explainer.model();
-    let (stride, n) = (table.stride().max(1), model.encoder.n_features().max(1));
-    let mut out = vec![0.0; table.len()];
-    table.values().par_chunks(stride * BLOCK_ROWS).zip(out.par_chunks_mut(BLOCK_ROWS)).for_each_init(
-        || Vec::with_capacity(BLOCK_ROWS * n),
-        |x, (rows, out)| {
-            x.resize(out.len() * n, 0.0);
-            for (slot, row) in x.chunks_exact_mut(n).zip(rows.chunks_exact(stride)) {
-                model.encoder.encode_into(row, slot);
-            }
-            model.forest.predict_block(x, out);
-        },
-    );
-    out
 }
 
 /// A row's problems as one line: `age: must be …; region: unknown …`.
