@@ -79,26 +79,6 @@ impl Tree {
         self.nodes[self.leaf_index(x)].value
     }
 
-    /// [`Tree::leaf_index`] of `L` rows (row-major, `n` values each) walked in lockstep: the
-    /// rows' node loads are independent, so the CPU overlaps their latencies.
-    #[inline]
-    pub fn leaf_indices<const L: usize>(&self, rows: &[f64], n: usize) -> [usize; L] {
-        let mut at = [0usize; L];
-        loop {
-            let mut moved = false;
-            for (j, i) in at.iter_mut().enumerate() {
-                let node = &self.nodes[*i];
-                if !node.is_leaf() {
-                    *i = node.child(&rows[j * n..(j + 1) * n]);
-                    moved = true;
-                }
-            }
-            if !moved {
-                return at;
-            }
-        }
-    }
-
     pub fn n_leaves(&self) -> usize {
         self.nodes.iter().filter(|n| n.is_leaf()).count()
     }
@@ -119,9 +99,6 @@ impl Tree {
     }
 }
 
-/// Rows walked down a tree together by [`Forest::predict_block`].
-const LANES: usize = 8;
-
 /// Bagged trees; the prediction is the mean of the trees' leaf values (class-1 probability).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Forest {
@@ -135,33 +112,6 @@ impl Forest {
         debug_assert_eq!(x.len(), self.n_features);
         let sum: f64 = self.trees.iter().map(|t| t.predict(x)).sum();
         sum / self.trees.len() as f64
-    }
-
-    /// [`Forest::predict`] of each row-major row of `rows` into `out`, tree by tree over the
-    /// whole block so each tree's nodes stay in cache while every row walks it (row by row, the
-    /// walks of 100 deep trees miss the cache at almost every node). Each row's leaf values are
-    /// added in tree order from the same start as `predict`'s sum: the same bits.
-    pub fn predict_block(&self, rows: &[f64], out: &mut [f64]) {
-        debug_assert_eq!(rows.len(), out.len() * self.n_features);
-        let n = self.n_features.max(1);
-        out.fill(-0.0);
-        for tree in &self.trees {
-            let mut groups = out.chunks_exact_mut(LANES).zip(rows.chunks_exact(n * LANES));
-            for (o, x) in groups.by_ref() {
-                let leaves = tree.leaf_indices::<LANES>(x, n);
-                for (o, leaf) in o.iter_mut().zip(leaves) {
-                    *o += tree.nodes[leaf].value;
-                }
-            }
-            let done = out.len() / LANES * LANES;
-            for (o, x) in out[done..].iter_mut().zip(rows[done * n..].chunks_exact(n)) {
-                *o += tree.predict(x);
-            }
-        }
-        let count = self.trees.len() as f64;
-        for o in out.iter_mut() {
-            *o /= count;
-        }
     }
 
     /// Predictions for row-major rows of `n_features` values each, in parallel.
@@ -208,26 +158,5 @@ pub(crate) mod tests {
         assert_eq!(t.predict(&[1.5, 5.0, 0.0]), 0.6);
         assert_eq!(t.depth(), 2);
         assert_eq!(t.n_leaves(), 4);
-    }
-
-    #[test]
-    fn a_block_predicts_each_row_to_the_bit() {
-        // Trees with leaf values whose sums round differently in another order.
-        let mut trees = Vec::new();
-        for k in 0..7 {
-            let mut t = spec_tree();
-            for (i, n) in t.nodes.iter_mut().enumerate() {
-                n.value = (0.1 + 0.07 * k as f64 + 0.013 * i as f64).fract() / 3.0;
-                n.threshold += 0.1 * k as f64;
-            }
-            trees.push(t);
-        }
-        let forest = Forest { n_features: 3, trees };
-        let rows: Vec<f64> = (0..303).map(|i| ((i * 37) % 23) as f64 / 7.0).collect();
-        let mut out = vec![0.0; 101];
-        forest.predict_block(&rows, &mut out);
-        for (o, x) in out.iter().zip(rows.chunks(3)) {
-            assert_eq!(o.to_bits(), forest.predict(x).to_bits());
-        }
     }
 }
