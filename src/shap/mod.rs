@@ -214,19 +214,55 @@ impl TreeShap {
             )));
         }
         let base_value = self.base_value();
-        rows.par_chunks(n)
+        // Path-dependent rows go in pairs, whose sums run interleaved (see `PathForest::shap_pair`).
+        let per_chunk = match self.engine {
+            Engine::Path(_) => 2,
+            Engine::Interventional(_) => 1,
+        };
+        let chunks: Vec<Vec<Explanation>> = rows
+            .par_chunks(per_chunk * n)
             .enumerate()
             .map_init(
                 || self.scratch(),
-                |scratch, (r, x)| {
-                    let mut values = vec![0.0; n];
-                    let prediction = self
-                        .explain_into(x, scratch, &mut values)
-                        .map_err(|e| Error::Usage(format!("row {r}: {e}")))?;
-                    Ok(Explanation { base_value, values, prediction })
+                |scratch, (c, chunk)| {
+                    let r = c * per_chunk;
+                    let mut values = vec![vec![0.0; n]; chunk.len() / n];
+                    let predictions = self
+                        .explain_chunk_into(chunk, scratch, &mut values)
+                        .map_err(|(i, e)| Error::Usage(format!("row {}: {e}", r + i)))?;
+                    Ok(values
+                        .into_iter()
+                        .zip(predictions)
+                        .map(|(values, prediction)| Explanation { base_value, values, prediction })
+                        .collect())
                 },
             )
-            .collect()
+            .collect::<Result<_>>()?;
+        Ok(chunks.into_iter().flatten().collect())
+    }
+
+    /// One or two rows of a batch into `values` (one vector each); their predictions, or the
+    /// position of the first bad row and why.
+    fn explain_chunk_into(
+        &self,
+        chunk: &[f64],
+        scratch: &mut Scratch,
+        values: &mut [Vec<f64>],
+    ) -> std::result::Result<Vec<f64>, (usize, Error)> {
+        match (&self.engine, chunk.chunks(self.n_features).collect::<Vec<_>>().as_slice(), values) {
+            (Engine::Path(p), &[x0, x1], [v0, v1]) => {
+                self.check_row(x0).map_err(|e| (0, e))?;
+                self.check_row(x1).map_err(|e| (1, e))?;
+                p.shap_pair([x0, x1], &mut scratch.path, [v0.as_mut_slice(), v1.as_mut_slice()]);
+                Ok(vec![self.predict_unchecked(x0), self.predict_unchecked(x1)])
+            }
+            (_, rows, values) => rows
+                .iter()
+                .zip(values)
+                .enumerate()
+                .map(|(i, (x, v))| self.explain_into(x, scratch, v).map_err(|e| (i, e)))
+                .collect(),
+        }
     }
 
     fn check_row(&self, x: &[f64]) -> Result<()> {

@@ -24,8 +24,16 @@
 //! AVX-512 and picked at run time; every variant computes the same bits. Measured on the bench
 //! forest: AVX-512 with one 8-lane register per polynomial runs no faster than the 6-lane AVX
 //! build it replaced (2.57 vs 2.43 ms a row, ~20 ns a node, quiet machine), though it runs ~110
-//! instructions a node against ~155: the passes are most likely bound by the two divisions and
-//! the store-to-load chain of each node, not by the width of the arithmetic.
+//! instructions a node against ~155.
+//!
+//! Issue #20 (per internal node per row, fastest of 200 one-thread calls, load 3–9 on the 2
+//! shared cores, so ±5%): 23.5 ns before; the two half-forests of a row interleaved node by
+//! node (`walk::Stream`), a batch's rows in pairs (four streams), 6 quadrature lanes instead of
+//! 8 and L recomputed from (a, b) instead of stored: 22.2–22.7 ns one row, 20.6–20.8 ns a row in
+//! pairs. So the passes are neither latency-bound (independent streams barely help), nor bound
+//! by the width of the arithmetic (8 → 6 lanes: the same instruction count with AVX), nor by
+//! the stores (a quarter fewer: no change); hardware counters are not available in this VM
+//! (`perf stat`: cycles not supported) to say what is.
 
 mod walk;
 
@@ -124,10 +132,12 @@ pub(crate) struct PathForest {
     isa: Isa,
 }
 
-/// Per-thread working memory: one [`PartScratch`] per half of the forest.
+/// Per-thread working memory: one [`PartScratch`] per half of the forest, and two more for a
+/// pair's second row (sized on first use by [`PathForest::shap_pair`]).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PathScratch {
     halves: [PartScratch; 2],
+    second_row: [PartScratch; 2],
 }
 
 /// Working memory for one half of the forest, sized for the largest tree; polynomials are
@@ -135,10 +145,13 @@ pub(crate) struct PathScratch {
 #[derive(Debug, Clone, Default)]
 struct PartScratch {
     lanes: usize,
-    /// Per depth slot: the path polynomial P and factor L left there by the parent, and a.
-    p: Vec<f64>,
-    l: Vec<f64>,
+    /// Per depth d + 1: the path polynomial of the node at depth d without its feature's
+    /// factor (its children's P is it times their own L); at 0, the root's parent's: 1.
+    base: Vec<f64>,
+    /// Per depth slot: a and b of the edge its node came in by; L = b + (a − b) t is recomputed
+    /// where it is read, in the same operations, rather than stored (a quarter of the stores).
     a: Vec<f64>,
+    b: Vec<f64>,
     /// Per depth: Σ S of the finished children of the node being summed at the depth above.
     child_sum: Vec<f64>,
     /// Per split: the leaf children's share of S (from the down pass), and a of its edge
@@ -216,9 +229,9 @@ impl PathForest {
         }
         *s = PartScratch {
             lanes: n,
-            p: vec![0.0; self.slots * n],
-            l: vec![0.0; self.slots * n],
+            base: vec![0.0; self.slots * n],
             a: vec![0.0; self.slots],
+            b: vec![0.0; self.slots],
             child_sum: vec![0.0; self.slots * n],
             leaf_sum: vec![0.0; self.max_splits * n],
             a_in: vec![0.0; self.max_splits + 1],
@@ -226,9 +239,11 @@ impl PathForest {
             integrand: vec![0.0; self.n_features * n],
             phi: vec![0.0; self.n_features],
         };
-        s.p[ROOT_SLOT as usize * n..][..n].fill(1.0);
-        s.l[FRESH_SLOT as usize * n..][..n].fill(1.0);
-        s.a[FRESH_SLOT as usize] = 1.0;
+        s.base[..n].fill(1.0);
+        for slot in [ROOT_SLOT, FRESH_SLOT] {
+            s.a[slot as usize] = 1.0;
+            s.b[slot as usize] = 1.0;
+        }
     }
 
     /// The bounds the passes rely on instead of checking every access: every slot, split,
@@ -287,9 +302,35 @@ impl PathForest {
         assert_eq!(x.len(), self.n_features, "rows are checked before they get here");
         self.fit_scratch(scratch);
         let [a, b] = &mut scratch.halves;
-        self.shap_part(self.first_half(), x, a);
-        self.shap_part(self.second_half(), x, b);
-        self.add_halves(scratch, phi);
+        a.phi.fill(0.0);
+        b.phi.fill(0.0);
+        self.run([
+            walk::Stream { trees: self.first_half(), x, part: a },
+            walk::Stream { trees: self.second_half(), x, part: b },
+        ]);
+        self.add_halves(&scratch.halves, phi);
+    }
+
+    /// [`PathForest::shap_into`] for two rows at once (a batch's): the four half-forest sums
+    /// run interleaved, each row's values the same bits as alone.
+    pub(crate) fn shap_pair(&self, x: [&[f64]; 2], scratch: &mut PathScratch, phi: [&mut [f64]; 2]) {
+        assert!(x.iter().all(|x| x.len() == self.n_features), "rows are checked before they get here");
+        self.fit_scratch(scratch);
+        let PathScratch { halves: [a, b], second_row: [c, d] } = scratch;
+        for part in [&mut *a, &mut *b, &mut *c, &mut *d] {
+            self.fit_part(part);
+            part.phi.fill(0.0);
+        }
+        let (first, second) = (self.first_half(), self.second_half());
+        self.run([
+            walk::Stream { trees: first, x: x[0], part: a },
+            walk::Stream { trees: second, x: x[0], part: b },
+            walk::Stream { trees: first, x: x[1], part: c },
+            walk::Stream { trees: second, x: x[1], part: d },
+        ]);
+        let [phi0, phi1] = phi;
+        self.add_halves(&scratch.halves, phi0);
+        self.add_halves(&scratch.second_row, phi1);
     }
 
     /// [`PathForest::shap_into`] for a lone request on an idle machine: the second half is
@@ -323,7 +364,7 @@ impl PathForest {
         } else {
             self.shap_part(self.second_half(), x, b);
         }
-        self.add_halves(scratch, phi);
+        self.add_halves(&scratch.halves, phi);
     }
 
     fn first_half(&self) -> &[TreeSpan] {
@@ -335,8 +376,7 @@ impl PathForest {
     }
 
     /// φ += (first half + second half) / trees.
-    fn add_halves(&self, scratch: &PathScratch, phi: &mut [f64]) {
-        let [a, b] = &scratch.halves;
+    fn add_halves(&self, [a, b]: &[PartScratch; 2], phi: &mut [f64]) {
         let scale = 1.0 / self.trees.len() as f64;
         for (value, (a, b)) in phi.iter_mut().zip(a.phi.iter().zip(&b.phi)) {
             *value += (a + b) * scale;
@@ -346,15 +386,20 @@ impl PathForest {
     /// The unscaled SHAP values of `x` over `trees`, into `part.phi`.
     fn shap_part(&self, trees: &[TreeSpan], x: &[f64], part: &mut PartScratch) {
         part.phi.fill(0.0);
+        self.run([walk::Stream { trees, x, part }]);
+    }
+
+    /// Runs the streams interleaved (see `walk::streams`), each into its `part.phi`.
+    fn run<const R: usize>(&self, streams: [walk::Stream<'_>; R]) {
         macro_rules! run {
             ($($n:literal)*) => {
                 match self.lanes {
-                    $($n => walk::trees::<$n>(self, trees, x, part),)*
+                    $($n => walk::streams::<$n, R>(self, streams),)*
                     other => unreachable!("unsupported lane count {other}"),
                 }
             };
         }
-        run!(2 4 8 16 24 32 64);
+        run!(2 4 6 8 16 24 32 64);
     }
 }
 
@@ -370,11 +415,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Lane counts compiled in: whole vectors (a quadrature polynomial of 8 values is one AVX-512
-/// register, two AVX ones), so no variant computes a partial vector. More quadrature nodes than
-/// needed stay exact, and the count does not depend on the CPU: every variant gives the same bits.
-const LANES: [usize; 7] = [2, 4, 8, 16, 24, 32, 64];
-
+/// Lane counts compiled in. 6 is what depth-12 forests need (12 distinct features on a path:
+/// degree 11 = 2 · 6 − 1): it is a 4- and a 2-wide vector with AVX, and a quarter less
+/// arithmetic than the 8 lanes they ran with before (measured in the note in `path.rs`'s
+/// header). More quadrature nodes than needed stay exact, and the count does not depend on the
+/// CPU: every instruction set gives the same bits.
+const LANES: [usize; 8] = [2, 4, 6, 8, 16, 24, 32, 64];
 fn supported_lanes(needed: usize) -> Option<usize> {
     LANES.into_iter().find(|&n| n >= needed)
 }
