@@ -214,9 +214,9 @@ impl TreeShap {
             )));
         }
         let base_value = self.base_value();
-        // Path-dependent rows go in pairs, whose sums run interleaved (see `PathForest::shap_pair`).
+        // Path-dependent rows go in blocks of four, run interleaved (see `PathForest::shap_quad`).
         let per_chunk = match self.engine {
-            Engine::Path(_) => 2,
+            Engine::Path(_) => 4,
             Engine::Interventional(_) => 1,
         };
         let chunks: Vec<Vec<Explanation>> = rows
@@ -241,7 +241,7 @@ impl TreeShap {
         Ok(chunks.into_iter().flatten().collect())
     }
 
-    /// One or two rows of a batch into `values` (one vector each); their predictions, or the
+    /// One to four rows of a batch into `values` (one vector each); their predictions, or the
     /// position of the first bad row and why.
     fn explain_chunk_into(
         &self,
@@ -250,11 +250,13 @@ impl TreeShap {
         values: &mut [Vec<f64>],
     ) -> std::result::Result<Vec<f64>, (usize, Error)> {
         match (&self.engine, chunk.chunks(self.n_features).collect::<Vec<_>>().as_slice(), values) {
-            (Engine::Path(p), &[x0, x1], [v0, v1]) => {
-                self.check_row(x0).map_err(|e| (0, e))?;
-                self.check_row(x1).map_err(|e| (1, e))?;
-                p.shap_pair([x0, x1], &mut scratch.path, [v0.as_mut_slice(), v1.as_mut_slice()]);
-                Ok(vec![self.predict_unchecked(x0), self.predict_unchecked(x1)])
+            (Engine::Path(p), &[x0, x1, x2, x3], [v0, v1, v2, v3]) => {
+                for (i, x) in [x0, x1, x2, x3].into_iter().enumerate() {
+                    self.check_row(x).map_err(|e| (i, e))?;
+                }
+                let values = [v0.as_mut_slice(), v1.as_mut_slice(), v2.as_mut_slice(), v3.as_mut_slice()];
+                p.shap_quad([x0, x1, x2, x3], &mut scratch.path, values);
+                Ok([x0, x1, x2, x3].map(|x| self.predict_unchecked(x)).to_vec())
             }
             (_, rows, values) => rows
                 .iter()

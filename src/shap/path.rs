@@ -28,12 +28,14 @@
 //!
 //! Issue #20 (per internal node per row, fastest of 200 one-thread calls, load 3–9 on the 2
 //! shared cores, so ±5%): 23.5 ns before; the two half-forests of a row interleaved node by
-//! node (`walk::Stream`), a batch's rows in pairs (four streams), 6 quadrature lanes instead of
-//! 8 and L recomputed from (a, b) instead of stored: 22.2–22.7 ns one row, 20.6–20.8 ns a row in
-//! pairs. So the passes are neither latency-bound (independent streams barely help), nor bound
-//! by the width of the arithmetic (8 → 6 lanes: the same instruction count with AVX), nor by
-//! the stores (a quarter fewer: no change); hardware counters are not available in this VM
-//! (`perf stat`: cycles not supported) to say what is.
+//! node (`walk::Stream`), 6 quadrature lanes instead of 8 and L recomputed from (a, b) instead
+//! of stored: 22.2–23.0 ns one row. A batch's rows in pairs (four streams): 20.6–22.0 ns; in
+//! blocks of four rows per half-forest, which read each node's records once for the four:
+//! 20.1 ns. So the passes are not latency-bound (independent streams barely help), nor bound by
+//! the width of the arithmetic (8 → 6 lanes: the same instruction count with AVX), nor by the
+//! stores (a quarter fewer: no change); sharing the records helps a little (they are 88 bytes a
+//! node, 11 MB a forest, beyond L2). Hardware counters are not available in this VM
+//! (`perf stat`: cycles not supported) to say more.
 
 mod walk;
 
@@ -132,12 +134,12 @@ pub(crate) struct PathForest {
     isa: Isa,
 }
 
-/// Per-thread working memory: one [`PartScratch`] per half of the forest, and two more for a
-/// pair's second row (sized on first use by [`PathForest::shap_pair`]).
+/// Per-thread working memory: one [`PartScratch`] per half of the forest, and the same for
+/// rows 1 to 3 of a batch's block of four (sized on first use by [`PathForest::shap_quad`]).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PathScratch {
     halves: [PartScratch; 2],
-    second_row: [PartScratch; 2],
+    more_rows: [[PartScratch; 2]; 3],
 }
 
 /// Working memory for one half of the forest, sized for the largest tree; polynomials are
@@ -311,26 +313,29 @@ impl PathForest {
         self.add_halves(&scratch.halves, phi);
     }
 
-    /// [`PathForest::shap_into`] for two rows at once (a batch's): the four half-forest sums
-    /// run interleaved, each row's values the same bits as alone.
-    pub(crate) fn shap_pair(&self, x: [&[f64]; 2], scratch: &mut PathScratch, phi: [&mut [f64]; 2]) {
+    /// [`PathForest::shap_into`] for four rows at once (a batch's): each half-forest runs the
+    /// four rows interleaved, reading each node's records once for the four; each row's values
+    /// are the same bits as alone.
+    pub(crate) fn shap_quad(&self, x: [&[f64]; 4], scratch: &mut PathScratch, phi: [&mut [f64]; 4]) {
         assert!(x.iter().all(|x| x.len() == self.n_features), "rows are checked before they get here");
         self.fit_scratch(scratch);
-        let PathScratch { halves: [a, b], second_row: [c, d] } = scratch;
-        for part in [&mut *a, &mut *b, &mut *c, &mut *d] {
+        let PathScratch { halves, more_rows: [r1, r2, r3] } = scratch;
+        let mut rows: [&mut [PartScratch; 2]; 4] = [halves, r1, r2, r3];
+        for part in rows.iter_mut().flat_map(|row| row.iter_mut()) {
             self.fit_part(part);
             part.phi.fill(0.0);
         }
-        let (first, second) = (self.first_half(), self.second_half());
-        self.run([
-            walk::Stream { trees: first, x: x[0], part: a },
-            walk::Stream { trees: second, x: x[0], part: b },
-            walk::Stream { trees: first, x: x[1], part: c },
-            walk::Stream { trees: second, x: x[1], part: d },
-        ]);
-        let [phi0, phi1] = phi;
-        self.add_halves(&scratch.halves, phi0);
-        self.add_halves(&scratch.second_row, phi1);
+        for (h, trees) in [self.first_half(), self.second_half()].into_iter().enumerate() {
+            let mut parts = rows.iter_mut().map(|row| &mut row[h]);
+            self.run::<4>(std::array::from_fn(|r| walk::Stream {
+                trees,
+                x: x[r],
+                part: parts.next().expect("four rows, four parts"),
+            }));
+        }
+        for (row, phi) in rows.iter().zip(phi) {
+            self.add_halves(row, phi);
+        }
     }
 
     /// [`PathForest::shap_into`] for a lone request on an idle machine: the second half is

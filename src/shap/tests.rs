@@ -262,7 +262,7 @@ fn a_single_leaf_tree_adds_to_the_base_only() {
 fn batches_equal_single_rows_bit_for_bit_whatever_the_thread_count() {
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let forest = random_forest(&mut rng, 6, 8, 7, 0.9);
-    // 33 path-dependent pairs and a row alone (see `PathForest::shap_pair`).
+    // 16 path-dependent blocks of four and three rows alone (see `PathForest::shap_quad`).
     let rows: Vec<f64> = random_rows(&mut rng, 6, 67).concat();
     let background: Vec<f64> = random_rows(&mut rng, 6, 5).concat();
     for shap in
