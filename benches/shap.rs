@@ -11,7 +11,7 @@
 //! Run: `cargo bench --bench shap`. Env: SHAP_BENCH_PEER_ROWS (rows shap explains in batch,
 //! default 1000: its rows/s do not depend on the count), SHAP_BENCH_PEER_INTERVENTIONAL_ROWS
 //! (default 40, at 200 background rows), SHAP_BENCH_SKIP_PEER=1 (time ours only),
-//! CREDRISK_PYTHON (the venv's python), CREDRISK_SHARED (where ../shared is, when the checkout is
+//! SHAP_BENCH_PATH_ONLY=1 (skip the interventional timings), CREDRISK_PYTHON (the venv's python), CREDRISK_SHARED (where ../shared is, when the checkout is
 //! not beside it); SHAP_BENCH_PROFILE=ROWS (no timing: ROWS rows each way on one thread, to run
 //! under valgrind).
 
