@@ -11,7 +11,7 @@
 //! Run: `cargo bench --bench shap`. Env: SHAP_BENCH_PEER_ROWS (rows shap explains in batch,
 //! default 1000: its rows/s do not depend on the count), SHAP_BENCH_PEER_INTERVENTIONAL_ROWS
 //! (default 40, at 200 background rows), SHAP_BENCH_SKIP_PEER=1 (time ours only),
-//! CREDRISK_PYTHON (the venv's python), CREDRISK_SHARED (where ../shared is, when the checkout is
+//! SHAP_BENCH_PATH_ONLY=1 (skip the interventional timings), CREDRISK_PYTHON (the venv's python), CREDRISK_SHARED (where ../shared is, when the checkout is
 //! not beside it); SHAP_BENCH_PROFILE=ROWS (no timing: ROWS rows each way on one thread, to run
 //! under valgrind).
 
@@ -244,13 +244,25 @@ fn main() {
     let (one_ms, one_cpu_ms) = median_ms(|| {
         path.explain_into(one, &mut scratch, &mut values).expect("explain");
     });
+    // The kernel's own pace: the fastest of many calls on one thread is the least disturbed on a
+    // shared machine. Blocks of four are how a batch runs its rows (interleaved on a thread).
+    let internal: usize = forest.trees.iter().map(|t| t.nodes.len() - t.n_leaves()).sum();
+    let fastest_one = min_ms(|| {
+        path.explain_into(one, &mut scratch, &mut values).expect("explain");
+    });
+    let single = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("pool");
+    let fastest_block = min_ms(|| {
+        std::hint::black_box(single.install(|| path.explain_rows(&rows[..4 * n]).expect("block")));
+    }) / 4.0;
     let load_batch = load1();
     let (batch_rps, batch_cpu_rps) =
         best_rows_per_s(3, BATCH_ROWS, || path.explain_rows(&rows).expect("batch"));
     let (lone_ms, lone_cpu_ms) = median_ms(|| {
         std::hint::black_box(path.explain_with(one, true).expect("explain"));
     });
-    let interventional: Vec<_> = BACKGROUND_SIZES
+    let sizes =
+        if std::env::var_os("SHAP_BENCH_PATH_ONLY").is_some() { &[][..] } else { &BACKGROUND_SIZES[..] };
+    let interventional: Vec<_> = sizes
         .iter()
         .map(|&size| {
             let inter =
@@ -279,6 +291,12 @@ fn main() {
             shap_cpu_ms / one_cpu_ms,
             ", goal >= 10x"
         )
+    );
+    println!(
+        "kernel, one thread, fastest of {CALLS}: one row {fastest_one:.3} ms = {:.1} ns per internal node \
+         ({internal} internal nodes); in a batch's blocks of four {fastest_block:.3} ms a row = {:.1} ns per node [load1 {load_one}]",
+        fastest_one * 1e6 / internal as f64,
+        fastest_block * 1e6 / internal as f64
     );
     let (shap_rps, shap_cpu_rps) = (peer_num("batch_rows_per_s"), peer_num("batch_rows_per_cpu_s"));
     println!(
@@ -394,6 +412,20 @@ fn median_ms(mut f: impl FnMut()) -> (f64, f64) {
     wall.sort_by(f64::total_cmp);
     cpu.sort_by(f64::total_cmp);
     (wall[CALLS / 2], cpu[CALLS / 2])
+}
+
+/// The fastest of `CALLS` calls of `f`, in ms, after 20 warm-up calls.
+fn min_ms(mut f: impl FnMut()) -> f64 {
+    for _ in 0..20 {
+        f();
+    }
+    (0..CALLS)
+        .map(|_| {
+            let t0 = Instant::now();
+            f();
+            t0.elapsed().as_secs_f64() * 1e3
+        })
+        .fold(f64::INFINITY, f64::min)
 }
 
 /// Rows per wall second (best of `repeats`) and rows per CPU second (of that run).

@@ -214,19 +214,57 @@ impl TreeShap {
             )));
         }
         let base_value = self.base_value();
-        rows.par_chunks(n)
+        // Path-dependent rows go in blocks of four, run interleaved (see `PathForest::shap_quad`).
+        let per_chunk = match self.engine {
+            Engine::Path(_) => 4,
+            Engine::Interventional(_) => 1,
+        };
+        let chunks: Vec<Vec<Explanation>> = rows
+            .par_chunks(per_chunk * n)
             .enumerate()
             .map_init(
                 || self.scratch(),
-                |scratch, (r, x)| {
-                    let mut values = vec![0.0; n];
-                    let prediction = self
-                        .explain_into(x, scratch, &mut values)
-                        .map_err(|e| Error::Usage(format!("row {r}: {e}")))?;
-                    Ok(Explanation { base_value, values, prediction })
+                |scratch, (c, chunk)| {
+                    let r = c * per_chunk;
+                    let mut values = vec![vec![0.0; n]; chunk.len() / n];
+                    let predictions = self
+                        .explain_chunk_into(chunk, scratch, &mut values)
+                        .map_err(|(i, e)| Error::Usage(format!("row {}: {e}", r + i)))?;
+                    Ok(values
+                        .into_iter()
+                        .zip(predictions)
+                        .map(|(values, prediction)| Explanation { base_value, values, prediction })
+                        .collect())
                 },
             )
-            .collect()
+            .collect::<Result<_>>()?;
+        Ok(chunks.into_iter().flatten().collect())
+    }
+
+    /// One to four rows of a batch into `values` (one vector each); their predictions, or the
+    /// position of the first bad row and why.
+    fn explain_chunk_into(
+        &self,
+        chunk: &[f64],
+        scratch: &mut Scratch,
+        values: &mut [Vec<f64>],
+    ) -> std::result::Result<Vec<f64>, (usize, Error)> {
+        match (&self.engine, chunk.chunks(self.n_features).collect::<Vec<_>>().as_slice(), values) {
+            (Engine::Path(p), &[x0, x1, x2, x3], [v0, v1, v2, v3]) => {
+                for (i, x) in [x0, x1, x2, x3].into_iter().enumerate() {
+                    self.check_row(x).map_err(|e| (i, e))?;
+                }
+                let values = [v0.as_mut_slice(), v1.as_mut_slice(), v2.as_mut_slice(), v3.as_mut_slice()];
+                p.shap_quad([x0, x1, x2, x3], &mut scratch.path, values);
+                Ok([x0, x1, x2, x3].map(|x| self.predict_unchecked(x)).to_vec())
+            }
+            (_, rows, values) => rows
+                .iter()
+                .zip(values)
+                .enumerate()
+                .map(|(i, (x, v))| self.explain_into(x, scratch, v).map_err(|e| (i, e)))
+                .collect(),
+        }
     }
 
     fn check_row(&self, x: &[f64]) -> Result<()> {

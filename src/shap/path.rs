@@ -24,9 +24,20 @@
 //! AVX-512 and picked at run time; every variant computes the same bits. Measured on the bench
 //! forest: AVX-512 with one 8-lane register per polynomial runs no faster than the 6-lane AVX
 //! build it replaced (2.57 vs 2.43 ms a row, ~20 ns a node, quiet machine), though it runs ~110
-//! instructions a node against ~155: the passes are most likely bound by the two divisions and
-//! the store-to-load chain of each node, not by the width of the arithmetic.
+//! instructions a node against ~155.
+//!
+//! Issue #20 (per internal node per row, fastest of 200 one-thread calls, load 3–9 on the 2
+//! shared cores, so ±5%): 23.5 ns before; the two half-forests of a row interleaved node by
+//! node (`walk::Stream`), 6 quadrature lanes instead of 8 and L recomputed from (a, b) instead
+//! of stored: 22.2–23.0 ns one row. A batch's rows in pairs (four streams): 20.6–22.0 ns; in
+//! blocks of four rows per half-forest, which read each node's records once for the four:
+//! 20.1 ns. So the passes are not latency-bound (independent streams barely help), nor bound by
+//! the width of the arithmetic (8 → 6 lanes: the same instruction count with AVX), nor by the
+//! stores (a quarter fewer: no change); sharing the records helps a little (they are 88 bytes a
+//! node, 11 MB a forest, beyond L2). Hardware counters are not available in this VM
+//! (`perf stat`: cycles not supported) to say more.
 
+mod build;
 mod walk;
 
 use super::isa::Isa;
@@ -124,10 +135,12 @@ pub(crate) struct PathForest {
     isa: Isa,
 }
 
-/// Per-thread working memory: one [`PartScratch`] per half of the forest.
+/// Per-thread working memory: one [`PartScratch`] per half of the forest, and the same for
+/// rows 1 to 3 of a batch's block of four (sized on first use by [`PathForest::shap_quad`]).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PathScratch {
     halves: [PartScratch; 2],
+    more_rows: [[PartScratch; 2]; 3],
 }
 
 /// Working memory for one half of the forest, sized for the largest tree; polynomials are
@@ -135,10 +148,13 @@ pub(crate) struct PathScratch {
 #[derive(Debug, Clone, Default)]
 struct PartScratch {
     lanes: usize,
-    /// Per depth slot: the path polynomial P and factor L left there by the parent, and a.
-    p: Vec<f64>,
-    l: Vec<f64>,
+    /// Per depth d + 1: the path polynomial of the node at depth d without its feature's
+    /// factor (its children's P is it times their own L); at 0, the root's parent's: 1.
+    base: Vec<f64>,
+    /// Per depth slot: a and b of the edge its node came in by; L = b + (a − b) t is recomputed
+    /// where it is read, in the same operations, rather than stored (a quarter of the stores).
     a: Vec<f64>,
+    b: Vec<f64>,
     /// Per depth: Σ S of the finished children of the node being summed at the depth above.
     child_sum: Vec<f64>,
     /// Per split: the leaf children's share of S (from the down pass), and a of its edge
@@ -154,7 +170,7 @@ struct PartScratch {
 
 impl PathForest {
     pub(crate) fn new(forest: &Forest) -> Result<PathForest> {
-        let mut builder = Builder::new(forest.n_features);
+        let mut builder = build::Builder::new(forest.n_features);
         let mut base_sum = 0.0;
         for (t, tree) in forest.trees.iter().enumerate() {
             super::check_tree(tree, forest.n_features)
@@ -216,9 +232,9 @@ impl PathForest {
         }
         *s = PartScratch {
             lanes: n,
-            p: vec![0.0; self.slots * n],
-            l: vec![0.0; self.slots * n],
+            base: vec![0.0; self.slots * n],
             a: vec![0.0; self.slots],
+            b: vec![0.0; self.slots],
             child_sum: vec![0.0; self.slots * n],
             leaf_sum: vec![0.0; self.max_splits * n],
             a_in: vec![0.0; self.max_splits + 1],
@@ -226,9 +242,11 @@ impl PathForest {
             integrand: vec![0.0; self.n_features * n],
             phi: vec![0.0; self.n_features],
         };
-        s.p[ROOT_SLOT as usize * n..][..n].fill(1.0);
-        s.l[FRESH_SLOT as usize * n..][..n].fill(1.0);
-        s.a[FRESH_SLOT as usize] = 1.0;
+        s.base[..n].fill(1.0);
+        for slot in [ROOT_SLOT, FRESH_SLOT] {
+            s.a[slot as usize] = 1.0;
+            s.b[slot as usize] = 1.0;
+        }
     }
 
     /// The bounds the passes rely on instead of checking every access: every slot, split,
@@ -287,9 +305,38 @@ impl PathForest {
         assert_eq!(x.len(), self.n_features, "rows are checked before they get here");
         self.fit_scratch(scratch);
         let [a, b] = &mut scratch.halves;
-        self.shap_part(self.first_half(), x, a);
-        self.shap_part(self.second_half(), x, b);
-        self.add_halves(scratch, phi);
+        a.phi.fill(0.0);
+        b.phi.fill(0.0);
+        self.run([
+            walk::Stream { trees: self.first_half(), x, part: a },
+            walk::Stream { trees: self.second_half(), x, part: b },
+        ]);
+        self.add_halves(&scratch.halves, phi);
+    }
+
+    /// [`PathForest::shap_into`] for four rows at once (a batch's): each half-forest runs the
+    /// four rows interleaved, reading each node's records once for the four; each row's values
+    /// are the same bits as alone.
+    pub(crate) fn shap_quad(&self, x: [&[f64]; 4], scratch: &mut PathScratch, phi: [&mut [f64]; 4]) {
+        assert!(x.iter().all(|x| x.len() == self.n_features), "rows are checked before they get here");
+        self.fit_scratch(scratch);
+        let PathScratch { halves, more_rows: [r1, r2, r3] } = scratch;
+        let mut rows: [&mut [PartScratch; 2]; 4] = [halves, r1, r2, r3];
+        for part in rows.iter_mut().flat_map(|row| row.iter_mut()) {
+            self.fit_part(part);
+            part.phi.fill(0.0);
+        }
+        for (h, trees) in [self.first_half(), self.second_half()].into_iter().enumerate() {
+            let mut parts = rows.iter_mut().map(|row| &mut row[h]);
+            self.run::<4>(std::array::from_fn(|r| walk::Stream {
+                trees,
+                x: x[r],
+                part: parts.next().expect("four rows, four parts"),
+            }));
+        }
+        for (row, phi) in rows.iter().zip(phi) {
+            self.add_halves(row, phi);
+        }
     }
 
     /// [`PathForest::shap_into`] for a lone request on an idle machine: the second half is
@@ -323,7 +370,7 @@ impl PathForest {
         } else {
             self.shap_part(self.second_half(), x, b);
         }
-        self.add_halves(scratch, phi);
+        self.add_halves(&scratch.halves, phi);
     }
 
     fn first_half(&self) -> &[TreeSpan] {
@@ -335,8 +382,7 @@ impl PathForest {
     }
 
     /// φ += (first half + second half) / trees.
-    fn add_halves(&self, scratch: &PathScratch, phi: &mut [f64]) {
-        let [a, b] = &scratch.halves;
+    fn add_halves(&self, [a, b]: &[PartScratch; 2], phi: &mut [f64]) {
         let scale = 1.0 / self.trees.len() as f64;
         for (value, (a, b)) in phi.iter_mut().zip(a.phi.iter().zip(&b.phi)) {
             *value += (a + b) * scale;
@@ -346,15 +392,20 @@ impl PathForest {
     /// The unscaled SHAP values of `x` over `trees`, into `part.phi`.
     fn shap_part(&self, trees: &[TreeSpan], x: &[f64], part: &mut PartScratch) {
         part.phi.fill(0.0);
+        self.run([walk::Stream { trees, x, part }]);
+    }
+
+    /// Runs the streams interleaved (see `walk::streams`), each into its `part.phi`.
+    fn run<const R: usize>(&self, streams: [walk::Stream<'_>; R]) {
         macro_rules! run {
             ($($n:literal)*) => {
                 match self.lanes {
-                    $($n => walk::trees::<$n>(self, trees, x, part),)*
+                    $($n => walk::streams::<$n, R>(self, streams),)*
                     other => unreachable!("unsupported lane count {other}"),
                 }
             };
         }
-        run!(2 4 8 16 24 32 64);
+        run!(2 4 6 8 16 24 32 64);
     }
 }
 
@@ -370,11 +421,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Lane counts compiled in: whole vectors (a quadrature polynomial of 8 values is one AVX-512
-/// register, two AVX ones), so no variant computes a partial vector. More quadrature nodes than
-/// needed stay exact, and the count does not depend on the CPU: every variant gives the same bits.
-const LANES: [usize; 7] = [2, 4, 8, 16, 24, 32, 64];
-
+/// Lane counts compiled in. 6 is what depth-12 forests need (12 distinct features on a path:
+/// degree 11 = 2 · 6 − 1): it is a 4- and a 2-wide vector with AVX, and a quarter less
+/// arithmetic than the 8 lanes they ran with before (measured in the note in `path.rs`'s
+/// header). More quadrature nodes than needed stay exact, and the count does not depend on the
+/// CPU: every instruction set gives the same bits.
+const LANES: [usize; 8] = [2, 4, 6, 8, 16, 24, 32, 64];
 fn supported_lanes(needed: usize) -> Option<usize> {
     LANES.into_iter().find(|&n| n >= needed)
 }
@@ -394,127 +446,6 @@ fn cover_weighted_mean(tree: &Tree) -> f64 {
         }
     }
     mean
-}
-
-/// Lays trees' internal nodes out in preorder, computing each edge's same-feature cover
-/// product, its feature's previous edge and the accumulator slots.
-struct Builder {
-    trees: Vec<TreeSpan>,
-    splits: Vec<Split>,
-    ups: Vec<Up>,
-    /// Per feature, on the current path: (local split index below its deepest edge, or
-    /// `LEAF` when not on the path; that node's slot; the edge's cover product).
-    last: Vec<(u32, u32, f64)>,
-    /// Deepest internal node, and most distinct features on a path, over all trees.
-    depth: usize,
-    unique: usize,
-}
-
-/// The edge into the node being added.
-#[derive(Clone, Copy)]
-struct Incoming {
-    b: f64,
-    feature: u32,
-    depth: usize,
-    slot: u32,
-    unique: usize,
-}
-
-impl Builder {
-    fn new(n_features: usize) -> Builder {
-        Builder {
-            trees: Vec::new(),
-            splits: Vec::new(),
-            ups: Vec::new(),
-            last: vec![(LEAF, FRESH_SLOT, 1.0); n_features],
-            depth: 0,
-            unique: 0,
-        }
-    }
-
-    fn add_tree(&mut self, tree: &Tree) -> std::result::Result<(), String> {
-        let start = self.splits.len();
-        let mut n_acc = 1 + SINKS;
-        let root = Incoming { b: 1.0, feature: 0, depth: 0, slot: ROOT_SLOT, unique: 0 };
-        if !tree.nodes[0].is_leaf() {
-            self.add_split(tree, 0, root, start, &mut n_acc)?;
-        }
-        self.trees.push(TreeSpan {
-            splits: start,
-            n_splits: self.splits.len() - start,
-            n_acc: n_acc as usize,
-            value: tree.nodes[0].value,
-        });
-        Ok(())
-    }
-
-    /// Adds internal node `i` of `tree` and its subtree; returns its local split index.
-    fn add_split(
-        &mut self,
-        tree: &Tree,
-        i: usize,
-        incoming: Incoming,
-        start: usize,
-        n_acc: &mut u32,
-    ) -> std::result::Result<u32, String> {
-        if incoming.depth >= MAX_DEPTH {
-            return Err(format!("deeper than {MAX_DEPTH}, which TreeSHAP supports"));
-        }
-        let node = &tree.nodes[i];
-        let feature = node.feature as usize;
-        let (prev, prev_slot, b_prev) = self.last[feature];
-        let unique = incoming.unique + usize::from(prev == LEAF);
-        self.unique = self.unique.max(unique);
-        self.depth = self.depth.max(incoming.depth);
-        let local = (self.splits.len() - start) as u32;
-        self.splits.push(Split {
-            threshold: node.threshold,
-            feature: node.feature,
-            nan_right: !node.default_left,
-            slot: incoming.slot,
-            prev_slot,
-            kid_split: [LEAF; 2],
-            kid_b: [0.0; 2],
-            kid_value: [0.0; 2],
-        });
-        self.ups.push(Up {
-            b: incoming.b,
-            feature: incoming.feature,
-            depth: incoming.depth as u32,
-            own_acc: ZERO_ACC,
-            prev_acc: 1 + local % SINKS,
-        });
-        if prev != LEAF {
-            // `prev` may be this node itself, when its own edge is on `feature`.
-            let prev_up = &mut self.ups[start + prev as usize];
-            if prev_up.own_acc == ZERO_ACC {
-                prev_up.own_acc = *n_acc;
-                *n_acc += 1;
-            }
-            self.ups[start + local as usize].prev_acc = self.ups[start + prev as usize].own_acc;
-        }
-        for (k, c) in [node.left as usize, node.right as usize].into_iter().enumerate() {
-            let b = b_prev * (tree.nodes[c].cover / node.cover);
-            if !(b > 0.0 && (1.0 / b).is_finite()) {
-                return Err(format!("node {c}: the cover product along its path is {b}, not > 0"));
-            }
-            let split = start + local as usize;
-            self.splits[split].kid_b[k] = b;
-            if tree.nodes[c].is_leaf() {
-                self.splits[split].kid_value[k] = tree.nodes[c].value;
-                continue;
-            }
-            let depth = incoming.depth + 1;
-            let slot = (2 * depth + k) as u32;
-            let child = Incoming { b, feature: node.feature, depth, slot, unique };
-            let next = (self.splits.len() - start) as u32;
-            let saved = std::mem::replace(&mut self.last[feature], (next, slot, b));
-            let kid = self.add_split(tree, c, child, start, n_acc)?;
-            self.last[feature] = saved;
-            self.splits[split].kid_split[k] = kid;
-        }
-        Ok(local)
-    }
 }
 
 #[cfg(test)]

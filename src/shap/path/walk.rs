@@ -17,53 +17,75 @@ use crate::shap::isa::Isa;
 
 type Poly<const N: usize> = [f64; N];
 
-/// Adds the (unscaled) SHAP values of `x` over `trees` into `part.phi`.
-pub(super) fn trees<const N: usize>(
-    forest: &PathForest,
-    trees: &[TreeSpan],
-    x: &[f64],
-    part: &mut PartScratch,
-) {
-    let PartScratch { p, l, a, child_sum, leaf_sum, a_in, acc, integrand, phi, .. } = part;
-    let mut work = Work {
-        p: p.as_chunks_mut::<N>().0,
-        l: l.as_chunks_mut::<N>().0,
-        a,
-        child_sum: child_sum.as_chunks_mut::<N>().0,
-        leaf_sum: leaf_sum.as_chunks_mut::<N>().0,
-        a_in,
-        acc: acc.as_chunks_mut::<N>().0,
-    };
-    let integrand = integrand.as_chunks_mut::<N>().0;
-    integrand.fill([0.0; N]);
-    let pass = Pass::<N> { forest, x, t: array(&forest.rule.t) };
+/// One independent sum: the (unscaled) SHAP values of `x` over `trees`, added into `part.phi`.
+pub(super) struct Stream<'a> {
+    pub trees: &'a [TreeSpan],
+    pub x: &'a [f64],
+    pub part: &'a mut PartScratch,
+}
+
+/// Runs `R` streams interleaved node by node. Each stream's arithmetic, and its order, is that
+/// of the stream run alone (same bits); interleaving only gives the CPU independent work to
+/// overlap with each node's chain of loads, divisions and stores on its parent's results.
+pub(super) fn streams<const N: usize, const R: usize>(forest: &PathForest, streams: [Stream<'_>; R]) {
+    let mut lanes = streams.map(|Stream { trees, x, part }| {
+        let PartScratch { base, a, b, child_sum, leaf_sum, a_in, acc, integrand, phi, .. } = part;
+        let integrand = integrand.as_chunks_mut::<N>().0;
+        integrand.fill([0.0; N]);
+        Lane {
+            trees,
+            x,
+            work: Work {
+                base: base.as_chunks_mut::<N>().0,
+                a,
+                b,
+                child_sum: child_sum.as_chunks_mut::<N>().0,
+                leaf_sum: leaf_sum.as_chunks_mut::<N>().0,
+                a_in,
+                acc: acc.as_chunks_mut::<N>().0,
+            },
+            integrand,
+            phi,
+        }
+    });
+    let pass = Pass::<N> { forest, t: array(&forest.rule.t) };
     match forest.isa {
-        Isa::Baseline => pass.trees(trees, &mut work, integrand),
+        Isa::Baseline => pass.trees(&mut lanes),
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Isa::Avx` and `Isa::Avx512` are only chosen (by `Isa::detect`, or a test
         // from `Isa::available`) when the CPU has that instruction set.
-        Isa::Avx => unsafe { pass.trees_avx(trees, &mut work, integrand) },
+        Isa::Avx => unsafe { pass.trees_avx(&mut lanes) },
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { pass.trees_avx512(trees, &mut work, integrand) },
+        Isa::Avx512 => unsafe { pass.trees_avx512(&mut lanes) },
     }
     let w = array::<N>(&forest.rule.w);
-    for (value, integrand) in phi.iter_mut().zip(integrand.iter()) {
-        *value += dot(&w, integrand);
+    for lane in lanes {
+        for (value, integrand) in lane.phi.iter_mut().zip(lane.integrand.iter()) {
+            *value += dot(&w, integrand);
+        }
     }
 }
 
-/// What the passes read: the forest, the row and the quadrature nodes.
+/// What every stream reads: the forest and the quadrature nodes.
 struct Pass<'a, const N: usize> {
     forest: &'a PathForest,
-    x: &'a [f64],
     t: Poly<N>,
+}
+
+/// A stream's trees, row and working memory.
+struct Lane<'a, const N: usize> {
+    trees: &'a [TreeSpan],
+    x: &'a [f64],
+    work: Work<'a, N>,
+    integrand: &'a mut [Poly<N>],
+    phi: &'a mut [f64],
 }
 
 /// The row's working memory seen as polynomials (see `PathScratch`).
 struct Work<'a, const N: usize> {
-    p: &'a mut [Poly<N>],
-    l: &'a mut [Poly<N>],
+    base: &'a mut [Poly<N>],
     a: &'a mut [f64],
+    b: &'a mut [f64],
     child_sum: &'a mut [Poly<N>],
     leaf_sum: &'a mut [Poly<N>],
     a_in: &'a mut [f64],
@@ -82,68 +104,97 @@ impl<const N: usize> Work<'_, N> {
 }
 
 impl<const N: usize> Pass<'_, N> {
-    fn trees(&self, trees: &[TreeSpan], work: &mut Work<'_, N>, integrand: &mut [Poly<N>]) {
-        self.all_trees(trees, work, integrand);
+    fn trees<const R: usize>(&self, lanes: &mut [Lane<'_, N>; R]) {
+        self.all_trees(lanes);
     }
 
     /// [`Pass::trees`] compiled for AVX (no FMA: every variant rounds identically).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx")]
-    fn trees_avx(&self, trees: &[TreeSpan], work: &mut Work<'_, N>, integrand: &mut [Poly<N>]) {
-        self.all_trees(trees, work, integrand);
+    fn trees_avx<const R: usize>(&self, lanes: &mut [Lane<'_, N>; R]) {
+        self.all_trees(lanes);
     }
 
     /// [`Pass::trees`] compiled for AVX-512 (no FMA, as above).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
-    fn trees_avx512(&self, trees: &[TreeSpan], work: &mut Work<'_, N>, integrand: &mut [Poly<N>]) {
-        self.all_trees(trees, work, integrand);
+    fn trees_avx512<const R: usize>(&self, lanes: &mut [Lane<'_, N>; R]) {
+        self.all_trees(lanes);
     }
 
+    /// Tree i of every stream at once: their down passes node by node in step, then their up
+    /// passes. A stream with fewer trees or nodes just sits out the rest.
     #[inline(always)]
-    fn all_trees(&self, trees: &[TreeSpan], work: &mut Work<'_, N>, integrand: &mut [Poly<N>]) {
+    fn all_trees<const R: usize>(&self, lanes: &mut [Lane<'_, N>; R]) {
         let forest = self.forest;
-        for tree in trees {
-            let range = tree.splits..tree.splits + tree.n_splits;
-            work.start(tree);
-            for (n, split) in forest.splits[range.clone()].iter().enumerate() {
-                self.down(work, n, split, integrand);
+        let n_trees = lanes.iter().map(|lane| lane.trees.len()).max().unwrap_or(0);
+        for i in 0..n_trees {
+            let spans: [TreeSpan; R] = std::array::from_fn(|r| {
+                let empty = TreeSpan { splits: 0, n_splits: 0, n_acc: 0, value: 0.0 };
+                lanes[r].trees.get(i).copied().unwrap_or(empty)
+            });
+            for (lane, tree) in lanes.iter_mut().zip(&spans) {
+                if tree.n_splits > 0 {
+                    lane.work.start(tree);
+                }
             }
-            for (n, up) in forest.ups[range].iter().enumerate().rev() {
-                self.up(work, n, up, integrand);
+            let most = spans.iter().map(|tree| tree.n_splits).max().unwrap_or(0);
+            for n in 0..most {
+                for (lane, tree) in lanes.iter_mut().zip(&spans) {
+                    if n < tree.n_splits {
+                        // SAFETY: n < n_splits, and `check_layout` proved the tree's range.
+                        let split = unsafe { forest.splits.get_unchecked(tree.splits + n) };
+                        self.down(lane, n, split);
+                    }
+                }
+            }
+            for n in (0..most).rev() {
+                for (lane, tree) in lanes.iter_mut().zip(&spans) {
+                    if n < tree.n_splits {
+                        // SAFETY: as above.
+                        let up = unsafe { forest.ups.get_unchecked(tree.splits + n) };
+                        self.up(lane, n, up);
+                    }
+                }
             }
         }
     }
 
-    /// Node `n` gives its children their factor L, a and path polynomial, books its leaf
-    /// children's integrand (value · (a − b) · P / L) and keeps their share of S.
+    /// Node `n` leaves its base (its path polynomial P = parent's base · own L, without its
+    /// feature's previous factor) and its children's a and b, books its leaf children's
+    /// integrand (value · (a − b) · P / L) and keeps their share of S. Each L is computed as
+    /// b + (a − b) t wherever it is needed, in the same operations, so the same bits.
     #[inline(always)]
-    fn down(&self, work: &mut Work<'_, N>, n: usize, split: &Split, integrand: &mut [Poly<N>]) {
+    fn down(&self, lane: &mut Lane<'_, N>, n: usize, split: &Split) {
         let t = self.t;
+        let Lane { x, work, integrand, .. } = lane;
         let throwaway = self.forest.max_splits;
         // SAFETY (every `get_unchecked` here and in `up`): `PathForest::check_layout` proved
         // at build time that every slot, split, accumulator and feature index of a tree is in
         // range of the scratch `fit_scratch` sized, and `shap_into` asserted `x` has
         // `n_features` values.
         unsafe {
-            let p = *work.p.get_unchecked(split.slot as usize);
-            let l_prev = *work.l.get_unchecked(split.prev_slot as usize);
-            let base: Poly<N> = std::array::from_fn(|j| p[j] / l_prev[j]);
-            let a_prev = *work.a.get_unchecked(split.prev_slot as usize);
-            let goes_right = split.goes_right(*self.x.get_unchecked(split.feature as usize));
-            let first_slot = (split.slot as usize & !1) + 2;
+            let slot = split.slot as usize;
+            let depth = slot >> 1;
+            let parent_base = *work.base.get_unchecked(depth);
+            let (a_own, b_own) = (*work.a.get_unchecked(slot), *work.b.get_unchecked(slot));
+            let p: Poly<N> = std::array::from_fn(|j| parent_base[j] * (b_own + (a_own - b_own) * t[j]));
+            let prev = split.prev_slot as usize;
+            let (a_prev, b_prev) = (*work.a.get_unchecked(prev), *work.b.get_unchecked(prev));
+            let base: Poly<N> = std::array::from_fn(|j| p[j] / (b_prev + (a_prev - b_prev) * t[j]));
+            *work.base.get_unchecked_mut(depth + 1) = base;
+            let goes_right = split.goes_right(*x.get_unchecked(split.feature as usize));
+            let first_slot = (slot & !1) + 2;
             let mut leaf_l = [0.0; N];
             let mut leaf_gain = 0.0;
             for k in 0..2 {
                 let a = if goes_right == (k == 1) { a_prev } else { 0.0 };
                 let (b, value) = (split.kid_b[k], split.kid_value[k]);
-                let l: Poly<N> = std::array::from_fn(|j| b + (a - b) * t[j]);
-                *work.p.get_unchecked_mut(first_slot + k) = std::array::from_fn(|j| base[j] * l[j]);
-                *work.l.get_unchecked_mut(first_slot + k) = l;
                 *work.a.get_unchecked_mut(first_slot + k) = a;
+                *work.b.get_unchecked_mut(first_slot + k) = b;
                 *work.a_in.get_unchecked_mut((split.kid_split[k] as usize).min(throwaway)) = a;
                 for j in 0..N {
-                    leaf_l[j] += value * l[j];
+                    leaf_l[j] += value * (b + (a - b) * t[j]);
                 }
                 leaf_gain += value * (a - b);
             }
@@ -158,8 +209,9 @@ impl<const N: usize> Pass<'_, N> {
     /// Node `n`, reached in reverse preorder with its children summed, completes S and books
     /// its incoming edge: (a − b) · (S − the deeper same-feature part) / L.
     #[inline(always)]
-    fn up(&self, work: &mut Work<'_, N>, n: usize, up: &Up, integrand: &mut [Poly<N>]) {
+    fn up(&self, lane: &mut Lane<'_, N>, n: usize, up: &Up) {
         let t = self.t;
+        let Lane { work, integrand, .. } = lane;
         // SAFETY: as in `down`.
         unsafe {
             let depth = up.depth as usize;
