@@ -180,6 +180,7 @@ fn fit_and_record(
             run_id.as_deref(),
             train_rows,
             test_rows,
+            shap.clone(),
             rows,
             out,
         )?;

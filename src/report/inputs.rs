@@ -4,7 +4,7 @@
 
 use crate::data::{self, ApplicantTable};
 use crate::error::{Error, Result};
-use crate::explain::{Explainer, Lang, ModelRef};
+use crate::explain::{Explainer, GlobalShap, Lang, ModelRef};
 use crate::model::Model;
 use crate::monitor::{REFERENCE_FILE, Reference};
 use crate::schema::Applicant;
@@ -52,6 +52,8 @@ pub struct Inputs {
     pub customer: Option<Applicant>,
     /// Rows explained for the global SHAP picture (a seeded sample beyond this).
     pub shap_rows: usize,
+    /// That picture when it is already known (`train` computed it on the same rows).
+    pub shap: Option<GlobalShap>,
     pub seed: u64,
     /// The training reference for the stability section (None: no stability section).
     pub reference: Option<Reference>,
@@ -117,6 +119,7 @@ impl Inputs {
             eval,
             customer: None,
             shap_rows: super::DEFAULT_SHAP_ROWS,
+            shap: None,
             seed: 42,
             reference,
         })
@@ -144,6 +147,7 @@ impl Inputs {
             eval: EvalRows { table: test_rows.clone(), scope: Scope::HeldOut, probabilities },
             customer: None,
             shap_rows: super::DEFAULT_SHAP_ROWS,
+            shap: None,
             seed: 42,
             reference: None,
         })

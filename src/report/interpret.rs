@@ -62,7 +62,14 @@ pub fn build(inputs: &Inputs, probabilities: &[f64]) -> Result<Interpret> {
     let ex = &inputs.explainer;
     let schema = ex.schema().clone();
     let table = &inputs.eval.table;
-    let g = global_shap(ex, table, inputs.shap_rows, inputs.seed)?;
+    let computed;
+    let g = match &inputs.shap {
+        Some(known) => known,
+        None => {
+            computed = global_shap(ex, table, inputs.shap_rows, inputs.seed)?;
+            &computed
+        }
+    };
     let k = g.n_fields();
     let group_of = |name: &str| schema.groups().find(|&gr| schema.group_name(gr) == name);
     let ranking: Vec<FieldShap> = g
@@ -75,7 +82,7 @@ pub fn build(inputs: &Inputs, probabilities: &[f64]) -> Result<Interpret> {
                 field: f.field.clone(),
                 mean_abs: f.mean_abs,
                 mean_denied: f.mean_denied,
-                direction: numeric.then(|| spearman(&g, col)),
+                direction: numeric.then(|| spearman(g, col)),
             }
         })
         .collect();
@@ -136,7 +143,7 @@ pub fn build(inputs: &Inputs, probabilities: &[f64]) -> Result<Interpret> {
         },
         size: (500, 90 + 24 * k as u32),
     }];
-    charts.push(beeswarm(&g, &schema, lang));
+    charts.push(beeswarm(g, &schema, lang));
     s.push(Block::Heading(tr(lang, "Importancia global", "Global importance").into()));
     s.push(Block::Paragraph(tr(lang,
         "Barras claras: atributos protegidos o proxies (nunca se citan como motivo). En el enjambre, cada punto es un solicitante: a la derecha sube la probabilidad de aprobación; el color es el valor de la variable (azul bajo, rojo alto).",
@@ -168,7 +175,7 @@ pub fn build(inputs: &Inputs, probabilities: &[f64]) -> Result<Interpret> {
     let dependence: Vec<Chart> = ranking
         .iter()
         .take(DEPENDENCE_FIELDS)
-        .filter_map(|f| dependence(&g, &schema, &f.field, lang))
+        .filter_map(|f| dependence(g, &schema, &f.field, lang))
         .collect();
     s.push(Block::Charts(dependence));
 
@@ -193,7 +200,7 @@ pub fn build(inputs: &Inputs, probabilities: &[f64]) -> Result<Interpret> {
         )),
     }
 
-    let coverage = coverage(inputs, &g);
+    let coverage = coverage(inputs, g);
     let mut alerts = Vec::new();
     let denied = coverage.denied.max(1) as f64;
     let one = coverage.with_one_reason as f64 / denied;
