@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// Rows explained per parallel task. A row of the default forest costs ~10 ms, so even a small
-/// task amortises its start; the samples are small (250 rows in `train`, 500 in the report), and
+/// task amortises its start; the samples are small (150 rows in `train`, 500 in the report), and
 /// 512 rows a task left them on one core.
 const CHUNK: usize = 16;
 
