@@ -141,7 +141,7 @@ impl Inputs {
             explainer: Explainer::new(model, model_ref, None)?,
             model_dir: Some(model_dir.to_path_buf()),
             lang: Lang::Es,
-            data_name: "training split".into(),
+            data_name: super::text::tr(Lang::Es, "partición de entrenamiento", "training split").into(),
             profile: train_rows.clone(),
             profile_probabilities: None,
             eval: EvalRows { table: test_rows.clone(), scope: Scope::HeldOut, probabilities },
