@@ -173,23 +173,14 @@ fn fit_and_record(
     };
     // What `credrisk monitor` compares later batches with: the held-out rows, scored.
     crate::monitor::Reference::build(&model, test_rows, "held-out test split")?.save(&out.join("model"))?;
+    let mut metrics = run_metrics(&eval);
+    metrics.extend(shap.as_ref().map(shap_metrics).unwrap_or_default());
     if config.report {
-        let rows = if config.shap_rows == 0 { DEFAULT_SHAP_ROWS } else { config.shap_rows };
-        crate::report::write_for_training(
-            model.clone(),
-            run_id.as_deref(),
-            train_rows,
-            test_rows,
-            shap.clone(),
-            rows,
-            out,
-        )?;
+        let (train, test, seed) = (train_rows, test_rows, config.forest.seed);
+        crate::report::write_for_training(model.clone(), run_id.as_deref(), train, test, shap, seed, out)?;
     }
     if let Some(run) = run {
-        run.log_metrics(&run_metrics(&eval))?;
-        if let Some(shap) = &shap {
-            run.log_metrics(&shap_metrics(shap))?;
-        }
+        run.log_metrics(&metrics)?;
         run.log_params(&run_counts(&eval, &model))?;
         run.set_tags(&[("mlflow.note.content".into(), run_note(&eval.metrics, config))])?;
         run.log_artifacts(out, None)?;

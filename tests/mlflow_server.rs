@@ -142,19 +142,7 @@ print(json.dumps({"params": r.data.params, "history": sorted([m.step, m.value] f
     assert_eq!(read["params"], serde_json::Value::Object(expected_params));
     let history: Vec<serde_json::Value> = (0..2500).map(|i| json!([i, f64::from(i) / 4.0])).collect();
     assert_eq!(read["history"], json!(history));
-    assert_eq!(
-        read["champion"],
-        json!([
-            "MLmodel",
-            "code",
-            "conda.yaml",
-            "feature_schema.json",
-            "forest.json",
-            "model.crm",
-            "python_env.yaml",
-            "requirements.txt"
-        ])
-    );
+    assert_eq!(read["champion"], model_files());
     assert_eq!(read["sha"], sha256_hex(&payload_bytes()));
 
     // Our resolver downloads the same model from the server.

@@ -143,17 +143,7 @@ print(json.dumps({
 "#,
         &[&uri],
     );
-    // `code/` and the environment files: the python_function flavor (#18).
-    let model_files = json!([
-        "MLmodel",
-        "code",
-        "conda.yaml",
-        "feature_schema.json",
-        "forest.json",
-        "model.crm",
-        "python_env.yaml",
-        "requirements.txt"
-    ]);
+    let model_files = model_files();
     assert_eq!(got["v1"], model_files);
     assert_eq!(got["champion"], model_files);
     // str(): MLflow's client itself returns the version as int or str depending on the call.

@@ -316,6 +316,12 @@ fn the_page_prints_to_pdf_one_section_per_page_at_least() {
         .expect("chromium runs");
     assert!(pdf.is_file(), "no PDF: {}", String::from_utf8_lossy(&out.stderr));
     let prefix = screens().join("report-print");
+    // Pages an earlier run left would count too.
+    for old in std::fs::read_dir(screens()).unwrap().flatten() {
+        if old.file_name().to_string_lossy().starts_with("report-print") {
+            std::fs::remove_file(old.path()).unwrap();
+        }
+    }
     let out = Command::new("pdftoppm")
         .args(["-png", "-r", "50"])
         .arg(&pdf)

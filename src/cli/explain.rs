@@ -240,12 +240,12 @@ fn text_report(n: usize, a: &Answer, customer: &Applicant, schema: &Schema, lang
             (" ".repeat(20), "█".repeat(width))
         };
         // A field's label and its value in its unit; an encoded column (--per-column) as named.
-        let (label, value) = match schema.groups().find(|&g| schema.group_name(g) == c.feature) {
+        let (label, value) = match schema.group_named(&c.feature) {
             Some(g) => (
                 schema.group_labels(g).get(es).to_string(),
                 crate::explain::value_text(schema, g, customer.values(), lang),
             ),
-            None => (c.feature.clone(), c.value.to_string()),
+            None => (c.feature.clone(), crate::explain::json_value_text(&c.value, lang)),
         };
         s += &format!(
             "   {:<32} {:>14} {:>8} {left}|{right}\n",

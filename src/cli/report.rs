@@ -54,6 +54,13 @@ pub fn run(args: Args) -> Result<()> {
     if args.out.is_dir() {
         return Err(Error::Usage(format!("--out {}: is a directory; give a file name", args.out.display())));
     }
+    if format == Format::Markdown && args.out.extension().is_some_and(|e| e == "json") {
+        // The JSON twin is written beside the Markdown as <stem>.json: it would be overwritten.
+        return Err(Error::Usage(format!(
+            "--out {}: with --format md the JSON twin goes to <stem>.json; give a .md name",
+            args.out.display()
+        )));
+    }
     let found = loader::find_model(args.model.model.as_deref(), args.model.tracking_uri.as_deref())?;
     let dir = found.dir().to_path_buf();
     let (model, model_ref) = loader::load_found(found)?;

@@ -48,8 +48,8 @@ pub struct Args {
     /// global_shap.json, shap/mean_abs metrics, the bar chart and the beeswarm; 0: none.
     #[arg(long, default_value_t = train::DEFAULT_SHAP_ROWS)]
     shap_rows: usize,
-    /// Do not write report.html (`credrisk report` on the held-out rows, logged with the run);
-    /// it costs exact TreeSHAP of --shap-rows rows a second time, plus the charts.
+    /// Do not write report.html (the model report on the held-out rows, logged with the run;
+    /// it reuses the SHAP picture, or explains 500 rows itself with --shap-rows 0).
     #[arg(long)]
     no_report: bool,
     /// Approve iff P(approved) >= threshold.

@@ -15,7 +15,7 @@ use serde::Serialize;
 use std::sync::Arc;
 
 pub use global::{FieldImpact, GLOBAL_SHAP_FILE, GlobalShap, global_shap};
-pub use reasons::{Lang, group_thousands, reason_text, value_text};
+pub use reasons::{Lang, group_thousands, json_value_text, reason_text, value_text};
 
 /// A protected attribute (or a proxy of one) carrying at least this share of Σ|φ| triggers a
 /// fairness warning.

@@ -132,6 +132,18 @@ pub fn value_text(schema: &Schema, group: Group, values: &[f64], lang: Lang) -> 
     }
 }
 
+/// A value that is no schema group's (an encoded column of `--per-column`) as a person reads
+/// it: a number in the language's decimals, "not declared" for null.
+pub fn json_value_text(v: &serde_json::Value, lang: Lang) -> String {
+    match v {
+        serde_json::Value::Null if lang == Lang::Es => "no declarado".into(),
+        serde_json::Value::Null => "not declared".into(),
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Number(n) => n.as_f64().map_or_else(|| n.to_string(), |f| plain(f, lang)),
+        other => other.to_string(),
+    }
+}
+
 /// A raw number of a numeric group in the group's unit (a training range's ends).
 pub fn number_text(schema: &Schema, group: Group, v: f64, lang: Lang) -> String {
     match reading(schema, group) {

@@ -106,7 +106,12 @@ pub fn monitor(config: &MonitorConfig) -> Result<BatchReport> {
     let fairness = if fairness::default_by(model.schema()).is_empty() && config.fairness.by.is_empty() {
         None
     } else {
-        Some(fairness::evaluate(&table, &scores, model.threshold, &config.fairness)?)
+        Some(fairness::evaluate(
+            &table,
+            &scores,
+            model.threshold,
+            &reference_bands(&config.fairness, &reference),
+        )?)
     };
     let counts = count_batch(&model, &reference, &table, scores);
     drop(table);
@@ -224,6 +229,19 @@ pub fn compare(
         fairness: None,
         tracking: None,
     }
+}
+
+/// `config` with the reference's bands for every banded field it does not band itself: a
+/// numeric field without schema `bands` is cut at the *training* quintiles for the approval
+/// groups, and fairness must use the same groups, not the batch's own quintiles.
+fn reference_bands(config: &FairnessConfig, reference: &Reference) -> FairnessConfig {
+    let mut config = config.clone();
+    for r in &reference.approval.by {
+        if let reference::Grouping::Bands { edges, .. } = &r.grouping {
+            config.bands.entry(r.field.clone()).or_insert_with(|| edges.clone());
+        }
+    }
+    config
 }
 
 /// The batch's bins, categories, sorted numbers and approvals, per watched input and group, from

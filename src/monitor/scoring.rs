@@ -111,8 +111,8 @@ impl<S: Step> FlatTree<S> {
     /// `split(node, left)` makes a split's step, `leaf(k)` the step of the leaf numbered `k`.
     fn new(tree: &Tree, split: impl Fn(&Node, u32) -> S, leaf: impl Fn(u32) -> S) -> FlatTree<S> {
         let nodes = &tree.nodes;
-        // `order[k]` is the original index of new node k; `level[k]` its depth.
-        let (mut order, mut level) = (vec![0usize], vec![0usize]);
+        // `order[k]` is the original index of new node k.
+        let mut order = vec![0usize];
         let mut steps = Vec::with_capacity(nodes.len());
         let mut values = Vec::with_capacity(nodes.len());
         let mut k = 0;
@@ -123,12 +123,11 @@ impl<S: Step> FlatTree<S> {
             } else {
                 steps.push(split(node, order.len() as u32));
                 order.extend([node.left as usize, node.right as usize]);
-                level.extend([level[k] + 1; 2]);
             }
             values.push(node.value);
             k += 1;
         }
-        FlatTree { steps, values, depth: level.into_iter().max().unwrap_or(0) }
+        FlatTree { steps, values, depth: tree.depth() }
     }
 
     fn is_leaf(&self, at: u32) -> bool {

@@ -69,8 +69,8 @@ pub fn evaluate(
 ) -> Result<Evaluation> {
     let y = table.approved.as_deref().expect("read_batch checks labels");
     let p = monitor::score_table(model, table);
-    metrics::check_scores(y, &p)?;
-    let cm = metrics::confusion_matrix(y, &p, model.threshold)?;
+    let m = metrics::evaluate(y, &p, model.threshold)?;
+    let cm = &m.confusion_matrix;
     let by: Vec<String> = policy.gated.iter().chain(&policy.reported).cloned().collect();
     let config = FairnessConfig {
         by,
@@ -86,10 +86,10 @@ pub fn evaluate(
     let explainer = Explainer::new(Arc::clone(model), model_ref, None)?;
     let shap = global_shap(&explainer, table, policy.shap_rows, policy.seed)?;
     Ok(Evaluation {
-        roc_auc: metrics::roc_auc(y, &p),
-        ks: metrics::ks(y, &p),
-        brier: metrics::brier(y, &p),
-        ece: metrics::ece(y, &p),
+        roc_auc: m.roc_auc,
+        ks: m.ks,
+        brier: m.brier,
+        ece: m.ece,
         approval_rate: (cm.tp + cm.fp) as f64 / cm.total() as f64,
         threshold: model.threshold,
         ranking: shap.ranking,

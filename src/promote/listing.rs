@@ -2,9 +2,9 @@
 //! their run, aliases and the gate's last verdict (the `credrisk.gate` tags).
 
 use super::record::GATE_TAG;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::explain::Lang;
-use crate::tracking::Store;
+use crate::tracking::{self, Store};
 use serde::Serialize;
 use std::fmt::Write;
 
@@ -31,14 +31,11 @@ pub struct VersionListing {
 pub fn list_models(store: &dyn Store, name: Option<&str>) -> Result<Vec<ModelListing>> {
     let mut models = store.registered_models()?;
     if let Some(name) = name {
-        models.retain(|m| m.name == name);
-        if models.is_empty() {
-            let names: Vec<String> = store.registered_models()?.into_iter().map(|m| m.name).collect();
-            let names = if names.is_empty() { "none".to_string() } else { names.join(", ") };
-            return Err(Error::ModelNotFound(format!(
-                "no registered model named {name:?} (registered models: {names})"
-            )));
+        if !models.iter().any(|m| m.name == name) {
+            let names: Vec<String> = models.into_iter().map(|m| m.name).collect();
+            return Err(tracking::unknown_name(name, &names));
         }
+        models.retain(|m| m.name == name);
     }
     models.sort_by(|a, b| a.name.cmp(&b.name));
     models
@@ -95,7 +92,8 @@ pub fn render_models(models: &[ModelListing], lang: Lang) -> String {
                 (Some(other), _) => other.to_string(),
             };
             let mut gate = match &v.gate_time {
-                Some(t) => format!("{gate} {}", &t[..t.len().min(16)]),
+                // A tag anyone can edit: cut by characters, never inside one.
+                Some(t) => format!("{gate} {}", t.chars().take(16).collect::<String>()),
                 None => gate,
             };
             if let Some(failed) = &v.failed {

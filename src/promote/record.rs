@@ -101,8 +101,7 @@ pub fn rollback(store: &dyn Store, name: &str, alias: &str, expected: Option<u32
     let model = store.get_registered_model(name)?.ok_or_else(|| {
         let names: Vec<String> =
             store.registered_models().unwrap_or_default().into_iter().map(|m| m.name).collect();
-        let names = if names.is_empty() { "none".to_string() } else { names.join(", ") };
-        Error::ModelNotFound(format!("no registered model named {name:?} (registered models: {names})"))
+        tracking::unknown_name(name, &names)
     })?;
     let previous = previous_alias(alias);
     let Some(&demoted) = model.aliases.get(alias) else {

@@ -207,21 +207,19 @@ pub fn judge(
     let rank = |e: &Evaluation, field: &str| e.rank_of(field).map(|r| r as f64);
     let k = policy.top_k as f64;
     for field in &policy.must_rank {
-        // Not a model input at all: it cannot rank, and that fails the rule.
-        let r = rank(candidate, field).or(Some(f64::INFINITY));
+        // Not a model input at all: it cannot rank ([`ranked`] reads that as infinitely far), and that fails.
         out.push(ranked(
             Rule::MustRank(field.clone()),
-            r,
+            rank(candidate, field),
             champion.and_then(|ch| rank(ch, field)),
             Limit::AtMost(k),
         ));
     }
     for field in &policy.must_not_rank {
         // Not a model input: it cannot rank, and that passes.
-        let r = rank(candidate, field).or(Some(f64::INFINITY));
         out.push(ranked(
             Rule::MustNotRank(field.clone()),
-            r,
+            rank(candidate, field),
             champion.and_then(|ch| rank(ch, field)),
             Limit::AtLeast(k + 1.0),
         ));

@@ -12,9 +12,17 @@ pub struct Table {
     pub rows: Vec<Vec<String>>,
 }
 
+/// `name` made safe as a file stem and an HTML id: names come from schema columns, which may
+/// hold `/`, spaces, `*` (intersections) or accents; everything but ASCII letters, digits, `_`
+/// and `-` becomes `-`.
+pub fn slug(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '-' }).collect()
+}
+
 impl Table {
+    /// A table whose HTML id is `id`'s [`slug`].
     pub fn new(id: &str, header: &[&str]) -> Table {
-        Table { id: id.into(), header: header.iter().map(|h| h.to_string()).collect(), rows: Vec::new() }
+        Table { id: slug(id), header: header.iter().map(|h| h.to_string()).collect(), rows: Vec::new() }
     }
 
     pub fn row(&mut self, cells: Vec<String>) {

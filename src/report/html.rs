@@ -134,7 +134,7 @@ fn block(out: &mut String, b: &Block) -> Result<()> {
             for c in charts {
                 out.push_str(&format!(
                     "<figure id=\"chart-{}\" role=\"img\" aria-label=\"{}\">",
-                    c.name,
+                    c.slug(),
                     escape(&c.title)
                 ));
                 out.push_str(&c.svg()?);

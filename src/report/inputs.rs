@@ -92,7 +92,15 @@ impl Inputs {
             ));
         }
         let p = crate::monitor::score_table(&model, &table);
+        // The row count first: hashing a large file that cannot be the training file is waste.
         let same_file = !model.info.data_sha256.is_empty()
+            && model
+                .info
+                .metrics
+                .get("n_test")
+                .and_then(|n| n.as_u64())
+                .map(|n| n as usize + model.info.n_train)
+                == Some(table.len())
             && crate::train::sha256_file(data_path).is_ok_and(|sha| sha == model.info.data_sha256);
         let eval = match same_file.then(|| held_out(&model, &table, &p)).flatten() {
             Some(idx) => EvalRows {

@@ -71,7 +71,7 @@ pub fn build(inputs: &Inputs, probabilities: &[f64]) -> Result<Interpret> {
         }
     };
     let k = g.n_fields();
-    let group_of = |name: &str| schema.groups().find(|&gr| schema.group_name(gr) == name);
+    let group_of = |name: &str| schema.group_named(name);
     let ranking: Vec<FieldShap> = g
         .ranking
         .iter()
@@ -100,7 +100,7 @@ pub fn build(inputs: &Inputs, probabilities: &[f64]) -> Result<Interpret> {
         format!(
             "{} {} {} {} ({} {})",
             tr(lang, "SHAP exacto (TreeSHAP) de una muestra de", "Exact SHAP (TreeSHAP) of a sample of"),
-            count(g.rows.len() as u64),
+            count(g.explained as u64),
             tr(lang, "de", "of"),
             count(g.rows_in_table as u64),
             tr(lang, "filas sin reemplazo, semilla", "rows without replacement, seed"),
@@ -264,7 +264,7 @@ pub fn build(inputs: &Inputs, probabilities: &[f64]) -> Result<Interpret> {
 
     let data = InterpretData {
         rows_in_table: g.rows_in_table,
-        rows_explained: g.rows.len(),
+        rows_explained: g.explained,
         sampled: g.sampled(),
         seed: inputs.seed,
         method: ex.method(),
@@ -365,7 +365,7 @@ fn beeswarm(g: &GlobalShap, schema: &Schema, lang: Lang) -> Chart {
 fn dependence(g: &GlobalShap, schema: &Schema, field: &str, lang: Lang) -> Option<Chart> {
     let k = g.n_fields();
     let col = g.field_names.iter().position(|n| n == field)?;
-    let group = schema.groups().find(|&gr| schema.group_name(gr) == field)?;
+    let group = schema.group_named(field)?;
     let label = text::label(schema, group, lang);
     let title = format!("{}: {label}", tr(lang, "Dependencia", "Dependence"));
     let y_desc = format!("φ {label}");

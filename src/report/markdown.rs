@@ -48,7 +48,7 @@ fn block(out: &mut String, b: &Block, assets: &Path, link: &str) -> Result<()> {
         Block::Table(t) => table(out, t),
         Block::Charts(charts) => {
             for c in charts {
-                let file = format!("{}.png", c.name);
+                let file = format!("{}.png", c.slug());
                 c.png(&assets.join(&file))?;
                 out.push_str(&format!("![{}]({link}/{file})\n\n", c.title));
             }

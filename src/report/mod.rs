@@ -156,19 +156,19 @@ pub fn write(inputs: &Inputs, out: &Path, format: Format) -> Result<Written> {
 /// `credrisk train`'s report of the model it just wrote (in `out/model`), on its own rows:
 /// the data section over the training rows, the rest over the held-out ones; no stability
 /// section (the monitoring reference is these held-out rows). `shap`: the train's global SHAP
-/// picture of `shap_rows` held-out rows, when it drew one (else the report computes it).
-/// Written to `out/report.html`.
+/// picture of the held-out rows drawn with `seed`, when it drew one (else the report explains
+/// [`DEFAULT_SHAP_ROWS`] of them). Written to `out/report.html`.
 pub fn write_for_training(
     model: std::sync::Arc<crate::model::Model>,
     run_id: Option<&str>,
     train_rows: &crate::data::ApplicantTable,
     test_rows: &crate::data::ApplicantTable,
     shap: Option<crate::explain::GlobalShap>,
-    shap_rows: usize,
+    seed: u64,
     out: &Path,
 ) -> Result<Written> {
     let mut inputs = Inputs::for_training(model, run_id, train_rows, test_rows, &out.join("model"))?;
-    inputs.shap_rows = shap_rows;
     inputs.shap = shap;
+    inputs.seed = seed;
     write(&inputs, &out.join(RUN_REPORT_FILE), Format::Html)
 }

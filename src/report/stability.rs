@@ -80,7 +80,7 @@ pub fn build(inputs: &Inputs, probabilities: &[f64]) -> Result<Stability> {
             for by in &f.by {
                 let title = fairness::by_title(&schema, by, lang);
                 charts.push(Chart {
-                    name: format!("fairness-{}", by.name.replace('*', "-")),
+                    name: format!("fairness-{}", by.name),
                     title: format!("{}: {title}", tr(lang, "Aprobación del modelo", "Model approval")),
                     x_desc: tr(lang, "tasa de aprobación (IC 95%)", "approval rate (95% CI)").into(),
                     y_desc: String::new(),
@@ -102,7 +102,7 @@ pub fn build(inputs: &Inputs, probabilities: &[f64]) -> Result<Stability> {
                     size: (500, (90 + 26 * by.groups.len() as u32).max(200)),
                 });
                 let mut t = Table::new(
-                    &format!("fairness-{}", by.name.replace('*', "-")),
+                    &format!("fairness-{}", by.name),
                     &[
                         &title,
                         tr(lang, "filas", "rows"),
@@ -128,7 +128,7 @@ pub fn build(inputs: &Inputs, probabilities: &[f64]) -> Result<Stability> {
                 tables.push(Block::Heading(title));
                 tables.push(Block::Table(t));
                 let mut t = Table::new(
-                    &format!("disparities-{}", by.name.replace('*', "-")),
+                    &format!("disparities-{}", by.name),
                     &[
                         tr(lang, "disparidad", "disparity"),
                         tr(lang, "valor (IC 95%)", "value (95% CI)"),

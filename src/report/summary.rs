@@ -150,12 +150,8 @@ pub fn build(
 }
 
 fn policy_lines(interp: &InterpretData, schema: &Schema, lang: Lang) -> Vec<PolicyLine> {
-    let cited = |name: &str| {
-        schema
-            .groups()
-            .find(|&g| schema.group_name(g) == name)
-            .is_some_and(|g| !schema.is_protected(g) && !schema.is_proxy(g))
-    };
+    let cited =
+        |name: &str| schema.group_named(name).is_some_and(|g| !schema.is_protected(g) && !schema.is_proxy(g));
     interp
         .ranking
         .iter()

@@ -22,10 +22,7 @@ pub fn label(schema: &Schema, g: Group, lang: Lang) -> String {
 
 /// A field's label by name (the name itself when the schema does not know it).
 pub fn label_of(schema: &Schema, name: &str, lang: Lang) -> String {
-    schema
-        .groups()
-        .find(|&g| schema.group_name(g) == name)
-        .map_or_else(|| name.to_string(), |g| label(schema, g, lang))
+    schema.group_named(name).map_or_else(|| name.to_string(), |g| label(schema, g, lang))
 }
 
 /// Counts with thin-space thousands: 250 000.
@@ -64,7 +61,8 @@ pub fn amount(v: f64) -> String {
     if !v.is_finite() {
         "—".into()
     } else if v.abs() >= 1000.0 {
-        count(v.round().abs() as u64).to_string()
+        let sign = if v < 0.0 { "-" } else { "" };
+        format!("{sign}{}", count(v.round().abs() as u64))
     } else if v.abs() >= 100.0 {
         format!("{v:.0}")
     } else {

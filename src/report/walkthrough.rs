@@ -7,7 +7,7 @@ use super::doc::{Block, Section, Table};
 use super::inputs::Inputs;
 use super::text::{self, num, tr};
 use crate::error::Result;
-use crate::explain::{Answer, ExplainOptions, Lang};
+use crate::explain::{Answer, ExplainOptions, Lang, json_value_text, value_text};
 use crate::schema::{Applicant, Schema};
 use serde::Serialize;
 
@@ -25,6 +25,9 @@ pub struct Walkthrough {
     pub customer: serde_json::Value,
     /// What `/explain` answers for this customer.
     pub answer: Answer,
+    /// The customer's row values (what the value columns are worded from).
+    #[serde(skip)]
+    values: Vec<f64>,
 }
 
 /// The customer of the walk-through: `--customer`, else the first denied applicant from Maule
@@ -65,12 +68,24 @@ pub fn choose(inputs: &Inputs, probabilities: &[f64], lang: Lang) -> Result<Opti
         }
     };
     let answer = ex.explain(&applicant, ExplainOptions { lang, ..ExplainOptions::default() })?;
-    Ok(Some(Walkthrough { row, chosen_by, customer: schema.applicant_json(applicant.values()), answer }))
+    Ok(Some(Walkthrough {
+        row,
+        chosen_by,
+        customer: schema.applicant_json(applicant.values()),
+        answer,
+        values: applicant.values().to_vec(),
+    }))
 }
 
 pub fn blocks(s: &mut Section, w: &Walkthrough, schema: &Schema, lang: Lang) {
     let a = &w.answer;
     let label = |name: &str| text::label_of(schema, name, lang);
+    // Values as `explain` words them (units, thousands, es/en), not as JSON numbers.
+    let value = |name: &str, json: &serde_json::Value| {
+        schema
+            .group_named(name)
+            .map_or_else(|| json_value_text(json, lang), |g| value_text(schema, g, &w.values, lang))
+    };
     let decision = if a.approved { tr(lang, "aprobado", "approved") } else { tr(lang, "denegado", "denied") };
     s.push(Block::Facts(vec![
         (
@@ -131,7 +146,7 @@ pub fn blocks(s: &mut Section, w: &Walkthrough, schema: &Schema, lang: Lang) {
         t.row(vec![
             (i + 1).to_string(),
             label(&r.feature),
-            json_text(&r.value),
+            value(&r.feature, &r.value),
             format!("{:+.4}", r.shap),
             r.text.clone(),
         ]);
@@ -145,25 +160,7 @@ pub fn blocks(s: &mut Section, w: &Walkthrough, schema: &Schema, lang: Lang) {
         &[tr(lang, "variable", "field"), tr(lang, "valor", "value"), "φ"],
     );
     for c in &a.contributions {
-        t.row(vec![label(&c.feature), json_text(&c.value), format!("{:+.4}", c.shap)]);
+        t.row(vec![label(&c.feature), value(&c.feature, &c.value), format!("{:+.4}", c.shap)]);
     }
     s.push(Block::Table(t));
-}
-
-fn json_text(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Null => "—".into(),
-        serde_json::Value::Number(n) => n.as_f64().map_or_else(
-            || n.to_string(),
-            |f| {
-                if f.fract() == 0.0 && f.abs() < 1e15 {
-                    format!("{f:.0}")
-                } else {
-                    format!("{}", (f * 1e4).round() / 1e4)
-                }
-            },
-        ),
-        other => other.to_string(),
-    }
 }

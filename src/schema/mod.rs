@@ -320,6 +320,11 @@ impl Schema {
         (0..self.n_fields()).map(Group::Field).chain((0..self.derived.len()).map(Group::Derived))
     }
 
+    /// The group (field or derived feature) named `name`.
+    pub fn group_named(&self, name: &str) -> Option<Group> {
+        self.groups().find(|&g| self.group_name(g) == name)
+    }
+
     pub fn group_name(&self, g: Group) -> &str {
         match g {
             Group::Field(i) => &self.field(i).name,

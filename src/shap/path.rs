@@ -319,7 +319,6 @@ impl PathForest {
     /// are the same bits as alone.
     pub(crate) fn shap_quad(&self, x: [&[f64]; 4], scratch: &mut PathScratch, phi: [&mut [f64]; 4]) {
         assert!(x.iter().all(|x| x.len() == self.n_features), "rows are checked before they get here");
-        self.fit_scratch(scratch);
         let PathScratch { halves, more_rows: [r1, r2, r3] } = scratch;
         let mut rows: [&mut [PartScratch; 2]; 4] = [halves, r1, r2, r3];
         for part in rows.iter_mut().flat_map(|row| row.iter_mut()) {

@@ -34,6 +34,7 @@ pub use entities::{
 };
 pub use mlmodel::{MLMODEL_FILE, MlModel, MlModelInfo, read_mlmodel};
 pub use register::register_model;
+pub(crate) use resolve::unknown_name;
 pub use resolve::{ResolvedModel, resolve_model};
 pub use runs::{end_dead_runs, list_runs};
 pub use uri::{Backend, backend, file_uri_to_path, path_to_file_uri};

@@ -234,7 +234,8 @@ fn latest_finished_model(store: &dyn Store) -> Result<(PathBuf, Option<String>)>
     )))
 }
 
-fn unknown_name(name: &str, names: &[String]) -> Error {
+/// "no registered model named …" with the names there are.
+pub(crate) fn unknown_name(name: &str, names: &[String]) -> Error {
     let listing = if names.is_empty() { "none".to_string() } else { names.join(", ") };
     Error::ModelNotFound(format!("no registered model named {name:?} (registered models: {listing})"))
 }

@@ -70,6 +70,21 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// The files of a logged model directory as the real client lists them: `code/` and the
+/// environment files are the python_function flavor's (#18).
+pub fn model_files() -> serde_json::Value {
+    serde_json::json!([
+        "MLmodel",
+        "code",
+        "conda.yaml",
+        "feature_schema.json",
+        "forest.json",
+        "model.crm",
+        "python_env.yaml",
+        "requirements.txt"
+    ])
+}
+
 /// A model payload with bytes that break text handling (NUL, 0xff, CR LF).
 pub fn payload_bytes() -> Vec<u8> {
     let mut bytes = b"CRM\x00\x01\xff\r\n".to_vec();
@@ -238,20 +253,7 @@ pub fn assert_run_reads_back(got: &serde_json::Value, run: &RunInfo, logged: &Lo
         assert!(files.contains(&(path.to_string(), size)), "{path} ({size} bytes) missing from {files:?}");
     }
     assert!(files.iter().any(|(p, _)| p == "model/MLmodel"), "{files:?}");
-    // `code/` and the environment files: the python_function flavor (#18).
-    assert_eq!(
-        got["model_files"],
-        json!([
-            "MLmodel",
-            "code",
-            "conda.yaml",
-            "feature_schema.json",
-            "forest.json",
-            "model.crm",
-            "python_env.yaml",
-            "requirements.txt"
-        ])
-    );
+    assert_eq!(got["model_files"], model_files());
     assert_eq!(got["payload_sha256"], sha256_hex(&payload_bytes()));
     assert!(got["searched"].as_array().unwrap().contains(&json!(run.run_id)));
 }

@@ -16,57 +16,29 @@ percentage point, else 1e-4 of the training range rounded down to a power of ten
 
 usage: recourse_brute.py FOREST.json SCHEMA.toml TRAIN.parquet CUSTOMERS.json PLANS.jsonl
 prints a JSON summary; exit 1 with the failures listed."""
+import functools
 import json
 import math
 import sys
-import tomllib
 
 import numpy as np
 import pyarrow.parquet as pq
 
-forest_path, schema_path, train_path, customers_path, plans_path = sys.argv[1:6]
-forest = json.load(open(forest_path))
-assert forest["format"] == "credrisk-forest/1", forest.get("format")
-schema = tomllib.load(open(schema_path, "rb"))
-columns = {c["name"]: c for c in schema["column"]}
-derived = {d["name"]: d for d in schema.get("derived", [])}
-customers = json.load(open(customers_path))
-plans = [json.loads(line) for line in open(plans_path) if line.strip()]
-assert len(customers) == len(plans), (len(customers), len(plans))
+from recourse_common import Encoding, load
+
+forest, columns, derived, train_path, customers, plans = load(sys.argv)
 train = pq.read_table(train_path)
 names = forest["feature_names"]
 TOL = 1e-9
 
 
+@functools.cache
 def present(name):
     return np.array([v for v in train.column(name).to_pylist() if v is not None], dtype=float)
 
 
-def category_names(c):
-    return [x if isinstance(x, str) else x["canonical"] for x in c.get("categories", [])]
-
-
-def raw(customer, name):
-    c, v = columns[name], customer[name]
-    if c["type"] == "ordered":
-        return float(category_names(c).index(v))
-    if c["type"] == "boolean":
-        return 1.0 if v else 0.0
-    return float(v)
-
-
-def encode(customer):
-    x = []
-    for feature in names:
-        if feature in derived:
-            d = derived[feature]
-            x.append(raw(customer, d["numerator"]) / max(raw(customer, d["denominator"]), d["floor"]))
-        elif "=" in feature and feature.split("=", 1)[0] in columns:
-            field, category = feature.split("=", 1)
-            x.append(1.0 if customer[field] == category else 0.0)
-        else:
-            x.append(raw(customer, feature))
-    return x
+encoding = Encoding(columns, derived, names)
+raw, encode = encoding.raw, encoding.encode
 
 
 TREES = [{k: np.asarray(t[k]) for k in ("children_left", "children_right", "feature", "threshold", "value")}

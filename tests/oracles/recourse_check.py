@@ -9,53 +9,20 @@ usage: recourse_check.py FOREST.json SCHEMA.toml DATA.parquet CUSTOMERS.json PLA
 prints a JSON summary; exit 1 with the failures listed."""
 import json
 import sys
-import tomllib
 
 import pyarrow.parquet as pq
 
-forest_path, schema_path, data_path, customers_path, plans_path = sys.argv[1:6]
-forest = json.load(open(forest_path))
-assert forest["format"] == "credrisk-forest/1", forest.get("format")
-schema = tomllib.load(open(schema_path, "rb"))
-columns = {c["name"]: c for c in schema["column"]}
-derived = {d["name"]: d for d in schema.get("derived", [])}
-customers = json.load(open(customers_path))
-plans = [json.loads(line) for line in open(plans_path) if line.strip()]
-assert len(customers) == len(plans), (len(customers), len(plans))
+from recourse_common import Encoding, load
+
+forest, columns, derived, data_path, customers, plans = load(sys.argv)
+encoding = Encoding(columns, derived, forest["feature_names"])
+raw, encode = encoding.raw, encoding.encode
 table = pq.read_table(data_path)
 data_range = {}
 for name, c in columns.items():
     if c.get("type") in ("number", "integer") and name in table.column_names:
         values = [v for v in table.column(name).to_pylist() if v is not None]
         data_range[name] = (min(values), max(values))
-
-
-def names(c):
-    return [x if isinstance(x, str) else x["canonical"] for x in c.get("categories", [])]
-
-
-def raw(customer, name):
-    """A field as a number the forest can compare (ordered: rank; boolean: 0/1)."""
-    c, v = columns[name], customer[name]
-    if c["type"] == "ordered":
-        return float(names(c).index(v))
-    if c["type"] == "boolean":
-        return 1.0 if v else 0.0
-    return float(v)
-
-
-def encode(customer):
-    x = []
-    for feature in forest["feature_names"]:
-        if feature in derived:
-            d = derived[feature]
-            x.append(raw(customer, d["numerator"]) / max(raw(customer, d["denominator"]), d["floor"]))
-        elif "=" in feature and feature.split("=", 1)[0] in columns:
-            field, category = feature.split("=", 1)
-            x.append(1.0 if customer[field] == category else 0.0)
-        else:
-            x.append(raw(customer, feature))
-    return x
 
 
 def predict(x):

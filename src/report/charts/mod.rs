@@ -117,6 +117,11 @@ pub struct Chart {
 }
 
 impl Chart {
+    /// The name as a file stem and an HTML id ([`super::doc::slug`]).
+    pub fn slug(&self) -> String {
+        super::doc::slug(&self.name)
+    }
+
     /// The chart as an `<svg>` element.
     pub fn svg(&self) -> Result<String> {
         plots::ensure_fonts_registered()?;
