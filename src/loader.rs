@@ -1,10 +1,10 @@
-//! Loading what the answering subcommands need: a model found through an MLflow URI, and an
-//! optional background sample for interventional SHAP. Shared by `explain`, `encode`,
+//! Loading what the answering subcommands need: a model found through an MLflow URI, and what
+//! its explanations compare with (its reference samples, an optional background file). Shared by `explain`, `encode`,
 //! `export-forest` and `serve`.
 
 use crate::data::{self, ApplicantTable};
 use crate::error::{Error, Result};
-use crate::explain::{Explainer, ModelRef};
+use crate::explain::{self, Explainer, ModelRef, Reference};
 use crate::model::{Model, PAYLOAD_FILE};
 use crate::schema::Schema;
 use crate::tracking;
@@ -120,21 +120,57 @@ pub struct Background {
     pub seed: u64,
 }
 
-/// The model and its explainer (interventional when a background is given).
+/// What explanations compare with: the default reference (None: the background when a file is
+/// given, else path-dependent), and a background file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Compare {
+    pub reference: Option<Reference>,
+    pub background: Option<Background>,
+}
+
+impl Compare {
+    /// The reference answers use when a request names none.
+    pub fn default_reference(&self) -> Reference {
+        match (self.reference, &self.background) {
+            (Some(r), _) => r,
+            (None, Some(_)) => Reference::Background,
+            (None, None) => Reference::Path,
+        }
+    }
+}
+
+/// The model and its explainer (see [`explainer_of`]).
 pub fn load_explainer(
     model_uri: Option<&str>,
     tracking_uri: Option<&str>,
-    background: Option<&Background>,
+    compare: &Compare,
 ) -> Result<Explainer> {
-    explainer_of(find_model(model_uri, tracking_uri)?, background)
+    explainer_of(find_model(model_uri, tracking_uri)?, compare)
 }
 
-/// A found model's explainer (interventional when a background is given).
-pub fn explainer_of(found: FoundModel, background: Option<&Background>) -> Result<Explainer> {
+/// A found model's explainer: path-dependent, plus one interventional explainer per reference
+/// sample the model directory keeps and one for the background file when given; the default as
+/// `compare` says. A default sample the model lacks is an error naming the missing file.
+pub fn explainer_of(found: FoundModel, compare: &Compare) -> Result<Explainer> {
+    let dir = found.dir().to_path_buf();
     let (model, model_ref) = load_found(found)?;
-    let background = match background {
-        Some(b) => Some(load_background(&b.path, b.rows, b.seed, model.schema())?),
-        None => None,
-    };
-    Explainer::new(model, model_ref, background.as_ref())
+    explainer_for(model, model_ref, &dir, compare)
+}
+
+/// [`explainer_of`] for a model already read from `dir`.
+pub fn explainer_for(
+    model: Arc<Model>,
+    model_ref: ModelRef,
+    dir: &Path,
+    compare: &Compare,
+) -> Result<Explainer> {
+    let mut samples = explain::load_samples(dir, &model)?;
+    let default = compare.default_reference();
+    if default.file().is_some() && !samples.iter().any(|(r, _)| *r == default) {
+        explain::load_sample(dir, default, &model)?;
+    }
+    if let Some(b) = &compare.background {
+        samples.push((Reference::Background, load_background(&b.path, b.rows, b.seed, model.schema())?));
+    }
+    Explainer::with_references(model, model_ref, samples, default)
 }

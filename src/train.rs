@@ -7,7 +7,7 @@
 
 use crate::data::{self, ApplicantTable};
 use crate::error::{Error, Result};
-use crate::explain::{Explainer, GLOBAL_SHAP_FILE, GlobalShap, ModelRef, global_shap};
+use crate::explain::{Explainer, GLOBAL_SHAP_FILE, GlobalShap, ModelRef, ReferenceSamples, global_shap};
 use crate::features::Encoder;
 use crate::forest::{self, ForestParams};
 use crate::fsutil::{self, StagingDir, write_atomic};
@@ -173,6 +173,10 @@ fn fit_and_record(
     };
     // What `credrisk monitor` compares later batches with: the held-out rows, scored.
     crate::monitor::Reference::build(&model, test_rows, "held-out test split")?.save(&out.join("model"))?;
+    // What reasons may be compared with instead of the training population (`--reference`).
+    if let Some(samples) = ReferenceSamples::build(&model, test_rows, config.forest.seed) {
+        samples.save(&out.join("model"))?;
+    }
     let mut metrics = run_metrics(&eval);
     metrics.extend(shap.as_ref().map(shap_metrics).unwrap_or_default());
     if config.report {

@@ -5,7 +5,7 @@
 use super::model_args::{self, BackgroundArgs, ModelArgs};
 use crate::data::{self, ApplicantTable};
 use crate::error::{Error, Result};
-use crate::explain::{Answer, ExplainOptions, Lang};
+use crate::explain::{Answer, ExplainOptions, Lang, Reference};
 use crate::schema::json::{self, JsonError};
 use crate::schema::{Applicant, FieldError, Schema};
 use crate::{fsutil, progress};
@@ -64,7 +64,8 @@ pub fn run(args: Args) -> Result<()> {
     let customers = read_customers(&args.customer, explainer.schema())?;
     // One customer gets both cores; many are spread over them instead.
     let parallel = customers.len() == 1;
-    let options = ExplainOptions { lang, top: args.top, per_column: args.per_column, parallel };
+    let options =
+        ExplainOptions { lang, top: args.top, per_column: args.per_column, parallel, reference: None };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let bar = progress::bar(!args.quiet && customers.len() > 1, customers.len() as u64, "customers");
@@ -211,10 +212,17 @@ fn text_report(n: usize, a: &Answer, customer: &Applicant, schema: &Schema, lang
         (_, true) => "TreeSHAP por caminos del árbol",
         (_, false) => "path-dependent TreeSHAP",
     };
+    // What the base is the mean of: the reference the bars compare the customer with.
+    let base_is = match (a.reference, es) {
+        (Reference::Path, true) => "probabilidad media del modelo".to_string(),
+        (Reference::Path, false) => "the model's average probability".to_string(),
+        (r, true) => format!("probabilidad media de {}", r.compared_with(true)),
+        (r, false) => format!("the average probability of {}", r.compared_with(false)),
+    };
     let mut s = if es {
         format!(
             "#{n} {decision}  P(aprobación) = {}  umbral {}  margen {}\n   \
-             base {} = probabilidad media del modelo; cada barra suma (→) o resta (←) a la base \
+             base {} = {base_is}; cada barra suma (→) o resta (←) a la base \
              hasta llegar a {} ({method})\n   modelo {}{run}\n",
             num(a.probability, 3),
             num(a.threshold, 2),
@@ -226,7 +234,7 @@ fn text_report(n: usize, a: &Answer, customer: &Applicant, schema: &Schema, lang
     } else {
         format!(
             "#{n} {decision}  P(approval) = {:.3}  threshold {:.2}  margin {:+.3}\n   \
-             base {:.3} = the model's average probability; each bar adds (→) or subtracts (←) \
+             base {:.3} = {base_is}; each bar adds (→) or subtracts (←) \
              from the base to reach {:.3} ({method})\n   model {}{run}\n",
             a.probability, a.threshold, a.margin, a.base_value, a.probability, a.model.uri,
         )

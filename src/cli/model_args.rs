@@ -1,9 +1,9 @@
-//! The model and background flags shared by `explain`, `encode`, `export-forest` and `serve`:
+//! The model and reference/background flags shared by `explain`, `encode`, `export-forest` and `serve`:
 //! defined once, so their names, environment variables and checks cannot drift apart.
 
 use crate::error::{Error, Result};
-use crate::explain::{Explainer, ModelRef};
-use crate::loader::{self, Background, DEFAULT_BACKGROUND_ROWS, MAX_BACKGROUND_ROWS};
+use crate::explain::{Explainer, ModelRef, Reference};
+use crate::loader::{self, Background, Compare, DEFAULT_BACKGROUND_ROWS, MAX_BACKGROUND_ROWS};
 use crate::model::Model;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,9 +26,15 @@ impl ModelArgs {
     }
 }
 
-/// Background rows for interventional SHAP (none: path-dependent).
+/// What explanations compare with: a reference the model keeps, or a background file.
 #[derive(Debug, clap::Args)]
 pub struct BackgroundArgs {
+    /// What reasons compare the applicant with: path (path-dependent TreeSHAP over the training
+    /// population), approved (the model's sample of approved applicants) or cutoff (those approved
+    /// just above the cut-off); both samples are kept by `train`. Default: path, or the
+    /// background file when one is given.
+    #[arg(long, value_enum, conflicts_with = "background")]
+    pub reference: Option<ReferenceArg>,
     /// Applicant Parquet/CSV for interventional SHAP (a seeded sample of it is the background).
     #[arg(long, env = "BACKGROUND_DATA_PATH")]
     pub background: Option<PathBuf>,
@@ -40,9 +46,31 @@ pub struct BackgroundArgs {
     pub seed: u64,
 }
 
+/// The references a user names on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReferenceArg {
+    Path,
+    Approved,
+    Cutoff,
+}
+
+impl From<ReferenceArg> for Reference {
+    fn from(r: ReferenceArg) -> Reference {
+        match r {
+            ReferenceArg::Path => Reference::Path,
+            ReferenceArg::Approved => Reference::Approved,
+            ReferenceArg::Cutoff => Reference::Cutoff,
+        }
+    }
+}
+
 impl BackgroundArgs {
-    /// The background, checked before anything is loaded or bound.
-    pub fn validated(&self) -> Result<Option<Background>> {
+    /// What to compare with, the background checked before anything is loaded or bound.
+    pub fn validated(&self) -> Result<Compare> {
+        Ok(Compare { reference: self.reference.map(Reference::from), background: self.background()? })
+    }
+
+    fn background(&self) -> Result<Option<Background>> {
         let Some(path) = &self.background else { return Ok(None) };
         if self.background_rows == 0 || self.background_rows > MAX_BACKGROUND_ROWS {
             return Err(Error::Usage(format!(
@@ -57,8 +85,8 @@ impl BackgroundArgs {
     }
 }
 
-/// The explainer of `model` with `background` (checked first).
-pub fn load_explainer(model: &ModelArgs, background: &BackgroundArgs) -> Result<Explainer> {
-    let background = background.validated()?;
-    loader::load_explainer(model.model.as_deref(), model.tracking_uri.as_deref(), background.as_ref())
+/// The explainer of `model` comparing as `compare` says (checked first).
+pub fn load_explainer(model: &ModelArgs, compare: &BackgroundArgs) -> Result<Explainer> {
+    let compare = compare.validated()?;
+    loader::load_explainer(model.model.as_deref(), model.tracking_uri.as_deref(), &compare)
 }

@@ -2,10 +2,10 @@
 //! where the report went, its size and how long it took.
 
 use super::explain::read_customers;
-use super::model_args::ModelArgs;
+use super::model_args::{ModelArgs, ReferenceArg};
 use crate::error::{Error, Result};
 use crate::explain::Lang;
-use crate::loader;
+use crate::loader::{self, Compare};
 use crate::report::{self, Format, Inputs};
 use std::path::PathBuf;
 
@@ -40,6 +40,10 @@ pub struct Args {
     /// Seed of the SHAP sample.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// What the SHAP values and reasons compare applicants with: path (the training population,
+    /// path-dependent TreeSHAP), approved or cutoff (the model's samples; see `explain --help`).
+    #[arg(long, value_enum, default_value = "path")]
+    reference: ReferenceArg,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -77,7 +81,9 @@ pub fn run(args: Args) -> Result<()> {
             customers.block(0..1).pop()
         }
     };
-    let mut inputs = Inputs::load(model, model_ref, Some(&dir), &args.data, lang)?;
+    let compare = Compare { reference: Some(args.reference.into()), background: None };
+    let explainer = loader::explainer_for(model, model_ref, &dir, &compare)?;
+    let mut inputs = Inputs::load(explainer, Some(&dir), &args.data, lang)?;
     inputs.customer = customer;
     inputs.shap_rows = args.shap_rows;
     inputs.seed = args.seed;

@@ -147,7 +147,7 @@ fn config(args: Args) -> Result<ServeConfig> {
     if args.host.trim().is_empty() {
         return Err(Error::Usage("--host must not be empty".into()));
     }
-    let background = args.background.validated()?;
+    let compare = args.background.validated()?;
     if let Some(path) = args.review.as_ref().filter(|p| !p.is_file()) {
         return Err(Error::Usage(format!("--review {}: no such file", path.display())));
     }
@@ -164,7 +164,7 @@ fn config(args: Args) -> Result<ServeConfig> {
     Ok(ServeConfig {
         model_uri: args.model.model,
         tracking_uri: args.model.tracking_uri,
-        background,
+        compare,
         host: args.host,
         port: args.port,
         workers,

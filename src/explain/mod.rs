@@ -4,10 +4,11 @@
 
 mod global;
 mod reasons;
+mod reference;
 
 use crate::data::ApplicantTable;
-use crate::error::Result;
-use crate::features::RangeKind;
+use crate::error::{Error, Result};
+use crate::features::{GroupStats, RangeKind};
 use crate::model::Model;
 use crate::schema::{Applicant, Schema};
 use crate::shap::{Method, TreeShap};
@@ -16,6 +17,9 @@ use std::sync::Arc;
 
 pub use global::{FieldImpact, GLOBAL_SHAP_FILE, GlobalShap, global_shap};
 pub use reasons::{Lang, group_thousands, json_value_text, reason_text, value_text};
+pub use reference::{
+    APPROVED_FILE, CUTOFF_FILE, REFERENCE_ROWS, Reference, ReferenceSamples, load_sample, load_samples,
+};
 
 /// A protected attribute (or a proxy of one) carrying at least this share of Σ|φ| triggers a
 /// fairness warning.
@@ -111,6 +115,9 @@ pub struct Answer {
     pub base_value: f64,
     pub output_space: &'static str,
     pub method: &'static str,
+    /// What the applicant is compared with: `base_value` is its mean prediction (interventional)
+    /// or the trees' cover-weighted mean (path).
+    pub reference: Reference,
     pub contributions: Vec<Contribution>,
     pub reasons: Vec<Reason>,
     /// |base_value + Σ shap − probability|.
@@ -128,11 +135,19 @@ pub struct ExplainOptions {
     pub per_column: bool,
     /// Split the TreeSHAP work over two threads (same values): for a lone request.
     pub parallel: bool,
+    /// The reference to compare with; None: the explainer's default.
+    pub reference: Option<Reference>,
 }
 
 impl Default for ExplainOptions {
     fn default() -> Self {
-        ExplainOptions { lang: Lang::Es, top: DEFAULT_TOP, per_column: false, parallel: false }
+        ExplainOptions {
+            lang: Lang::Es,
+            top: DEFAULT_TOP,
+            per_column: false,
+            parallel: false,
+            reference: None,
+        }
     }
 }
 
@@ -143,25 +158,95 @@ pub struct Work {
     scratch: crate::shap::Scratch,
 }
 
-/// A loaded model with its TreeSHAP explainer, built once and shared by every request.
+/// A loaded model with its TreeSHAP explainers, one per reference it can compare with, built
+/// once and shared by every request.
 pub struct Explainer {
     model: Arc<Model>,
-    shap: TreeShap,
+    /// The default reference first.
+    comparisons: Vec<Comparison>,
     model_ref: ModelRef,
 }
 
+/// One reference: its explainer and, for a sample, the sample's statistics the reasons quote.
+struct Comparison {
+    reference: Reference,
+    shap: TreeShap,
+    /// Per reported group (empty for the path reference).
+    stats: Vec<GroupStats>,
+}
+
 impl Explainer {
-    /// `background`: applicants for interventional SHAP; None for path-dependent.
+    /// `background`: applicants for interventional SHAP (the `background` reference); None for
+    /// path-dependent.
     pub fn new(
         model: Arc<Model>,
         model_ref: ModelRef,
         background: Option<&ApplicantTable>,
     ) -> Result<Explainer> {
-        let shap = match background {
-            Some(rows) => TreeShap::interventional(&model.forest, &model.encoder.encode_rows(rows))?,
-            None => TreeShap::path_dependent(&model.forest)?,
+        match background {
+            Some(rows) => {
+                let samples = vec![(Reference::Background, rows.clone())];
+                Explainer::with_references(model, model_ref, samples, Reference::Background)
+            }
+            None => Explainer::with_references(model, model_ref, Vec::new(), Reference::Path),
+        }
+    }
+
+    /// The path-dependent explainer and one interventional explainer per sample; `default` (the
+    /// path or one of the samples) answers when a request names none.
+    pub fn with_references(
+        model: Arc<Model>,
+        model_ref: ModelRef,
+        samples: Vec<(Reference, ApplicantTable)>,
+        default: Reference,
+    ) -> Result<Explainer> {
+        let path = Comparison {
+            reference: Reference::Path,
+            shap: TreeShap::path_dependent(&model.forest)?,
+            stats: Vec::new(),
         };
-        Ok(Explainer { model, shap, model_ref })
+        let mut comparisons = vec![path];
+        for (reference, rows) in samples {
+            let shap = TreeShap::interventional(&model.forest, &model.encoder.encode_rows(&rows))?;
+            comparisons.push(Comparison { reference, shap, stats: model.encoder.sample_stats(&rows) });
+        }
+        let Some(at) = comparisons.iter().position(|c| c.reference == default) else {
+            return Err(Error::Usage(format!(
+                "the {} reference is not available for this model",
+                default.name()
+            )));
+        };
+        comparisons[..=at].rotate_right(1);
+        Ok(Explainer { model, comparisons, model_ref })
+    }
+
+    /// The references this explainer can compare with, the default first.
+    pub fn references(&self) -> Vec<Reference> {
+        self.comparisons.iter().map(|c| c.reference).collect()
+    }
+
+    /// The reference answers use when a request names none.
+    pub fn default_reference(&self) -> Reference {
+        self.comparisons[0].reference
+    }
+
+    /// The reference `reference` resolves to (None: the default) and its TreeSHAP method, or
+    /// None when this explainer cannot compare with it.
+    pub fn resolve(&self, reference: Option<Reference>) -> Option<(Reference, &'static str)> {
+        self.comparison(reference).ok().map(|c| (c.reference, method_name(&c.shap)))
+    }
+
+    /// The comparison for `reference` (None: the default), or a usage error naming what is there.
+    fn comparison(&self, reference: Option<Reference>) -> Result<&Comparison> {
+        let Some(wanted) = reference else { return Ok(&self.comparisons[0]) };
+        self.comparisons.iter().find(|c| c.reference == wanted).ok_or_else(|| {
+            let have: Vec<&str> = self.comparisons.iter().map(|c| c.reference.name()).collect();
+            Error::Usage(format!(
+                "reference {:?} is not available for this model (available: {})",
+                wanted.name(),
+                have.join(", ")
+            ))
+        })
     }
 
     pub fn model(&self) -> &Model {
@@ -182,11 +267,9 @@ impl Explainer {
         &self.model_ref
     }
 
+    /// The default reference's TreeSHAP method, as answers name it.
     pub fn method(&self) -> &'static str {
-        match self.shap.method() {
-            Method::PathDependent => "tree_path_dependent",
-            Method::Interventional => "interventional",
-        }
+        method_name(&self.comparisons[0].shap)
     }
 
     /// The decision alone; warnings in `lang`.
@@ -206,7 +289,8 @@ impl Explainer {
         let encoder = &self.model.encoder;
         let schema = encoder.schema();
         let x = encoder.encode(a.values());
-        let e = self.shap.explain_with(&x, options.parallel)?;
+        let comparison = self.comparison(options.reference)?;
+        let e = comparison.shap.explain_with(&x, options.parallel)?;
         let mut per_group = vec![0.0; encoder.groups().len()];
         for (phi, &g) in e.values.iter().zip(encoder.column_groups()) {
             per_group[g] += phi;
@@ -220,7 +304,7 @@ impl Explainer {
         let approved = probability >= threshold;
         let mut warnings = self.range_warnings(a, options.lang);
         warnings.extend(self.fairness_warnings(&by_field, options.lang));
-        let reasons = if approved { Vec::new() } else { self.reasons(a, &by_field, options) };
+        let reasons = if approved { Vec::new() } else { self.reasons(a, &by_field, options, comparison) };
         let contributions = if options.per_column {
             self.per_column(&x, &e.values)
         } else {
@@ -244,7 +328,8 @@ impl Explainer {
             margin: probability - threshold,
             base_value: e.base_value,
             output_space: "probability",
-            method: self.method(),
+            method: method_name(&comparison.shap),
+            reference: comparison.reference,
             contributions,
             reasons,
             additivity_error: (e.base_value + sum - probability).abs(),
@@ -256,12 +341,12 @@ impl Explainer {
     /// Working memory for [`Explainer::field_shap_into`], one per thread.
     pub fn work(&self) -> Work {
         let n = self.model.encoder.n_features();
-        Work { x: vec![0.0; n], phi: vec![0.0; n], scratch: self.shap.scratch() }
+        Work { x: vec![0.0; n], phi: vec![0.0; n], scratch: self.comparisons[0].shap.scratch() }
     }
 
-    /// The expected value of the model's output (SHAP's base value).
+    /// The expected value of the model's output under the default reference (SHAP's base value).
     pub fn base_value(&self) -> f64 {
-        self.shap.base_value()
+        self.comparisons[0].shap.base_value()
     }
 
     /// The reported fields (one SHAP value each), in the order of [`Explainer::field_shap_into`].
@@ -271,12 +356,12 @@ impl Explainer {
     }
 
     /// P(approved) of one applicant's field values, and its SHAP values summed per reported
-    /// field into `per_field` (in [`Explainer::field_names`] order): the same arithmetic, and so
-    /// the same bits, as [`Explainer::explain`], without allocating.
+    /// field into `per_field` (in [`Explainer::field_names`] order), against the default reference:
+    /// the same arithmetic, and so the same bits, as [`Explainer::explain`], without allocating.
     pub fn field_shap_into(&self, values: &[f64], work: &mut Work, per_field: &mut [f64]) -> Result<f64> {
         let encoder = &self.model.encoder;
         encoder.encode_into(values, &mut work.x);
-        let probability = self.shap.explain_into(&work.x, &mut work.scratch, &mut work.phi)?;
+        let probability = self.comparisons[0].shap.explain_into(&work.x, &mut work.scratch, &mut work.phi)?;
         per_field.fill(0.0);
         for (phi, &g) in work.phi.iter().zip(encoder.column_groups()) {
             per_field[g] += phi;
@@ -285,11 +370,11 @@ impl Explainer {
     }
 
     /// The reasons for denying `a`, from its per-field SHAP values as [`Explainer::field_shap_into`]
-    /// gives them: the same reasons [`Explainer::explain`] gives.
+    /// gives them against the default reference: the same reasons [`Explainer::explain`] gives.
     pub fn reasons_of(&self, a: &Applicant, per_field: &[f64], options: ExplainOptions) -> Vec<Reason> {
         let mut by_field: Vec<(usize, f64)> = per_field.iter().copied().enumerate().collect();
         by_field.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
-        self.reasons(a, &by_field, options)
+        self.reasons(a, &by_field, options, &self.comparisons[0])
     }
 
     fn per_column(&self, x: &[f64], phi: &[f64]) -> Vec<Contribution> {
@@ -305,7 +390,13 @@ impl Explainer {
     }
 
     /// The fields that pushed the probability down most, never a protected attribute or a proxy.
-    fn reasons(&self, a: &Applicant, by_field: &[(usize, f64)], options: ExplainOptions) -> Vec<Reason> {
+    fn reasons(
+        &self,
+        a: &Applicant,
+        by_field: &[(usize, f64)],
+        options: ExplainOptions,
+        comparison: &Comparison,
+    ) -> Vec<Reason> {
         let encoder = &self.model.encoder;
         let schema = encoder.schema();
         let cited = |p: usize| {
@@ -324,7 +415,17 @@ impl Explainer {
                     feature: schema.group_name(g).into(),
                     value: schema.group_value(g, a.values()).to_json(),
                     shap,
-                    text: reason_text(schema, g, a.values(), encoder.stats(p), options.lang),
+                    text: match comparison.reference {
+                        Reference::Path => reason_text(schema, g, a.values(), encoder.stats(p), options.lang),
+                        r => reasons::compared_text(
+                            schema,
+                            g,
+                            a.values(),
+                            &comparison.stats[p],
+                            r,
+                            options.lang,
+                        ),
+                    },
                 }
             })
             .collect()
@@ -410,5 +511,13 @@ impl Explainer {
                 Some(Warning { field: schema.group_name(g).into(), kind, message })
             })
             .collect()
+    }
+}
+
+/// A TreeSHAP method as answers name it (shap's own names).
+fn method_name(shap: &TreeShap) -> &'static str {
+    match shap.method() {
+        Method::PathDependent => "tree_path_dependent",
+        Method::Interventional => "interventional",
     }
 }

@@ -2,6 +2,7 @@
 //! reference from training data ("Tasa de morosidad 18% — la mediana de los aprobados es 2%"),
 //! in the unit and with the label the schema gives the field; a missing value is "not declared".
 
+use super::Reference;
 use crate::features::GroupStats;
 use crate::schema::{FieldValue, Group, Kind, Schema, Unit};
 use std::str::FromStr;
@@ -110,6 +111,67 @@ pub fn reason_text(schema: &Schema, group: Group, values: &[f64], stats: &GroupS
                 ),
             }
         }
+    }
+}
+
+/// One sentence against a reference sample (see `reference.rs`): the applicant's value beside
+/// the sample's median (numeric groups) or the sample's share of the applicant's category and
+/// its most common one, naming who the sample is.
+pub fn compared_text(
+    schema: &Schema,
+    group: Group,
+    values: &[f64],
+    sample: &GroupStats,
+    reference: Reference,
+    lang: Lang,
+) -> String {
+    let spanish = lang == Lang::Es;
+    let label = schema.group_labels(group).get(spanish);
+    let who = reference.compared_with(spanish);
+    let yours = value_text(schema, group, values, lang);
+    let (Reading::Category, Group::Field(i)) = (reading(schema, group), group) else {
+        let median = number_text(schema, group, sample.median, lang);
+        return match lang {
+            Lang::Es => format!("{label}: {yours} — comparado con {who}, cuya mediana es {median}."),
+            Lang::En => format!("{label}: {yours} — compared with {who}, whose median is {median}."),
+        };
+    };
+    let counts = &sample.category_counts;
+    let total = counts.iter().sum::<u64>().max(1) as f64;
+    let share = |k: usize| {
+        format_value(counts.get(k).map_or(0.0, |&n| n as f64 / total), Some(&Unit::Percent), false, lang)
+    };
+    let mine = (!values[i].is_nan()).then_some(values[i] as usize);
+    // The sample's most common category (the first on ties), when it is not the applicant's.
+    let mode =
+        (0..counts.len()).rev().max_by_key(|&k| counts[k]).filter(|&k| counts[k] > 0 && Some(k) != mine);
+    let most = mode.map(|k| {
+        let mut row = values.to_vec();
+        row[i] = k as f64;
+        (value_text(schema, group, &row, lang), share(k))
+    });
+    let have = mine.map(share);
+    match (lang, have, most) {
+        (Lang::Es, Some(have), Some((m, ms))) => format!(
+            "{label}: {yours} — comparado con {who}: el {have} de ellos tiene «{yours}»; lo más común es «{m}» ({ms})."
+        ),
+        (Lang::Es, Some(have), None) => {
+            format!("{label}: {yours} — comparado con {who}: el {have} de ellos tiene «{yours}».")
+        }
+        (Lang::Es, None, Some((m, ms))) => {
+            format!("{label}: {yours} — comparado con {who}: lo más común es «{m}» ({ms}).")
+        }
+        (Lang::Es, None, None) => format!("{label}: {yours} — comparado con {who}."),
+        (Lang::En, Some(have), Some((m, ms))) => format!(
+            "{label}: {yours} — compared with {who}: {have} of them have “{yours}”; the most common is “{m}” ({ms})."
+        ),
+        (Lang::En, Some(have), None) => {
+            format!("{label}: {yours} — compared with {who}: {have} of them have “{yours}”.")
+        }
+        (Lang::En, None, Some((m, ms))) => {
+            format!("{label}: {yours} — compared with {who}: the most common is “{m}” ({ms}).")
+        }
+        (Lang::En, None, None) => format!("{label}: {yours} — compared with {who}."),
     }
 }
 

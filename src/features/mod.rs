@@ -149,6 +149,21 @@ impl Encoder {
         Ok(Encoder::assemble(Arc::clone(schema), stats))
     }
 
+    /// The statistics of a sample of applicants (every row counted as approved), per reported
+    /// group in [`Encoder::groups`] order: what a reference sample's medians and category shares
+    /// are read from.
+    pub fn sample_stats(&self, table: &ApplicantTable) -> Vec<GroupStats> {
+        let schema = &self.schema;
+        let all = vec![true; table.len()];
+        self.groups
+            .iter()
+            .map(|&g| {
+                let values: Vec<f64> = table.rows().map(|r| schema.group_raw(g, r)).collect();
+                GroupStats::of(schema.group_name(g), &values, &all, n_categories(schema, g))
+            })
+            .collect()
+    }
+
     fn assemble(schema: Arc<Schema>, stats: Vec<GroupStats>) -> Encoder {
         let columns = columns(&schema);
         let groups: Vec<Group> = schema.groups().filter(|&g| schema.is_input(g)).collect();

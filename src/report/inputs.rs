@@ -72,12 +72,12 @@ impl Inputs {
     /// model records), the training run's held-out split is recovered so the performance section
     /// shows the run's own test numbers; otherwise every row is judged.
     pub fn load(
-        model: Arc<Model>,
-        model_ref: ModelRef,
+        explainer: Explainer,
         model_dir: Option<&Path>,
         data_path: &Path,
         lang: Lang,
     ) -> Result<Inputs> {
+        let model = Arc::clone(explainer.shared_model());
         let table = data::read_table(data_path, model.schema())?;
         if table.is_empty() {
             return Err(Error::bad_file(data_path, "has no rows: there is nothing to report on"));
@@ -114,7 +114,6 @@ impl Inputs {
             Some(dir) if dir.join(REFERENCE_FILE).is_file() => Some(Reference::load(dir, model.schema())?),
             _ => None,
         };
-        let explainer = Explainer::new(model, model_ref, None)?;
         Ok(Inputs {
             explainer,
             model_dir: model_dir.map(Path::to_path_buf),

@@ -8,7 +8,7 @@ use super::inputs::Inputs;
 use super::text::{self, count, num, pct, tr};
 use super::walkthrough::{self, Walkthrough};
 use crate::error::Result;
-use crate::explain::{DEFAULT_TOP, ExplainOptions, GlobalShap, Lang, global_shap};
+use crate::explain::{DEFAULT_TOP, ExplainOptions, GlobalShap, Lang, Reference, global_shap};
 use crate::schema::{Group, Kind as FieldKind, Schema};
 use serde::Serialize;
 
@@ -45,6 +45,8 @@ pub struct InterpretData {
     pub sampled: bool,
     pub seed: u64,
     pub method: &'static str,
+    /// What the values compare applicants with (`base_value` is its mean prediction).
+    pub reference: Reference,
     pub base_value: f64,
     pub ranking: Vec<FieldShap>,
     pub walkthrough: Option<Walkthrough>,
@@ -115,9 +117,11 @@ pub fn build(inputs: &Inputs, probabilities: &[f64]) -> Result<Interpret> {
         )
     };
     s.push(Block::Paragraph(format!(
-        "{how}; {} {}, {} {}.",
+        "{how}; {} {}, {} {}, {} {}.",
         tr(lang, "método", "method"),
         ex.method(),
+        tr(lang, "comparado con", "compared with"),
+        ex.default_reference().compared_with(lang == Lang::Es),
         tr(lang, "valor base", "base value"),
         num(g.base_value, 4)
     )));
@@ -268,6 +272,7 @@ pub fn build(inputs: &Inputs, probabilities: &[f64]) -> Result<Interpret> {
         sampled: g.sampled(),
         seed: inputs.seed,
         method: ex.method(),
+        reference: ex.default_reference(),
         base_value: g.base_value,
         ranking,
         walkthrough: walk,

@@ -4,7 +4,7 @@
 use super::{Extras, reason_options};
 use crate::data::stream::{OnError, RowBatch};
 use crate::error::{Error, FieldError, Result};
-use crate::explain::Explainer;
+use crate::explain::{Explainer, Reference};
 use crate::monitor::Scorer;
 use arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema as ArrowSchema, SchemaRef};
@@ -15,6 +15,8 @@ use std::sync::Arc;
 pub const ROW_COLUMN: &str = "row";
 /// The prefix of the SHAP columns: `shap_<field>`.
 pub const SHAP_PREFIX: &str = "shap_";
+/// The output schema's metadata key naming the reference of the SHAP values and reasons.
+pub const REFERENCE_KEY: &str = "credrisk.reference";
 /// Separates the reasons of one denial in the `reasons` column.
 pub const REASON_SEPARATOR: &str = " | ";
 
@@ -26,6 +28,7 @@ pub struct Columns<'m> {
     on_error: OnError,
     threshold: f64,
     base_value: f64,
+    reference: Reference,
     scorer: Scorer<'m>,
 }
 
@@ -53,6 +56,7 @@ impl<'m> Columns<'m> {
             on_error,
             threshold: explainer.model().threshold,
             base_value: explainer.base_value(),
+            reference: explainer.default_reference(),
             scorer: Scorer::new(explainer.model()),
         }
     }
@@ -79,7 +83,13 @@ impl<'m> Columns<'m> {
         if skip {
             fields.push(Field::new("error", DataType::Utf8, true));
         }
-        Arc::new(ArrowSchema::new(fields))
+        let schema = ArrowSchema::new(fields);
+        if !(self.extras.explain || self.extras.reasons.is_some()) {
+            return Arc::new(schema);
+        }
+        // Which reference the SHAP values and reasons compare with travels with the file.
+        let about = [(REFERENCE_KEY.to_string(), self.reference.name().to_string())];
+        Arc::new(schema.with_metadata(about.into_iter().collect::<std::collections::HashMap<_, _>>()))
     }
 
     /// Scores the valid rows of `batch` in parallel (row order kept) and lays out every row.

@@ -7,7 +7,7 @@
 //! records of decisions that were given. SIGHUP reopens the path (log rotation).
 
 use crate::error::{Error, Result};
-use crate::explain::{ModelRef, Reason, Warning};
+use crate::explain::{ModelRef, Reason, Reference, Warning};
 use crate::tracking::civil_from_days;
 use serde::Serialize;
 use std::fs::{File, OpenOptions};
@@ -96,6 +96,8 @@ pub struct Record<'a> {
     pub index: Option<usize>,
     pub model: &'a ModelRef,
     pub method: &'a str,
+    /// What the reasons compare the customer with (see `explain::Reference`).
+    pub reference: Reference,
     /// The name of the API key the decision was asked with (never the key itself).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<&'a str>,

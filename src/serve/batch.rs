@@ -8,10 +8,10 @@ use super::observe::Outcome;
 use super::request::{self, resolve_lang};
 use super::routes::{
     Origin, PredictBody, Verdict, audit, audit_line, explain_with, json_ok, key_name, loaded, pinned,
-    request_id, respond, schema_of,
+    request_id, resolve_reference, respond, schema_of,
 };
 use super::state::{Loaded, State};
-use crate::explain::{Answer, Lang, ModelRef, Prediction, Reason};
+use crate::explain::{Answer, Lang, ModelRef, Prediction, Reason, Reference};
 use crate::schema::{Applicant, FieldError};
 use actix_web::{HttpRequest, HttpResponse, web};
 use rayon::prelude::*;
@@ -19,6 +19,16 @@ use serde::Serialize;
 use std::sync::Arc;
 
 const ENDPOINT: &str = "/predict/batch";
+
+/// How a batch's customers are answered.
+#[derive(Clone, Copy)]
+struct Scoring {
+    explain: bool,
+    lang: Lang,
+    reference: Option<Reference>,
+    /// Denials answered without an explanation still get their reasons, for the audit record.
+    with_audit_reasons: bool,
+}
 
 /// One customer's result, computed off the event loop.
 enum Scored {
@@ -66,16 +76,18 @@ async fn batch_inner(
     let loaded = loaded(model)?;
     let lang = resolve_lang(parsed.lang, query_lang, req);
     let explain = parsed.include_explanation;
+    let compared = resolve_reference(&loaded, parsed.reference)?;
     let with_audit_reasons = state.audit.is_some();
     let worker = Arc::clone(&loaded);
-    let scored = web::block(move || score_all(&worker, parsed.items, explain, lang, with_audit_reasons))
+    let scoring = Scoring { explain, lang, reference: parsed.reference, with_audit_reasons };
+    let scored = web::block(move || score_all(&worker, parsed.items, scoring))
         .await
         .map_err(|e| ApiError::internal(format!("batch scoring stopped: {e}")))?;
 
     if state.audit.is_some() {
         let (id, key) = (request_id(req), key_name(req));
         let origin = Origin { request_id: &id, endpoint: ENDPOINT, index: None, key: key.as_deref() };
-        let lines = audit_lines(&scored, &loaded, origin, lang);
+        let lines = audit_lines(&scored, &loaded, origin, lang, compared);
         let answered =
             scored.iter().filter(|s| matches!(s, Scored::Predicted { .. } | Scored::Explained { .. }));
         audit(state, &loaded, &lines, answered.count() as u64)?;
@@ -94,23 +106,22 @@ async fn batch_inner(
 fn score_all(
     loaded: &Loaded,
     items: Vec<Result<Applicant, Vec<FieldError>>>,
-    explain: bool,
-    lang: Lang,
-    with_audit_reasons: bool,
+    scoring: Scoring,
 ) -> Vec<Scored> {
+    let Scoring { explain, lang, reference, with_audit_reasons } = scoring;
     items
         .into_par_iter()
         .map(|item| match item {
             Err(details) => Scored::Invalid(details),
             // The batch already spreads its items over the cores: each explains on one.
-            Ok(customer) if explain => match explain_with(loaded, &customer, lang, false) {
+            Ok(customer) if explain => match explain_with(loaded, &customer, lang, reference, false) {
                 Ok(answer) => Scored::Explained { customer, answer },
                 Err(e) => Scored::Failed(e),
             },
             Ok(customer) => {
                 let prediction = loaded.explainer.predict(&customer, lang);
                 let audit_reasons = if with_audit_reasons && !prediction.approved {
-                    match explain_with(loaded, &customer, lang, false) {
+                    match explain_with(loaded, &customer, lang, reference, false) {
                         Ok(answer) => answer.reasons,
                         Err(e) => return Scored::Failed(e),
                     }
@@ -141,13 +152,19 @@ fn item(index: usize, scored: &Scored) -> Item<'_> {
     }
 }
 
-fn audit_lines(scored: &[Scored], loaded: &Loaded, request: Origin, lang: Lang) -> Vec<u8> {
+fn audit_lines(
+    scored: &[Scored],
+    loaded: &Loaded,
+    request: Origin,
+    lang: Lang,
+    compared: (Reference, &'static str),
+) -> Vec<u8> {
     let mut lines = Vec::new();
     for (i, s) in scored.iter().enumerate() {
         let origin = Origin { index: Some(i), ..request };
         let (customer, verdict) = match s {
             Scored::Predicted { customer, prediction, audit_reasons } => {
-                (customer, Verdict::of_prediction(prediction, audit_reasons))
+                (customer, Verdict::of_prediction(prediction, audit_reasons, compared))
             }
             Scored::Explained { customer, answer } => (customer, Verdict::of_answer(answer)),
             Scored::Invalid(_) | Scored::Failed(_) => continue,

@@ -34,7 +34,7 @@ pub use request::MAX_BATCH;
 pub use watch::{WatchConfig, alias_of};
 
 use crate::error::{Error, Result};
-use crate::loader::{self, Background, FoundModel};
+use crate::loader::{self, Compare, FoundModel};
 use actix_web::{App, HttpServer, middleware, web};
 use state::{Loaded, State};
 use std::net::TcpListener;
@@ -63,8 +63,8 @@ const RESERVED_FDS: u64 = 64;
 pub struct ServeConfig {
     pub model_uri: Option<String>,
     pub tracking_uri: Option<String>,
-    /// Background applicants for interventional SHAP.
-    pub background: Option<Background>,
+    /// What explanations compare with by default (and the background file, if any).
+    pub compare: Compare,
     pub host: String,
     pub port: u16,
     pub workers: usize,
@@ -144,7 +144,7 @@ pub fn serve(config: ServeConfig) -> Result<()> {
                 watch_interval_s = config.watch.as_ref().map(|w| w.interval.as_secs_f64()),
                 "listening"
             );
-            spawn_model_loader(found, config.background, state, server.handle(), load_failure);
+            spawn_model_loader(found, config.compare, state, server.handle(), load_failure);
             server.await.map_err(|e| Error::Internal(format!("server stopped: {e}")))
         }
     });
@@ -237,14 +237,14 @@ where
 /// exit then reports the error. With a watched alias the thread then polls it (`watch::follow`).
 fn spawn_model_loader(
     found: FoundModel,
-    background: Option<Background>,
+    compare: Compare,
     state: web::Data<State>,
     server: actix_web::dev::ServerHandle,
     failure: Arc<Mutex<Option<Error>>>,
 ) {
     let load = move || {
         let started = Instant::now();
-        match loader::explainer_of(found, background.as_ref()) {
+        match loader::explainer_of(found, &compare) {
             Ok(explainer) => {
                 let loaded = Loaded::new(explainer);
                 tracing::info!(
@@ -258,7 +258,7 @@ fn spawn_model_loader(
                     "model loaded"
                 );
                 state.set_model(loaded);
-                watch::follow(state, background);
+                watch::follow(state, compare);
             }
             Err(e) => {
                 tracing::error!(error = %e, "model could not be loaded; stopping");

@@ -228,12 +228,14 @@ pub fn customer_schema(schema: &Schema, example: Value) -> Value {
 
 fn request_schemas(s: &mut Map<String, Value>) {
     let lang = schema_ref("Lang");
+    let reference = schema_ref("Reference");
     let flag =
         json!({"type": "boolean", "default": false, "description": "Also answer the SHAP explanation."});
     s.insert(
         "PredictRequest".into(),
         object(
-            json!({"customer": schema_ref("Customer"), "include_explanation": flag, "lang": lang}),
+            json!({"customer": schema_ref("Customer"), "include_explanation": flag, "lang": lang,
+                   "reference": reference}),
             &["customer"],
         ),
     );
@@ -242,7 +244,8 @@ fn request_schemas(s: &mut Map<String, Value>) {
     s.insert(
         "ExplainRequest".into(),
         object(
-            json!({"customer": schema_ref("Customer"), "include_explanation": ignored, "lang": lang}),
+            json!({"customer": schema_ref("Customer"), "include_explanation": ignored, "lang": lang,
+                   "reference": reference}),
             &["customer"],
         ),
     );
@@ -253,7 +256,10 @@ fn request_schemas(s: &mut Map<String, Value>) {
     });
     s.insert(
         "BatchRequest".into(),
-        object(json!({"customers": customers, "include_explanation": flag, "lang": lang}), &["customers"]),
+        object(
+            json!({"customers": customers, "include_explanation": flag, "lang": lang, "reference": reference}),
+            &["customers"],
+        ),
     );
 }
 
@@ -300,11 +306,22 @@ fn answer_schemas(s: &mut Map<String, Value>) {
     let explanation_fields = json!({
         "base_value": number, "margin": number,
         "output_space": {"type": "string", "enum": ["probability"]}, "method": method,
+        "reference": {"type": "string", "enum": ["path", "approved", "cutoff", "background"],
+                      "description": "What the applicant was compared with: base_value is that reference's mean \
+                                      prediction (interventional) or the trees' cover-weighted mean (path)."},
         "contributions": array_of("Contribution"), "reasons": array_of("Reason"),
         "additivity_error": {"type": "number", "minimum": 0},
     });
-    let explanation_keys =
-        ["base_value", "margin", "output_space", "method", "contributions", "reasons", "additivity_error"];
+    let explanation_keys = [
+        "base_value",
+        "margin",
+        "output_space",
+        "method",
+        "reference",
+        "contributions",
+        "reasons",
+        "additivity_error",
+    ];
     s.insert("Explanation".into(), object(explanation_fields.clone(), &explanation_keys));
 
     let decision = json!({
@@ -390,6 +407,9 @@ fn service_schemas(s: &mut Map<String, Value>) {
         "run_id": {"type": ["string", "null"]}, "uri": {"type": "string"}, "method": method,
         "name": registered["name"], "version": registered["version"],
         "loaded_at": {"type": "string", "format": "date-time", "description": "When this replica loaded it."},
+        "reference": {"type": "string", "description": "The reference answers use when a request names none."},
+        "references": {"type": "array", "items": {"type": "string"},
+                       "description": "The references requests may name (the default first)."},
         "threshold": {"type": "number"}, "n_trees": {"type": "integer"}, "n_features": {"type": "integer"},
         "credrisk_version": {"type": "string"}, "created_ms": {"type": "integer"}, "n_train": {"type": "integer"},
         "data_sha256": {"type": "string"}, "params": {"type": "object"}, "metrics": {"type": "object"},
@@ -461,6 +481,14 @@ fn schemas(schema: &Schema, example: Value) -> Value {
     let mut s = Map::new();
     s.insert("Customer".into(), customer_schema(schema, example));
     s.insert("Lang".into(), json!({"type": "string", "enum": ["es", "en"]}));
+    s.insert(
+        "Reference".into(),
+        json!({"type": "string", "enum": ["path", "approved", "cutoff"],
+               "description": "What the reasons compare the applicant with: path (path-dependent TreeSHAP over the \
+                               training population), approved (the model's sample of approved applicants) or cutoff \
+                               (those approved just above the cut-off). Default: the server's --reference. A sample \
+                               the model does not keep is a 422 naming `reference`; /model lists the available ones."}),
+    );
     request_schemas(&mut s);
     answer_schemas(&mut s);
     recourse_schemas(&mut s);

@@ -46,7 +46,7 @@ async fn recourse_inner(
         let mut lines = Vec::new();
         let (id, key) = (request_id(req), key_name(req));
         let origin = Origin { request_id: &id, endpoint: "/recourse", index: None, key: key.as_deref() };
-        audit_prediction(&mut lines, &origin, loaded, &parsed.customer, &p, lang)?;
+        audit_prediction(&mut lines, &origin, loaded, &parsed.customer, &p, lang, None)?;
         audit(state, loaded, &lines, 1)?;
     }
     let outcome = outcome(plan.approved, plan.probability, false);

@@ -5,7 +5,7 @@
 
 use super::body;
 use super::errors::ApiError;
-use crate::explain::Lang;
+use crate::explain::{Lang, Reference};
 use crate::schema::json::{self, JsonError};
 use crate::schema::{Applicant, FieldError, Schema, json_type};
 use actix_web::http::header;
@@ -15,11 +15,11 @@ use serde_json::{Map, Value};
 /// The most customers one `/predict/batch` request may carry.
 pub const MAX_BATCH: usize = 1000;
 /// The fields each request body may have.
-pub const PREDICT_FIELDS: &[&str] = &["customer", "include_explanation", "lang"];
+pub const PREDICT_FIELDS: &[&str] = &["customer", "include_explanation", "lang", "reference"];
 /// `/explain` always explains: `include_explanation` is accepted (so a `/predict` body works
 /// unchanged) and ignored.
-pub const EXPLAIN_FIELDS: &[&str] = &["customer", "include_explanation", "lang"];
-pub const BATCH_FIELDS: &[&str] = &["customers", "include_explanation", "lang"];
+pub const EXPLAIN_FIELDS: &[&str] = &["customer", "include_explanation", "lang", "reference"];
+pub const BATCH_FIELDS: &[&str] = &["customers", "include_explanation", "lang", "reference"];
 /// `/recourse` takes an `/explain` body plus the most fields an option may change.
 pub const RECOURSE_FIELDS: &[&str] = &["customer", "include_explanation", "lang", "max_changes"];
 
@@ -37,6 +37,7 @@ pub struct PredictRequest {
     pub customer: Applicant,
     pub include_explanation: bool,
     pub lang: Option<Lang>,
+    pub reference: Option<Reference>,
 }
 
 /// `POST /explain`.
@@ -44,6 +45,7 @@ pub struct PredictRequest {
 pub struct ExplainRequest {
     pub customer: Applicant,
     pub lang: Option<Lang>,
+    pub reference: Option<Reference>,
 }
 
 /// `POST /predict/batch`: each item validated on its own, so one bad customer fails only itself.
@@ -52,6 +54,7 @@ pub struct BatchRequest {
     pub items: Vec<Result<Applicant, Vec<FieldError>>>,
     pub include_explanation: bool,
     pub lang: Option<Lang>,
+    pub reference: Option<Reference>,
 }
 
 /// Reads the whole body (at most `limit` bytes, within the time `body` allows) and parses it as
@@ -119,9 +122,10 @@ pub fn parse_predict(body: &Value, schema: Option<&Schema>) -> Result<PredictReq
     let customer = f.customer("customer");
     let include_explanation = f.flag("include_explanation");
     let lang = f.lang();
+    let reference = f.reference();
     f.finish()?;
     let customer = customer.ok_or_else(|| ApiError::internal("customer neither parsed nor rejected"))?;
-    Ok(PredictRequest { customer, include_explanation, lang })
+    Ok(PredictRequest { customer, include_explanation, lang, reference })
 }
 
 pub fn parse_explain(body: &Value, schema: Option<&Schema>) -> Result<ExplainRequest, ApiError> {
@@ -129,9 +133,10 @@ pub fn parse_explain(body: &Value, schema: Option<&Schema>) -> Result<ExplainReq
     let customer = f.customer("customer");
     let _always_explained = f.flag("include_explanation");
     let lang = f.lang();
+    let reference = f.reference();
     f.finish()?;
     let customer = customer.ok_or_else(|| ApiError::internal("customer neither parsed nor rejected"))?;
-    Ok(ExplainRequest { customer, lang })
+    Ok(ExplainRequest { customer, lang, reference })
 }
 
 pub fn parse_recourse(body: &Value, schema: Option<&Schema>) -> Result<RecourseRequest, ApiError> {
@@ -166,9 +171,10 @@ pub fn parse_batch(body: &Value, schema: Option<&Schema>) -> Result<BatchRequest
     let items = f.customer_list("customers");
     let include_explanation = f.flag("include_explanation");
     let lang = f.lang();
+    let reference = f.reference();
     f.finish()?;
     let items = items.ok_or_else(|| ApiError::internal("customers neither parsed nor rejected"))?;
-    Ok(BatchRequest { items, include_explanation, lang })
+    Ok(BatchRequest { items, include_explanation, lang, reference })
 }
 
 /// The `lang` query parameter: absent, `es` or `en` (exactly); anything else is a 422.
@@ -344,6 +350,22 @@ impl<'a> Fields<'a> {
                 None
             }
         }
+    }
+
+    /// What the explanation compares with: absent, "path", "approved" or "cutoff" (whether the
+    /// loaded model keeps that sample is checked when it answers).
+    fn reference(&mut self) -> Option<Reference> {
+        let got = match self.object.get("reference") {
+            None => return None,
+            Some(Value::String(s)) => match s.parse() {
+                Ok(r) => return Some(r),
+                Err(_) => format!("{:?}", shorten(s)),
+            },
+            Some(other) => json_type(other).to_string(),
+        };
+        let message = format!("must be \"path\", \"approved\" or \"cutoff\", got {got}");
+        self.errors.push(FieldError::new("reference", message));
+        None
     }
 
     /// Every problem found, or 503 when the customers could not be checked for want of a model.

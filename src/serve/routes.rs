@@ -10,8 +10,10 @@ use super::metrics;
 use super::observe::{Outcome, Pinned, RequestId};
 use super::request::{self, resolve_lang};
 use super::state::{Loaded, State};
-use crate::explain::{Answer, Contribution, ExplainOptions, Lang, ModelRef, Prediction, Reason, Warning};
-use crate::schema::{Applicant, Schema};
+use crate::explain::{
+    Answer, Contribution, ExplainOptions, Lang, ModelRef, Prediction, Reason, Reference, Warning,
+};
+use crate::schema::{Applicant, FieldError, Schema};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
@@ -40,6 +42,7 @@ pub struct ExplanationBody<'a> {
     pub margin: f64,
     pub output_space: &'static str,
     pub method: &'static str,
+    pub reference: Reference,
     pub contributions: &'a [Contribution],
     pub reasons: &'a [Reason],
     pub additivity_error: f64,
@@ -71,6 +74,7 @@ impl<'a> PredictBody<'a> {
                 margin: a.margin,
                 output_space: a.output_space,
                 method: a.method,
+                reference: a.reference,
                 contributions: &a.contributions,
                 reasons: &a.reasons,
                 additivity_error: a.additivity_error,
@@ -145,9 +149,28 @@ pub fn schema_of(model: &Option<Arc<Loaded>>) -> Option<&Schema> {
 
 /// The explanation a single-customer request answers with: on both cores when it comes from a
 /// lone client (see `contention`).
-fn explain_one(loaded: &Loaded, customer: &Applicant, lang: Lang) -> Result<Answer, ApiError> {
+fn explain_one(
+    loaded: &Loaded,
+    customer: &Applicant,
+    lang: Lang,
+    reference: Option<Reference>,
+) -> Result<Answer, ApiError> {
     let explaining = loaded.contention.begin();
-    explain_with(loaded, customer, lang, explaining.alone)
+    explain_with(loaded, customer, lang, reference, explaining.alone)
+}
+
+/// The reference a request asked for (None: the model's default) with its TreeSHAP method, or a
+/// 422 naming `reference` when the loaded model keeps no such sample.
+pub fn resolve_reference(
+    loaded: &Loaded,
+    reference: Option<Reference>,
+) -> Result<(Reference, &'static str), ApiError> {
+    loaded.explainer.resolve(reference).ok_or_else(|| {
+        let have: Vec<&str> = loaded.explainer.references().iter().map(|r| r.name()).collect();
+        let wanted = reference.map_or("", Reference::name);
+        let message = format!("{wanted:?} is not available for this model (available: {})", have.join(", "));
+        ApiError::validation(vec![FieldError::new("reference", message)])
+    })
 }
 
 /// One customer's explanation; `parallel` splits its TreeSHAP over two threads (same values).
@@ -155,9 +178,11 @@ pub fn explain_with(
     loaded: &Loaded,
     customer: &Applicant,
     lang: Lang,
+    reference: Option<Reference>,
     parallel: bool,
 ) -> Result<Answer, ApiError> {
-    let options = ExplainOptions { lang, parallel, ..ExplainOptions::default() };
+    resolve_reference(loaded, reference)?;
+    let options = ExplainOptions { lang, parallel, reference, ..ExplainOptions::default() };
     loaded.explainer.explain(customer, options).map_err(ApiError::internal)
 }
 
@@ -178,18 +203,25 @@ pub struct Verdict<'a> {
     threshold: f64,
     reasons: &'a [Reason],
     warnings: &'a [Warning],
+    /// The reference the reasons compare with, and its TreeSHAP method.
+    compared: (Reference, &'static str),
 }
 
 impl<'a> Verdict<'a> {
     pub fn of_answer(a: &'a Answer) -> Verdict<'a> {
         let (approved, probability, threshold) = (a.approved, a.probability, a.threshold);
-        Verdict { approved, probability, threshold, reasons: &a.reasons, warnings: &a.warnings }
+        let compared = (a.reference, a.method);
+        Verdict { approved, probability, threshold, reasons: &a.reasons, warnings: &a.warnings, compared }
     }
 
     /// A prediction, with the reasons of a denial when they were computed for the record.
-    pub fn of_prediction(p: &'a Prediction, reasons: &'a [Reason]) -> Verdict<'a> {
+    pub fn of_prediction(
+        p: &'a Prediction,
+        reasons: &'a [Reason],
+        compared: (Reference, &'static str),
+    ) -> Verdict<'a> {
         let (approved, probability, threshold) = (p.approved, p.probability, p.threshold);
-        Verdict { approved, probability, threshold, reasons, warnings: &p.warnings }
+        Verdict { approved, probability, threshold, reasons, warnings: &p.warnings, compared }
     }
 }
 
@@ -209,7 +241,8 @@ pub fn audit_line(
         index: origin.index,
         key: origin.key,
         model: loaded.explainer.model_ref(),
-        method: loaded.explainer.method(),
+        method: verdict.compared.1,
+        reference: verdict.compared.0,
         customer: loaded.explainer.schema().applicant_json(customer.values()),
         decision: decision(verdict.approved),
         approved: verdict.approved,
@@ -244,7 +277,7 @@ async fn predict_inner(
     let origin = Origin { request_id: &id, endpoint: "/predict", index: None, key: key.as_deref() };
     let mut lines = Vec::new();
     let (response, approved, probability) = if parsed.include_explanation {
-        let answer = explain_one(loaded, &parsed.customer, lang)?;
+        let answer = explain_one(loaded, &parsed.customer, lang, parsed.reference)?;
         if state.audit.is_some() {
             audit_line(&mut lines, &origin, loaded, &parsed.customer, Verdict::of_answer(&answer), lang);
         }
@@ -254,7 +287,7 @@ async fn predict_inner(
     } else {
         let p = loaded.explainer.predict(&parsed.customer, lang);
         if state.audit.is_some() {
-            audit_prediction(&mut lines, &origin, loaded, &parsed.customer, &p, lang)?;
+            audit_prediction(&mut lines, &origin, loaded, &parsed.customer, &p, lang, parsed.reference)?;
         }
         let body = PredictBody::from_prediction(&p, Some(model), None);
         (json_ok(&body, outcome(p.approved, p.probability, false))?, p.approved, p.probability)
@@ -284,7 +317,7 @@ async fn explain_inner(
     let loaded = loaded(model)?;
     let loaded = &*loaded;
     let lang = resolve_lang(parsed.lang, query_lang, req);
-    let answer = explain_one(loaded, &parsed.customer, lang)?;
+    let answer = explain_one(loaded, &parsed.customer, lang, parsed.reference)?;
     if state.audit.is_some() {
         let mut lines = Vec::new();
         let (id, key) = (request_id(req), key_name(req));
@@ -311,9 +344,12 @@ pub fn audit_prediction(
     customer: &Applicant,
     p: &Prediction,
     lang: Lang,
+    reference: Option<Reference>,
 ) -> Result<(), ApiError> {
-    let reasons = if p.approved { Vec::new() } else { explain_one(loaded, customer, lang)?.reasons };
-    audit_line(out, origin, loaded, customer, Verdict::of_prediction(p, &reasons), lang);
+    let compared = resolve_reference(loaded, reference)?;
+    let reasons =
+        if p.approved { Vec::new() } else { explain_one(loaded, customer, lang, reference)?.reasons };
+    audit_line(out, origin, loaded, customer, Verdict::of_prediction(p, &reasons, compared), lang);
     Ok(())
 }
 

@@ -73,6 +73,8 @@ impl Loaded {
             "version": model_ref.version,
             "loaded_at": now_rfc3339(),
             "method": explainer.method(),
+            "reference": explainer.default_reference(),
+            "references": explainer.references(),
             "threshold": model.threshold,
             "n_trees": model.forest.trees.len(),
             "n_features": model.forest.n_features,

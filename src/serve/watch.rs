@@ -7,7 +7,7 @@
 
 use super::metrics::model_labels;
 use super::state::{Loaded, State};
-use crate::loader::{self, Background};
+use crate::loader::{self, Compare};
 use crate::tracking;
 use actix_web::web;
 use std::fmt::Write;
@@ -182,19 +182,19 @@ fn unix_now() -> f64 {
 }
 
 /// Polls forever on the calling thread (the model loader's, once the first model is in).
-pub fn follow(state: web::Data<State>, background: Option<Background>) {
+pub fn follow(state: web::Data<State>, compare: Compare) {
     let Some(registry) = state.registry.as_ref() else { return };
     loop {
         std::thread::sleep(registry.config.interval);
         if state.draining() {
             return;
         }
-        poll_once(&state, registry, background.as_ref());
+        poll_once(&state, registry, &compare);
     }
 }
 
 /// One poll: read the alias, and swap in the version it points at if that is new and good.
-pub fn poll_once(state: &State, registry: &Registry, background: Option<&Background>) {
+pub fn poll_once(state: &State, registry: &Registry, compare: &Compare) {
     let config = &registry.config;
     let current = state.model();
     let serving = current.as_ref().map(|m| m.explainer.model_ref().clone()).unwrap_or_default();
@@ -243,7 +243,7 @@ pub fn poll_once(state: &State, registry: &Registry, background: Option<&Backgro
         return;
     }
     let started = Instant::now();
-    match load_version(config, version.version, background, current.as_deref()) {
+    match load_version(config, version.version, compare, current.as_deref()) {
         Ok(loaded) => {
             let new_labels = model_labels(Some(&loaded.labels));
             let previous = state.set_model(loaded);
@@ -278,13 +278,13 @@ pub fn poll_once(state: &State, registry: &Registry, background: Option<&Backgro
 fn load_version(
     config: &WatchConfig,
     version: u32,
-    background: Option<&Background>,
+    compare: &Compare,
     current: Option<&Loaded>,
 ) -> Result<Loaded, String> {
     let pinned = format!("models:/{}/{version}", config.name);
     let read = || -> crate::error::Result<_> {
         let found = loader::find_model(Some(&pinned), config.tracking_uri.as_deref())?.named(&config.uri());
-        loader::explainer_of(found, background)
+        loader::explainer_of(found, compare)
     };
     let explainer = read().map_err(|e| e.to_string())?;
     if let Some(current) = current
