@@ -31,10 +31,18 @@ fn setup(dir: &Path) {
     ok_in(dir, &["export-forest", "--model", "outputs/model", "--out", "forest.json"]);
     ok_in(dir, &["encode", "--model", "outputs/model", "--data", "rows.parquet", "--out", "rows.csv"]);
     ok_in(dir, &["encode", "--model", "outputs/model", "--data", "bg.parquet", "--out", "bg.csv"]);
+    for r in ["approved", "cutoff"] {
+        let sample = format!("outputs/model/reference_{r}.parquet");
+        ok_in(
+            dir,
+            &["encode", "--model", "outputs/model", "--data", &sample, "--out", &format!("ref_{r}.csv")],
+        );
+    }
 }
 
-/// Our answers as the oracle's `--compare` file: SHAP values per encoded column, dump order.
-fn ours(dir: &Path, extra: &[&str], out: &str) -> (usize, f64) {
+/// Our answers as the oracle's `--compare` file: SHAP values per encoded column, dump order;
+/// every answer must name `reference`.
+fn ours(dir: &Path, extra: &[&str], reference: &str, out: &str) -> (usize, f64) {
     let mut args = vec![
         "explain",
         "--model",
@@ -55,6 +63,7 @@ fn ours(dir: &Path, extra: &[&str], out: &str) -> (usize, f64) {
         (vec![], vec![], 0.0, 0, 0.0f64);
     for line in stdout.lines() {
         let a: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(a["reference"], reference, "{line}");
         let row: Vec<f64> = names
             .iter()
             .map(|n| {
@@ -91,7 +100,7 @@ fn path_dependent_and_interventional_values_match_the_real_shap_on_a_credrisk_fo
     let dir = tmp.path();
     setup(dir);
 
-    let (denied, additivity) = ours(dir, &[], "ours_path.json");
+    let (denied, additivity) = ours(dir, &[], "path", "ours_path.json");
     assert!(denied >= 50, "only {denied} denied customers among {ROWS}");
     assert!(additivity <= 1e-12, "additivity {additivity}");
     oracle(
@@ -110,7 +119,7 @@ fn path_dependent_and_interventional_values_match_the_real_shap_on_a_credrisk_fo
         ],
     );
 
-    let (_, additivity) = ours(dir, &["--background", "bg.parquet"], "ours_int.json");
+    let (_, additivity) = ours(dir, &["--background", "bg.parquet"], "background", "ours_int.json");
     assert!(additivity <= 1e-12, "additivity {additivity}");
     oracle(
         dir,
@@ -129,4 +138,39 @@ fn path_dependent_and_interventional_values_match_the_real_shap_on_a_credrisk_fo
             "1e-6",
         ],
     );
+}
+
+/// #20: against the reference samples `train` keeps, `--reference approved|cutoff` is
+/// interventional TreeSHAP with that sample as the background — the real shap with the same rows
+/// agrees to 1e-6, its expected value (the sample's mean prediction) included.
+#[test]
+fn values_against_the_models_reference_samples_match_the_real_shap_with_that_background() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    setup(dir);
+    for r in ["approved", "cutoff"] {
+        let out = format!("ours_{r}.json");
+        let (denied, additivity) = ours(dir, &["--reference", r], r, &out);
+        assert!(denied >= 50, "only {denied} denied customers among {ROWS}");
+        assert!(additivity <= 1e-12, "{r}: additivity {additivity}");
+        let background = format!("DIR/ref_{r}.csv");
+        let compare = format!("DIR/{out}");
+        oracle(
+            dir,
+            &[
+                "--model",
+                "DIR/forest.json",
+                "--rows",
+                "DIR/rows.csv",
+                "--background",
+                &background,
+                "--mode",
+                "interventional",
+                "--compare",
+                &compare,
+                "--tol",
+                "1e-6",
+            ],
+        );
+    }
 }
