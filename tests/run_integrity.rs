@@ -246,6 +246,9 @@ fn stale_temp_files_and_symlinks_in_outputs_never_reach_the_run() {
         "model/model.crm",
         "model/python_env.yaml",
         "model/reference.json",
+        // What reasons may be compared with (#20).
+        "model/reference_approved.parquet",
+        "model/reference_cutoff.parquet",
         "model/requirements.txt",
         "model/schema.toml",
         // The model-risk report of the run (#16).

@@ -10,8 +10,16 @@ use crate::schema::Positive;
 use serde::Serialize;
 
 /// Artifacts of a model directory whose hashes the card lists (those present).
-const ARTIFACTS: [&str; 6] =
-    ["model.crm", "MLmodel", "schema.toml", "feature_schema.json", "forest.json", "reference.json"];
+const ARTIFACTS: [&str; 8] = [
+    "model.crm",
+    "MLmodel",
+    "schema.toml",
+    "feature_schema.json",
+    "forest.json",
+    "reference.json",
+    crate::explain::APPROVED_FILE,
+    crate::explain::CUTOFF_FILE,
+];
 
 #[derive(Debug, Serialize)]
 pub struct CardData {
