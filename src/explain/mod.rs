@@ -9,11 +9,12 @@ mod reference;
 use crate::data::ApplicantTable;
 use crate::error::{Error, Result};
 use crate::features::{GroupStats, RangeKind};
+use crate::forest::Forest;
 use crate::model::Model;
 use crate::schema::{Applicant, Schema};
-use crate::shap::{Method, TreeShap};
+use crate::shap::TreeShap;
 use serde::Serialize;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 pub use global::{FieldImpact, GLOBAL_SHAP_FILE, GlobalShap, global_shap};
 pub use reasons::{Lang, group_thousands, json_value_text, reason_text, value_text};
@@ -170,9 +171,37 @@ pub struct Explainer {
 /// One reference: its explainer and, for a sample, the sample's statistics the reasons quote.
 struct Comparison {
     reference: Reference,
-    shap: TreeShap,
+    /// Built when first needed (the default's at construction): a replica or a `score` run that
+    /// never names the others does not pay for their layouts (about 20 MB and 60 ms each for the
+    /// default forest).
+    shap: OnceLock<std::result::Result<TreeShap, String>>,
+    /// The sample, encoded: interventional TreeSHAP's background (empty for the path reference).
+    background: Vec<f64>,
     /// Per reported group (empty for the path reference).
     stats: Vec<GroupStats>,
+}
+
+impl Comparison {
+    fn build(&self, forest: &Forest) -> Result<TreeShap> {
+        match self.reference {
+            Reference::Path => TreeShap::path_dependent(forest),
+            _ => TreeShap::interventional(forest, &self.background),
+        }
+    }
+
+    /// The explainer, built on first use.
+    fn shap(&self, forest: &Forest) -> Result<&TreeShap> {
+        let built = self.shap.get_or_init(|| self.build(forest).map_err(|e| e.to_string()));
+        built.as_ref().map_err(|e| Error::Internal(format!("{} reference: {e}", self.reference.name())))
+    }
+
+    /// The TreeSHAP method, as answers name it (shap's own names).
+    fn method(&self) -> &'static str {
+        match self.reference {
+            Reference::Path => "tree_path_dependent",
+            _ => "interventional",
+        }
+    }
 }
 
 impl Explainer {
@@ -202,13 +231,18 @@ impl Explainer {
     ) -> Result<Explainer> {
         let path = Comparison {
             reference: Reference::Path,
-            shap: TreeShap::path_dependent(&model.forest)?,
+            shap: OnceLock::new(),
+            background: Vec::new(),
             stats: Vec::new(),
         };
         let mut comparisons = vec![path];
         for (reference, rows) in samples {
-            let shap = TreeShap::interventional(&model.forest, &model.encoder.encode_rows(&rows))?;
-            comparisons.push(Comparison { reference, shap, stats: model.encoder.sample_stats(&rows) });
+            comparisons.push(Comparison {
+                reference,
+                shap: OnceLock::new(),
+                background: model.encoder.encode_rows(&rows),
+                stats: model.encoder.sample_stats(&rows),
+            });
         }
         let Some(at) = comparisons.iter().position(|c| c.reference == default) else {
             return Err(Error::Usage(format!(
@@ -217,7 +251,18 @@ impl Explainer {
             )));
         };
         comparisons[..=at].rotate_right(1);
+        // The default answers every request that names none: built now, its errors as they are.
+        let built = comparisons[0].build(&model.forest)?;
+        comparisons[0].shap = OnceLock::from(Ok(built));
         Ok(Explainer { model, comparisons, model_ref })
+    }
+
+    /// The default reference's explainer, built at construction.
+    fn default_shap(&self) -> &TreeShap {
+        match self.comparisons[0].shap.get() {
+            Some(Ok(shap)) => shap,
+            _ => unreachable!("Explainer::with_references builds the default explainer"),
+        }
     }
 
     /// The references this explainer can compare with, the default first.
@@ -233,7 +278,7 @@ impl Explainer {
     /// The reference `reference` resolves to (None: the default) and its TreeSHAP method, or
     /// None when this explainer cannot compare with it.
     pub fn resolve(&self, reference: Option<Reference>) -> Option<(Reference, &'static str)> {
-        self.comparison(reference).ok().map(|c| (c.reference, method_name(&c.shap)))
+        self.comparison(reference).ok().map(|c| (c.reference, c.method()))
     }
 
     /// The comparison for `reference` (None: the default), or a usage error naming what is there.
@@ -269,7 +314,7 @@ impl Explainer {
 
     /// The default reference's TreeSHAP method, as answers name it.
     pub fn method(&self) -> &'static str {
-        method_name(&self.comparisons[0].shap)
+        self.comparisons[0].method()
     }
 
     /// The decision alone; warnings in `lang`.
@@ -290,7 +335,7 @@ impl Explainer {
         let schema = encoder.schema();
         let x = encoder.encode(a.values());
         let comparison = self.comparison(options.reference)?;
-        let e = comparison.shap.explain_with(&x, options.parallel)?;
+        let e = comparison.shap(&self.model.forest)?.explain_with(&x, options.parallel)?;
         let mut per_group = vec![0.0; encoder.groups().len()];
         for (phi, &g) in e.values.iter().zip(encoder.column_groups()) {
             per_group[g] += phi;
@@ -328,7 +373,7 @@ impl Explainer {
             margin: probability - threshold,
             base_value: e.base_value,
             output_space: "probability",
-            method: method_name(&comparison.shap),
+            method: comparison.method(),
             reference: comparison.reference,
             contributions,
             reasons,
@@ -341,12 +386,12 @@ impl Explainer {
     /// Working memory for [`Explainer::field_shap_into`], one per thread.
     pub fn work(&self) -> Work {
         let n = self.model.encoder.n_features();
-        Work { x: vec![0.0; n], phi: vec![0.0; n], scratch: self.comparisons[0].shap.scratch() }
+        Work { x: vec![0.0; n], phi: vec![0.0; n], scratch: self.default_shap().scratch() }
     }
 
     /// The expected value of the model's output under the default reference (SHAP's base value).
     pub fn base_value(&self) -> f64 {
-        self.comparisons[0].shap.base_value()
+        self.default_shap().base_value()
     }
 
     /// The reported fields (one SHAP value each), in the order of [`Explainer::field_shap_into`].
@@ -361,7 +406,7 @@ impl Explainer {
     pub fn field_shap_into(&self, values: &[f64], work: &mut Work, per_field: &mut [f64]) -> Result<f64> {
         let encoder = &self.model.encoder;
         encoder.encode_into(values, &mut work.x);
-        let probability = self.comparisons[0].shap.explain_into(&work.x, &mut work.scratch, &mut work.phi)?;
+        let probability = self.default_shap().explain_into(&work.x, &mut work.scratch, &mut work.phi)?;
         per_field.fill(0.0);
         for (phi, &g) in work.phi.iter().zip(encoder.column_groups()) {
             per_field[g] += phi;
@@ -511,13 +556,5 @@ impl Explainer {
                 Some(Warning { field: schema.group_name(g).into(), kind, message })
             })
             .collect()
-    }
-}
-
-/// A TreeSHAP method as answers name it (shap's own names).
-fn method_name(shap: &TreeShap) -> &'static str {
-    match shap.method() {
-        Method::PathDependent => "tree_path_dependent",
-        Method::Interventional => "interventional",
     }
 }
