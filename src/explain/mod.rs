@@ -8,11 +8,11 @@ mod reference;
 
 use crate::data::ApplicantTable;
 use crate::error::{Error, Result};
-use crate::features::{GroupStats, RangeKind};
-use crate::forest::Forest;
+use crate::features::RangeKind;
 use crate::model::Model;
 use crate::schema::{Applicant, Schema};
 use crate::shap::TreeShap;
+use reference::Comparison;
 use serde::Serialize;
 use std::sync::{Arc, OnceLock};
 
@@ -166,42 +166,6 @@ pub struct Explainer {
     /// The default reference first.
     comparisons: Vec<Comparison>,
     model_ref: ModelRef,
-}
-
-/// One reference: its explainer and, for a sample, the sample's statistics the reasons quote.
-struct Comparison {
-    reference: Reference,
-    /// Built when first needed (the default's at construction): a replica or a `score` run that
-    /// never names the others does not pay for their layouts (about 20 MB and 60 ms each for the
-    /// default forest).
-    shap: OnceLock<std::result::Result<TreeShap, String>>,
-    /// The sample, encoded: interventional TreeSHAP's background (empty for the path reference).
-    background: Vec<f64>,
-    /// Per reported group (empty for the path reference).
-    stats: Vec<GroupStats>,
-}
-
-impl Comparison {
-    fn build(&self, forest: &Forest) -> Result<TreeShap> {
-        match self.reference {
-            Reference::Path => TreeShap::path_dependent(forest),
-            _ => TreeShap::interventional(forest, &self.background),
-        }
-    }
-
-    /// The explainer, built on first use.
-    fn shap(&self, forest: &Forest) -> Result<&TreeShap> {
-        let built = self.shap.get_or_init(|| self.build(forest).map_err(|e| e.to_string()));
-        built.as_ref().map_err(|e| Error::Internal(format!("{} reference: {e}", self.reference.name())))
-    }
-
-    /// The TreeSHAP method, as answers name it (shap's own names).
-    fn method(&self) -> &'static str {
-        match self.reference {
-            Reference::Path => "tree_path_dependent",
-            _ => "interventional",
-        }
-    }
 }
 
 impl Explainer {

@@ -6,14 +6,17 @@
 
 use crate::data::{self, ApplicantTable};
 use crate::error::{Error, Result};
+use crate::features::GroupStats;
+use crate::forest::Forest;
 use crate::model::Model;
+use crate::shap::TreeShap;
 use rand::SeedableRng;
 use rand::seq::index;
 use rand_chacha::ChaCha8Rng;
 use serde::{Serialize, Serializer};
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Rows in each reference sample `train` keeps.
 pub const REFERENCE_ROWS: usize = 200;
@@ -159,6 +162,42 @@ pub fn load_samples(dir: &Path, model: &Model) -> Result<Vec<(Reference, Applica
         .filter(|r| r.file().is_some_and(|f| dir.join(f).is_file()))
         .map(|r| Ok((r, load_sample(dir, r, model)?)))
         .collect()
+}
+
+/// One reference: its explainer and, for a sample, the sample's statistics the reasons quote.
+pub(super) struct Comparison {
+    pub(super) reference: Reference,
+    /// Built when first needed (the default's at construction): a replica or a `score` run that
+    /// never names the others does not pay for their layouts (about 20 MB and 60 ms each for the
+    /// default forest).
+    pub(super) shap: OnceLock<std::result::Result<TreeShap, String>>,
+    /// The sample, encoded: interventional TreeSHAP's background (empty for the path reference).
+    pub(super) background: Vec<f64>,
+    /// Per reported group (empty for the path reference).
+    pub(super) stats: Vec<GroupStats>,
+}
+
+impl Comparison {
+    pub(super) fn build(&self, forest: &Forest) -> Result<TreeShap> {
+        match self.reference {
+            Reference::Path => TreeShap::path_dependent(forest),
+            _ => TreeShap::interventional(forest, &self.background),
+        }
+    }
+
+    /// The explainer, built on first use.
+    pub(super) fn shap(&self, forest: &Forest) -> Result<&TreeShap> {
+        let built = self.shap.get_or_init(|| self.build(forest).map_err(|e| e.to_string()));
+        built.as_ref().map_err(|e| Error::Internal(format!("{} reference: {e}", self.reference.name())))
+    }
+
+    /// The TreeSHAP method, as answers name it (shap's own names).
+    pub(super) fn method(&self) -> &'static str {
+        match self.reference {
+            Reference::Path => "tree_path_dependent",
+            _ => "interventional",
+        }
+    }
 }
 
 #[cfg(test)]
