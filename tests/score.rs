@@ -355,6 +355,10 @@ fn run_python(mut cmd: Command, script: &str) -> String {
 #[test]
 fn mlflow_pyfunc_predicts_what_score_writes() {
     score_ok(&["--data", "apps.parquet", "--out", "pyfunc_ref.parquet", "--explain", "--reasons"]);
+    let against_approved = ["--explain", "--reasons", "--reference", "approved"];
+    score_ok(
+        &[&["--data", "apps.parquet", "--out", "pyfunc_approved.parquet"][..], &against_approved].concat(),
+    );
     let script = r#"
 import logging, mlflow, pandas as pd, pyarrow.parquet as pq
 from pathlib import Path
@@ -386,6 +390,12 @@ full = model.predict(df, params={"explain": True, "reasons": True})
 assert list(full.columns) == [c for c in ref.columns if c != "row"], list(full.columns)
 for c in full.columns:
     assert full[c].tolist() == ref[c].tolist(), c
+# The reference travels as a param (#20): the values against the approved applicants.
+approved = model.predict(df, params={"explain": True, "reasons": True, "reference": "approved"})
+ref = pq.read_table("pyfunc_approved.parquet").to_pandas()
+assert approved["shap_income"].tolist() != full["shap_income"].tolist()
+for c in approved.columns:
+    assert approved[c].tolist() == ref[c].tolist(), c
 try:
     model.predict(df.drop(columns=["age"]))
     raise SystemExit("a missing column was accepted")

@@ -85,6 +85,9 @@ class CredriskModel:
             command.append("--explain")
         if _flag(params, "reasons"):
             command += ["--reasons", "--lang", str(params.get("lang") or "es")]
+        if _flag(params, "explain") or _flag(params, "reasons"):
+            # What the SHAP values and reasons compare with: path, approved or cutoff.
+            command += ["--reference", str(params.get("reference") or "path")]
         done = subprocess.run(command, input=sink.getvalue().to_pybytes(), capture_output=True, check=False)
         if done.returncode != 0:
             message = done.stderr.decode("utf-8", "replace").strip().splitlines()

@@ -19,7 +19,8 @@ pub const LOADER_SOURCE: &str = include_str!("credrisk_pyfunc.py");
 pub const PARAMS_JSON: &str = concat!(
     r#"[{"name": "explain", "type": "boolean", "default": false, "shape": null}, "#,
     r#"{"name": "reasons", "type": "boolean", "default": false, "shape": null}, "#,
-    r#"{"name": "lang", "type": "string", "default": "es", "shape": null}]"#
+    r#"{"name": "lang", "type": "string", "default": "es", "shape": null}, "#,
+    r#"{"name": "reference", "type": "string", "default": "path", "shape": null}]"#
 );
 
 /// The Python the environment files declare: the one the loader is tested with (the venv of
