@@ -1,9 +1,14 @@
 //! The per-row walk of interventional TreeSHAP (the method is in `interventional.rs`): a
-//! depth-first pass over each tree carrying the alive background rows, each with the mask of
-//! the path's features it fails, and integer counts at the leaves; nothing allocated.
+//! depth-first pass over each tree carrying sets of background rows as bitsets (bit r of word
+//! r / 64 is row r), and integer counts at the leaves; nothing allocated.
 //!
-//! The walk is a loop over an explicit stack of frames (not a recursion) so that one
-//! `#[inline(always)]` body is compiled for every instruction set the CPU may offer.
+//! At each node on the path it holds the alive rows, each row's p (how many path features it
+//! fails) as a bit-sliced counter (plane q holds bit q of every row's p), and per path feature
+//! the rows failing it. An edge is a few word operations with the node's precomputed routing:
+//! the rows not taking it fail the feature below it; below an edge x fails, those die; below an
+//! edge x takes, the rows newly failing the feature count one more. The walk is a loop over an
+//! explicit stack of frames (not a recursion) so that one `#[inline(always)]` body is compiled
+//! for every instruction set the CPU may offer.
 
 // The count tables are indexed by p and by path position in step; that is the point.
 #![allow(clippy::needless_range_loop)]
@@ -33,15 +38,10 @@ pub(super) struct Frame {
     next: u8,
     /// Whether the node's feature was new on the path (pushed on `on_path`).
     pushed: bool,
+    /// The node's feature's path position.
+    position: u8,
     /// The path positions of the features x fails below each edge.
     child_x_fails: [u64; 2],
-}
-
-/// An alive background row: its index and the path positions of the features it fails.
-#[derive(Debug, Clone, Copy, Default)]
-pub(super) struct Alive {
-    row: u32,
-    fails: u64,
 }
 
 struct Walk<'a> {
@@ -66,45 +66,46 @@ impl Walk<'_> {
     #[inline(always)]
     fn all(&mut self) {
         let forest = self.forest;
-        let n_rows = forest.n_background();
-        for (r, alive) in self.s.alive[..n_rows].iter_mut().enumerate() {
-            *alive = Alive { row: r as u32, fails: 0 };
-        }
         for &root in &forest.roots {
             let root = root as usize;
             if forest.steps[root].right != LEAF {
                 // A lone leaf: f is constant, every value 0.
-                self.tree(root, n_rows);
+                self.tree(root);
             }
         }
     }
 
-    /// Walks the tree rooted at internal node `root`, every row alive at level 0 (side 0).
+    /// Walks the tree rooted at internal node `root`: every row alive at depth 0, p = 0.
     #[inline(always)]
-    fn tree(&mut self, root: usize, n_rows: usize) {
-        self.s.counts[0] = [n_rows as u32, 0];
-        self.enter(0, root, 0, 0);
+    fn tree(&mut self, root: usize) {
+        let words = self.forest.words;
+        let planes = self.forest.planes;
+        self.s.alive[..words].copy_from_slice(&self.forest.all_rows);
+        self.s.counters[..planes * words].fill(0);
+        self.enter(0, root, 0);
         let mut d = 0;
         loop {
             let frame = self.s.frames[d];
             if frame.next < 2 {
                 let side = frame.next as usize;
                 self.s.frames[d].next += 1;
-                let alive = self.s.counts[d + 1][side] as usize;
-                if alive > 0 {
-                    let x_fails = frame.child_x_fails[side];
-                    let step = self.forest.steps[frame.node as usize];
+                let step = self.forest.steps[frame.node as usize];
+                if self.edge(d, &frame, side, step.route as usize) {
                     let child = if side == 0 { frame.node as usize + 1 } else { step.right as usize };
                     let child_step = self.forest.steps[child];
+                    let x_fails = frame.child_x_fails[side];
                     if child_step.right == LEAF {
-                        self.leaf(d + 1, side, alive, x_fails, child_step.threshold);
+                        self.leaf(d + 1, x_fails, child_step.threshold);
                     } else {
                         d += 1;
-                        self.enter(d, child, side, x_fails);
+                        self.enter(d, child, x_fails);
                     }
                 }
                 continue;
             }
+            let position = frame.position as usize;
+            let (fails, saved) = (&mut self.s.fails, &self.s.saved);
+            fails[position * words..][..words].copy_from_slice(&saved[d * words..][..words]);
             if frame.pushed {
                 let j = self.s.on_path.pop().unwrap_or_default();
                 self.s.position[j as usize] = NOT_ON_PATH;
@@ -116,14 +117,12 @@ impl Walk<'_> {
         }
     }
 
-    /// Internal node `node` at depth `d` (on `side` of its parent), reached with x failing the
-    /// path positions `x_fails`: puts its feature on the path and splits its alive rows into its
-    /// children's lists at level d + 1. A row not taking an edge fails the feature below it;
-    /// below an edge where x fails the feature, only rows passing it stay alive.
+    /// Internal node `node` at depth `d`, reached with x failing the path positions `x_fails`:
+    /// puts its feature on the path, keeps the rows failing it so far, and notes x's side.
     #[inline(always)]
-    fn enter(&mut self, d: usize, node: usize, side: usize, x_fails: u64) {
-        let forest = self.forest;
-        let step = forest.steps[node];
+    fn enter(&mut self, d: usize, node: usize, x_fails: u64) {
+        let words = self.forest.words;
+        let step = self.forest.steps[node];
         let j = step.feature as usize;
         let s = &mut *self.s;
         let pushed = s.position[j] == NOT_ON_PATH;
@@ -131,52 +130,128 @@ impl Walk<'_> {
             s.position[j] = s.on_path.len() as u8;
             s.on_path.push(j as u32);
         }
-        let bit = 1u64 << s.position[j];
+        let position = s.position[j] as usize;
+        let fails = &mut s.fails[position * words..][..words];
+        if pushed {
+            fails.fill(0);
+        }
+        s.saved[d * words..][..words].copy_from_slice(fails);
+        let bit = 1u64 << position;
         let x_left = step.goes_left(self.x[j]);
         let child_x_fails = [x_fails | if x_left { 0 } else { bit }, x_fails | if x_left { bit } else { 0 }];
-        // A row failing a feature x fails below the edge is dead there.
-        let dead = [child_x_fails[0] & bit, child_x_fails[1] & bit];
-        let stride = forest.n_background();
-        let column = &forest.columns[j * stride..][..stride];
-        let (parents, children) = s.alive.split_at_mut((d + 1) * 2 * stride);
-        let parent = &parents[(2 * d + side) * stride..][..s.counts[d][side] as usize];
-        let (left, right) = children[..2 * stride].split_at_mut(stride);
-        let (left, right) = (&mut left[..parent.len()], &mut right[..parent.len()]);
-        let (mut n_left, mut n_right) = (0, 0);
-        for &alive in parent {
-            let goes_left = step.goes_left(column[alive.row as usize]);
-            let (fails_left, fails_right) =
-                if goes_left { (alive.fails, alive.fails | bit) } else { (alive.fails | bit, alive.fails) };
-            left[n_left] = Alive { row: alive.row, fails: fails_left };
-            right[n_right] = Alive { row: alive.row, fails: fails_right };
-            n_left += usize::from(fails_left & dead[0] == 0);
-            n_right += usize::from(fails_right & dead[1] == 0);
-        }
-        s.counts[d + 1] = [n_left as u32, n_right as u32];
-        s.frames[d] = Frame { node: node as u32, next: 0, pushed, child_x_fails };
+        s.frames[d] = Frame { node: node as u32, next: 0, pushed, position: position as u8, child_x_fails };
     }
 
-    /// A leaf of `value` reached with `n` alive rows at `level` (on `side`) and x failing the path
-    /// positions `x_fails` (B); every alive row passes those, and fails the positions of its
-    /// mask (M ⊆ A). Books value · W(p − 1, n_b) to each feature of M, per row, and
-    /// −value · W(p, n_b − 1) to each feature of B, per row, from integer counts.
+    /// The edge to `side` of the node at depth `d` (routing at `route` among internal nodes):
+    /// writes the child's failing rows of the node's feature, and its alive rows and counters
+    /// at depth d + 1. Whether any row is alive there.
     #[inline(always)]
-    fn leaf(&mut self, level: usize, side: usize, n: usize, x_fails: u64, value: f64) {
+    fn edge(&mut self, d: usize, frame: &Frame, side: usize, route: usize) -> bool {
         let forest = self.forest;
-        let stride = forest.n_background();
+        let (words, planes) = (forest.words, forest.planes);
+        let route = &forest.routes[route * words..][..words];
+        // Rows taking the other edge fail the feature below this one: all ones flip to left.
+        let flip = if side == 0 { u64::MAX } else { 0 };
+        let position = frame.position as usize;
+        let dies = frame.child_x_fails[side] >> position & 1 != 0;
+        let s = &mut *self.s;
+        let saved = &s.saved[d * words..][..words];
+        let fails = &mut s.fails[position * words..][..words];
+        let (alive, child_alive) = s.alive[d * words..][..2 * words].split_at_mut(words);
+        let (counters, child_counters) =
+            s.counters[d * planes * words..][..2 * planes * words].split_at_mut(planes * words);
+        let mut any = 0;
+        if dies {
+            // x fails the feature below: only rows passing it live, and their p is unchanged.
+            for w in 0..words {
+                let failing = saved[w] | (route[w] ^ flip);
+                fails[w] = failing;
+                child_alive[w] = alive[w] & !failing;
+                any |= child_alive[w];
+            }
+            if any != 0 {
+                child_counters.copy_from_slice(counters);
+            }
+        } else {
+            // x takes this edge: every alive row lives; those newly failing count one more.
+            child_alive.copy_from_slice(alive);
+            for w in 0..words {
+                let off = route[w] ^ flip;
+                fails[w] = saved[w] | off;
+                let mut carry = off & !saved[w] & alive[w];
+                any |= alive[w];
+                for q in 0..planes {
+                    let plane = counters[q * words + w];
+                    child_counters[q * words + w] = plane ^ carry;
+                    carry &= plane;
+                }
+            }
+        }
+        any != 0
+    }
+
+    /// A leaf of `value` with its alive rows and counters at depth `d`, reached with x failing
+    /// the path positions `x_fails` (B); every alive row passes those, and fails the positions
+    /// whose failing rows hold it (M ⊆ A). Books value · W(p − 1, n_b) to each feature of M, per
+    /// row, and −value · W(p, n_b − 1) to each feature of B, per row, from integer counts
+    /// (popcounts of the rows of each p, and of those among them failing each feature).
+    #[inline(always)]
+    fn leaf(&mut self, d: usize, x_fails: u64, value: f64) {
+        let forest = self.forest;
+        let (words, planes) = (forest.words, forest.planes);
         let w_stride = forest.stride;
         let s = &mut *self.s;
-        let mut top = 0;
+        let alive = &s.alive[d * words..][..words];
+        let counters = &s.counters[d * planes * words..][..planes * words];
+        let n_path = s.on_path.len();
+        let passed = if n_path >= 64 { u64::MAX } else { (1u64 << n_path) - 1 } & !x_fails;
+        // The positions some alive row fails (only positions x passes can be).
         let mut failing = 0u64;
-        for alive in &s.alive[(2 * level + side) * stride..][..n] {
-            let p = alive.fails.count_ones() as usize;
-            top = top.max(p);
-            failing |= alive.fails;
-            s.count[p] += 1;
-            let mut m = alive.fails;
-            while m != 0 {
-                s.credit_count[m.trailing_zeros() as usize * w_stride + p] += 1;
-                m &= m - 1;
+        let mut a = passed;
+        while a != 0 {
+            let k = a.trailing_zeros() as usize;
+            a &= a - 1;
+            let rows = &s.fails[k * words..][..words];
+            let mut any = 0;
+            for w in 0..words {
+                any |= rows[w] & alive[w];
+            }
+            failing |= u64::from(any != 0) << k;
+        }
+        let mut top = 0;
+        for w in 0..words {
+            if alive[w] == 0 {
+                continue;
+            }
+            // Split the word's alive rows by their counter's planes, high to low; each nonempty
+            // class of rows with the same p is counted whole.
+            let mut stack = [(0u64, 0usize, 0usize); 2 * MAX_PLANES + 2];
+            stack[0] = (alive[w], 0, planes);
+            let mut len = 1;
+            while len > 0 {
+                len -= 1;
+                let (rows, p, q) = stack[len];
+                if q > 0 {
+                    let plane = counters[(q - 1) * words + w];
+                    let (ones, zeros) = (rows & plane, rows & !plane);
+                    if zeros != 0 {
+                        stack[len] = (zeros, p, q - 1);
+                        len += 1;
+                    }
+                    if ones != 0 {
+                        stack[len] = (ones, p | 1 << (q - 1), q - 1);
+                        len += 1;
+                    }
+                    continue;
+                }
+                top = top.max(p);
+                s.count[p] += rows.count_ones();
+                let mut m = failing;
+                while m != 0 {
+                    let k = m.trailing_zeros() as usize;
+                    m &= m - 1;
+                    s.credit_count[k * w_stride + p] += (s.fails[k * words + w] & rows).count_ones();
+                }
             }
         }
         let n_b = x_fails.count_ones() as usize;
@@ -206,6 +281,9 @@ impl Walk<'_> {
         }
     }
 }
+
+/// Most counter planes (p ≤ 64 needs 7), bounding the leaf's split stack.
+const MAX_PLANES: usize = 7;
 
 /// `position` of a feature not on the current path.
 pub(super) const NOT_ON_PATH: u8 = u8::MAX;
