@@ -64,7 +64,7 @@ pub(crate) struct InterventionalForest {
     /// Per internal node, `words` words: bit r of word r / 64 is set iff background row r goes
     /// left there (a missing value by the node's default side). Bits past the last row are 0.
     routes: Vec<u64>,
-    /// Words per row set: ⌈background rows / 64⌉.
+    /// Words per row set: ⌈background rows / 64⌉, padded (`walk::padded_words`).
     words: usize,
     /// Every background row's bit, `words` words.
     all_rows: Vec<u64>,
@@ -89,6 +89,9 @@ pub(crate) struct InterventionalScratch {
     fails: Vec<u64>,
     /// Per depth: the node's feature's failing rows before its edges.
     saved: Vec<u64>,
+    /// An edge's carries into the counters; a leaf's rows split by p (a stack of sets).
+    carry: Vec<u64>,
+    classes: Vec<u64>,
     /// The walk's stack.
     frames: Vec<walk::Frame>,
     /// The distinct features on the path, and each feature's position there.
@@ -136,12 +139,12 @@ impl InterventionalForest {
             )));
         }
         let stride = builder.max_unique + 1;
-        let words = n_rows.div_ceil(64);
+        let words = walk::padded_words(n_rows);
         let mut steps = builder.steps;
         let routes = routes(&mut steps, background, n_features, words);
-        let mut all_rows = vec![u64::MAX; words];
-        if !n_rows.is_multiple_of(64) {
-            all_rows[words - 1] = (1 << (n_rows % 64)) - 1;
+        let mut all_rows = vec![0; words];
+        for r in 0..n_rows {
+            all_rows[r / 64] |= 1 << (r % 64);
         }
         let mut forest = InterventionalForest {
             steps,
@@ -193,6 +196,8 @@ impl InterventionalForest {
             counters: vec![0; levels * self.planes * words],
             fails: vec![0; self.stride * words],
             saved: vec![0; levels * words],
+            carry: vec![0; words],
+            classes: vec![0; (self.planes + 2) * words],
             frames: vec![walk::Frame::default(); levels],
             on_path: Vec::with_capacity(self.stride),
             position: vec![walk::NOT_ON_PATH; self.n_features],

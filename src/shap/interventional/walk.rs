@@ -18,8 +18,26 @@ use crate::shap::isa::Isa;
 
 /// Adds the unscaled SHAP values of `x` (sums over trees and background rows) into `s.phi`.
 pub(super) fn trees(forest: &InterventionalForest, x: &[f64], s: &mut InterventionalScratch) {
-    let mut walk = Walk { forest, x, s };
-    match forest.isa {
+    // Row sets of a few words get their length compiled in (loops unrolled into vector
+    // operations); `words` is padded to one of these (see `padded_words`).
+    match forest.words {
+        1 => on_isa(Walk { forest, x, s, width: Fixed::<1> }),
+        2 => on_isa(Walk { forest, x, s, width: Fixed::<2> }),
+        4 => on_isa(Walk { forest, x, s, width: Fixed::<4> }),
+        8 => on_isa(Walk { forest, x, s, width: Fixed::<8> }),
+        16 => on_isa(Walk { forest, x, s, width: Fixed::<16> }),
+        words => on_isa(Walk { forest, x, s, width: Any(words) }),
+    }
+}
+
+/// The words a row set of `rows` rows takes: 1, 2, 4, 8, 16 (compiled-in widths) or more.
+pub(super) fn padded_words(rows: usize) -> usize {
+    let words = rows.div_ceil(64).max(1);
+    if words <= 16 { words.next_power_of_two() } else { words }
+}
+
+fn on_isa<N: Width>(mut walk: Walk<'_, N>) {
+    match walk.forest.isa {
         Isa::Baseline => walk.all(),
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Isa::Avx` and `Isa::Avx512` are only chosen (by `Isa::detect`, or a test
@@ -27,6 +45,31 @@ pub(super) fn trees(forest: &InterventionalForest, x: &[f64], s: &mut Interventi
         Isa::Avx => unsafe { walk.all_avx2() },
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => unsafe { walk.all_avx512() },
+    }
+}
+
+/// The words in a row set: a compile-time constant, or any count.
+trait Width: Copy {
+    fn words(self) -> usize;
+}
+
+#[derive(Clone, Copy)]
+struct Fixed<const W: usize>;
+
+impl<const W: usize> Width for Fixed<W> {
+    #[inline(always)]
+    fn words(self) -> usize {
+        W
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Any(usize);
+
+impl Width for Any {
+    #[inline(always)]
+    fn words(self) -> usize {
+        self.0
     }
 }
 
@@ -44,13 +87,14 @@ pub(super) struct Frame {
     child_x_fails: [u64; 2],
 }
 
-struct Walk<'a> {
+struct Walk<'a, N: Width> {
     forest: &'a InterventionalForest,
     x: &'a [f64],
     s: &'a mut InterventionalScratch,
+    width: N,
 }
 
-impl Walk<'_> {
+impl<N: Width> Walk<'_, N> {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,popcnt,bmi1")]
     fn all_avx2(&mut self) {
@@ -78,7 +122,7 @@ impl Walk<'_> {
     /// Walks the tree rooted at internal node `root`: every row alive at depth 0, p = 0.
     #[inline(always)]
     fn tree(&mut self, root: usize) {
-        let words = self.forest.words;
+        let words = self.width.words();
         let planes = self.forest.planes;
         self.s.alive[..words].copy_from_slice(&self.forest.all_rows);
         self.s.counters[..planes * words].fill(0);
@@ -121,7 +165,7 @@ impl Walk<'_> {
     /// puts its feature on the path, keeps the rows failing it so far, and notes x's side.
     #[inline(always)]
     fn enter(&mut self, d: usize, node: usize, x_fails: u64) {
-        let words = self.forest.words;
+        let words = self.width.words();
         let step = self.forest.steps[node];
         let j = step.feature as usize;
         let s = &mut *self.s;
@@ -148,7 +192,7 @@ impl Walk<'_> {
     #[inline(always)]
     fn edge(&mut self, d: usize, frame: &Frame, side: usize, route: usize) -> bool {
         let forest = self.forest;
-        let (words, planes) = (forest.words, forest.planes);
+        let (words, planes) = (self.width.words(), forest.planes);
         let route = &forest.routes[route * words..][..words];
         // Rows taking the other edge fail the feature below this one: all ones flip to left.
         let flip = if side == 0 { u64::MAX } else { 0 };
@@ -158,6 +202,7 @@ impl Walk<'_> {
         let saved = &s.saved[d * words..][..words];
         let fails = &mut s.fails[position * words..][..words];
         let (alive, child_alive) = s.alive[d * words..][..2 * words].split_at_mut(words);
+        let (alive, child_alive) = (&alive[..words], &mut child_alive[..words]);
         let (counters, child_counters) =
             s.counters[d * planes * words..][..2 * planes * words].split_at_mut(planes * words);
         let mut any = 0;
@@ -175,15 +220,18 @@ impl Walk<'_> {
         } else {
             // x takes this edge: every alive row lives; those newly failing count one more.
             child_alive.copy_from_slice(alive);
+            let carry = &mut s.carry[..words];
             for w in 0..words {
                 let off = route[w] ^ flip;
                 fails[w] = saved[w] | off;
-                let mut carry = off & !saved[w] & alive[w];
+                carry[w] = off & !saved[w] & alive[w];
                 any |= alive[w];
-                for q in 0..planes {
-                    let plane = counters[q * words + w];
-                    child_counters[q * words + w] = plane ^ carry;
-                    carry &= plane;
+            }
+            for (plane, child) in counters.chunks_exact(words).zip(child_counters.chunks_exact_mut(words)) {
+                let (plane, child) = (&plane[..words], &mut child[..words]);
+                for w in 0..words {
+                    child[w] = plane[w] ^ carry[w];
+                    carry[w] &= plane[w];
                 }
             }
         }
@@ -198,7 +246,7 @@ impl Walk<'_> {
     #[inline(always)]
     fn leaf(&mut self, d: usize, x_fails: u64, value: f64) {
         let forest = self.forest;
-        let (words, planes) = (forest.words, forest.planes);
+        let (words, planes) = (self.width.words(), forest.planes);
         let w_stride = forest.stride;
         let s = &mut *self.s;
         let alive = &s.alive[d * words..][..words];
@@ -218,40 +266,60 @@ impl Walk<'_> {
             }
             failing |= u64::from(any != 0) << k;
         }
+        // Split the alive rows by their counters' planes, high to low, depth first; each
+        // nonempty class of rows with the same p is counted whole.
+        let stack = &mut s.classes;
+        stack[..words].copy_from_slice(alive);
+        let mut tags = [(0usize, 0usize); 2 * MAX_PLANES + 2];
+        tags[0] = (0, planes);
+        let mut len = 1;
         let mut top = 0;
-        for w in 0..words {
-            if alive[w] == 0 {
+        while len > 0 {
+            len -= 1;
+            let (p, q) = tags[len];
+            if q > 0 {
+                let plane = &counters[(q - 1) * words..][..words];
+                let (rest, above) = stack[len * words..].split_at_mut(words);
+                let (rows, ones) = (&mut rest[..words], &mut above[..words]);
+                let (mut any_ones, mut any_zeros) = (0, 0);
+                for w in 0..words {
+                    ones[w] = rows[w] & plane[w];
+                    rows[w] &= !plane[w];
+                    any_ones |= ones[w];
+                    any_zeros |= rows[w];
+                }
+                // Zeros stay in place; ones go above them, or down into the place.
+                if any_zeros != 0 {
+                    tags[len] = (p, q - 1);
+                    len += 1;
+                }
+                if any_ones != 0 {
+                    if any_zeros == 0 {
+                        let (rows, ones) = stack[len * words..].split_at_mut(words);
+                        rows[..words].copy_from_slice(&ones[..words]);
+                    }
+                    tags[len] = (p | 1 << (q - 1), q - 1);
+                    len += 1;
+                }
                 continue;
             }
-            // Split the word's alive rows by their counter's planes, high to low; each nonempty
-            // class of rows with the same p is counted whole.
-            let mut stack = [(0u64, 0usize, 0usize); 2 * MAX_PLANES + 2];
-            stack[0] = (alive[w], 0, planes);
-            let mut len = 1;
-            while len > 0 {
-                len -= 1;
-                let (rows, p, q) = stack[len];
-                if q > 0 {
-                    let plane = counters[(q - 1) * words + w];
-                    let (ones, zeros) = (rows & plane, rows & !plane);
-                    if zeros != 0 {
-                        stack[len] = (zeros, p, q - 1);
-                        len += 1;
-                    }
-                    if ones != 0 {
-                        stack[len] = (ones, p | 1 << (q - 1), q - 1);
-                        len += 1;
-                    }
-                    continue;
+            let rows = &stack[len * words..][..words];
+            top = top.max(p);
+            let mut n = 0;
+            for w in 0..words {
+                n += rows[w].count_ones();
+            }
+            s.count[p] += n;
+            let mut m = failing;
+            while m != 0 {
+                let k = m.trailing_zeros() as usize;
+                m &= m - 1;
+                let fails = &s.fails[k * words..][..words];
+                let mut n = 0;
+                for w in 0..words {
+                    n += (fails[w] & rows[w]).count_ones();
                 }
-                top = top.max(p);
-                s.count[p] += rows.count_ones();
-                let mut m = failing;
-                while m != 0 {
-                    let k = m.trailing_zeros() as usize;
-                    m &= m - 1;
-                    s.credit_count[k * w_stride + p] += (s.fails[k * words + w] & rows).count_ones();
-                }
+                s.credit_count[k * w_stride + p] += n;
             }
         }
         let n_b = x_fails.count_ones() as usize;
