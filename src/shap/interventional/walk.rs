@@ -48,6 +48,45 @@ fn on_isa<N: Width>(mut walk: Walk<'_, N>) {
     }
 }
 
+/// Row set `i` of `v`, sets of `words` words.
+///
+/// SAFETY (of every use here): the walk runs on a scratch `fit_scratch` sized for its forest,
+/// so depth-indexed sets exist for depths 0..=depth + 1, position-indexed ones for every path
+/// position (< `stride`), counters for `planes` planes, and `routes` holds every internal
+/// node's set; the walk only asks for those.
+#[inline(always)]
+unsafe fn set(v: &[u64], i: usize, words: usize) -> &[u64] {
+    debug_assert!((i + 1) * words <= v.len());
+    // A slice of exactly `words` words, so a compiled-in width unrolls the loops over it.
+    unsafe { std::slice::from_raw_parts(v.as_ptr().add(i * words), words) }
+}
+
+/// `set`, writable.
+#[inline(always)]
+unsafe fn set_mut(v: &mut [u64], i: usize, words: usize) -> &mut [u64] {
+    debug_assert!((i + 1) * words <= v.len());
+    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().add(i * words), words) }
+}
+
+/// Sets `i` and `i + 1` of `v`, the second writable.
+#[inline(always)]
+unsafe fn pair_mut(v: &mut [u64], i: usize, words: usize) -> (&[u64], &mut [u64]) {
+    debug_assert!((i + 2) * words <= v.len());
+    let base = unsafe { v.as_mut_ptr().add(i * words) };
+    unsafe { (std::slice::from_raw_parts(base, words), std::slice::from_raw_parts_mut(base.add(words), words)) }
+}
+
+/// Sets `i` and `i + 1` of `v`, both writable.
+#[inline(always)]
+unsafe fn pair_mut_both(v: &mut [u64], i: usize, words: usize) -> (&mut [u64], &mut [u64]) {
+    debug_assert!((i + 2) * words <= v.len());
+    let base = unsafe { v.as_mut_ptr().add(i * words) };
+    unsafe { (std::slice::from_raw_parts_mut(base, words), std::slice::from_raw_parts_mut(base.add(words), words)) }
+}
+
+/// Most counter planes (p ≤ 64 needs 7), bounding the leaf's split stack.
+const MAX_PLANES: usize = 7;
+
 /// The words in a row set: a compile-time constant, or any count.
 trait Width: Copy {
     fn words(self) -> usize;
@@ -148,8 +187,8 @@ impl<N: Width> Walk<'_, N> {
                 continue;
             }
             let position = frame.position as usize;
-            let (fails, saved) = (&mut self.s.fails, &self.s.saved);
-            fails[position * words..][..words].copy_from_slice(&saved[d * words..][..words]);
+            // SAFETY: see `set`.
+            unsafe { set_mut(&mut self.s.fails, position, words).copy_from_slice(set(&self.s.saved, d, words)) };
             if frame.pushed {
                 let j = self.s.on_path.pop().unwrap_or_default();
                 self.s.position[j as usize] = NOT_ON_PATH;
@@ -175,11 +214,12 @@ impl<N: Width> Walk<'_, N> {
             s.on_path.push(j as u32);
         }
         let position = s.position[j] as usize;
-        let fails = &mut s.fails[position * words..][..words];
+        // SAFETY: see `set`.
+        let (fails, saved) = unsafe { (set_mut(&mut s.fails, position, words), set_mut(&mut s.saved, d, words)) };
         if pushed {
             fails.fill(0);
         }
-        s.saved[d * words..][..words].copy_from_slice(fails);
+        saved.copy_from_slice(fails);
         let bit = 1u64 << position;
         let x_left = step.goes_left(self.x[j]);
         let child_x_fails = [x_fails | if x_left { 0 } else { bit }, x_fails | if x_left { bit } else { 0 }];
@@ -193,18 +233,22 @@ impl<N: Width> Walk<'_, N> {
     fn edge(&mut self, d: usize, frame: &Frame, side: usize, route: usize) -> bool {
         let forest = self.forest;
         let (words, planes) = (self.width.words(), forest.planes);
-        let route = &forest.routes[route * words..][..words];
         // Rows taking the other edge fail the feature below this one: all ones flip to left.
         let flip = if side == 0 { u64::MAX } else { 0 };
         let position = frame.position as usize;
         let dies = frame.child_x_fails[side] >> position & 1 != 0;
         let s = &mut *self.s;
-        let saved = &s.saved[d * words..][..words];
-        let fails = &mut s.fails[position * words..][..words];
-        let (alive, child_alive) = s.alive[d * words..][..2 * words].split_at_mut(words);
-        let (alive, child_alive) = (&alive[..words], &mut child_alive[..words]);
-        let (counters, child_counters) =
-            s.counters[d * planes * words..][..2 * planes * words].split_at_mut(planes * words);
+        // SAFETY: see `set`.
+        let (route, saved, fails, (alive, child_alive), (counters, child_counters), carry) = unsafe {
+            (
+                set(&forest.routes, route, words),
+                set(&s.saved, d, words),
+                set_mut(&mut s.fails, position, words),
+                pair_mut(&mut s.alive, d, words),
+                pair_mut(&mut s.counters, d, planes * words),
+                set_mut(&mut s.carry, 0, words),
+            )
+        };
         let mut any = 0;
         if dies {
             // x fails the feature below: only rows passing it live, and their p is unchanged.
@@ -220,15 +264,15 @@ impl<N: Width> Walk<'_, N> {
         } else {
             // x takes this edge: every alive row lives; those newly failing count one more.
             child_alive.copy_from_slice(alive);
-            let carry = &mut s.carry[..words];
             for w in 0..words {
                 let off = route[w] ^ flip;
                 fails[w] = saved[w] | off;
                 carry[w] = off & !saved[w] & alive[w];
                 any |= alive[w];
             }
-            for (plane, child) in counters.chunks_exact(words).zip(child_counters.chunks_exact_mut(words)) {
-                let (plane, child) = (&plane[..words], &mut child[..words]);
+            for q in 0..planes {
+                // SAFETY: see `set`.
+                let (plane, child) = unsafe { (set(counters, q, words), set_mut(child_counters, q, words)) };
                 for w in 0..words {
                     child[w] = plane[w] ^ carry[w];
                     carry[w] &= plane[w];
@@ -249,8 +293,8 @@ impl<N: Width> Walk<'_, N> {
         let (words, planes) = (self.width.words(), forest.planes);
         let w_stride = forest.stride;
         let s = &mut *self.s;
-        let alive = &s.alive[d * words..][..words];
-        let counters = &s.counters[d * planes * words..][..planes * words];
+        // SAFETY: see `set`.
+        let (alive, counters) = unsafe { (set(&s.alive, d, words), set(&s.counters, d, planes * words)) };
         let n_path = s.on_path.len();
         let passed = if n_path >= 64 { u64::MAX } else { (1u64 << n_path) - 1 } & !x_fails;
         // The positions some alive row fails (only positions x passes can be).
@@ -259,7 +303,8 @@ impl<N: Width> Walk<'_, N> {
         while a != 0 {
             let k = a.trailing_zeros() as usize;
             a &= a - 1;
-            let rows = &s.fails[k * words..][..words];
+            // SAFETY: see `set`.
+            let rows = unsafe { set(&s.fails, k, words) };
             let mut any = 0;
             for w in 0..words {
                 any |= rows[w] & alive[w];
@@ -269,8 +314,9 @@ impl<N: Width> Walk<'_, N> {
         // Split the alive rows by their counters' planes, high to low, depth first; each
         // nonempty class of rows with the same p is counted whole.
         let stack = &mut s.classes;
-        stack[..words].copy_from_slice(alive);
-        let mut tags = [(0usize, 0usize); 2 * MAX_PLANES + 2];
+        // SAFETY: see `set`; `classes` holds planes + 2 sets.
+        unsafe { set_mut(stack, 0, words) }.copy_from_slice(alive);
+        let mut tags = [(0usize, 0usize); MAX_PLANES + 2];
         tags[0] = (0, planes);
         let mut len = 1;
         let mut top = 0;
@@ -278,9 +324,9 @@ impl<N: Width> Walk<'_, N> {
             len -= 1;
             let (p, q) = tags[len];
             if q > 0 {
-                let plane = &counters[(q - 1) * words..][..words];
-                let (rest, above) = stack[len * words..].split_at_mut(words);
-                let (rows, ones) = (&mut rest[..words], &mut above[..words]);
+                // SAFETY: see `set`.
+                let (plane, (rows, ones)) =
+                    unsafe { (set(counters, q - 1, words), pair_mut_both(stack, len, words)) };
                 let (mut any_ones, mut any_zeros) = (0, 0);
                 for w in 0..words {
                     ones[w] = rows[w] & plane[w];
@@ -292,18 +338,17 @@ impl<N: Width> Walk<'_, N> {
                 if any_zeros != 0 {
                     tags[len] = (p, q - 1);
                     len += 1;
+                } else if any_ones != 0 {
+                    rows.copy_from_slice(ones);
                 }
                 if any_ones != 0 {
-                    if any_zeros == 0 {
-                        let (rows, ones) = stack[len * words..].split_at_mut(words);
-                        rows[..words].copy_from_slice(&ones[..words]);
-                    }
                     tags[len] = (p | 1 << (q - 1), q - 1);
                     len += 1;
                 }
                 continue;
             }
-            let rows = &stack[len * words..][..words];
+            // SAFETY: see `set`.
+            let rows = unsafe { set(stack, len, words) };
             top = top.max(p);
             let mut n = 0;
             for w in 0..words {
@@ -314,7 +359,8 @@ impl<N: Width> Walk<'_, N> {
             while m != 0 {
                 let k = m.trailing_zeros() as usize;
                 m &= m - 1;
-                let fails = &s.fails[k * words..][..words];
+                // SAFETY: see `set`.
+                let fails = unsafe { set(&s.fails, k, words) };
                 let mut n = 0;
                 for w in 0..words {
                     n += (fails[w] & rows[w]).count_ones();
@@ -349,9 +395,6 @@ impl<N: Width> Walk<'_, N> {
         }
     }
 }
-
-/// Most counter planes (p ≤ 64 needs 7), bounding the leaf's split stack.
-const MAX_PLANES: usize = 7;
 
 /// `position` of a feature not on the current path.
 pub(super) const NOT_ON_PATH: u8 = u8::MAX;
