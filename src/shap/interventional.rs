@@ -89,17 +89,15 @@ pub(crate) struct InterventionalScratch {
     fails: Vec<u64>,
     /// Per depth: the node's feature's failing rows before its edges.
     saved: Vec<u64>,
-    /// An edge's carries into the counters; a leaf's rows split by p (a stack of sets).
-    carry: Vec<u64>,
+    /// A leaf's rows split by p (a stack of sets).
     classes: Vec<u64>,
     /// The walk's stack.
     frames: Vec<walk::Frame>,
     /// The distinct features on the path, and each feature's position there.
     on_path: Vec<u32>,
     position: Vec<u8>,
-    /// Per leaf: rows counted by p, and by (path position, p).
-    count: Vec<u32>,
-    credit_count: Vec<u32>,
+    /// Per leaf and path position: the credit sum.
+    credit: Vec<f64>,
     /// The (unscaled) sums of the SHAP values.
     phi: Vec<f64>,
 }
@@ -187,7 +185,7 @@ impl InterventionalForest {
         if s.alive.len() == levels * words
             && s.counters.len() == levels * self.planes * words
             && s.position.len() == self.n_features
-            && s.count.len() == self.stride
+            && s.credit.len() == self.stride
         {
             return;
         }
@@ -196,13 +194,11 @@ impl InterventionalForest {
             counters: vec![0; levels * self.planes * words],
             fails: vec![0; self.stride * words],
             saved: vec![0; levels * words],
-            carry: vec![0; words],
             classes: vec![0; (self.planes + 2) * words],
             frames: vec![walk::Frame::default(); levels],
             on_path: Vec::with_capacity(self.stride),
             position: vec![walk::NOT_ON_PATH; self.n_features],
-            count: vec![0; self.stride],
-            credit_count: vec![0; self.stride * self.stride],
+            credit: vec![0.0; self.stride],
             phi: vec![0.0; self.n_features],
         };
     }

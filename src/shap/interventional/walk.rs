@@ -10,7 +10,7 @@
 //! explicit stack of frames (not a recursion) so that one `#[inline(always)]` body is compiled
 //! for every instruction set the CPU may offer.
 
-// The count tables are indexed by p and by path position in step; that is the point.
+// The row sets are indexed word by word in step; that is the point.
 #![allow(clippy::needless_range_loop)]
 
 use super::{InterventionalForest, InterventionalScratch, LEAF};
@@ -239,14 +239,13 @@ impl<N: Width> Walk<'_, N> {
         let dies = frame.child_x_fails[side] >> position & 1 != 0;
         let s = &mut *self.s;
         // SAFETY: see `set`.
-        let (route, saved, fails, (alive, child_alive), (counters, child_counters), carry) = unsafe {
+        let (route, saved, fails, (alive, child_alive), (counters, child_counters)) = unsafe {
             (
                 set(&forest.routes, route, words),
                 set(&s.saved, d, words),
                 set_mut(&mut s.fails, position, words),
                 pair_mut(&mut s.alive, d, words),
                 pair_mut(&mut s.counters, d, planes * words),
-                set_mut(&mut s.carry, 0, words),
             )
         };
         let mut any = 0;
@@ -264,18 +263,24 @@ impl<N: Width> Walk<'_, N> {
         } else {
             // x takes this edge: every alive row lives; those newly failing count one more.
             child_alive.copy_from_slice(alive);
-            for w in 0..words {
-                let off = route[w] ^ flip;
-                fails[w] = saved[w] | off;
-                carry[w] = off & !saved[w] & alive[w];
-                any |= alive[w];
-            }
-            for q in 0..planes {
-                // SAFETY: see `set`.
-                let (plane, child) = unsafe { (set(counters, q, words), set_mut(child_counters, q, words)) };
-                for w in 0..words {
-                    child[w] = plane[w] ^ carry[w];
-                    carry[w] &= plane[w];
+            // In chunks of 16 words, the carries in registers (one chunk for a compiled-in width).
+            for start in (0..words).step_by(16) {
+                let n = (words - start).min(16);
+                let mut carry = [0u64; 16];
+                for w in 0..n {
+                    let (at, off) = (start + w, route[start + w] ^ flip);
+                    fails[at] = saved[at] | off;
+                    carry[w] = off & !saved[at] & alive[at];
+                    any |= alive[at];
+                }
+                for q in 0..planes {
+                    // SAFETY: see `set`.
+                    let (plane, child) = unsafe { (set(counters, q, words), set_mut(child_counters, q, words)) };
+                    let (plane, child) = (&plane[start..][..n], &mut child[start..][..n]);
+                    for w in 0..n {
+                        child[w] = plane[w] ^ carry[w];
+                        carry[w] &= plane[w];
+                    }
                 }
             }
         }
@@ -287,11 +292,16 @@ impl<N: Width> Walk<'_, N> {
     /// whose failing rows hold it (M ⊆ A). Books value · W(p − 1, n_b) to each feature of M, per
     /// row, and −value · W(p, n_b − 1) to each feature of B, per row, from integer counts
     /// (popcounts of the rows of each p, and of those among them failing each feature).
+    ///
+    /// The sums run over p ascending and skip the p no row has: the row-list walk added
+    /// 0 · W = +0.0 there, an exact identity on these sums of non-negative terms (they start at
+    /// +0.0), so the bits are the same.
     #[inline(always)]
     fn leaf(&mut self, d: usize, x_fails: u64, value: f64) {
         let forest = self.forest;
         let (words, planes) = (self.width.words(), forest.planes);
         let w_stride = forest.stride;
+        let n_b = x_fails.count_ones() as usize;
         let s = &mut *self.s;
         // SAFETY: see `set`.
         let (alive, counters) = unsafe { (set(&s.alive, d, words), set(&s.counters, d, planes * words)) };
@@ -311,50 +321,61 @@ impl<N: Width> Walk<'_, N> {
             }
             failing |= u64::from(any != 0) << k;
         }
-        // Split the alive rows by their counters' planes, high to low, depth first; each
-        // nonempty class of rows with the same p is counted whole.
+        let mut m = failing;
+        while m != 0 {
+            s.credit[m.trailing_zeros() as usize] = 0.0;
+            m &= m - 1;
+        }
+        // Split the alive rows by their counters' planes, high to low, depth first with the
+        // zeros first: the classes of rows with the same p come out in ascending p.
         let stack = &mut s.classes;
         // SAFETY: see `set`; `classes` holds planes + 2 sets.
         unsafe { set_mut(stack, 0, words) }.copy_from_slice(alive);
         let mut tags = [(0usize, 0usize); MAX_PLANES + 2];
         tags[0] = (0, planes);
         let mut len = 1;
-        let mut top = 0;
+        let mut debit = 0.0;
         while len > 0 {
             len -= 1;
-            let (p, q) = tags[len];
+            // SAFETY: len < planes + 2 ≤ MAX_PLANES + 2.
+            let (p, q) = *unsafe { tags.get_unchecked(len) };
             if q > 0 {
+                // The ones stay in place, the zeros go above them (popped first).
                 // SAFETY: see `set`.
-                let (plane, (rows, ones)) =
+                let (plane, (rows, zeros)) =
                     unsafe { (set(counters, q - 1, words), pair_mut_both(stack, len, words)) };
                 let (mut any_ones, mut any_zeros) = (0, 0);
                 for w in 0..words {
-                    ones[w] = rows[w] & plane[w];
-                    rows[w] &= !plane[w];
-                    any_ones |= ones[w];
-                    any_zeros |= rows[w];
-                }
-                // Zeros stay in place; ones go above them, or down into the place.
-                if any_zeros != 0 {
-                    tags[len] = (p, q - 1);
-                    len += 1;
-                } else if any_ones != 0 {
-                    rows.copy_from_slice(ones);
+                    zeros[w] = rows[w] & !plane[w];
+                    rows[w] &= plane[w];
+                    any_ones |= rows[w];
+                    any_zeros |= zeros[w];
                 }
                 if any_ones != 0 {
                     tags[len] = (p | 1 << (q - 1), q - 1);
+                    len += 1;
+                } else if any_zeros != 0 {
+                    rows.copy_from_slice(zeros);
+                }
+                if any_zeros != 0 {
+                    tags[len] = (p, q - 1);
                     len += 1;
                 }
                 continue;
             }
             // SAFETY: see `set`.
             let rows = unsafe { set(stack, len, words) };
-            top = top.max(p);
-            let mut n = 0;
-            for w in 0..words {
-                n += rows[w].count_ones();
+            if n_b > 0 {
+                let mut n = 0;
+                for w in 0..words {
+                    n += rows[w].count_ones();
+                }
+                debit += f64::from(n) * forest.weights[p * w_stride + n_b - 1];
             }
-            s.count[p] += n;
+            if p == 0 {
+                continue;
+            }
+            let weight = forest.weights[(p - 1) * w_stride + n_b];
             let mut m = failing;
             while m != 0 {
                 let k = m.trailing_zeros() as usize;
@@ -365,33 +386,21 @@ impl<N: Width> Walk<'_, N> {
                 for w in 0..words {
                     n += (fails[w] & rows[w]).count_ones();
                 }
-                s.credit_count[k * w_stride + p] += n;
+                // Branch-free: with n = 0 this adds +0.0 to a sum ≥ +0.0, which changes no bit.
+                s.credit[k] += f64::from(n) * weight;
             }
         }
-        let n_b = x_fails.count_ones() as usize;
-        let weight = |p: usize, n: usize| forest.weights[p * w_stride + n];
         if n_b > 0 {
-            let mut debit = 0.0;
-            for p in 0..=top {
-                debit += f64::from(s.count[p]) * weight(p, n_b - 1);
-            }
             let mut b = x_fails;
             while b != 0 {
                 s.phi[s.on_path[b.trailing_zeros() as usize] as usize] -= value * debit;
                 b &= b - 1;
             }
         }
-        s.count[..=top].fill(0);
         while failing != 0 {
             let k = failing.trailing_zeros() as usize;
             failing &= failing - 1;
-            let counts = &mut s.credit_count[k * w_stride..][..=top];
-            let mut credit = 0.0;
-            for p in 1..=top {
-                credit += f64::from(counts[p]) * weight(p - 1, n_b);
-            }
-            counts.fill(0);
-            s.phi[s.on_path[k] as usize] += value * credit;
+            s.phi[s.on_path[k] as usize] += value * s.credit[k];
         }
     }
 }
