@@ -307,8 +307,11 @@ impl<N: Width> Walk<'_, N> {
         let (alive, counters) = unsafe { (set(&s.alive, d, words), set(&s.counters, d, planes * words)) };
         let n_path = s.on_path.len();
         let passed = if n_path >= 64 { u64::MAX } else { (1u64 << n_path) - 1 } & !x_fails;
-        // The positions some alive row fails (only positions x passes can be).
+        // The positions some alive row fails (only positions x passes can be), as a mask and
+        // as a list (walked once per class below).
         let mut failing = 0u64;
+        let mut listed = [0u8; 64];
+        let mut n_failing = 0;
         let mut a = passed;
         while a != 0 {
             let k = a.trailing_zeros() as usize;
@@ -319,12 +322,25 @@ impl<N: Width> Walk<'_, N> {
             for w in 0..words {
                 any |= rows[w] & alive[w];
             }
-            failing |= u64::from(any != 0) << k;
+            let fails = any != 0;
+            failing |= u64::from(fails) << k;
+            listed[n_failing] = k as u8;
+            n_failing += usize::from(fails);
+            s.credit[k] = 0.0;
         }
-        let mut m = failing;
-        while m != 0 {
-            s.credit[m.trailing_zeros() as usize] = 0.0;
-            m &= m - 1;
+        // Planes above the alive rows' highest p bit split nothing.
+        let mut planes = planes;
+        while planes > 0 {
+            // SAFETY: see `set`.
+            let plane = unsafe { set(counters, planes - 1, words) };
+            let mut any = 0;
+            for w in 0..words {
+                any |= plane[w] & alive[w];
+            }
+            if any != 0 {
+                break;
+            }
+            planes -= 1;
         }
         // Split the alive rows by their counters' planes, high to low, depth first with the
         // zeros first: the classes of rows with the same p come out in ascending p.
@@ -376,10 +392,8 @@ impl<N: Width> Walk<'_, N> {
                 continue;
             }
             let weight = forest.weights[(p - 1) * w_stride + n_b];
-            let mut m = failing;
-            while m != 0 {
-                let k = m.trailing_zeros() as usize;
-                m &= m - 1;
+            for &k in &listed[..n_failing] {
+                let k = k as usize;
                 // SAFETY: see `set`.
                 let fails = unsafe { set(&s.fails, k, words) };
                 let mut n = 0;
