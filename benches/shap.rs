@@ -330,9 +330,8 @@ fn interventional(forest: &Forest, rows: &[f64], background: &[f64], peer: Optio
         .collect();
     let mut first = None;
     for (size, count, rps, cpu_rps, load, build_ms) in interventional {
-        let peer_at = |k: usize| {
-            peer.and_then(|p| p[format!("interventional_{size}")][k].as_f64()).unwrap_or(f64::NAN)
-        };
+        let peer_at =
+            |k: usize| peer.and_then(|p| p[format!("interventional_{size}")][k].as_f64()).unwrap_or(f64::NAN);
         let (base_size, base_cpu_rps) = *first.get_or_insert((size, cpu_rps));
         let vs = match peer {
             Some(_) => format!(

@@ -236,13 +236,26 @@ impl InterventionalForest {
 /// Sets each internal step's `route` and returns the background's routing at every internal
 /// node, `words` words a node (see `InterventionalForest::routes`).
 fn routes(steps: &mut [Step], background: &[f64], n_features: usize, words: usize) -> Vec<u64> {
+    // Column by column, so a node reads its feature's values in a row.
+    let n_rows = background.len() / n_features;
+    let mut columns = vec![0.0; background.len()];
+    for (r, z) in background.chunks_exact(n_features).enumerate() {
+        for (j, &v) in z.iter().enumerate() {
+            columns[j * n_rows + r] = v;
+        }
+    }
     let internal = steps.iter().filter(|s| s.right != LEAF).count();
     let mut routes = vec![0u64; internal * words];
     let internal_steps = steps.iter_mut().filter(|s| s.right != LEAF);
     for (i, (step, route)) in internal_steps.zip(routes.chunks_exact_mut(words)).enumerate() {
         step.route = i as u32;
-        for (r, z) in background.chunks_exact(n_features).enumerate() {
-            route[r / 64] |= u64::from(step.goes_left(z[step.feature as usize])) << (r % 64);
+        let column = &columns[step.feature as usize * n_rows..][..n_rows];
+        for (word, values) in route.iter_mut().zip(column.chunks(64)) {
+            let mut bits = 0;
+            for (b, &v) in values.iter().enumerate() {
+                bits |= u64::from(step.goes_left(v)) << b;
+            }
+            *word = bits;
         }
     }
     routes
@@ -279,7 +292,13 @@ impl Builder {
         let node = &tree.nodes[i];
         let at = self.steps.len();
         if node.is_leaf() {
-            self.steps.push(Step { threshold: node.value, feature: 0, right: LEAF, route: 0, nan_left: false });
+            self.steps.push(Step {
+                threshold: node.value,
+                feature: 0,
+                right: LEAF,
+                route: 0,
+                nan_left: false,
+            });
             self.max_unique = self.max_unique.max(self.on_path.iter().filter(|&&b| b).count());
             return Ok(());
         }

@@ -254,7 +254,11 @@ mod tests {
     /// Grid values, a missing one (NaN) one time in eight.
     fn rows(rng: &mut ChaCha8Rng, m: usize, n: usize) -> Vec<f64> {
         (0..n * m)
-            .map(|_| if rng.random_range(0..8) == 0 { f64::NAN } else { rng.random_range(0..17) as f64 * 0.25 })
+            .map(
+                |_| {
+                    if rng.random_range(0..8) == 0 { f64::NAN } else { rng.random_range(0..17) as f64 * 0.25 }
+                },
+            )
             .collect()
     }
 
@@ -265,7 +269,8 @@ mod tests {
     /// (seed, features, trees, depth, background rows)
     fn check(seed: u64, m: usize, n_trees: usize, depth: usize, n_rows: usize) {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let forest = Forest { n_features: m, trees: (0..n_trees).map(|_| tree(&mut rng, m, depth, 0.9)).collect() };
+        let forest =
+            Forest { n_features: m, trees: (0..n_trees).map(|_| tree(&mut rng, m, depth, 0.9)).collect() };
         let background = rows(&mut rng, m, n_rows);
         let plain = with_isa(&InterventionalForest::new(&forest, &background).unwrap(), Isa::Baseline);
         for x in rows(&mut rng, m, 6).chunks(m) {

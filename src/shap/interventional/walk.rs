@@ -73,7 +73,9 @@ unsafe fn set_mut(v: &mut [u64], i: usize, words: usize) -> &mut [u64] {
 unsafe fn pair_mut(v: &mut [u64], i: usize, words: usize) -> (&[u64], &mut [u64]) {
     debug_assert!((i + 2) * words <= v.len());
     let base = unsafe { v.as_mut_ptr().add(i * words) };
-    unsafe { (std::slice::from_raw_parts(base, words), std::slice::from_raw_parts_mut(base.add(words), words)) }
+    unsafe {
+        (std::slice::from_raw_parts(base, words), std::slice::from_raw_parts_mut(base.add(words), words))
+    }
 }
 
 /// Sets `i` and `i + 1` of `v`, both writable.
@@ -81,7 +83,9 @@ unsafe fn pair_mut(v: &mut [u64], i: usize, words: usize) -> (&[u64], &mut [u64]
 unsafe fn pair_mut_both(v: &mut [u64], i: usize, words: usize) -> (&mut [u64], &mut [u64]) {
     debug_assert!((i + 2) * words <= v.len());
     let base = unsafe { v.as_mut_ptr().add(i * words) };
-    unsafe { (std::slice::from_raw_parts_mut(base, words), std::slice::from_raw_parts_mut(base.add(words), words)) }
+    unsafe {
+        (std::slice::from_raw_parts_mut(base, words), std::slice::from_raw_parts_mut(base.add(words), words))
+    }
 }
 
 /// Most counter planes (p ≤ 64 needs 7), bounding the leaf's split stack.
@@ -188,7 +192,9 @@ impl<N: Width> Walk<'_, N> {
             }
             let position = frame.position as usize;
             // SAFETY: see `set`.
-            unsafe { set_mut(&mut self.s.fails, position, words).copy_from_slice(set(&self.s.saved, d, words)) };
+            unsafe {
+                set_mut(&mut self.s.fails, position, words).copy_from_slice(set(&self.s.saved, d, words))
+            };
             if frame.pushed {
                 let j = self.s.on_path.pop().unwrap_or_default();
                 self.s.position[j as usize] = NOT_ON_PATH;
@@ -215,7 +221,8 @@ impl<N: Width> Walk<'_, N> {
         }
         let position = s.position[j] as usize;
         // SAFETY: see `set`.
-        let (fails, saved) = unsafe { (set_mut(&mut s.fails, position, words), set_mut(&mut s.saved, d, words)) };
+        let (fails, saved) =
+            unsafe { (set_mut(&mut s.fails, position, words), set_mut(&mut s.saved, d, words)) };
         if pushed {
             fails.fill(0);
         }
@@ -275,7 +282,8 @@ impl<N: Width> Walk<'_, N> {
                 }
                 for q in 0..planes {
                     // SAFETY: see `set`.
-                    let (plane, child) = unsafe { (set(counters, q, words), set_mut(child_counters, q, words)) };
+                    let (plane, child) =
+                        unsafe { (set(counters, q, words), set_mut(child_counters, q, words)) };
                     let (plane, child) = (&plane[start..][..n], &mut child[start..][..n]);
                     for w in 0..n {
                         child[w] = plane[w] ^ carry[w];
