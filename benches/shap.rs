@@ -11,7 +11,8 @@
 //! Run: `cargo bench --bench shap`. Env: SHAP_BENCH_PEER_ROWS (rows shap explains in batch,
 //! default 1000: its rows/s do not depend on the count), SHAP_BENCH_PEER_INTERVENTIONAL_ROWS
 //! (default 40, at 200 background rows), SHAP_BENCH_SKIP_PEER=1 (time ours only),
-//! SHAP_BENCH_PATH_ONLY=1 (skip the interventional timings), CREDRISK_PYTHON (the venv's python), CREDRISK_SHARED (where ../shared is, when the checkout is
+//! SHAP_BENCH_PATH_ONLY=1 (skip the interventional timings), SHAP_BENCH_INTERVENTIONAL_ONLY=1 (only
+//! those, beside shap's unless skipped), CREDRISK_PYTHON (the venv's python), CREDRISK_SHARED (where ../shared is, when the checkout is
 //! not beside it); SHAP_BENCH_PROFILE=ROWS (no timing: ROWS rows each way on one thread, to run
 //! under valgrind).
 
@@ -230,6 +231,10 @@ fn main() {
     }
     // The peer first, alone on the machine.
     let peer = (with_peer && std::env::var_os("SHAP_BENCH_SKIP_PEER").is_none()).then(|| time_peer(&dir));
+    if std::env::var_os("SHAP_BENCH_INTERVENTIONAL_ONLY").is_some() {
+        interventional(forest, &rows, &background, peer.as_ref());
+        return;
+    }
 
     let build = Instant::now();
     let path = TreeShap::path_dependent(forest).expect("path explainer");
@@ -260,20 +265,6 @@ fn main() {
     let (lone_ms, lone_cpu_ms) = median_ms(|| {
         std::hint::black_box(path.explain_with(one, true).expect("explain"));
     });
-    let sizes =
-        if std::env::var_os("SHAP_BENCH_PATH_ONLY").is_some() { &[][..] } else { &BACKGROUND_SIZES[..] };
-    let interventional: Vec<_> = sizes
-        .iter()
-        .map(|&size| {
-            let inter =
-                TreeShap::interventional(forest, &background[..size * n]).expect("interventional explainer");
-            let count = 100_000 / size;
-            let load = load1();
-            let (rps, cpu_rps) =
-                best_rows_per_s(1, count, || inter.explain_rows(&rows[..count * n]).expect("batch"));
-            (size, count, rps, cpu_rps, load)
-        })
-        .collect();
 
     let peer_num = |key: &str| peer.as_ref().and_then(|p| p[key].as_f64()).unwrap_or(f64::NAN);
     // shap's side of a line with the ratios (wall, CPU), or nothing when shap was not timed.
@@ -314,22 +305,49 @@ fn main() {
          {lone_ms:.3} ms (CPU {lone_cpu_ms:.3}){}",
         vs(format!("{shap_ms:.3} ms one row"), shap_ms / lone_ms, shap_cpu_ms / lone_cpu_ms, "")
     );
+    if std::env::var_os("SHAP_BENCH_PATH_ONLY").is_none() {
+        interventional(forest, &rows, &background, peer.as_ref());
+    }
+}
+
+/// Times ours at each of `BACKGROUND_SIZES` and prints a line per size, beside shap's numbers
+/// from `peer` when it was timed.
+fn interventional(forest: &Forest, rows: &[f64], background: &[f64], peer: Option<&serde_json::Value>) {
+    let n = forest.n_features;
+    let interventional: Vec<_> = BACKGROUND_SIZES
+        .iter()
+        .map(|&size| {
+            let build = Instant::now();
+            let inter =
+                TreeShap::interventional(forest, &background[..size * n]).expect("interventional explainer");
+            let build_ms = build.elapsed().as_secs_f64() * 1e3;
+            let count = 100_000 / size;
+            let load = load1();
+            let (rps, cpu_rps) =
+                best_rows_per_s(1, count, || inter.explain_rows(&rows[..count * n]).expect("batch"));
+            (size, count, rps, cpu_rps, load, build_ms)
+        })
+        .collect();
     let mut first = None;
-    for (size, count, rps, cpu_rps, load) in interventional {
-        let peer_at = |k: usize| {
-            peer.as_ref().and_then(|p| p[format!("interventional_{size}")][k].as_f64()).unwrap_or(f64::NAN)
-        };
+    for (size, count, rps, cpu_rps, load, build_ms) in interventional {
+        let peer_at =
+            |k: usize| peer.and_then(|p| p[format!("interventional_{size}")][k].as_f64()).unwrap_or(f64::NAN);
         let (base_size, base_cpu_rps) = *first.get_or_insert((size, cpu_rps));
-        println!(
-            "interventional, {size} background rows: ours {rps:.1} rows/s (per CPU-s {cpu_rps:.1}; {count} rows; \
-             CPU per row {:.2}x the {base_size}-row one){} [load1 {load}]",
-            base_cpu_rps / cpu_rps,
-            vs(
-                format!("{:.2} rows/s (per CPU-s {:.2}; {} rows)", peer_at(1), peer_at(2), peer_at(0)),
+        let vs = match peer {
+            Some(_) => format!(
+                " | shap {:.2} rows/s (per CPU-s {:.2}; {} rows) | {:.1}x ({:.1}x)",
+                peer_at(1),
+                peer_at(2),
+                peer_at(0),
                 rps / peer_at(1),
-                cpu_rps / peer_at(2),
-                ""
-            )
+                cpu_rps / peer_at(2)
+            ),
+            None => String::new(),
+        };
+        println!(
+            "interventional, {size} background rows (built in {build_ms:.1} ms): ours {rps:.1} rows/s (per CPU-s \
+             {cpu_rps:.1}; {count} rows; CPU per row {:.2}x the {base_size}-row one){vs} [load1 {load}]",
+            base_cpu_rps / cpu_rps,
         );
     }
 }
@@ -346,10 +364,13 @@ fn profile(forest: &credrisk::forest::Forest, rows: &[f64], background: &[f64], 
     for shap in [&path, &inter] {
         let mut scratch = shap.scratch();
         let mut sum = 0.0;
+        let (start, cpu) = (Instant::now(), thread_cpu_s());
         for x in rows.chunks(n).take(rows_to_profile) {
             sum += shap.explain_into(x, &mut scratch, &mut values).expect("explain");
         }
-        println!("{:?}: {sum}", shap.method());
+        let (ms, cpu_ms) = (start.elapsed().as_secs_f64() * 1e3, (thread_cpu_s() - cpu) * 1e3);
+        let per = rows_to_profile as f64;
+        println!("{:?}: {sum} ({:.3} ms a row, CPU {:.3})", shap.method(), ms / per, cpu_ms / per);
     }
 }
 

@@ -12,12 +12,15 @@
 //! The contributions depend on z only through p and M, so a leaf needs, over its alive rows,
 //! how many have each p, and per feature of A how many of those failing it have each p: integer
 //! counts. They are gathered by one depth-first walk of each tree per row x (see `walk.rs`)
-//! that carries the alive background rows, each with the mask of the path's features it fails;
-//! a node splits its list into both children's in one pass (one comparison per row), and a
-//! subtree where no row is alive is skipped. The counts are exact, so every instruction set
-//! gives the same bits. The work is the alive (node, background row) pairs, like shap's
-//! recursion, without its data-dependent branches.
+//! over sets of background rows held as bitsets (one bit per row): which rows go left at each
+//! node is computed once, here, so a node's split is a few word operations whatever the data;
+//! the walk carries the alive rows, per path feature the rows failing it, and each row's p as a
+//! bit-sliced counter, and a subtree where no row is alive is skipped. At a leaf the counts are
+//! popcounts. The counts are exact, so every instruction set gives the same bits (and the same
+//! as the row-list walk this replaced, kept as the tests' reference in `list.rs`).
 
+#[cfg(test)]
+mod list;
 mod walk;
 
 use super::isa::Isa;
@@ -37,6 +40,8 @@ struct Step {
     threshold: f64,
     feature: u32,
     right: u32,
+    /// Internal nodes: their index among internal nodes, where their routing is in `routes`.
+    route: u32,
     /// A missing value (NaN) goes left (the node's `default_left`).
     nan_left: bool,
 }
@@ -56,9 +61,15 @@ pub(crate) struct InterventionalForest {
     roots: Vec<u32>,
     background: Vec<f64>,
     n_features: usize,
-    /// The background column by column (feature j's values at j · rows), for the walk's reads
-    /// of one feature over the alive rows.
-    columns: Vec<f64>,
+    /// Per internal node, `words` words: bit r of word r / 64 is set iff background row r goes
+    /// left there (a missing value by the node's default side). Bits past the last row are 0.
+    routes: Vec<u64>,
+    /// Words per row set: ⌈background rows / 64⌉, padded (`walk::padded_words`).
+    words: usize,
+    /// Every background row's bit, `words` words.
+    all_rows: Vec<u64>,
+    /// Bit planes of the per-row counter of failed path features (p ≤ `stride` − 1).
+    planes: usize,
     /// W(p, n) = p! n! / (p + n + 1)!, row-major with stride `stride`.
     weights: Vec<f64>,
     stride: usize,
@@ -68,21 +79,25 @@ pub(crate) struct InterventionalForest {
     isa: Isa,
 }
 
-/// Per-thread working memory (see `walk.rs`).
+/// Per-thread working memory (see `walk.rs`); row sets are `words` words each.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct InterventionalScratch {
-    /// Per depth and side (left, right child): the alive rows (`n_background` slots each)
-    /// and how many there are.
-    alive: Vec<walk::Alive>,
-    counts: Vec<[u32; 2]>,
+    /// Per depth: the node's alive rows, and its rows' p counters (`planes` sets).
+    alive: Vec<u64>,
+    counters: Vec<u64>,
+    /// Per path position: the rows failing that feature so far.
+    fails: Vec<u64>,
+    /// Per depth: the node's feature's failing rows before its edges.
+    saved: Vec<u64>,
+    /// A leaf's rows split by p (a stack of sets).
+    classes: Vec<u64>,
     /// The walk's stack.
     frames: Vec<walk::Frame>,
     /// The distinct features on the path, and each feature's position there.
     on_path: Vec<u32>,
     position: Vec<u8>,
-    /// Per leaf: rows counted by p, and by (path position, p).
-    count: Vec<u32>,
-    credit_count: Vec<u32>,
+    /// Per leaf and path position: the credit sum.
+    credit: Vec<f64>,
     /// The (unscaled) sums of the SHAP values.
     phi: Vec<f64>,
 }
@@ -122,18 +137,22 @@ impl InterventionalForest {
             )));
         }
         let stride = builder.max_unique + 1;
-        let mut columns = vec![0.0; background.len()];
-        for (r, z) in background.chunks_exact(n_features).enumerate() {
-            for (j, &v) in z.iter().enumerate() {
-                columns[j * n_rows + r] = v;
-            }
+        let words = walk::padded_words(n_rows);
+        let mut steps = builder.steps;
+        let routes = routes(&mut steps, background, n_features, words);
+        let mut all_rows = vec![0; words];
+        for r in 0..n_rows {
+            all_rows[r / 64] |= 1 << (r % 64);
         }
         let mut forest = InterventionalForest {
-            steps: builder.steps,
+            steps,
             roots,
             background: background.to_vec(),
             n_features,
-            columns,
+            routes,
+            words,
+            all_rows,
+            planes: (usize::BITS - builder.max_unique.leading_zeros()).max(1) as usize,
             weights: shapley_weights(stride),
             stride,
             depth: builder.depth,
@@ -162,21 +181,24 @@ impl InterventionalForest {
     /// Sizes `s` for this forest; allocates only if it does not fit.
     fn fit_scratch(&self, s: &mut InterventionalScratch) {
         let levels = self.depth + 2;
-        let rows = self.n_background();
-        if s.alive.len() == levels * rows
+        let words = self.words;
+        if s.alive.len() == levels * words
+            && s.counters.len() == levels * self.planes * words
             && s.position.len() == self.n_features
-            && s.count.len() == self.stride
+            && s.credit.len() == self.stride
         {
             return;
         }
         *s = InterventionalScratch {
-            alive: vec![walk::Alive::default(); 2 * levels * rows],
-            counts: vec![[0; 2]; levels],
+            alive: vec![0; levels * words],
+            counters: vec![0; levels * self.planes * words],
+            fails: vec![0; self.stride * words],
+            saved: vec![0; levels * words],
+            classes: vec![0; (self.planes + 2) * words],
             frames: vec![walk::Frame::default(); levels],
             on_path: Vec::with_capacity(self.stride),
             position: vec![walk::NOT_ON_PATH; self.n_features],
-            count: vec![0; self.stride],
-            credit_count: vec![0; self.stride * self.stride],
+            credit: vec![0.0; self.stride],
             phi: vec![0.0; self.n_features],
         };
     }
@@ -211,6 +233,34 @@ impl InterventionalForest {
     }
 }
 
+/// Sets each internal step's `route` and returns the background's routing at every internal
+/// node, `words` words a node (see `InterventionalForest::routes`).
+fn routes(steps: &mut [Step], background: &[f64], n_features: usize, words: usize) -> Vec<u64> {
+    // Column by column, so a node reads its feature's values in a row.
+    let n_rows = background.len() / n_features;
+    let mut columns = vec![0.0; background.len()];
+    for (r, z) in background.chunks_exact(n_features).enumerate() {
+        for (j, &v) in z.iter().enumerate() {
+            columns[j * n_rows + r] = v;
+        }
+    }
+    let internal = steps.iter().filter(|s| s.right != LEAF).count();
+    let mut routes = vec![0u64; internal * words];
+    let internal_steps = steps.iter_mut().filter(|s| s.right != LEAF);
+    for (i, (step, route)) in internal_steps.zip(routes.chunks_exact_mut(words)).enumerate() {
+        step.route = i as u32;
+        let column = &columns[step.feature as usize * n_rows..][..n_rows];
+        for (word, values) in route.iter_mut().zip(column.chunks(64)) {
+            let mut bits = 0;
+            for (b, &v) in values.iter().enumerate() {
+                bits |= u64::from(step.goes_left(v)) << b;
+            }
+            *word = bits;
+        }
+    }
+    routes
+}
+
 /// W(p, n) = p! n! / (p + n + 1)! for p, n < size, by W(p, n) = W(p − 1, n) · p / (p + n + 1).
 fn shapley_weights(size: usize) -> Vec<f64> {
     let mut w = vec![0.0; size * size];
@@ -242,12 +292,23 @@ impl Builder {
         let node = &tree.nodes[i];
         let at = self.steps.len();
         if node.is_leaf() {
-            self.steps.push(Step { threshold: node.value, feature: 0, right: LEAF, nan_left: false });
+            self.steps.push(Step {
+                threshold: node.value,
+                feature: 0,
+                right: LEAF,
+                route: 0,
+                nan_left: false,
+            });
             self.max_unique = self.max_unique.max(self.on_path.iter().filter(|&&b| b).count());
             return Ok(());
         }
-        let step =
-            Step { threshold: node.threshold, feature: node.feature, right: 0, nan_left: node.default_left };
+        let step = Step {
+            threshold: node.threshold,
+            feature: node.feature,
+            right: 0,
+            route: 0,
+            nan_left: node.default_left,
+        };
         self.steps.push(step);
         let f = node.feature as usize;
         let was = std::mem::replace(&mut self.on_path[f], true);

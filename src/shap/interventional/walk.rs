@@ -1,11 +1,16 @@
 //! The per-row walk of interventional TreeSHAP (the method is in `interventional.rs`): a
-//! depth-first pass over each tree carrying the alive background rows, each with the mask of
-//! the path's features it fails, and integer counts at the leaves; nothing allocated.
+//! depth-first pass over each tree carrying sets of background rows as bitsets (bit r of word
+//! r / 64 is row r), and integer counts at the leaves; nothing allocated.
 //!
-//! The walk is a loop over an explicit stack of frames (not a recursion) so that one
-//! `#[inline(always)]` body is compiled for every instruction set the CPU may offer.
+//! At each node on the path it holds the alive rows, each row's p (how many path features it
+//! fails) as a bit-sliced counter (plane q holds bit q of every row's p), and per path feature
+//! the rows failing it. An edge is a few word operations with the node's precomputed routing:
+//! the rows not taking it fail the feature below it; below an edge x fails, those die; below an
+//! edge x takes, the rows newly failing the feature count one more. The walk is a loop over an
+//! explicit stack of frames (not a recursion) so that one `#[inline(always)]` body is compiled
+//! for every instruction set the CPU may offer.
 
-// The count tables are indexed by p and by path position in step; that is the point.
+// The row sets are indexed word by word in step; that is the point.
 #![allow(clippy::needless_range_loop)]
 
 use super::{InterventionalForest, InterventionalScratch, LEAF};
@@ -13,8 +18,26 @@ use crate::shap::isa::Isa;
 
 /// Adds the unscaled SHAP values of `x` (sums over trees and background rows) into `s.phi`.
 pub(super) fn trees(forest: &InterventionalForest, x: &[f64], s: &mut InterventionalScratch) {
-    let mut walk = Walk { forest, x, s };
-    match forest.isa {
+    // Row sets of a few words get their length compiled in (loops unrolled into vector
+    // operations); `words` is padded to one of these (see `padded_words`).
+    match forest.words {
+        1 => on_isa(Walk { forest, x, s, width: Fixed::<1> }),
+        2 => on_isa(Walk { forest, x, s, width: Fixed::<2> }),
+        4 => on_isa(Walk { forest, x, s, width: Fixed::<4> }),
+        8 => on_isa(Walk { forest, x, s, width: Fixed::<8> }),
+        16 => on_isa(Walk { forest, x, s, width: Fixed::<16> }),
+        words => on_isa(Walk { forest, x, s, width: Any(words) }),
+    }
+}
+
+/// The words a row set of `rows` rows takes: 1, 2, 4, 8, 16 (compiled-in widths) or more.
+pub(super) fn padded_words(rows: usize) -> usize {
+    let words = rows.div_ceil(64).max(1);
+    if words <= 16 { words.next_power_of_two() } else { words }
+}
+
+fn on_isa<N: Width>(mut walk: Walk<'_, N>) {
+    match walk.forest.isa {
         Isa::Baseline => walk.all(),
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Isa::Avx` and `Isa::Avx512` are only chosen (by `Isa::detect`, or a test
@@ -22,6 +45,74 @@ pub(super) fn trees(forest: &InterventionalForest, x: &[f64], s: &mut Interventi
         Isa::Avx => unsafe { walk.all_avx2() },
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => unsafe { walk.all_avx512() },
+    }
+}
+
+/// Row set `i` of `v`, sets of `words` words.
+///
+/// SAFETY (of every use here): the walk runs on a scratch `fit_scratch` sized for its forest,
+/// so depth-indexed sets exist for depths 0..=depth + 1, position-indexed ones for every path
+/// position (< `stride`), counters for `planes` planes, and `routes` holds every internal
+/// node's set; the walk only asks for those.
+#[inline(always)]
+unsafe fn set(v: &[u64], i: usize, words: usize) -> &[u64] {
+    debug_assert!((i + 1) * words <= v.len());
+    // A slice of exactly `words` words, so a compiled-in width unrolls the loops over it.
+    unsafe { std::slice::from_raw_parts(v.as_ptr().add(i * words), words) }
+}
+
+/// `set`, writable.
+#[inline(always)]
+unsafe fn set_mut(v: &mut [u64], i: usize, words: usize) -> &mut [u64] {
+    debug_assert!((i + 1) * words <= v.len());
+    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().add(i * words), words) }
+}
+
+/// Sets `i` and `i + 1` of `v`, the second writable.
+#[inline(always)]
+unsafe fn pair_mut(v: &mut [u64], i: usize, words: usize) -> (&[u64], &mut [u64]) {
+    debug_assert!((i + 2) * words <= v.len());
+    let base = unsafe { v.as_mut_ptr().add(i * words) };
+    unsafe {
+        (std::slice::from_raw_parts(base, words), std::slice::from_raw_parts_mut(base.add(words), words))
+    }
+}
+
+/// Sets `i` and `i + 1` of `v`, both writable.
+#[inline(always)]
+unsafe fn pair_mut_both(v: &mut [u64], i: usize, words: usize) -> (&mut [u64], &mut [u64]) {
+    debug_assert!((i + 2) * words <= v.len());
+    let base = unsafe { v.as_mut_ptr().add(i * words) };
+    unsafe {
+        (std::slice::from_raw_parts_mut(base, words), std::slice::from_raw_parts_mut(base.add(words), words))
+    }
+}
+
+/// Most counter planes (p ≤ 64 needs 7), bounding the leaf's split stack.
+const MAX_PLANES: usize = 7;
+
+/// The words in a row set: a compile-time constant, or any count.
+trait Width: Copy {
+    fn words(self) -> usize;
+}
+
+#[derive(Clone, Copy)]
+struct Fixed<const W: usize>;
+
+impl<const W: usize> Width for Fixed<W> {
+    #[inline(always)]
+    fn words(self) -> usize {
+        W
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Any(usize);
+
+impl Width for Any {
+    #[inline(always)]
+    fn words(self) -> usize {
+        self.0
     }
 }
 
@@ -33,24 +124,20 @@ pub(super) struct Frame {
     next: u8,
     /// Whether the node's feature was new on the path (pushed on `on_path`).
     pushed: bool,
+    /// The node's feature's path position.
+    position: u8,
     /// The path positions of the features x fails below each edge.
     child_x_fails: [u64; 2],
 }
 
-/// An alive background row: its index and the path positions of the features it fails.
-#[derive(Debug, Clone, Copy, Default)]
-pub(super) struct Alive {
-    row: u32,
-    fails: u64,
-}
-
-struct Walk<'a> {
+struct Walk<'a, N: Width> {
     forest: &'a InterventionalForest,
     x: &'a [f64],
     s: &'a mut InterventionalScratch,
+    width: N,
 }
 
-impl Walk<'_> {
+impl<N: Width> Walk<'_, N> {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,popcnt,bmi1")]
     fn all_avx2(&mut self) {
@@ -66,45 +153,48 @@ impl Walk<'_> {
     #[inline(always)]
     fn all(&mut self) {
         let forest = self.forest;
-        let n_rows = forest.n_background();
-        for (r, alive) in self.s.alive[..n_rows].iter_mut().enumerate() {
-            *alive = Alive { row: r as u32, fails: 0 };
-        }
         for &root in &forest.roots {
             let root = root as usize;
             if forest.steps[root].right != LEAF {
                 // A lone leaf: f is constant, every value 0.
-                self.tree(root, n_rows);
+                self.tree(root);
             }
         }
     }
 
-    /// Walks the tree rooted at internal node `root`, every row alive at level 0 (side 0).
+    /// Walks the tree rooted at internal node `root`: every row alive at depth 0, p = 0.
     #[inline(always)]
-    fn tree(&mut self, root: usize, n_rows: usize) {
-        self.s.counts[0] = [n_rows as u32, 0];
-        self.enter(0, root, 0, 0);
+    fn tree(&mut self, root: usize) {
+        let words = self.width.words();
+        let planes = self.forest.planes;
+        self.s.alive[..words].copy_from_slice(&self.forest.all_rows);
+        self.s.counters[..planes * words].fill(0);
+        self.enter(0, root, 0);
         let mut d = 0;
         loop {
             let frame = self.s.frames[d];
             if frame.next < 2 {
                 let side = frame.next as usize;
                 self.s.frames[d].next += 1;
-                let alive = self.s.counts[d + 1][side] as usize;
-                if alive > 0 {
-                    let x_fails = frame.child_x_fails[side];
-                    let step = self.forest.steps[frame.node as usize];
+                let step = self.forest.steps[frame.node as usize];
+                if self.edge(d, &frame, side, step.route as usize) {
                     let child = if side == 0 { frame.node as usize + 1 } else { step.right as usize };
                     let child_step = self.forest.steps[child];
+                    let x_fails = frame.child_x_fails[side];
                     if child_step.right == LEAF {
-                        self.leaf(d + 1, side, alive, x_fails, child_step.threshold);
+                        self.leaf(d + 1, x_fails, child_step.threshold);
                     } else {
                         d += 1;
-                        self.enter(d, child, side, x_fails);
+                        self.enter(d, child, x_fails);
                     }
                 }
                 continue;
             }
+            let position = frame.position as usize;
+            // SAFETY: see `set`.
+            unsafe {
+                set_mut(&mut self.s.fails, position, words).copy_from_slice(set(&self.s.saved, d, words))
+            };
             if frame.pushed {
                 let j = self.s.on_path.pop().unwrap_or_default();
                 self.s.position[j as usize] = NOT_ON_PATH;
@@ -116,14 +206,12 @@ impl Walk<'_> {
         }
     }
 
-    /// Internal node `node` at depth `d` (on `side` of its parent), reached with x failing the
-    /// path positions `x_fails`: puts its feature on the path and splits its alive rows into its
-    /// children's lists at level d + 1. A row not taking an edge fails the feature below it;
-    /// below an edge where x fails the feature, only rows passing it stay alive.
+    /// Internal node `node` at depth `d`, reached with x failing the path positions `x_fails`:
+    /// puts its feature on the path, keeps the rows failing it so far, and notes x's side.
     #[inline(always)]
-    fn enter(&mut self, d: usize, node: usize, side: usize, x_fails: u64) {
-        let forest = self.forest;
-        let step = forest.steps[node];
+    fn enter(&mut self, d: usize, node: usize, x_fails: u64) {
+        let words = self.width.words();
+        let step = self.forest.steps[node];
         let j = step.feature as usize;
         let s = &mut *self.s;
         let pushed = s.position[j] == NOT_ON_PATH;
@@ -131,78 +219,210 @@ impl Walk<'_> {
             s.position[j] = s.on_path.len() as u8;
             s.on_path.push(j as u32);
         }
-        let bit = 1u64 << s.position[j];
+        let position = s.position[j] as usize;
+        // SAFETY: see `set`.
+        let (fails, saved) =
+            unsafe { (set_mut(&mut s.fails, position, words), set_mut(&mut s.saved, d, words)) };
+        if pushed {
+            fails.fill(0);
+        }
+        saved.copy_from_slice(fails);
+        let bit = 1u64 << position;
         let x_left = step.goes_left(self.x[j]);
         let child_x_fails = [x_fails | if x_left { 0 } else { bit }, x_fails | if x_left { bit } else { 0 }];
-        // A row failing a feature x fails below the edge is dead there.
-        let dead = [child_x_fails[0] & bit, child_x_fails[1] & bit];
-        let stride = forest.n_background();
-        let column = &forest.columns[j * stride..][..stride];
-        let (parents, children) = s.alive.split_at_mut((d + 1) * 2 * stride);
-        let parent = &parents[(2 * d + side) * stride..][..s.counts[d][side] as usize];
-        let (left, right) = children[..2 * stride].split_at_mut(stride);
-        let (left, right) = (&mut left[..parent.len()], &mut right[..parent.len()]);
-        let (mut n_left, mut n_right) = (0, 0);
-        for &alive in parent {
-            let goes_left = step.goes_left(column[alive.row as usize]);
-            let (fails_left, fails_right) =
-                if goes_left { (alive.fails, alive.fails | bit) } else { (alive.fails | bit, alive.fails) };
-            left[n_left] = Alive { row: alive.row, fails: fails_left };
-            right[n_right] = Alive { row: alive.row, fails: fails_right };
-            n_left += usize::from(fails_left & dead[0] == 0);
-            n_right += usize::from(fails_right & dead[1] == 0);
-        }
-        s.counts[d + 1] = [n_left as u32, n_right as u32];
-        s.frames[d] = Frame { node: node as u32, next: 0, pushed, child_x_fails };
+        s.frames[d] = Frame { node: node as u32, next: 0, pushed, position: position as u8, child_x_fails };
     }
 
-    /// A leaf of `value` reached with `n` alive rows at `level` (on `side`) and x failing the path
-    /// positions `x_fails` (B); every alive row passes those, and fails the positions of its
-    /// mask (M ⊆ A). Books value · W(p − 1, n_b) to each feature of M, per row, and
-    /// −value · W(p, n_b − 1) to each feature of B, per row, from integer counts.
+    /// The edge to `side` of the node at depth `d` (routing at `route` among internal nodes):
+    /// writes the child's failing rows of the node's feature, and its alive rows and counters
+    /// at depth d + 1. Whether any row is alive there.
     #[inline(always)]
-    fn leaf(&mut self, level: usize, side: usize, n: usize, x_fails: u64, value: f64) {
+    fn edge(&mut self, d: usize, frame: &Frame, side: usize, route: usize) -> bool {
         let forest = self.forest;
-        let stride = forest.n_background();
-        let w_stride = forest.stride;
+        let (words, planes) = (self.width.words(), forest.planes);
+        // Rows taking the other edge fail the feature below this one: all ones flip to left.
+        let flip = if side == 0 { u64::MAX } else { 0 };
+        let position = frame.position as usize;
+        let dies = frame.child_x_fails[side] >> position & 1 != 0;
         let s = &mut *self.s;
-        let mut top = 0;
-        let mut failing = 0u64;
-        for alive in &s.alive[(2 * level + side) * stride..][..n] {
-            let p = alive.fails.count_ones() as usize;
-            top = top.max(p);
-            failing |= alive.fails;
-            s.count[p] += 1;
-            let mut m = alive.fails;
-            while m != 0 {
-                s.credit_count[m.trailing_zeros() as usize * w_stride + p] += 1;
-                m &= m - 1;
+        // SAFETY: see `set`.
+        let (route, saved, fails, (alive, child_alive), (counters, child_counters)) = unsafe {
+            (
+                set(&forest.routes, route, words),
+                set(&s.saved, d, words),
+                set_mut(&mut s.fails, position, words),
+                pair_mut(&mut s.alive, d, words),
+                pair_mut(&mut s.counters, d, planes * words),
+            )
+        };
+        let mut any = 0;
+        if dies {
+            // x fails the feature below: only rows passing it live, and their p is unchanged.
+            for w in 0..words {
+                let failing = saved[w] | (route[w] ^ flip);
+                fails[w] = failing;
+                child_alive[w] = alive[w] & !failing;
+                any |= child_alive[w];
+            }
+            if any != 0 {
+                child_counters.copy_from_slice(counters);
+            }
+        } else {
+            // x takes this edge: every alive row lives; those newly failing count one more.
+            child_alive.copy_from_slice(alive);
+            // In chunks of 16 words, the carries in registers (one chunk for a compiled-in width).
+            for start in (0..words).step_by(16) {
+                let n = (words - start).min(16);
+                let mut carry = [0u64; 16];
+                for w in 0..n {
+                    let (at, off) = (start + w, route[start + w] ^ flip);
+                    fails[at] = saved[at] | off;
+                    carry[w] = off & !saved[at] & alive[at];
+                    any |= alive[at];
+                }
+                for q in 0..planes {
+                    // SAFETY: see `set`.
+                    let (plane, child) =
+                        unsafe { (set(counters, q, words), set_mut(child_counters, q, words)) };
+                    let (plane, child) = (&plane[start..][..n], &mut child[start..][..n]);
+                    for w in 0..n {
+                        child[w] = plane[w] ^ carry[w];
+                        carry[w] &= plane[w];
+                    }
+                }
             }
         }
+        any != 0
+    }
+
+    /// A leaf of `value` with its alive rows and counters at depth `d`, reached with x failing
+    /// the path positions `x_fails` (B); every alive row passes those, and fails the positions
+    /// whose failing rows hold it (M ⊆ A). Books value · W(p − 1, n_b) to each feature of M, per
+    /// row, and −value · W(p, n_b − 1) to each feature of B, per row, from integer counts
+    /// (popcounts of the rows of each p, and of those among them failing each feature).
+    ///
+    /// The sums run over p ascending and skip the p no row has: the row-list walk added
+    /// 0 · W = +0.0 there, an exact identity on these sums of non-negative terms (they start at
+    /// +0.0), so the bits are the same.
+    #[inline(always)]
+    fn leaf(&mut self, d: usize, x_fails: u64, value: f64) {
+        let forest = self.forest;
+        let (words, planes) = (self.width.words(), forest.planes);
+        let w_stride = forest.stride;
         let n_b = x_fails.count_ones() as usize;
-        let weight = |p: usize, n: usize| forest.weights[p * w_stride + n];
-        if n_b > 0 {
-            let mut debit = 0.0;
-            for p in 0..=top {
-                debit += f64::from(s.count[p]) * weight(p, n_b - 1);
+        let s = &mut *self.s;
+        // SAFETY: see `set`.
+        let (alive, counters) = unsafe { (set(&s.alive, d, words), set(&s.counters, d, planes * words)) };
+        let n_path = s.on_path.len();
+        let passed = if n_path >= 64 { u64::MAX } else { (1u64 << n_path) - 1 } & !x_fails;
+        // The positions some alive row fails (only positions x passes can be), as a mask and
+        // as a list (walked once per class below).
+        let mut failing = 0u64;
+        let mut listed = [0u8; 64];
+        let mut n_failing = 0;
+        let mut a = passed;
+        while a != 0 {
+            let k = a.trailing_zeros() as usize;
+            a &= a - 1;
+            // SAFETY: see `set`.
+            let rows = unsafe { set(&s.fails, k, words) };
+            let mut any = 0;
+            for w in 0..words {
+                any |= rows[w] & alive[w];
             }
+            let fails = any != 0;
+            failing |= u64::from(fails) << k;
+            listed[n_failing] = k as u8;
+            n_failing += usize::from(fails);
+            s.credit[k] = 0.0;
+        }
+        // Planes above the alive rows' highest p bit split nothing.
+        let mut planes = planes;
+        while planes > 0 {
+            // SAFETY: see `set`.
+            let plane = unsafe { set(counters, planes - 1, words) };
+            let mut any = 0;
+            for w in 0..words {
+                any |= plane[w] & alive[w];
+            }
+            if any != 0 {
+                break;
+            }
+            planes -= 1;
+        }
+        // Split the alive rows by their counters' planes, high to low, depth first with the
+        // zeros first: the classes of rows with the same p come out in ascending p.
+        let stack = &mut s.classes;
+        // SAFETY: see `set`; `classes` holds planes + 2 sets.
+        unsafe { set_mut(stack, 0, words) }.copy_from_slice(alive);
+        let mut tags = [(0usize, 0usize); MAX_PLANES + 2];
+        tags[0] = (0, planes);
+        let mut len = 1;
+        let mut debit = 0.0;
+        while len > 0 {
+            len -= 1;
+            // SAFETY: len < planes + 2 ≤ MAX_PLANES + 2.
+            let (p, q) = *unsafe { tags.get_unchecked(len) };
+            if q > 0 {
+                // The ones stay in place, the zeros go above them (popped first).
+                // SAFETY: see `set`.
+                let (plane, (rows, zeros)) =
+                    unsafe { (set(counters, q - 1, words), pair_mut_both(stack, len, words)) };
+                let (mut any_ones, mut any_zeros) = (0, 0);
+                for w in 0..words {
+                    zeros[w] = rows[w] & !plane[w];
+                    rows[w] &= plane[w];
+                    any_ones |= rows[w];
+                    any_zeros |= zeros[w];
+                }
+                if any_ones != 0 {
+                    tags[len] = (p | 1 << (q - 1), q - 1);
+                    len += 1;
+                } else if any_zeros != 0 {
+                    rows.copy_from_slice(zeros);
+                }
+                if any_zeros != 0 {
+                    tags[len] = (p, q - 1);
+                    len += 1;
+                }
+                continue;
+            }
+            // SAFETY: see `set`.
+            let rows = unsafe { set(stack, len, words) };
+            if n_b > 0 {
+                let mut n = 0;
+                for w in 0..words {
+                    n += rows[w].count_ones();
+                }
+                debit += f64::from(n) * forest.weights[p * w_stride + n_b - 1];
+            }
+            if p == 0 {
+                continue;
+            }
+            let weight = forest.weights[(p - 1) * w_stride + n_b];
+            for &k in &listed[..n_failing] {
+                let k = k as usize;
+                // SAFETY: see `set`.
+                let fails = unsafe { set(&s.fails, k, words) };
+                let mut n = 0;
+                for w in 0..words {
+                    n += (fails[w] & rows[w]).count_ones();
+                }
+                // Branch-free: with n = 0 this adds +0.0 to a sum ≥ +0.0, which changes no bit.
+                s.credit[k] += f64::from(n) * weight;
+            }
+        }
+        if n_b > 0 {
             let mut b = x_fails;
             while b != 0 {
                 s.phi[s.on_path[b.trailing_zeros() as usize] as usize] -= value * debit;
                 b &= b - 1;
             }
         }
-        s.count[..=top].fill(0);
         while failing != 0 {
             let k = failing.trailing_zeros() as usize;
             failing &= failing - 1;
-            let counts = &mut s.credit_count[k * w_stride..][..=top];
-            let mut credit = 0.0;
-            for p in 1..=top {
-                credit += f64::from(counts[p]) * weight(p - 1, n_b);
-            }
-            counts.fill(0);
-            s.phi[s.on_path[k] as usize] += value * credit;
+            s.phi[s.on_path[k] as usize] += value * s.credit[k];
         }
     }
 }
