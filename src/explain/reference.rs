@@ -168,7 +168,7 @@ pub fn load_samples(dir: &Path, model: &Model) -> Result<Vec<(Reference, Applica
 pub(super) struct Comparison {
     pub(super) reference: Reference,
     /// Built when first needed (the default's at construction): a replica or a `score` run that
-    /// never names the others does not pay for their layouts (about 20 MB and 60 ms each for the
+    /// never names the others does not pay for their layouts (tens of MB and of ms each for the
     /// default forest).
     pub(super) shap: OnceLock<std::result::Result<TreeShap, String>>,
     /// The sample, encoded: interventional TreeSHAP's background (empty for the path reference).
