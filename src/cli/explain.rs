@@ -2,7 +2,7 @@
 //! (JSON object, `{"customer": …}`, a JSON array, or a Parquet/CSV file), answers each with the
 //! `explain` module, and prints a terminal report or JSON Lines.
 
-use super::model_args::{self, BackgroundArgs, ModelArgs};
+use super::model_args::{self, CompareArgs, ModelArgs};
 use crate::data::{self, ApplicantTable};
 use crate::error::{Error, Result};
 use crate::explain::{Answer, ExplainOptions, Lang, Reference};
@@ -23,7 +23,7 @@ pub struct Args {
     #[command(flatten)]
     model: ModelArgs,
     #[command(flatten)]
-    background: BackgroundArgs,
+    compare: CompareArgs,
     /// text: a report per customer; json: one answer per line (as /explain returns it)
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
@@ -59,7 +59,7 @@ pub fn run(args: Args) -> Result<()> {
     if args.top == 0 {
         return Err(Error::Usage("--top must be at least 1".into()));
     }
-    let explainer = model_args::load_explainer(&args.model, &args.background)?;
+    let explainer = model_args::load_explainer(&args.model, &args.compare)?;
     // Customers are the model's applicants: checked against the schema it was trained on.
     let customers = read_customers(&args.customer, explainer.schema())?;
     // One customer gets both cores; many are spread over them instead.

@@ -71,10 +71,12 @@ enum Command {
     Train(train::Args),
     /// Explain decisions: probability, SHAP contributions per field and reasons for a denial.
     #[command(after_help = "Examples:\n  credrisk explain --customer examples/customer.json --lang en\n  \
-                            credrisk explain --customer data/batch.parquet --format json > answers.jsonl\n\n\
+                            credrisk explain --customer data/batch.parquet --format json > answers.jsonl\n  \
+                            credrisk explain --customer examples/customer.json --reference approved  # reasons vs approved applicants\n\n\
                             A file of customers is explained in blocks of 4,096, with a progress bar on a terminal. Exact\n\
                             TreeSHAP of the default forest (200 trees, depth 14) answered 10,000 customers in 21 s\n\
-                            on two busy cores: budget about 2 ms a customer.")]
+                            on two busy cores: budget about 2 ms a customer (`--reference approved|cutoff`: about\n\
+                            four times the CPU).")]
     Explain(explain::Args),
     /// What would it take to be approved: up to three realistic changes the model approves.
     #[command(

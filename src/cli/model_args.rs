@@ -28,7 +28,7 @@ impl ModelArgs {
 
 /// What explanations compare with: a reference the model keeps, or a background file.
 #[derive(Debug, clap::Args)]
-pub struct BackgroundArgs {
+pub struct CompareArgs {
     /// What reasons compare the applicant with: path (path-dependent TreeSHAP over the training
     /// population), approved (the model's sample of approved applicants) or cutoff (those approved
     /// just above the cut-off); both samples are kept by `train`. Default: path, or the
@@ -64,7 +64,7 @@ impl From<ReferenceArg> for Reference {
     }
 }
 
-impl BackgroundArgs {
+impl CompareArgs {
     /// What to compare with, the background checked before anything is loaded or bound.
     pub fn validated(&self) -> Result<Compare> {
         Ok(Compare { reference: self.reference.map(Reference::from), background: self.background()? })
@@ -86,7 +86,7 @@ impl BackgroundArgs {
 }
 
 /// The explainer of `model` comparing as `compare` says (checked first).
-pub fn load_explainer(model: &ModelArgs, compare: &BackgroundArgs) -> Result<Explainer> {
+pub fn load_explainer(model: &ModelArgs, compare: &CompareArgs) -> Result<Explainer> {
     let compare = compare.validated()?;
     loader::load_explainer(model.model.as_deref(), model.tracking_uri.as_deref(), &compare)
 }

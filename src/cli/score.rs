@@ -1,7 +1,7 @@
 //! `credrisk score`: flags → a validated `ScoreConfig` → `score::score`, and a one-line summary
 //! on a terminal.
 
-use super::model_args::{self, BackgroundArgs, ModelArgs};
+use super::model_args::{self, CompareArgs, ModelArgs};
 use crate::data::stream::OnError;
 use crate::error::{Error, Result};
 use crate::explain::Lang;
@@ -41,7 +41,7 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "fail")]
     on_error: OnErrorArg,
     #[command(flatten)]
-    background: BackgroundArgs,
+    compare: CompareArgs,
     /// No progress bar and no summary line.
     #[arg(long, short)]
     quiet: bool,
@@ -110,7 +110,7 @@ fn config(args: &Args) -> Result<ScoreConfig> {
 
 pub fn run(args: Args) -> Result<()> {
     let config = config(&args)?;
-    let explainer = model_args::load_explainer(&args.model, &args.background)?;
+    let explainer = model_args::load_explainer(&args.model, &args.compare)?;
     let summary = score::score(&explainer, &config)?;
     if !args.quiet && std::io::stderr().is_terminal() {
         let seconds = summary.elapsed.as_secs_f64();

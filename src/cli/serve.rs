@@ -1,7 +1,7 @@
 //! `credrisk serve`: options of the HTTP service, validated into a [`ServeConfig`] before anything
 //! binds or loads.
 
-use super::model_args::{BackgroundArgs, ModelArgs};
+use super::model_args::{CompareArgs, ModelArgs};
 use crate::error::{Error, Result};
 use crate::serve::{self, DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, KeyRing, ServeConfig, WatchConfig};
 use std::net::IpAddr;
@@ -27,7 +27,7 @@ pub struct Args {
     #[command(flatten)]
     model: ModelArgs,
     #[command(flatten)]
-    background: BackgroundArgs,
+    compare: CompareArgs,
     /// Address to bind (127.0.0.1: reachable from this machine only).
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
@@ -147,7 +147,7 @@ fn config(args: Args) -> Result<ServeConfig> {
     if args.host.trim().is_empty() {
         return Err(Error::Usage("--host must not be empty".into()));
     }
-    let compare = args.background.validated()?;
+    let compare = args.compare.validated()?;
     if let Some(path) = args.review.as_ref().filter(|p| !p.is_file()) {
         return Err(Error::Usage(format!("--review {}: no such file", path.display())));
     }
