@@ -1,6 +1,6 @@
 //! Loading what the answering subcommands need: a model found through an MLflow URI, and what
-//! its explanations compare with (its reference samples, an optional background file). Shared by `explain`, `encode`,
-//! `export-forest` and `serve`.
+//! its explanations compare with (its reference samples, an optional background file). Shared
+//! by `explain`, `encode`, `export-forest`, `score`, `report` and `serve`.
 
 use crate::data::{self, ApplicantTable};
 use crate::error::{Error, Result};

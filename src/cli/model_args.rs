@@ -1,5 +1,6 @@
-//! The model and reference/background flags shared by `explain`, `encode`, `export-forest` and `serve`:
-//! defined once, so their names, environment variables and checks cannot drift apart.
+//! The model and comparison (reference, background) flags shared by `explain`, `score`, `serve`
+//! and the expert tools: defined once, so their names, environment variables and checks cannot
+//! drift apart.
 
 use crate::error::{Error, Result};
 use crate::explain::{Explainer, ModelRef, Reference};
