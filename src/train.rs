@@ -84,6 +84,9 @@ struct Evaluation {
     roc: metrics::RocCurve,
     /// Fairness on the test split by the schema's protected and proxy fields (MLflow metrics).
     fairness: Vec<(String, f64)>,
+    /// The model's probability of each held-out row: what the monitoring reference and the
+    /// explanation reference samples are built from.
+    probabilities: Vec<f64>,
 }
 
 /// Runs the whole pipeline. With tracking, the MLflow run is marked FAILED (with the error as a
@@ -172,9 +175,10 @@ fn fit_and_record(
         rows => Some(global_picture(&model, test_rows, rows, config.forest.seed, out)?),
     };
     // What `credrisk monitor` compares later batches with: the held-out rows, scored.
-    crate::monitor::Reference::build(&model, test_rows, "held-out test split")?.save(&out.join("model"))?;
+    let (held_out, p) = (test_rows, &eval.probabilities);
+    crate::monitor::Reference::build(&model, held_out, p, "held-out test split")?.save(&out.join("model"))?;
     // What reasons may be compared with instead of the training population (`--reference`).
-    if let Some(samples) = ReferenceSamples::build(&model, test_rows, config.forest.seed) {
+    if let Some(samples) = ReferenceSamples::build(&model, held_out, p, config.forest.seed) {
         samples.save(&out.join("model"))?;
     }
     let mut metrics = run_metrics(&eval);
@@ -309,7 +313,8 @@ fn evaluate(
         json!(forest.trees.iter().map(|t| t.n_leaves()).sum::<usize>() as f64 / forest.trees.len() as f64);
     let per_tree_auc = auc_after_each_tree(forest, &rows, y);
     let fairness = crate::fairness::train_metrics(test, &p, config.threshold);
-    Ok(Evaluation { metrics: m, per_tree_auc, roc: metrics::roc_curve(y, &p), report, fairness })
+    let roc = metrics::roc_curve(y, &p);
+    Ok(Evaluation { metrics: m, per_tree_auc, roc, report, fairness, probabilities: p })
 }
 
 /// What the metrics call positive: the label column and the value counted as approved.

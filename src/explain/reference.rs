@@ -103,11 +103,11 @@ pub struct ReferenceSamples {
 }
 
 impl ReferenceSamples {
-    /// From held-out applicants scored by `model`: a seeded sample of [`REFERENCE_ROWS`] of those
-    /// it approves, and the approved ones scored closest above the threshold (the lowest tenth
-    /// of them, at most [`REFERENCE_ROWS`]). None when the model approves none of them.
-    pub fn build(model: &Model, held_out: &ApplicantTable, seed: u64) -> Option<ReferenceSamples> {
-        let p = model.forest.predict_rows(&model.encoder.encode_rows(held_out));
+    /// From held-out applicants and `model`'s probabilities `p` of them: a seeded sample of
+    /// [`REFERENCE_ROWS`] of those it approves, and the approved ones scored closest above the
+    /// threshold (the lowest tenth of them, at most [`REFERENCE_ROWS`]). None when the model
+    /// approves none of them.
+    pub fn build(model: &Model, held_out: &ApplicantTable, p: &[f64], seed: u64) -> Option<ReferenceSamples> {
         let mut approved: Vec<usize> = (0..p.len()).filter(|&i| p[i] >= model.threshold).collect();
         if approved.is_empty() {
             return None;

@@ -220,10 +220,9 @@ pub fn group_fields(schema: &Schema) -> Vec<usize> {
 }
 
 impl Reference {
-    /// The reference of `table` (the held-out rows) scored by `model`.
-    pub fn build(model: &Model, table: &ApplicantTable, source: &str) -> Result<Reference> {
+    /// The reference of `table` (the held-out rows), whose `scores` are `model`'s probabilities.
+    pub fn build(model: &Model, table: &ApplicantTable, scores: &[f64], source: &str) -> Result<Reference> {
         let schema = model.schema();
-        let scores = super::score_table(model, table);
         let sample_idx = sample_indices(table.len());
         let inputs = watched_inputs(schema)
             .into_par_iter()
@@ -255,7 +254,7 @@ impl Reference {
             n_rows: n,
             threshold: model.threshold,
             inputs,
-            score: Numeric::build(&scores, &sample_idx),
+            score: Numeric::build(scores, &sample_idx),
             approval: Approval { n, approved: n_approved, rate: ratio(n_approved, n), by },
         })
     }

@@ -275,6 +275,8 @@ async fn predict_inner(
     let model = loaded.explainer.model_ref();
     let (id, key) = (request_id(req), key_name(req));
     let origin = Origin { request_id: &id, endpoint: "/predict", index: None, key: key.as_deref() };
+    // A reference the model lacks is refused whether or not this answer needs it.
+    resolve_reference(loaded, parsed.reference)?;
     let mut lines = Vec::new();
     let (response, approved, probability) = if parsed.include_explanation {
         let answer = explain_one(loaded, &parsed.customer, lang, parsed.reference)?;
