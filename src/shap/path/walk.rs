@@ -185,10 +185,15 @@ impl<const N: usize> Pass<'_, N> {
             *work.base.get_unchecked_mut(depth + 1) = base;
             let goes_right = split.goes_right(*x.get_unchecked(split.feature as usize));
             let first_slot = (slot & !1) + 2;
+            // a = a_prev on x's side, +0 on the other, by masking bits: LLVM compiled the
+            // `if` (and `select_unpredictable`) to a jump x mispredicts half the time, which
+            // cost 4 of the 22 ns a node took (issue #20's note).
+            let right = 0u64.wrapping_sub(u64::from(goes_right));
+            let masks = [!right, right];
             let mut leaf_l = [0.0; N];
             let mut leaf_gain = 0.0;
             for k in 0..2 {
-                let a = if goes_right == (k == 1) { a_prev } else { 0.0 };
+                let a = f64::from_bits(a_prev.to_bits() & masks[k]);
                 let (b, value) = (split.kid_b[k], split.kid_value[k]);
                 *work.a.get_unchecked_mut(first_slot + k) = a;
                 *work.b.get_unchecked_mut(first_slot + k) = b;
