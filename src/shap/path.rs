@@ -37,6 +37,7 @@
 //! node, 11 MB a forest, beyond L2). Hardware counters are not available in this VM
 //! (`perf stat`: cycles not supported) to say more.
 
+mod block;
 mod build;
 mod walk;
 
@@ -84,6 +85,13 @@ struct Split {
 }
 
 impl Split {
+    /// Σ over the two children of value · b: the leaf children's share of S divided by the
+    /// node's base is this + t · Σ value · (a − b) (an internal child has value 0).
+    #[inline(always)]
+    fn leaf_constant(&self) -> f64 {
+        self.kid_value[0] * self.kid_b[0] + self.kid_value[1] * self.kid_b[1]
+    }
+
     /// The node's routing (`Node::goes_left` negated), without a branch.
     #[inline(always)]
     fn goes_right(&self, v: f64) -> bool {
@@ -135,12 +143,12 @@ pub(crate) struct PathForest {
     isa: Isa,
 }
 
-/// Per-thread working memory: one [`PartScratch`] per half of the forest, and the same for
-/// rows 1 to 3 of a batch's block of four (sized on first use by [`PathForest::shap_quad`]).
+/// Per-thread working memory: one [`PartScratch`] per half of the forest, and a batch's block
+/// of four rows (sized on first use by [`PathForest::shap_quad`]).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PathScratch {
     halves: [PartScratch; 2],
-    more_rows: [[PartScratch; 2]; 3],
+    block: block::BlockScratch,
 }
 
 /// Working memory for one half of the forest, sized for the largest tree; polynomials are
@@ -314,27 +322,29 @@ impl PathForest {
         self.add_halves(&scratch.halves, phi);
     }
 
-    /// [`PathForest::shap_into`] for four rows at once (a batch's): each half-forest runs the
-    /// four rows interleaved, reading each node's records once for the four; each row's values
-    /// are the same bits as alone.
+    /// [`PathForest::shap_into`] for four rows at once (a batch's), the rows in the vector
+    /// lanes (see `block.rs`); each row's values are the same bits as alone.
     pub(crate) fn shap_quad(&self, x: [&[f64]; 4], scratch: &mut PathScratch, phi: [&mut [f64]; 4]) {
         assert!(x.iter().all(|x| x.len() == self.n_features), "rows are checked before they get here");
-        let PathScratch { halves, more_rows: [r1, r2, r3] } = scratch;
-        let mut rows: [&mut [PartScratch; 2]; 4] = [halves, r1, r2, r3];
-        for part in rows.iter_mut().flat_map(|row| row.iter_mut()) {
-            self.fit_part(part);
-            part.phi.fill(0.0);
-        }
+        let block = &mut scratch.block;
+        block.fit(self);
         for (h, trees) in [self.first_half(), self.second_half()].into_iter().enumerate() {
-            let mut parts = rows.iter_mut().map(|row| &mut row[h]);
-            self.run::<4>(std::array::from_fn(|r| walk::Stream {
-                trees,
-                x: x[r],
-                part: parts.next().expect("four rows, four parts"),
-            }));
+            macro_rules! run {
+                ($($n:literal)*) => {
+                    match self.lanes {
+                        $($n => block::run::<$n>(self, trees, x, block, h),)*
+                        other => unreachable!("unsupported lane count {other}"),
+                    }
+                };
+            }
+            run!(2 4 6 8 16 24 32 64);
         }
-        for (row, phi) in rows.iter().zip(phi) {
-            self.add_halves(row, phi);
+        let scale = 1.0 / self.trees.len() as f64;
+        let [first, second] = &block.phi;
+        for (r, phi) in phi.into_iter().enumerate() {
+            for (value, (a, b)) in phi.iter_mut().zip(first[r].iter().zip(&second[r])) {
+                *value += (a + b) * scale;
+            }
         }
     }
 

@@ -196,16 +196,33 @@ fn every_instruction_set_and_threading_gives_the_same_bits_as_the_plain_referenc
     let forest = random_forest(&mut rng, 9, 6, 12, 0.85);
     let plain = path::with_isa(&PathForest::new(&forest).unwrap(), isa::Isa::Baseline);
     assert_eq!(path::lanes_of(&plain), 6);
-    for x in random_rows(&mut rng, 9, 20) {
-        let mut reference = vec![0.0; 9];
-        plain.shap_into(&x, &mut plain.scratch(), &mut reference);
-        for &isa in &isas {
-            let variant = std::sync::Arc::new(path::with_isa(&plain, isa));
+    let rows = random_rows(&mut rng, 9, 20);
+    let references: Vec<Vec<f64>> = rows
+        .iter()
+        .map(|x| {
+            let mut reference = vec![0.0; 9];
+            plain.shap_into(x, &mut plain.scratch(), &mut reference);
+            reference
+        })
+        .collect();
+    for &isa in &isas {
+        let variant = std::sync::Arc::new(path::with_isa(&plain, isa));
+        for (x, reference) in rows.iter().zip(&references) {
             let (mut one, mut two) = (vec![0.0; 9], vec![0.0; 9]);
-            variant.shap_into(&x, &mut variant.scratch(), &mut one);
-            variant.shap_parallel(&x, &mut variant.scratch(), &mut two);
-            assert_eq!(bits(&one), bits(&reference), "{isa:?} one thread");
-            assert_eq!(bits(&two), bits(&reference), "{isa:?} two threads");
+            variant.shap_into(x, &mut variant.scratch(), &mut one);
+            variant.shap_parallel(x, &mut variant.scratch(), &mut two);
+            assert_eq!(bits(&one), bits(reference), "{isa:?} one thread");
+            assert_eq!(bits(&two), bits(reference), "{isa:?} two threads");
+        }
+        // A batch's blocks of four rows in the vector lanes (`block.rs`).
+        let mut scratch = variant.scratch();
+        for (block, expected) in rows.chunks(4).zip(references.chunks(4)) {
+            let mut values = [(); 4].map(|_| vec![0.0; 9]);
+            let [v0, v1, v2, v3] = &mut values;
+            variant.shap_quad(std::array::from_fn(|r| &block[r][..]), &mut scratch, [v0, v1, v2, v3]);
+            for (got, reference) in values.iter().zip(expected) {
+                assert_eq!(bits(got), bits(reference), "{isa:?} block of four");
+            }
         }
     }
 }

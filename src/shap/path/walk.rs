@@ -190,7 +190,6 @@ impl<const N: usize> Pass<'_, N> {
             // cost 4 of the 22 ns a node took (issue #20's note).
             let right = 0u64.wrapping_sub(u64::from(goes_right));
             let masks = [!right, right];
-            let mut leaf_l = [0.0; N];
             let mut leaf_gain = 0.0;
             for k in 0..2 {
                 let a = f64::from_bits(a_prev.to_bits() & masks[k]);
@@ -198,12 +197,11 @@ impl<const N: usize> Pass<'_, N> {
                 *work.a.get_unchecked_mut(first_slot + k) = a;
                 *work.b.get_unchecked_mut(first_slot + k) = b;
                 *work.a_in.get_unchecked_mut((split.kid_split[k] as usize).min(throwaway)) = a;
-                for j in 0..N {
-                    leaf_l[j] += value * (b + (a - b) * t[j]);
-                }
                 leaf_gain += value * (a - b);
             }
-            *work.leaf_sum.get_unchecked_mut(n) = std::array::from_fn(|j| base[j] * leaf_l[j]);
+            let constant = split.leaf_constant();
+            *work.leaf_sum.get_unchecked_mut(n) =
+                std::array::from_fn(|j| base[j] * (constant + leaf_gain * t[j]));
             let integrand = integrand.get_unchecked_mut(split.feature as usize);
             for j in 0..N {
                 integrand[j] += leaf_gain * base[j];
