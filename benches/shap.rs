@@ -20,7 +20,7 @@ use credrisk::data::generate_table;
 use credrisk::features::Encoder;
 use credrisk::forest::dump::read_dump;
 use credrisk::forest::{Forest, ForestParams, MaxFeatures, fit};
-use credrisk::shap::{Explanation, TreeShap};
+use credrisk::shap::{BLOCK_ROWS, Explanation, TreeShap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -257,8 +257,8 @@ fn main() {
     });
     let single = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("pool");
     let fastest_block = min_ms(|| {
-        std::hint::black_box(single.install(|| path.explain_rows(&rows[..4 * n]).expect("block")));
-    }) / 4.0;
+        std::hint::black_box(single.install(|| path.explain_rows(&rows[..BLOCK_ROWS * n]).expect("block")));
+    }) / BLOCK_ROWS as f64;
     let load_batch = load1();
     let (batch_rps, batch_cpu_rps) =
         best_rows_per_s(3, BATCH_ROWS, || path.explain_rows(&rows).expect("batch"));
@@ -285,7 +285,7 @@ fn main() {
     );
     println!(
         "kernel, one thread, fastest of {CALLS}: one row {fastest_one:.3} ms = {:.1} ns per internal node \
-         ({internal} internal nodes); in a batch's blocks of four {fastest_block:.3} ms a row = {:.1} ns per node [load1 {load_one}]",
+         ({internal} internal nodes); in a batch's blocks of {BLOCK_ROWS} {fastest_block:.3} ms a row = {:.1} ns per node [load1 {load_one}]",
         fastest_one * 1e6 / internal as f64,
         fastest_block * 1e6 / internal as f64
     );

@@ -24,6 +24,10 @@ use path::{PathForest, PathScratch};
 use rayon::prelude::*;
 use std::sync::Arc;
 
+/// Rows a path-dependent batch explains at once, in the vector lanes (a batch of fewer runs as
+/// one block with lanes to spare).
+pub const BLOCK_ROWS: usize = path::BLOCK;
+
 /// Which value function the Shapley values are of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Method {
@@ -214,9 +218,9 @@ impl TreeShap {
             )));
         }
         let base_value = self.base_value();
-        // Path-dependent rows go in blocks of four, run interleaved (see `PathForest::shap_quad`).
+        // Path-dependent rows go in blocks, in the vector lanes (see `PathForest::shap_block`).
         let per_chunk = match self.engine {
-            Engine::Path(_) => 4,
+            Engine::Path(_) => path::BLOCK,
             Engine::Interventional(_) => 1,
         };
         let chunks: Vec<Vec<Explanation>> = rows
@@ -241,7 +245,7 @@ impl TreeShap {
         Ok(chunks.into_iter().flatten().collect())
     }
 
-    /// One to four rows of a batch into `values` (one vector each); their predictions, or the
+    /// One block of a batch's rows into `values` (one vector each); their predictions, or the
     /// position of the first bad row and why.
     fn explain_chunk_into(
         &self,
@@ -249,16 +253,18 @@ impl TreeShap {
         scratch: &mut Scratch,
         values: &mut [Vec<f64>],
     ) -> std::result::Result<Vec<f64>, (usize, Error)> {
-        match (&self.engine, chunk.chunks(self.n_features).collect::<Vec<_>>().as_slice(), values) {
-            (Engine::Path(p), &[x0, x1, x2, x3], [v0, v1, v2, v3]) => {
-                for (i, x) in [x0, x1, x2, x3].into_iter().enumerate() {
+        let rows: Vec<&[f64]> = chunk.chunks(self.n_features).collect();
+        match &self.engine {
+            // A block costs about what half its rows cost alone; fewer go alone.
+            Engine::Path(p) if 2 * rows.len() >= BLOCK_ROWS => {
+                for (i, x) in rows.iter().enumerate() {
                     self.check_row(x).map_err(|e| (i, e))?;
                 }
-                let values = [v0.as_mut_slice(), v1.as_mut_slice(), v2.as_mut_slice(), v3.as_mut_slice()];
-                p.shap_quad([x0, x1, x2, x3], &mut scratch.path, values);
-                Ok([x0, x1, x2, x3].map(|x| self.predict_unchecked(x)).to_vec())
+                let mut phi: Vec<&mut [f64]> = values.iter_mut().map(Vec::as_mut_slice).collect();
+                p.shap_block(&rows, &mut scratch.path, &mut phi);
+                Ok(rows.iter().map(|x| self.predict_unchecked(x)).collect())
             }
-            (_, rows, values) => rows
+            _ => rows
                 .iter()
                 .zip(values)
                 .enumerate()

@@ -41,6 +41,8 @@ mod block;
 mod build;
 mod walk;
 
+pub(crate) use block::ROWS as BLOCK;
+
 use super::isa::Isa;
 use super::quadrature::GaussLegendre;
 use crate::error::{Error, Result};
@@ -144,7 +146,7 @@ pub(crate) struct PathForest {
 }
 
 /// Per-thread working memory: one [`PartScratch`] per half of the forest, and a batch's block
-/// of four rows (sized on first use by [`PathForest::shap_quad`]).
+/// of rows (sized on first use by [`PathForest::shap_block`]).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PathScratch {
     halves: [PartScratch; 2],
@@ -322,17 +324,23 @@ impl PathForest {
         self.add_halves(&scratch.halves, phi);
     }
 
-    /// [`PathForest::shap_into`] for four rows at once (a batch's), the rows in the vector
-    /// lanes (see `block.rs`); each row's values are the same bits as alone.
-    pub(crate) fn shap_quad(&self, x: [&[f64]; 4], scratch: &mut PathScratch, phi: [&mut [f64]; 4]) {
+    /// [`PathForest::shap_into`] for up to [`BLOCK`] rows at once (a batch's), the rows in the
+    /// vector lanes (see `block.rs`); `phi[r]` gets row r's. A short block repeats its first row
+    /// in the empty lanes. Each row's values are the same bits as alone.
+    pub(crate) fn shap_block(&self, x: &[&[f64]], scratch: &mut PathScratch, phi: &mut [&mut [f64]]) {
+        assert!(
+            (1..=BLOCK).contains(&x.len()) && phi.len() == x.len(),
+            "one to {BLOCK} rows, a value vector each"
+        );
         assert!(x.iter().all(|x| x.len() == self.n_features), "rows are checked before they get here");
+        let lanes: [&[f64]; BLOCK] = std::array::from_fn(|r| x.get(r).copied().unwrap_or(x[0]));
         let block = &mut scratch.block;
         block.fit(self);
         for (h, trees) in [self.first_half(), self.second_half()].into_iter().enumerate() {
             macro_rules! run {
                 ($($n:literal)*) => {
                     match self.lanes {
-                        $($n => block::run::<$n>(self, trees, x, block, h),)*
+                        $($n => block::run::<$n>(self, trees, lanes, block, h),)*
                         other => unreachable!("unsupported lane count {other}"),
                     }
                 };
@@ -341,7 +349,7 @@ impl PathForest {
         }
         let scale = 1.0 / self.trees.len() as f64;
         let [first, second] = &block.phi;
-        for (r, phi) in phi.into_iter().enumerate() {
+        for (r, phi) in phi.iter_mut().enumerate() {
             for (value, (a, b)) in phi.iter_mut().zip(first[r].iter().zip(&second[r])) {
                 *value += (a + b) * scale;
             }

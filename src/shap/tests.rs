@@ -214,14 +214,17 @@ fn every_instruction_set_and_threading_gives_the_same_bits_as_the_plain_referenc
             assert_eq!(bits(&one), bits(reference), "{isa:?} one thread");
             assert_eq!(bits(&two), bits(reference), "{isa:?} two threads");
         }
-        // A batch's blocks of four rows in the vector lanes (`block.rs`).
+        // A batch's blocks of rows in the vector lanes (`block.rs`), short ones too.
         let mut scratch = variant.scratch();
-        for (block, expected) in rows.chunks(4).zip(references.chunks(4)) {
-            let mut values = [(); 4].map(|_| vec![0.0; 9]);
-            let [v0, v1, v2, v3] = &mut values;
-            variant.shap_quad(std::array::from_fn(|r| &block[r][..]), &mut scratch, [v0, v1, v2, v3]);
-            for (got, reference) in values.iter().zip(expected) {
-                assert_eq!(bits(got), bits(reference), "{isa:?} block of four");
+        for size in [path::BLOCK, 3, 1] {
+            for (block, expected) in rows.chunks(size).zip(references.chunks(size)) {
+                let x: Vec<&[f64]> = block.iter().map(Vec::as_slice).collect();
+                let mut values = vec![vec![0.0; 9]; x.len()];
+                let mut phi: Vec<&mut [f64]> = values.iter_mut().map(Vec::as_mut_slice).collect();
+                variant.shap_block(&x, &mut scratch, &mut phi);
+                for (got, reference) in values.iter().zip(expected) {
+                    assert_eq!(bits(got), bits(reference), "{isa:?} block of {size}");
+                }
             }
         }
     }
@@ -279,7 +282,7 @@ fn a_single_leaf_tree_adds_to_the_base_only() {
 fn batches_equal_single_rows_bit_for_bit_whatever_the_thread_count() {
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let forest = random_forest(&mut rng, 6, 8, 7, 0.9);
-    // 16 path-dependent blocks of four and three rows alone (see `PathForest::shap_quad`).
+    // Path-dependent blocks of `path::BLOCK` rows and a short one (see `PathForest::shap_block`).
     let rows: Vec<f64> = random_rows(&mut rng, 6, 67).concat();
     let background: Vec<f64> = random_rows(&mut rng, 6, 5).concat();
     for shap in

@@ -1,4 +1,4 @@
-//! The two passes of `walk.rs` for a batch's four rows at once, the rows in the vector lanes:
+//! The two passes of `walk.rs` for a block of a batch's rows at once, the rows in the vector lanes:
 //! each polynomial is N quadrature nodes × 4 rows, so one 4-wide operation serves the four rows
 //! at one node, and a node's records, slots and indices are read once for the four.
 //!
@@ -16,7 +16,7 @@ use super::{PathForest, Split, TreeSpan, Up};
 use crate::shap::isa::Isa;
 
 /// Rows in a block.
-pub(super) const ROWS: usize = 4;
+pub(crate) const ROWS: usize = 16;
 
 type Rows = [f64; ROWS];
 type Poly<const N: usize> = [Rows; N];
@@ -183,7 +183,7 @@ impl<const N: usize> Pass<'_, N> {
         let throwaway = self.forest.max_splits;
         // SAFETY (every `get_unchecked` here and in `up`): `PathForest::check_layout` proved
         // at build time that every slot, split, accumulator and feature index of a tree is in
-        // range of the scratch `BlockScratch::fit` sized, and `shap_quad` asserted every row
+        // range of the scratch `BlockScratch::fit` sized, and `shap_block` asserted every row
         // has `n_features` values.
         unsafe {
             let slot = split.slot as usize;
