@@ -295,11 +295,43 @@ impl Explainer {
     }
 
     pub fn explain(&self, a: &Applicant, options: ExplainOptions) -> Result<Answer> {
-        let encoder = &self.model.encoder;
-        let schema = encoder.schema();
-        let x = encoder.encode(a.values());
+        let x = self.model.encoder.encode(a.values());
         let comparison = self.comparison(options.reference)?;
         let e = comparison.shap(&self.model.forest)?.explain_with(&x, options.parallel)?;
+        Ok(self.answer(a, &x, e, options, comparison))
+    }
+
+    /// [`Explainer::explain`] for several applicants at once, all with `options` but each in
+    /// its own `langs` entry: TreeSHAP runs them as one batch (a path-dependent batch goes in
+    /// blocks of rows in the vector lanes), with the same values as one by one.
+    pub fn explain_many(
+        &self,
+        applicants: &[(&Applicant, Lang)],
+        options: ExplainOptions,
+    ) -> Result<Vec<Answer>> {
+        let encoder = &self.model.encoder;
+        let rows: Vec<Vec<f64>> = applicants.iter().map(|(a, _)| encoder.encode(a.values())).collect();
+        let comparison = self.comparison(options.reference)?;
+        let explanations = comparison.shap(&self.model.forest)?.explain_rows(&rows.concat())?;
+        Ok(applicants
+            .iter()
+            .zip(&rows)
+            .zip(explanations)
+            .map(|((&(a, lang), x), e)| self.answer(a, x, e, ExplainOptions { lang, ..options }, comparison))
+            .collect())
+    }
+
+    /// The answer for applicant `a`, encoded as `x`, from its TreeSHAP explanation `e`.
+    fn answer(
+        &self,
+        a: &Applicant,
+        x: &[f64],
+        e: crate::shap::Explanation,
+        options: ExplainOptions,
+        comparison: &Comparison,
+    ) -> Answer {
+        let encoder = &self.model.encoder;
+        let schema = encoder.schema();
         let mut per_group = vec![0.0; encoder.groups().len()];
         for (phi, &g) in e.values.iter().zip(encoder.column_groups()) {
             per_group[g] += phi;
@@ -315,7 +347,7 @@ impl Explainer {
         warnings.extend(self.fairness_warnings(&by_field, options.lang));
         let reasons = if approved { Vec::new() } else { self.reasons(a, &by_field, options, comparison) };
         let contributions = if options.per_column {
-            self.per_column(&x, &e.values)
+            self.per_column(x, &e.values)
         } else {
             by_field
                 .iter()
@@ -330,7 +362,7 @@ impl Explainer {
                 .collect()
         };
         let sum: f64 = e.values.iter().sum();
-        Ok(Answer {
+        Answer {
             approved,
             probability,
             threshold,
@@ -344,7 +376,7 @@ impl Explainer {
             additivity_error: (e.base_value + sum - probability).abs(),
             model: self.model_ref.clone(),
             warnings,
-        })
+        }
     }
 
     /// Working memory for [`Explainer::field_shap_into`], one per thread.

@@ -58,6 +58,9 @@ pub struct Metrics {
     explanations: Vec<AtomicU64>,
     audit_records: AtomicU64,
     audit_failures: AtomicU64,
+    /// /explain's TreeSHAP batches (see `combine`) and the requests they held.
+    explain_batches: AtomicU64,
+    explain_batched: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -72,6 +75,8 @@ impl Default for Metrics {
             explanations: zeros(e),
             audit_records: AtomicU64::new(0),
             audit_failures: AtomicU64::new(0),
+            explain_batches: AtomicU64::new(0),
+            explain_batched: AtomicU64::new(0),
         }
     }
 }
@@ -91,6 +96,12 @@ impl Metrics {
         if explained {
             self.explanations[endpoint].fetch_add(1, Relaxed);
         }
+    }
+
+    /// One /explain TreeSHAP batch of `requests` requests.
+    pub fn record_batch(&self, requests: usize) {
+        self.explain_batches.fetch_add(1, Relaxed);
+        self.explain_batched.fetch_add(requests as u64, Relaxed);
     }
 
     pub fn record_audit(&self, records: u64) {
@@ -161,6 +172,20 @@ pub fn render(sets: &[(Option<&ModelLabels>, &Metrics)], process: &ProcessStatus
     for (l, m) in &models {
         let _ =
             writeln!(out, "credrisk_audit_write_failures_total{{{l}}} {}", m.audit_failures.load(Relaxed));
+    }
+    out += "# HELP credrisk_explain_batches_total /explain TreeSHAP batches: concurrent requests computed together, by model.\n";
+    out += "# TYPE credrisk_explain_batches_total counter\n";
+    for (l, m) in &models {
+        let _ = writeln!(out, "credrisk_explain_batches_total{{{l}}} {}", m.explain_batches.load(Relaxed));
+    }
+    out += "# HELP credrisk_explain_batched_requests_total /explain requests answered by those batches, by model.\n";
+    out += "# TYPE credrisk_explain_batched_requests_total counter\n";
+    for (l, m) in &models {
+        let _ = writeln!(
+            out,
+            "credrisk_explain_batched_requests_total{{{l}}} {}",
+            m.explain_batched.load(Relaxed)
+        );
     }
     out += "# HELP credrisk_log_lines_dropped_total Request log lines dropped because the log writer fell behind.\n";
     out += "# TYPE credrisk_log_lines_dropped_total counter\n";

@@ -12,6 +12,7 @@ mod audit;
 mod auth;
 mod batch;
 mod body;
+mod combine;
 mod contention;
 mod docs;
 mod errors;

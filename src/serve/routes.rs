@@ -317,9 +317,15 @@ async fn explain_inner(
     let model = pinned(req, state);
     let parsed = request::parse_explain(&body, schema_of(&model))?;
     let loaded = loaded(model)?;
-    let loaded = &*loaded;
     let lang = resolve_lang(parsed.lang, query_lang, req);
-    let answer = explain_one(loaded, &parsed.customer, lang, parsed.reference)?;
+    resolve_reference(&loaded, parsed.reference)?;
+    // Off the async worker, so that concurrent requests wait together and are computed as one
+    // batch (see `combine`).
+    let (job, customer, reference) = (Arc::clone(&loaded), parsed.customer.clone(), parsed.reference);
+    let answer = web::block(move || job.combiner.explain(&job, customer, lang, reference))
+        .await
+        .map_err(ApiError::internal)??;
+    let loaded = &*loaded;
     if state.audit.is_some() {
         let mut lines = Vec::new();
         let (id, key) = (request_id(req), key_name(req));

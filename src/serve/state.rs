@@ -6,6 +6,7 @@
 
 use super::audit::{AuditLog, now_rfc3339};
 use super::auth::KeyRing;
+use super::combine::Combiner;
 use super::contention::Contention;
 use super::logging::LogSink;
 use super::metrics::{Metrics, ModelLabels};
@@ -36,6 +37,8 @@ pub struct Loaded {
     pub openapi_json: Bytes,
     /// Explanations running over every worker (whether one may take both cores).
     pub contention: Contention,
+    /// Concurrent explanations, computed together.
+    pub combiner: Combiner,
     /// Recourse over the same model.
     pub planner: Planner,
     /// The requests and decisions this model answered.
@@ -96,6 +99,7 @@ impl Loaded {
             openapi_json: Bytes::from(serde_json::to_vec(&document).unwrap_or_default()),
             explainer,
             contention: Contention::default(),
+            combiner: Combiner::default(),
             metrics: Arc::default(),
             loaded_at,
         }
