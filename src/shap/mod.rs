@@ -182,6 +182,29 @@ impl TreeShap {
         self.explain_into_with(x, scratch, values, false)
     }
 
+    /// [`TreeShap::explain_into`] for up to [`BLOCK_ROWS`] rows laid end to end in `rows`, into
+    /// `values` (one vector of `n_features` per row): a path-dependent block runs the rows in the
+    /// vector lanes, with the same bits as one by one. Their predictions.
+    pub fn explain_block_into(
+        &self,
+        rows: &[f64],
+        scratch: &mut Scratch,
+        values: &mut [Vec<f64>],
+    ) -> Result<Vec<f64>> {
+        let n = self.n_features;
+        if !rows.len().is_multiple_of(n) || rows.len() / n != values.len() || values.len() > BLOCK_ROWS {
+            return Err(Error::Internal(format!(
+                "a block of {} values for {} rows of {n} features (at most {BLOCK_ROWS})",
+                rows.len(),
+                values.len()
+            )));
+        }
+        if let Some(v) = values.iter().find(|v| v.len() != n) {
+            return Err(Error::Internal(format!("{} values for {n} features", v.len())));
+        }
+        self.explain_chunk_into(rows, scratch, values).map_err(|(i, e)| Error::Usage(format!("row {i}: {e}")))
+    }
+
     fn explain_into_with(
         &self,
         x: &[f64],

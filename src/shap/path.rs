@@ -19,23 +19,22 @@
 //! Speed: each tree is two straight passes over its internal nodes in preorder (see `walk.rs`):
 //! down, every node computes its children's factors and path polynomials; up, in reverse, every
 //! node sums its subtree and books the integrand of its incoming edge. All per-row state lives
-//! in a few small arrays (per depth, per node a single number) that stay in L1, the records are
-//! read in order, and no branch depends on the row. The passes are also compiled for AVX and
-//! AVX-512 and picked at run time; every variant computes the same bits. Measured on the bench
-//! forest: AVX-512 with one 8-lane register per polynomial runs no faster than the 6-lane AVX
-//! build it replaced (2.57 vs 2.43 ms a row, ~20 ns a node, quiet machine), though it runs ~110
-//! instructions a node against ~155.
+//! in a few small arrays (per depth, per node a single number), the records are read in order,
+//! and no branch depends on the row. The passes are compiled for AVX and AVX-512 and picked at
+//! run time; every variant computes the same bits. A batch runs blocks of 16 rows with the rows
+//! in the vector lanes (`block.rs`): one 4-wide operation per quadrature node serves four rows.
 //!
-//! Issue #20 (per internal node per row, fastest of 200 one-thread calls, load 3–9 on the 2
-//! shared cores, so ±5%): 23.5 ns before; the two half-forests of a row interleaved node by
-//! node (`walk::Stream`), 6 quadrature lanes instead of 8 and L recomputed from (a, b) instead
-//! of stored: 22.2–23.0 ns one row. A batch's rows in pairs (four streams): 20.6–22.0 ns; in
-//! blocks of four rows per half-forest, which read each node's records once for the four:
-//! 20.1 ns. So the passes are not latency-bound (independent streams barely help), nor bound by
-//! the width of the arithmetic (8 → 6 lanes: the same instruction count with AVX), nor by the
-//! stores (a quarter fewer: no change); sharing the records helps a little (they are 88 bytes a
-//! node, 11 MB a forest, beyond L2). Hardware counters are not available in this VM
-//! (`perf stat`: cycles not supported) to say more.
+//! Issue #20, per internal node per row on the bench forest (fastest of 200 one-thread calls;
+//! no hardware counters in this VM, so `perf record -e cpu-clock`, callgrind's instruction
+//! counts and ablations): 22.2 ns one row at 67 instructions a node — an IPC near 1. Deleting
+//! whole parts of the arithmetic (both divisions, the path polynomial, the leaf sums) changed
+//! nothing; the disassembly showed why: LLVM had compiled the choice of a child's `a` into a jump
+//! x's direction mispredicts half the time. Masking bits instead: 18.2 ns. The leaves' share of S
+//! as c + gain · t rather than Σ value · L (ten multiply-adds a node fewer): 14.9 ns. Four rows
+//! interleaved as separate streams: 17.5 ns a row; four rows in the lanes: 10.0 (the divisions
+//! then cost 0.1 ns: arithmetic throughput bound); eight: 8.8; sixteen: 7.4; 32: 26.6 (the block's
+//! polynomials spill). Tried and dropped earlier: 8 lanes per polynomial with AVX-512 (no faster
+//! than 6 with AVX), L stored instead of recomputed, the two halves of a row as two streams.
 
 mod block;
 mod build;
