@@ -149,7 +149,8 @@ pub(crate) struct PathForest {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PathScratch {
     halves: [PartScratch; 2],
-    block: block::BlockScratch,
+    block8: block::BlockScratch<8>,
+    block16: block::BlockScratch<BLOCK>,
 }
 
 /// Working memory for one half of the forest, sized for the largest tree; polynomials are
@@ -324,22 +325,35 @@ impl PathForest {
     }
 
     /// [`PathForest::shap_into`] for up to [`BLOCK`] rows at once (a batch's), the rows in the
-    /// vector lanes (see `block.rs`); `phi[r]` gets row r's. A short block repeats its first row
-    /// in the empty lanes. Each row's values are the same bits as alone.
+    /// vector lanes (see `block.rs`); `phi[r]` gets row r's. Up to 8 rows run in a block of 8,
+    /// more in one of 16; a short block repeats its first row in the empty lanes. Each row's
+    /// values are the same bits as alone.
     pub(crate) fn shap_block(&self, x: &[&[f64]], scratch: &mut PathScratch, phi: &mut [&mut [f64]]) {
         assert!(
             (1..=BLOCK).contains(&x.len()) && phi.len() == x.len(),
             "one to {BLOCK} rows, a value vector each"
         );
         assert!(x.iter().all(|x| x.len() == self.n_features), "rows are checked before they get here");
-        let lanes: [&[f64]; BLOCK] = std::array::from_fn(|r| x.get(r).copied().unwrap_or(x[0]));
-        let block = &mut scratch.block;
+        if x.len() <= 8 {
+            self.block_of(x, &mut scratch.block8, phi);
+        } else {
+            self.block_of(x, &mut scratch.block16, phi);
+        }
+    }
+
+    fn block_of<const R: usize>(
+        &self,
+        x: &[&[f64]],
+        block: &mut block::BlockScratch<R>,
+        phi: &mut [&mut [f64]],
+    ) {
+        let lanes: [&[f64]; R] = std::array::from_fn(|r| x.get(r).copied().unwrap_or(x[0]));
         block.fit(self);
         for (h, trees) in [self.first_half(), self.second_half()].into_iter().enumerate() {
             macro_rules! run {
                 ($($n:literal)*) => {
                     match self.lanes {
-                        $($n => block::run::<$n>(self, trees, lanes, block, h),)*
+                        $($n => block::run::<$n, R>(self, trees, lanes, block, h),)*
                         other => unreachable!("unsupported lane count {other}"),
                     }
                 };

@@ -216,7 +216,7 @@ fn every_instruction_set_and_threading_gives_the_same_bits_as_the_plain_referenc
         }
         // A batch's blocks of rows in the vector lanes (`block.rs`), short ones too.
         let mut scratch = variant.scratch();
-        for size in [path::BLOCK, 3, 1] {
+        for size in [path::BLOCK, 11, 8, 5, 3, 1] {
             for (block, expected) in rows.chunks(size).zip(references.chunks(size)) {
                 let x: Vec<&[f64]> = block.iter().map(Vec::as_slice).collect();
                 let mut values = vec![vec![0.0; 9]; x.len()];
@@ -282,8 +282,8 @@ fn a_single_leaf_tree_adds_to_the_base_only() {
 fn batches_equal_single_rows_bit_for_bit_whatever_the_thread_count() {
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let forest = random_forest(&mut rng, 6, 8, 7, 0.9);
-    // Path-dependent blocks of `path::BLOCK` rows and a short one (see `PathForest::shap_block`).
-    let rows: Vec<f64> = random_rows(&mut rng, 6, 67).concat();
+    // Path-dependent blocks of `path::BLOCK` rows, then 11: a block of 8 and three alone.
+    let rows: Vec<f64> = random_rows(&mut rng, 6, 59).concat();
     let background: Vec<f64> = random_rows(&mut rng, 6, 5).concat();
     for shap in
         [TreeShap::path_dependent(&forest).unwrap(), TreeShap::interventional(&forest, &background).unwrap()]

@@ -15,30 +15,30 @@
 use super::{PathForest, Split, TreeSpan, Up};
 use crate::shap::isa::Isa;
 
-/// Rows in a block.
+/// Most rows in a block (blocks of 8 are compiled too: see `PathForest::shap_block`).
 pub(crate) const ROWS: usize = 16;
 
-type Rows = [f64; ROWS];
-type Poly<const N: usize> = [Rows; N];
+type Rows<const R: usize> = [f64; R];
+type Poly<const N: usize, const R: usize> = [Rows<R>; N];
 
 /// Working memory of a block for one half of the forest (see `PartScratch` for what each holds;
 /// here every polynomial and every a has a value per row). Sized by [`BlockScratch::fit`].
 #[derive(Debug, Clone, Default)]
-pub(crate) struct BlockScratch {
+pub(crate) struct BlockScratch<const R: usize> {
     lanes: usize,
-    base: Vec<Rows>,
-    a: Vec<Rows>,
+    base: Vec<Rows<R>>,
+    a: Vec<Rows<R>>,
     b: Vec<f64>,
-    child_sum: Vec<Rows>,
-    leaf_sum: Vec<Rows>,
-    a_in: Vec<Rows>,
-    acc: Vec<Rows>,
-    integrand: Vec<Rows>,
+    child_sum: Vec<Rows<R>>,
+    leaf_sum: Vec<Rows<R>>,
+    a_in: Vec<Rows<R>>,
+    acc: Vec<Rows<R>>,
+    integrand: Vec<Rows<R>>,
     /// Per half of the forest, per row: the unscaled SHAP values.
-    pub(super) phi: [[Vec<f64>; ROWS]; 2],
+    pub(super) phi: [Vec<Vec<f64>>; 2],
 }
 
-impl BlockScratch {
+impl<const R: usize> BlockScratch<R> {
     /// Sizes the scratch for `forest` (allocates only if it does not fit) and sets its
     /// constants: the root's path polynomial 1 and the fresh slot's a = b = 1.
     pub(super) fn fit(&mut self, forest: &PathForest) {
@@ -47,11 +47,11 @@ impl BlockScratch {
             && self.b.len() == forest.slots
             && self.a_in.len() == forest.max_splits + 1
             && self.acc.len() == forest.max_acc * n
-            && self.phi[0][0].len() == forest.n_features
+            && self.phi[0].first().map_or(0, Vec::len) == forest.n_features
         {
             return;
         }
-        let zero = [0.0; ROWS];
+        let zero = [0.0; R];
         *self = BlockScratch {
             lanes: n,
             base: vec![zero; forest.slots * n],
@@ -62,27 +62,27 @@ impl BlockScratch {
             a_in: vec![zero; forest.max_splits + 1],
             acc: vec![zero; forest.max_acc * n],
             integrand: vec![zero; forest.n_features * n],
-            phi: std::array::from_fn(|_| std::array::from_fn(|_| vec![0.0; forest.n_features])),
+            phi: std::array::from_fn(|_| vec![vec![0.0; forest.n_features]; R]),
         };
-        self.base[..n].fill([1.0; ROWS]);
+        self.base[..n].fill([1.0; R]);
         for slot in [super::ROOT_SLOT, super::FRESH_SLOT] {
-            self.a[slot as usize] = [1.0; ROWS];
+            self.a[slot as usize] = [1.0; R];
             self.b[slot as usize] = 1.0;
         }
     }
 }
 
 /// The unscaled SHAP values of the four rows `x` over `trees`, into `s.phi[half]` (overwritten).
-pub(super) fn run<const N: usize>(
+pub(super) fn run<const N: usize, const R: usize>(
     forest: &PathForest,
     trees: &[TreeSpan],
-    x: [&[f64]; ROWS],
-    s: &mut BlockScratch,
+    x: [&[f64]; R],
+    s: &mut BlockScratch<R>,
     half: usize,
 ) {
     let BlockScratch { base, a, b, child_sum, leaf_sum, a_in, acc, integrand, phi, .. } = s;
     let integrand = integrand.as_chunks_mut::<N>().0;
-    integrand.fill([[0.0; ROWS]; N]);
+    integrand.fill([[0.0; R]; N]);
     let mut work = Work {
         x,
         base: base.as_chunks_mut::<N>().0,
@@ -94,7 +94,7 @@ pub(super) fn run<const N: usize>(
         acc: acc.as_chunks_mut::<N>().0,
         integrand,
     };
-    let pass = Pass::<N> { forest, t: std::array::from_fn(|j| forest.rule.t[j]) };
+    let pass = Pass::<N, R> { forest, t: std::array::from_fn(|j| forest.rule.t[j]) };
     match forest.isa {
         Isa::Baseline => pass.trees(trees, &mut work),
         #[cfg(target_arch = "x86_64")]
@@ -117,50 +117,50 @@ pub(super) fn run<const N: usize>(
     }
 }
 
-struct Pass<'a, const N: usize> {
+struct Pass<'a, const N: usize, const R: usize> {
     forest: &'a PathForest,
     t: [f64; N],
 }
 
 /// The block's rows and working memory seen as polynomials.
-struct Work<'a, const N: usize> {
-    x: [&'a [f64]; ROWS],
-    base: &'a mut [Poly<N>],
-    a: &'a mut [Rows],
+struct Work<'a, const N: usize, const R: usize> {
+    x: [&'a [f64]; R],
+    base: &'a mut [Poly<N, R>],
+    a: &'a mut [Rows<R>],
     b: &'a mut [f64],
-    child_sum: &'a mut [Poly<N>],
-    leaf_sum: &'a mut [Poly<N>],
-    a_in: &'a mut [Rows],
-    acc: &'a mut [Poly<N>],
-    integrand: &'a mut [Poly<N>],
+    child_sum: &'a mut [Poly<N, R>],
+    leaf_sum: &'a mut [Poly<N, R>],
+    a_in: &'a mut [Rows<R>],
+    acc: &'a mut [Poly<N, R>],
+    integrand: &'a mut [Poly<N, R>],
 }
 
-impl<const N: usize> Pass<'_, N> {
-    fn trees(&self, trees: &[TreeSpan], work: &mut Work<'_, N>) {
+impl<const N: usize, const R: usize> Pass<'_, N, R> {
+    fn trees(&self, trees: &[TreeSpan], work: &mut Work<'_, N, R>) {
         self.all_trees(trees, work);
     }
 
     /// [`Pass::trees`] compiled for AVX (no FMA: every variant rounds identically).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx")]
-    fn trees_avx(&self, trees: &[TreeSpan], work: &mut Work<'_, N>) {
+    fn trees_avx(&self, trees: &[TreeSpan], work: &mut Work<'_, N, R>) {
         self.all_trees(trees, work);
     }
 
     /// [`Pass::trees`] compiled for AVX-512 (no FMA, as above).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
-    fn trees_avx512(&self, trees: &[TreeSpan], work: &mut Work<'_, N>) {
+    fn trees_avx512(&self, trees: &[TreeSpan], work: &mut Work<'_, N, R>) {
         self.all_trees(trees, work);
     }
 
     #[inline(always)]
-    fn all_trees(&self, trees: &[TreeSpan], work: &mut Work<'_, N>) {
+    fn all_trees(&self, trees: &[TreeSpan], work: &mut Work<'_, N, R>) {
         let forest = self.forest;
         for tree in trees.iter().filter(|tree| tree.n_splits > 0) {
-            work.acc[..tree.n_acc].fill([[0.0; ROWS]; N]);
-            work.child_sum.fill([[0.0; ROWS]; N]);
-            work.a_in[0] = [1.0; ROWS];
+            work.acc[..tree.n_acc].fill([[0.0; R]; N]);
+            work.child_sum.fill([[0.0; R]; N]);
+            work.a_in[0] = [1.0; R];
             for n in 0..tree.n_splits {
                 // SAFETY: n < n_splits, and `check_layout` proved the tree's range.
                 let split = unsafe { forest.splits.get_unchecked(tree.splits + n) };
@@ -178,7 +178,7 @@ impl<const N: usize> Pass<'_, N> {
     /// rows' values of a polynomial at a node are one 4-wide register; going node by node
     /// keeps a handful of them live instead of spilling whole polynomials).
     #[inline(always)]
-    fn down(&self, work: &mut Work<'_, N>, n: usize, split: &Split) {
+    fn down(&self, work: &mut Work<'_, N, R>, n: usize, split: &Split) {
         let t = self.t;
         let throwaway = self.forest.max_splits;
         // SAFETY (every `get_unchecked` here and in `up`): `PathForest::check_layout` proved
@@ -191,25 +191,25 @@ impl<const N: usize> Pass<'_, N> {
             let (a_own, b_own) = (*work.a.get_unchecked(slot), *work.b.get_unchecked(slot));
             let prev = split.prev_slot as usize;
             let (a_prev, b_prev) = (*work.a.get_unchecked(prev), *work.b.get_unchecked(prev));
-            let d_own: Rows = std::array::from_fn(|r| a_own[r] - b_own);
-            let d_prev: Rows = std::array::from_fn(|r| a_prev[r] - b_prev);
+            let d_own: Rows<R> = std::array::from_fn(|r| a_own[r] - b_own);
+            let d_prev: Rows<R> = std::array::from_fn(|r| a_prev[r] - b_prev);
             // Per row, a_prev's bits on x's side and +0 on the other (as in `walk.rs`).
             let feature = split.feature as usize;
-            let mut masks = [[0u64; ROWS]; 2];
-            for r in 0..ROWS {
+            let mut masks = [[0u64; R]; 2];
+            for r in 0..R {
                 let right = 0u64.wrapping_sub(u64::from(split.goes_right(*work.x[r].get_unchecked(feature))));
                 masks[0][r] = !right;
                 masks[1][r] = right;
             }
             let first_slot = (slot & !1) + 2;
-            let mut gain = [0.0; ROWS];
+            let mut gain = [0.0; R];
             for k in 0..2 {
-                let a: Rows = std::array::from_fn(|r| f64::from_bits(a_prev[r].to_bits() & masks[k][r]));
+                let a: Rows<R> = std::array::from_fn(|r| f64::from_bits(a_prev[r].to_bits() & masks[k][r]));
                 let (b, value) = (split.kid_b[k], split.kid_value[k]);
                 *work.a.get_unchecked_mut(first_slot + k) = a;
                 *work.b.get_unchecked_mut(first_slot + k) = b;
                 *work.a_in.get_unchecked_mut((split.kid_split[k] as usize).min(throwaway)) = a;
-                for r in 0..ROWS {
+                for r in 0..R {
                     gain[r] += value * (a[r] - b);
                 }
             }
@@ -219,7 +219,7 @@ impl<const N: usize> Pass<'_, N> {
             let leaf_sum = work.leaf_sum.get_unchecked_mut(n);
             let integrand = work.integrand.get_unchecked_mut(feature);
             for j in 0..N {
-                let value: Rows = std::array::from_fn(|r| {
+                let value: Rows<R> = std::array::from_fn(|r| {
                     let p = parent_base[j][r] * (b_own + d_own[r] * t[j]);
                     p / (b_prev + d_prev[r] * t[j])
                 });
@@ -232,7 +232,7 @@ impl<const N: usize> Pass<'_, N> {
 
     /// `walk.rs`'s `up`, each row in its lane, one quadrature node at a time (as `down`).
     #[inline(always)]
-    fn up(&self, work: &mut Work<'_, N>, n: usize, up: &Up) {
+    fn up(&self, work: &mut Work<'_, N, R>, n: usize, up: &Up) {
         let t = self.t;
         // SAFETY: as in `down`; `prev_acc` and `own_acc` may be the same slot (a node whose
         // own edge is its feature's previous one), so they are raw pointers, read and written
@@ -242,18 +242,19 @@ impl<const N: usize> Pass<'_, N> {
             let (above, below) = work.child_sum.split_at_mut_unchecked(depth + 1);
             let (child_sum, children) = (above.get_unchecked_mut(depth), below.get_unchecked_mut(0));
             let leaves = work.leaf_sum.get_unchecked(n);
-            let prev_acc = work.acc.as_mut_ptr().add(up.prev_acc as usize).cast::<Rows>();
-            let own_acc = work.acc.as_ptr().add(up.own_acc as usize).cast::<Rows>();
+            let prev_acc = work.acc.as_mut_ptr().add(up.prev_acc as usize).cast::<Rows<R>>();
+            let own_acc = work.acc.as_ptr().add(up.own_acc as usize).cast::<Rows<R>>();
             let (a, b) = (*work.a_in.get_unchecked(n), up.b);
-            let d: Rows = std::array::from_fn(|r| a[r] - b);
+            let d: Rows<R> = std::array::from_fn(|r| a[r] - b);
             let integrand = work.integrand.get_unchecked_mut(up.feature as usize);
             for j in 0..N {
-                let sum: Rows = std::array::from_fn(|r| leaves[j][r] + children[j][r]);
-                children[j] = [0.0; ROWS];
+                let sum: Rows<R> = std::array::from_fn(|r| leaves[j][r] + children[j][r]);
+                children[j] = [0.0; R];
                 let acc = prev_acc.add(j).read();
                 prev_acc.add(j).write(std::array::from_fn(|r| acc[r] + sum[r]));
                 let deeper = own_acc.add(j).read();
-                let booked: Rows = std::array::from_fn(|r| d[r] * (sum[r] - deeper[r]) / (b + d[r] * t[j]));
+                let booked: Rows<R> =
+                    std::array::from_fn(|r| d[r] * (sum[r] - deeper[r]) / (b + d[r] * t[j]));
                 integrand[j] = std::array::from_fn(|r| integrand[j][r] + booked[r]);
                 child_sum[j] = std::array::from_fn(|r| child_sum[j][r] + sum[r]);
             }
