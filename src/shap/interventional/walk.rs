@@ -243,7 +243,9 @@ impl<N: Width> Walk<'_, N> {
         // Rows taking the other edge fail the feature below this one: all ones flip to left.
         let flip = if side == 0 { u64::MAX } else { 0 };
         let position = frame.position as usize;
-        let dies = frame.child_x_fails[side] >> position & 1 != 0;
+        // All ones if x takes this edge (passes the feature below it), else 0: one code path
+        // for both cases, not a branch on x's side that mispredicted half the time.
+        let takes = 0u64.wrapping_sub(u64::from(frame.child_x_fails[side] >> position & 1 == 0));
         let s = &mut *self.s;
         // SAFETY: see `set`.
         let (route, saved, fails, (alive, child_alive), (counters, child_counters)) = unsafe {
@@ -256,39 +258,28 @@ impl<N: Width> Walk<'_, N> {
             )
         };
         let mut any = 0;
-        if dies {
-            // x fails the feature below: only rows passing it live, and their p is unchanged.
-            for w in 0..words {
-                let failing = saved[w] | (route[w] ^ flip);
-                fails[w] = failing;
-                child_alive[w] = alive[w] & !failing;
-                any |= child_alive[w];
+        // Where x takes the edge every alive row lives and those newly failing count one more;
+        // where x fails the feature below, only rows passing it live and no count changes
+        // (the carries are 0). In chunks of 16 words, the carries in registers (one chunk for
+        // a compiled-in width).
+        for start in (0..words).step_by(16) {
+            let n = (words - start).min(16);
+            let mut carry = [0u64; 16];
+            for w in 0..n {
+                let (at, off) = (start + w, route[start + w] ^ flip);
+                let failing = saved[at] | off;
+                fails[at] = failing;
+                child_alive[at] = alive[at] & !(failing & !takes);
+                any |= child_alive[at];
+                carry[w] = off & !saved[at] & alive[at] & takes;
             }
-            if any != 0 {
-                child_counters.copy_from_slice(counters);
-            }
-        } else {
-            // x takes this edge: every alive row lives; those newly failing count one more.
-            child_alive.copy_from_slice(alive);
-            // In chunks of 16 words, the carries in registers (one chunk for a compiled-in width).
-            for start in (0..words).step_by(16) {
-                let n = (words - start).min(16);
-                let mut carry = [0u64; 16];
+            for q in 0..planes {
+                // SAFETY: see `set`.
+                let (plane, child) = unsafe { (set(counters, q, words), set_mut(child_counters, q, words)) };
+                let (plane, child) = (&plane[start..][..n], &mut child[start..][..n]);
                 for w in 0..n {
-                    let (at, off) = (start + w, route[start + w] ^ flip);
-                    fails[at] = saved[at] | off;
-                    carry[w] = off & !saved[at] & alive[at];
-                    any |= alive[at];
-                }
-                for q in 0..planes {
-                    // SAFETY: see `set`.
-                    let (plane, child) =
-                        unsafe { (set(counters, q, words), set_mut(child_counters, q, words)) };
-                    let (plane, child) = (&plane[start..][..n], &mut child[start..][..n]);
-                    for w in 0..n {
-                        child[w] = plane[w] ^ carry[w];
-                        carry[w] &= plane[w];
-                    }
+                    child[w] = plane[w] ^ carry[w];
+                    carry[w] &= plane[w];
                 }
             }
         }
