@@ -351,6 +351,8 @@ impl<N: Width> Walk<'_, N> {
             for w in 0..words {
                 n += rows[w].count_ones();
             }
+            // Needed, not only quicker: a p no row has may pass the weights' table (p ≤ the most
+            // features on a path only for p some row has).
             if n == 0 {
                 continue;
             }
