@@ -89,7 +89,7 @@ pub(crate) struct InterventionalScratch {
     fails: Vec<u64>,
     /// Per depth: the node's feature's failing rows before its edges.
     saved: Vec<u64>,
-    /// A leaf's rows split by p (a stack of sets).
+    /// A leaf's rows of one p.
     classes: Vec<u64>,
     /// The walk's stack.
     frames: Vec<walk::Frame>,
@@ -194,7 +194,7 @@ impl InterventionalForest {
             counters: vec![0; levels * self.planes * words],
             fails: vec![0; self.stride * words],
             saved: vec![0; levels * words],
-            classes: vec![0; (self.planes + 2) * words],
+            classes: vec![0; words],
             frames: vec![walk::Frame::default(); levels],
             on_path: Vec::with_capacity(self.stride),
             position: vec![walk::NOT_ON_PATH; self.n_features],

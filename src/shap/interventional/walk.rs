@@ -78,19 +78,6 @@ unsafe fn pair_mut(v: &mut [u64], i: usize, words: usize) -> (&[u64], &mut [u64]
     }
 }
 
-/// Sets `i` and `i + 1` of `v`, both writable.
-#[inline(always)]
-unsafe fn pair_mut_both(v: &mut [u64], i: usize, words: usize) -> (&mut [u64], &mut [u64]) {
-    debug_assert!((i + 2) * words <= v.len());
-    let base = unsafe { v.as_mut_ptr().add(i * words) };
-    unsafe {
-        (std::slice::from_raw_parts_mut(base, words), std::slice::from_raw_parts_mut(base.add(words), words))
-    }
-}
-
-/// Most counter planes (p ≤ 64 needs 7), bounding the leaf's split stack.
-const MAX_PLANES: usize = 7;
-
 /// The words in a row set: a compile-time constant, or any count.
 trait Width: Copy {
     fn words(self) -> usize;
@@ -243,7 +230,9 @@ impl<N: Width> Walk<'_, N> {
         // Rows taking the other edge fail the feature below this one: all ones flip to left.
         let flip = if side == 0 { u64::MAX } else { 0 };
         let position = frame.position as usize;
-        let dies = frame.child_x_fails[side] >> position & 1 != 0;
+        // All ones if x takes this edge (passes the feature below it), else 0: one code path
+        // for both cases, not a branch on x's side that mispredicted half the time.
+        let takes = 0u64.wrapping_sub(u64::from(frame.child_x_fails[side] >> position & 1 == 0));
         let s = &mut *self.s;
         // SAFETY: see `set`.
         let (route, saved, fails, (alive, child_alive), (counters, child_counters)) = unsafe {
@@ -256,39 +245,28 @@ impl<N: Width> Walk<'_, N> {
             )
         };
         let mut any = 0;
-        if dies {
-            // x fails the feature below: only rows passing it live, and their p is unchanged.
-            for w in 0..words {
-                let failing = saved[w] | (route[w] ^ flip);
-                fails[w] = failing;
-                child_alive[w] = alive[w] & !failing;
-                any |= child_alive[w];
+        // Where x takes the edge every alive row lives and those newly failing count one more;
+        // where x fails the feature below, only rows passing it live and no count changes
+        // (the carries are 0). In chunks of 16 words, the carries in registers (one chunk for
+        // a compiled-in width).
+        for start in (0..words).step_by(16) {
+            let n = (words - start).min(16);
+            let mut carry = [0u64; 16];
+            for w in 0..n {
+                let (at, off) = (start + w, route[start + w] ^ flip);
+                let failing = saved[at] | off;
+                fails[at] = failing;
+                child_alive[at] = alive[at] & !(failing & !takes);
+                any |= child_alive[at];
+                carry[w] = off & !saved[at] & alive[at] & takes;
             }
-            if any != 0 {
-                child_counters.copy_from_slice(counters);
-            }
-        } else {
-            // x takes this edge: every alive row lives; those newly failing count one more.
-            child_alive.copy_from_slice(alive);
-            // In chunks of 16 words, the carries in registers (one chunk for a compiled-in width).
-            for start in (0..words).step_by(16) {
-                let n = (words - start).min(16);
-                let mut carry = [0u64; 16];
+            for q in 0..planes {
+                // SAFETY: see `set`.
+                let (plane, child) = unsafe { (set(counters, q, words), set_mut(child_counters, q, words)) };
+                let (plane, child) = (&plane[start..][..n], &mut child[start..][..n]);
                 for w in 0..n {
-                    let (at, off) = (start + w, route[start + w] ^ flip);
-                    fails[at] = saved[at] | off;
-                    carry[w] = off & !saved[at] & alive[at];
-                    any |= alive[at];
-                }
-                for q in 0..planes {
-                    // SAFETY: see `set`.
-                    let (plane, child) =
-                        unsafe { (set(counters, q, words), set_mut(child_counters, q, words)) };
-                    let (plane, child) = (&plane[start..][..n], &mut child[start..][..n]);
-                    for w in 0..n {
-                        child[w] = plane[w] ^ carry[w];
-                        carry[w] &= plane[w];
-                    }
+                    child[w] = plane[w] ^ carry[w];
+                    carry[w] &= plane[w];
                 }
             }
         }
@@ -336,64 +314,49 @@ impl<N: Width> Walk<'_, N> {
             n_failing += usize::from(fails);
             s.credit[k] = 0.0;
         }
-        // Planes above the alive rows' highest p bit split nothing.
-        let mut planes = planes;
-        while planes > 0 {
+        // Planes above the alive rows' highest p bit split nothing (found without branches).
+        let mut used = 0;
+        for q in 0..planes {
             // SAFETY: see `set`.
-            let plane = unsafe { set(counters, planes - 1, words) };
+            let plane = unsafe { set(counters, q, words) };
             let mut any = 0;
             for w in 0..words {
                 any |= plane[w] & alive[w];
             }
-            if any != 0 {
-                break;
-            }
-            planes -= 1;
+            used = if any != 0 { q + 1 } else { used };
         }
-        // Split the alive rows by their counters' planes, high to low, depth first with the
-        // zeros first: the classes of rows with the same p come out in ascending p.
-        let stack = &mut s.classes;
-        // SAFETY: see `set`; `classes` holds planes + 2 sets.
-        unsafe { set_mut(stack, 0, words) }.copy_from_slice(alive);
-        let mut tags = [(0usize, 0usize); MAX_PLANES + 2];
-        tags[0] = (0, planes);
-        let mut len = 1;
+        // The alive rows of each p in turn, ascending (a class is the rows whose counter
+        // planes spell p); an empty class is skipped.
         let mut debit = 0.0;
-        while len > 0 {
-            len -= 1;
-            // SAFETY: len < planes + 2 ≤ MAX_PLANES + 2.
-            let (p, q) = *unsafe { tags.get_unchecked(len) };
-            if q > 0 {
-                // The ones stay in place, the zeros go above them (popped first).
+        for p in 0..1usize << used {
+            // In registers for a compiled-in width; in the scratch (one set) beyond 16 words.
+            let mut local = [0u64; 16];
+            let rows: &mut [u64] = if words <= 16 {
+                &mut local[..words]
+            } else {
+                // SAFETY: see `set`; `classes` holds a set.
+                unsafe { set_mut(&mut s.classes, 0, words) }
+            };
+            rows.copy_from_slice(alive);
+            for q in 0..used {
+                // All ones where bit q of p is 0: the plane's zeros are wanted there.
+                let zeros = 0u64.wrapping_sub(u64::from(p >> q & 1 == 0));
                 // SAFETY: see `set`.
-                let (plane, (rows, zeros)) =
-                    unsafe { (set(counters, q - 1, words), pair_mut_both(stack, len, words)) };
-                let (mut any_ones, mut any_zeros) = (0, 0);
+                let plane = unsafe { set(counters, q, words) };
                 for w in 0..words {
-                    zeros[w] = rows[w] & !plane[w];
-                    rows[w] &= plane[w];
-                    any_ones |= rows[w];
-                    any_zeros |= zeros[w];
+                    rows[w] &= plane[w] ^ zeros;
                 }
-                if any_ones != 0 {
-                    tags[len] = (p | 1 << (q - 1), q - 1);
-                    len += 1;
-                } else if any_zeros != 0 {
-                    rows.copy_from_slice(zeros);
-                }
-                if any_zeros != 0 {
-                    tags[len] = (p, q - 1);
-                    len += 1;
-                }
+            }
+            let mut n = 0;
+            for w in 0..words {
+                n += rows[w].count_ones();
+            }
+            // Needed, not only quicker: a p no row has may pass the weights' table (p ≤ the most
+            // features on a path only for p some row has).
+            if n == 0 {
                 continue;
             }
-            // SAFETY: see `set`.
-            let rows = unsafe { set(stack, len, words) };
             if n_b > 0 {
-                let mut n = 0;
-                for w in 0..words {
-                    n += rows[w].count_ones();
-                }
                 debit += f64::from(n) * forest.weights[p * w_stride + n_b - 1];
             }
             if p == 0 {
