@@ -127,7 +127,7 @@ bench_ours() {
     metrics=$(curl -sf "$url/metrics")
     server_side() {  # endpoint, bound in seconds
       awk -v ep="$1" -v le="$2" -F'[{}" ]+' '
-        $1 == "credrisk_http_request_duration_seconds_bucket" && $3 == ep && $5 == le { within = $NF }
+        $1 == "credrisk_http_request_duration_seconds_bucket" && $3 == ep && index($0, "le=\"" le "\"") { within = $NF }
         $1 == "credrisk_http_request_duration_seconds_count" && $3 == ep { total = $NF }
         END { if (total > 0) printf "%.2f%% of %d", 100 * within / total, total; else print "n/a" }' <<<"$metrics"
     }
