@@ -304,8 +304,8 @@ impl Explainer {
         Ok(self.answer(a, &x, e, options, comparison))
     }
 
-    /// [`Explainer::explain`] for several applicants at once, all with `options` but each in
-    /// its own `langs` entry: TreeSHAP runs them as one batch (a path-dependent batch goes in
+    /// [`Explainer::explain`] for several applicants at once, each with its language and all
+    /// with `options` otherwise: TreeSHAP runs them as one batch (a path-dependent batch goes in
     /// blocks of rows in the vector lanes), with the same values as one by one.
     pub fn explain_many(
         &self,
