@@ -42,6 +42,23 @@ mod walk;
 
 pub(crate) use block::ROWS as BLOCK;
 
+/// `$body` with `$n` the forest's lane count as a compile-time constant: one arm per count of
+/// [`LANES`] (the passes are compiled for each).
+macro_rules! with_lanes {
+    ($lanes:expr, $n:ident => $body:expr) => {
+        with_lanes!(@arms $lanes, $n, $body, 2 4 6 8 16 24 32 64)
+    };
+    (@arms $lanes:expr, $n:ident, $body:expr, $($count:literal)*) => {
+        match $lanes {
+            $($count => {
+                const $n: usize = $count;
+                $body
+            })*
+            other => unreachable!("unsupported lane count {other}"),
+        }
+    };
+}
+
 use super::isa::Isa;
 use super::quadrature::GaussLegendre;
 use crate::error::{Error, Result};
@@ -321,7 +338,7 @@ impl PathForest {
             walk::Stream { trees: self.first_half(), x, part: a },
             walk::Stream { trees: self.second_half(), x, part: b },
         ]);
-        self.add_halves(&scratch.halves, phi);
+        self.add_halves(&scratch.halves[0].phi, &scratch.halves[1].phi, phi);
     }
 
     /// [`PathForest::shap_into`] for up to [`BLOCK`] rows at once (a batch's), the rows in the
@@ -350,22 +367,11 @@ impl PathForest {
         let lanes: [&[f64]; R] = std::array::from_fn(|r| x.get(r).copied().unwrap_or(x[0]));
         block.fit(self);
         for (h, trees) in [self.first_half(), self.second_half()].into_iter().enumerate() {
-            macro_rules! run {
-                ($($n:literal)*) => {
-                    match self.lanes {
-                        $($n => block::run::<$n, R>(self, trees, lanes, block, h),)*
-                        other => unreachable!("unsupported lane count {other}"),
-                    }
-                };
-            }
-            run!(2 4 6 8 16 24 32 64);
+            with_lanes!(self.lanes, N => block::run::<N, R>(self, trees, lanes, block, h));
         }
-        let scale = 1.0 / self.trees.len() as f64;
         let [first, second] = &block.phi;
         for (r, phi) in phi.iter_mut().enumerate() {
-            for (value, (a, b)) in phi.iter_mut().zip(first[r].iter().zip(&second[r])) {
-                *value += (a + b) * scale;
-            }
+            self.add_halves(&first[r], &second[r], phi);
         }
     }
 
@@ -400,7 +406,7 @@ impl PathForest {
         } else {
             self.shap_part(self.second_half(), x, b);
         }
-        self.add_halves(&scratch.halves, phi);
+        self.add_halves(&scratch.halves[0].phi, &scratch.halves[1].phi, phi);
     }
 
     fn first_half(&self) -> &[TreeSpan] {
@@ -412,9 +418,9 @@ impl PathForest {
     }
 
     /// φ += (first half + second half) / trees.
-    fn add_halves(&self, [a, b]: &[PartScratch; 2], phi: &mut [f64]) {
+    fn add_halves(&self, first: &[f64], second: &[f64], phi: &mut [f64]) {
         let scale = 1.0 / self.trees.len() as f64;
-        for (value, (a, b)) in phi.iter_mut().zip(a.phi.iter().zip(&b.phi)) {
+        for (value, (a, b)) in phi.iter_mut().zip(first.iter().zip(second)) {
             *value += (a + b) * scale;
         }
     }
@@ -427,15 +433,7 @@ impl PathForest {
 
     /// Runs the streams interleaved (see `walk::streams`), each into its `part.phi`.
     fn run<const R: usize>(&self, streams: [walk::Stream<'_>; R]) {
-        macro_rules! run {
-            ($($n:literal)*) => {
-                match self.lanes {
-                    $($n => walk::streams::<$n, R>(self, streams),)*
-                    other => unreachable!("unsupported lane count {other}"),
-                }
-            };
-        }
-        run!(2 4 6 8 16 24 32 64);
+        with_lanes!(self.lanes, N => walk::streams::<N, R>(self, streams));
     }
 }
 
@@ -457,6 +455,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// header). More quadrature nodes than needed stay exact, and the count does not depend on the
 /// CPU: every instruction set gives the same bits.
 const LANES: [usize; 8] = [2, 4, 6, 8, 16, 24, 32, 64];
+
 fn supported_lanes(needed: usize) -> Option<usize> {
     LANES.into_iter().find(|&n| n >= needed)
 }

@@ -72,7 +72,7 @@ impl<const R: usize> BlockScratch<R> {
     }
 }
 
-/// The unscaled SHAP values of the four rows `x` over `trees`, into `s.phi[half]` (overwritten).
+/// The unscaled SHAP values of the R rows `x` over `trees`, into `s.phi[half]` (overwritten).
 pub(super) fn run<const N: usize, const R: usize>(
     forest: &PathForest,
     trees: &[TreeSpan],
