@@ -593,7 +593,10 @@ fn sigterm_finishes_the_request_in_flight_then_exits_cleanly() {
 
 #[test]
 fn concurrent_explanations_are_computed_together_with_the_values_each_gets_alone() {
-    let fx = Fixture::train();
+    // 500 trees: an explanation takes ~5 ms, long enough that requests arriving together
+    // overlap even on one core (with 20 trees, ~0.3 ms, a one-core machine's scheduler
+    // usually ran each to the end before the next arrived: no batch in 20 rounds).
+    let fx = Fixture::train_trees(500);
     let server = Server::start(fx.model(), &[]);
     // 24 different customers, half of them denied (reasons), es and en, a third compared with
     // approved applicants (interventional: slower, so concurrent requests overlap; and a batch

@@ -138,11 +138,16 @@ fn compute(loaded: &Loaded, batch: &[Job]) -> Vec<Result<Answer, ApiError>> {
 mod tests {
     use super::*;
 
-    fn job(id: u64, reference: Option<Reference>) -> Job {
-        let body: serde_json::Value =
+    /// The example customer with another income.
+    fn customer(income: u32) -> Applicant {
+        let mut body: serde_json::Value =
             serde_json::from_str(include_str!("../../examples/customer.json")).unwrap();
-        let customer = crate::schema::builtin().parse_applicant(&body["customer"]).expect("the example");
-        Job { id, customer, lang: Lang::En, reference }
+        body["customer"]["income"] = income.into();
+        crate::schema::builtin().parse_applicant(&body["customer"]).expect("the example")
+    }
+
+    fn job(id: u64, reference: Option<Reference>) -> Job {
+        Job { id, customer: customer(800_000), lang: Lang::En, reference }
     }
 
     #[test]
@@ -159,5 +164,38 @@ mod tests {
         assert!(waiting.iter().zip(waiting.iter().skip(1)).all(|(a, b)| a.id < b.id));
         let next = take_batch(&mut waiting);
         assert!(next.iter().all(|j| j.reference == Some(Reference::Approved)));
+    }
+
+    #[test]
+    fn requests_waiting_while_every_core_is_busy_are_computed_as_one_batch_with_their_answers_alone() {
+        let model = crate::serve::state::tests::small_model();
+        let loaded = crate::serve::state::tests::loaded(&model, 1, "r");
+        let customers: Vec<(Applicant, Lang)> = (0..5)
+            .map(|i| (customer(300_000 + 250_000 * i), if i % 2 == 0 { Lang::Es } else { Lang::En }))
+            .collect();
+        let combiner = Combiner::new(1);
+        // The one core is busy (a batch in flight) while the five requests arrive.
+        combiner.lock().running = 1;
+        let answers: Vec<Answer> = std::thread::scope(|s| {
+            let handles: Vec<_> = customers
+                .iter()
+                .map(|(c, lang)| s.spawn(|| combiner.explain(&loaded, c.clone(), *lang, None).unwrap()))
+                .collect();
+            let start = std::time::Instant::now();
+            while combiner.lock().waiting.len() < customers.len() {
+                assert!(start.elapsed().as_secs() < 30, "the requests never queued");
+                std::thread::yield_now();
+            }
+            combiner.lock().running = 0;
+            combiner.changed.notify_all();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(loaded.metrics.explain_batches(), (1, 5), "one batch of five");
+        for ((customer, lang), answer) in customers.iter().zip(&answers) {
+            let options = ExplainOptions { lang: *lang, ..Default::default() };
+            let alone = loaded.explainer.explain(customer, options).unwrap();
+            assert_eq!(serde_json::to_value(answer).unwrap(), serde_json::to_value(&alone).unwrap());
+        }
+        assert!(combiner.lock().done.is_empty(), "every answer was collected");
     }
 }

@@ -262,26 +262,15 @@ impl State {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::data::generate::generate_table;
     use crate::explain::ModelRef;
     use crate::forest::{ForestParams, MaxFeatures};
     use crate::model::ModelInfo;
 
-    /// A small model served as `version` of a registered model trained in run `run`.
-    fn loaded(model: &Arc<Model>, version: u32, run: &str) -> Loaded {
-        let model_ref = ModelRef {
-            run_id: Some(run.into()),
-            uri: "models:/m@champion".into(),
-            name: Some("m".into()),
-            version: Some(version),
-        };
-        Loaded::new(Explainer::new(Arc::clone(model), model_ref, None).unwrap())
-    }
-
-    #[test]
-    fn a_swap_keeps_requests_on_their_model_and_each_models_counters() {
+    /// A small model: 4 trees of depth 4 on 2,000 generated rows.
+    pub(in crate::serve) fn small_model() -> Arc<Model> {
         let table = generate_table(2000, 3).unwrap();
         let encoder = Encoder::fit(&table).unwrap();
         let params = ForestParams {
@@ -295,7 +284,23 @@ mod tests {
         let forest = crate::forest::fit(&params, &columns, table.approved.as_deref().unwrap(), &|_| {})
             .unwrap()
             .forest;
-        let model = Arc::new(Model { encoder, forest, threshold: 0.5, info: ModelInfo::default() });
+        Arc::new(Model { encoder, forest, threshold: 0.5, info: ModelInfo::default() })
+    }
+
+    /// A small model served as `version` of a registered model trained in run `run`.
+    pub(in crate::serve) fn loaded(model: &Arc<Model>, version: u32, run: &str) -> Loaded {
+        let model_ref = ModelRef {
+            run_id: Some(run.into()),
+            uri: "models:/m@champion".into(),
+            name: Some("m".into()),
+            version: Some(version),
+        };
+        Loaded::new(Explainer::new(Arc::clone(model), model_ref, None).unwrap())
+    }
+
+    #[test]
+    fn a_swap_keeps_requests_on_their_model_and_each_models_counters() {
+        let model = small_model();
         let state = State::new(None, 1024, Duration::from_secs(1), None);
         assert!(state.set_model(loaded(&model, 1, "r1")).is_none());
         let v1 = loaded(&model, 1, "r1");

@@ -29,6 +29,11 @@ pub struct Fixture {
 impl Fixture {
     /// 5,000 generated rows, 20 trees, tracked in `dir/mlruns`.
     pub fn train() -> Fixture {
+        Fixture::train_trees(20)
+    }
+
+    /// 5,000 generated rows, `trees` trees, tracked in `dir/mlruns`.
+    pub fn train_trees(trees: usize) -> Fixture {
         let dir = tempfile::tempdir().expect("tempdir");
         let prefix = dir.path().join("data");
         let p = |p: &Path| p.to_str().expect("utf-8 path").to_string();
@@ -47,7 +52,7 @@ impl Fixture {
                 "--tracking-uri",
                 &p(&mlruns),
                 "--n-estimators",
-                "20",
+                &trees.to_string(),
                 "--quiet",
             ],
         );
