@@ -21,6 +21,9 @@ use std::time::{Duration, Instant};
 
 const NAME: &str = "credrisk-model";
 const WATCH: Duration = Duration::from_secs(2);
+/// How long a load runs at most: `finish` stops it; this only bounds a test that fails first.
+/// (20 s was too short on a slow machine: the load ended while `promote` was still running.)
+const LOAD_LIMIT: Duration = Duration::from_secs(90);
 const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 
 fn in_ci() -> bool {
@@ -511,7 +514,7 @@ fn replicas_behind_nginx_follow_the_champion_through_rollout_registry_outage_and
 
     // 1. The alias moves under load: zero non-2xx, both replicas switch within the watch
     // interval (plus loading), the answers' version shows it.
-    let load = Load::start(&front, &key, 8, Duration::from_secs(20));
+    let load = Load::start(&front, &key, 8, LOAD_LIMIT);
     std::thread::sleep(Duration::from_secs(2));
     promote(2);
     let moved = Instant::now();
@@ -543,7 +546,7 @@ fn replicas_behind_nginx_follow_the_champion_through_rollout_registry_outage_and
     // period naming the registry; /metrics says so; both recover and follow the alias again.
     mlflow.stop();
     let down = Instant::now();
-    let load = Load::start(&front, &key, 4, Duration::from_secs(8));
+    let load = Load::start(&front, &key, 4, LOAD_LIMIT);
     for replica in [&a, &b] {
         loop {
             let ready = get(replica, "/health/ready");
@@ -586,7 +589,7 @@ fn replicas_behind_nginx_follow_the_champion_through_rollout_registry_outage_and
 
     // 3. SIGTERM to one replica under load: nginx routes to the other, the draining one finishes
     // what it holds and exits 0; zero failed requests.
-    let load = Load::start(&front, &key, 8, Duration::from_secs(10));
+    let load = Load::start(&front, &key, 8, LOAD_LIMIT);
     std::thread::sleep(Duration::from_secs(2));
     run(Command::new("kill").args(["-TERM", &a.pid().to_string()]));
     let code = a.wait_exit(Duration::from_secs(20));

@@ -7,12 +7,13 @@ use super::errors::ApiError;
 use super::observe::Outcome;
 use super::request::{self, resolve_lang};
 use super::routes::{
-    Origin, PredictBody, Verdict, audit, audit_line, explain_with, json_ok, key_name, loaded, pinned,
-    request_id, resolve_reference, respond, schema_of,
+    Origin, PredictBody, Verdict, audit, audit_line, json_ok, key_name, loaded, pinned, request_id,
+    resolve_reference, respond, schema_of,
 };
 use super::state::{Loaded, State};
-use crate::explain::{Answer, Lang, ModelRef, Prediction, Reason, Reference};
+use crate::explain::{Answer, ExplainOptions, Lang, ModelRef, Prediction, Reason, Reference};
 use crate::schema::{Applicant, FieldError};
+use crate::shap::BLOCK_ROWS;
 use actix_web::{HttpRequest, HttpResponse, web};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -109,29 +110,57 @@ fn score_all(
     scoring: Scoring,
 ) -> Vec<Scored> {
     let Scoring { explain, lang, reference, with_audit_reasons } = scoring;
-    items
+    let explainer = &loaded.explainer;
+    let mut scored: Vec<Scored> = items
         .into_par_iter()
         .map(|item| match item {
             Err(details) => Scored::Invalid(details),
-            // The batch already spreads its items over the cores: each explains on one.
-            Ok(customer) if explain => match explain_with(loaded, &customer, lang, reference, false) {
-                Ok(answer) => Scored::Explained { customer, answer },
-                Err(e) => Scored::Failed(e),
-            },
             Ok(customer) => {
-                let prediction = loaded.explainer.predict(&customer, lang);
-                let audit_reasons = if with_audit_reasons && !prediction.approved {
-                    match explain_with(loaded, &customer, lang, reference, false) {
-                        Ok(answer) => answer.reasons,
-                        Err(e) => return Scored::Failed(e),
-                    }
-                } else {
-                    Vec::new()
-                };
-                Scored::Predicted { customer, prediction, audit_reasons }
+                let prediction = explainer.predict(&customer, lang);
+                Scored::Predicted { customer, prediction, audit_reasons: Vec::new() }
             }
         })
-        .collect()
+        .collect();
+    // Explained: every customer when asked, else the denials an audit record needs reasons for;
+    // in TreeSHAP blocks (rows in the vector lanes, the same values as one by one).
+    let wanted: Vec<usize> = (0..scored.len())
+        .filter(|&i| match &scored[i] {
+            Scored::Predicted { prediction, .. } => explain || (with_audit_reasons && !prediction.approved),
+            _ => false,
+        })
+        .collect();
+    let options = ExplainOptions { reference, ..ExplainOptions::default() };
+    let answers: Vec<Result<Vec<Answer>, ApiError>> = wanted
+        .par_chunks(BLOCK_ROWS)
+        .map(|chunk| {
+            let applicants: Vec<(&Applicant, Lang)> = chunk
+                .iter()
+                .filter_map(|&i| match &scored[i] {
+                    Scored::Predicted { customer, .. } => Some((customer, lang)),
+                    _ => None,
+                })
+                .collect();
+            explainer.explain_many(&applicants, options).map_err(ApiError::internal)
+        })
+        .collect();
+    for (chunk, answers) in wanted.chunks(BLOCK_ROWS).zip(answers) {
+        let answers = match answers {
+            Ok(answers) => answers.into_iter().map(Ok).collect(),
+            Err(e) => vec![Err(e); chunk.len()],
+        };
+        for (&i, answer) in chunk.iter().zip(answers) {
+            let Scored::Predicted { customer, audit_reasons, .. } = &mut scored[i] else { continue };
+            scored[i] = match answer {
+                Ok(answer) if explain => Scored::Explained { customer: customer.clone(), answer },
+                Ok(answer) => {
+                    *audit_reasons = answer.reasons;
+                    continue;
+                }
+                Err(e) => Scored::Failed(e),
+            };
+        }
+    }
+    scored
 }
 
 fn item(index: usize, scored: &Scored) -> Item<'_> {
