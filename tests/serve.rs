@@ -644,4 +644,10 @@ fn concurrent_explanations_are_computed_together_with_the_values_each_gets_alone
     assert_eq!(metric(requests) - 24.0, asked, "every concurrent request went through a batch");
     let formed = metric(batches) - 24.0;
     assert!(formed < asked, "{asked} concurrent requests in {formed} batches: none were computed together");
+    // /predict's explanations, asked for or an audited denial's reasons, go the same way.
+    let before = metric(requests);
+    let reply =
+        post_json(&server, "/predict", &json!({"customer": risky_customer(), "include_explanation": true}));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(metric(requests), before + 1.0, "/predict's explanation was not computed by the combiner");
 }

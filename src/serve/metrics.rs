@@ -58,7 +58,7 @@ pub struct Metrics {
     explanations: Vec<AtomicU64>,
     audit_records: AtomicU64,
     audit_failures: AtomicU64,
-    /// /explain's TreeSHAP batches (see `combine`) and the requests they held.
+    /// Single-customer explanations' TreeSHAP batches (see `combine`) and the requests they held.
     explain_batches: AtomicU64,
     explain_batched: AtomicU64,
 }
@@ -98,7 +98,7 @@ impl Metrics {
         }
     }
 
-    /// One /explain TreeSHAP batch of `requests` requests.
+    /// One TreeSHAP batch of `requests` single-customer explanations.
     pub fn record_batch(&self, requests: usize) {
         self.explain_batches.fetch_add(1, Relaxed);
         self.explain_batched.fetch_add(requests as u64, Relaxed);
@@ -179,12 +179,12 @@ pub fn render(sets: &[(Option<&ModelLabels>, &Metrics)], process: &ProcessStatus
         let _ =
             writeln!(out, "credrisk_audit_write_failures_total{{{l}}} {}", m.audit_failures.load(Relaxed));
     }
-    out += "# HELP credrisk_explain_batches_total /explain TreeSHAP batches: concurrent requests computed together, by model.\n";
+    out += "# HELP credrisk_explain_batches_total TreeSHAP batches of single-customer explanations (/explain, /predict, /recourse audits): concurrent requests computed together, by model.\n";
     out += "# TYPE credrisk_explain_batches_total counter\n";
     for (l, m) in &models {
         let _ = writeln!(out, "credrisk_explain_batches_total{{{l}}} {}", m.explain_batches.load(Relaxed));
     }
-    out += "# HELP credrisk_explain_batched_requests_total /explain requests answered by those batches, by model.\n";
+    out += "# HELP credrisk_explain_batched_requests_total Explanations those batches computed, by model.\n";
     out += "# TYPE credrisk_explain_batched_requests_total counter\n";
     for (l, m) in &models {
         let _ = writeln!(

@@ -36,8 +36,8 @@ async fn recourse_inner(
     let body = request::read_json(req, payload, state.body_limit).await?;
     let model = pinned(req, state);
     let parsed = request::parse_recourse(&body, schema_of(&model))?;
-    let loaded = loaded(model)?;
-    let loaded = &*loaded;
+    let pinned_model = loaded(model)?;
+    let loaded = &*pinned_model;
     let lang = resolve_lang(parsed.lang, query_lang, req);
     let options = RecourseOptions { max_changes: parsed.max_changes, lang, ..RecourseOptions::default() };
     let plan = loaded.planner.plan(&parsed.customer, options);
@@ -46,7 +46,7 @@ async fn recourse_inner(
         let mut lines = Vec::new();
         let (id, key) = (request_id(req), key_name(req));
         let origin = Origin { request_id: &id, endpoint: "/recourse", index: None, key: key.as_deref() };
-        audit_prediction(&mut lines, &origin, loaded, &parsed.customer, &p, lang, None)?;
+        audit_prediction(&mut lines, &origin, &pinned_model, &parsed.customer, &p, lang, None).await?;
         audit(state, loaded, &lines, 1)?;
     }
     let outcome = outcome(plan.approved, plan.probability, false);

@@ -10,9 +10,7 @@ use super::metrics;
 use super::observe::{Outcome, Pinned, RequestId};
 use super::request::{self, resolve_lang};
 use super::state::{Loaded, State};
-use crate::explain::{
-    Answer, Contribution, ExplainOptions, Lang, ModelRef, Prediction, Reason, Reference, Warning,
-};
+use crate::explain::{Answer, Contribution, Lang, ModelRef, Prediction, Reason, Reference, Warning};
 use crate::schema::{Applicant, FieldError, Schema};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -147,16 +145,18 @@ pub fn schema_of(model: &Option<Arc<Loaded>>) -> Option<&Schema> {
     model.as_ref().map(|m| &**m.explainer.schema())
 }
 
-/// The explanation a single-customer request answers with: on both cores when it comes from a
-/// lone client (see `contention`).
-fn explain_one(
-    loaded: &Loaded,
+/// One customer's explanation, computed off the async worker together with the concurrent
+/// requests' (see `combine`); `reference` must be one the model has (`resolve_reference`).
+pub async fn explained(
+    loaded: &Arc<Loaded>,
     customer: &Applicant,
     lang: Lang,
     reference: Option<Reference>,
 ) -> Result<Answer, ApiError> {
-    let explaining = loaded.contention.begin();
-    explain_with(loaded, customer, lang, reference, explaining.alone)
+    let (job, customer) = (Arc::clone(loaded), customer.clone());
+    web::block(move || job.combiner.explain(&job, customer, lang, reference))
+        .await
+        .map_err(ApiError::internal)?
 }
 
 /// The reference a request asked for (None: the model's default) with its TreeSHAP method, or a
@@ -171,19 +171,6 @@ pub fn resolve_reference(
         let message = format!("{wanted:?} is not available for this model (available: {})", have.join(", "));
         ApiError::validation(vec![FieldError::new("reference", message)])
     })
-}
-
-/// One customer's explanation; `parallel` splits its TreeSHAP over two threads (same values).
-pub fn explain_with(
-    loaded: &Loaded,
-    customer: &Applicant,
-    lang: Lang,
-    reference: Option<Reference>,
-    parallel: bool,
-) -> Result<Answer, ApiError> {
-    resolve_reference(loaded, reference)?;
-    let options = ExplainOptions { lang, parallel, reference, ..ExplainOptions::default() };
-    loaded.explainer.explain(customer, options).map_err(ApiError::internal)
 }
 
 /// Where a decision was asked for: the request, the endpoint, the item of a batch.
@@ -268,8 +255,8 @@ async fn predict_inner(
     let body = request::read_json(req, payload, state.body_limit).await?;
     let model = pinned(req, state);
     let parsed = request::parse_predict(&body, schema_of(&model))?;
-    let loaded = loaded(model)?;
-    let loaded = &*loaded;
+    let pinned_model = loaded(model)?;
+    let loaded = &*pinned_model;
     let lang = resolve_lang(parsed.lang, query_lang, req);
     let endpoint = metrics::endpoint_index("/predict");
     let model = loaded.explainer.model_ref();
@@ -279,7 +266,7 @@ async fn predict_inner(
     resolve_reference(loaded, parsed.reference)?;
     let mut lines = Vec::new();
     let (response, approved, probability) = if parsed.include_explanation {
-        let answer = explain_one(loaded, &parsed.customer, lang, parsed.reference)?;
+        let answer = explained(&pinned_model, &parsed.customer, lang, parsed.reference).await?;
         if state.audit.is_some() {
             audit_line(&mut lines, &origin, loaded, &parsed.customer, Verdict::of_answer(&answer), lang);
         }
@@ -289,7 +276,9 @@ async fn predict_inner(
     } else {
         let p = loaded.explainer.predict(&parsed.customer, lang);
         if state.audit.is_some() {
-            audit_prediction(&mut lines, &origin, loaded, &parsed.customer, &p, lang, parsed.reference)?;
+            let customer = &parsed.customer;
+            audit_prediction(&mut lines, &origin, &pinned_model, customer, &p, lang, parsed.reference)
+                .await?;
         }
         let body = PredictBody::from_prediction(&p, Some(model), None);
         (json_ok(&body, outcome(p.approved, p.probability, false))?, p.approved, p.probability)
@@ -319,12 +308,7 @@ async fn explain_inner(
     let loaded = loaded(model)?;
     let lang = resolve_lang(parsed.lang, query_lang, req);
     resolve_reference(&loaded, parsed.reference)?;
-    // Off the async worker, so that concurrent requests wait together and are computed as one
-    // batch (see `combine`).
-    let (job, customer, reference) = (Arc::clone(&loaded), parsed.customer.clone(), parsed.reference);
-    let answer = web::block(move || job.combiner.explain(&job, customer, lang, reference))
-        .await
-        .map_err(ApiError::internal)??;
+    let answer = explained(&loaded, &parsed.customer, lang, parsed.reference).await?;
     let loaded = &*loaded;
     if state.audit.is_some() {
         let mut lines = Vec::new();
@@ -345,10 +329,10 @@ async fn explain_inner(
 
 /// The audit line of a decision given without its explanation: a denial is still recorded with
 /// its reasons, even when the client did not ask for them.
-pub fn audit_prediction(
+pub async fn audit_prediction(
     out: &mut Vec<u8>,
-    origin: &Origin,
-    loaded: &Loaded,
+    origin: &Origin<'_>,
+    loaded: &Arc<Loaded>,
     customer: &Applicant,
     p: &Prediction,
     lang: Lang,
@@ -356,7 +340,7 @@ pub fn audit_prediction(
 ) -> Result<(), ApiError> {
     let compared = resolve_reference(loaded, reference)?;
     let reasons =
-        if p.approved { Vec::new() } else { explain_one(loaded, customer, lang, reference)?.reasons };
+        if p.approved { Vec::new() } else { explained(loaded, customer, lang, reference).await?.reasons };
     audit_line(out, origin, loaded, customer, Verdict::of_prediction(p, &reasons, compared), lang);
     Ok(())
 }
