@@ -14,6 +14,7 @@ use crate::explain::ModelRef;
 use crate::recourse::{Plan, RecourseOptions};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
+use std::sync::Arc;
 
 /// The answer: the plan and the model that made it.
 #[derive(Serialize)]
@@ -40,7 +41,9 @@ async fn recourse_inner(
     let loaded = &*pinned_model;
     let lang = resolve_lang(parsed.lang, query_lang, req);
     let options = RecourseOptions { max_changes: parsed.max_changes, lang, ..RecourseOptions::default() };
-    let plan = loaded.planner.plan(&parsed.customer, options);
+    // A search of tens of milliseconds: off the async worker, which serves other connections.
+    let (job, customer) = (Arc::clone(&pinned_model), parsed.customer.clone());
+    let plan = web::block(move || job.planner.plan(&customer, options)).await.map_err(ApiError::internal)?;
     if state.audit.is_some() {
         let p = loaded.explainer.predict(&parsed.customer, lang);
         let mut lines = Vec::new();
