@@ -104,7 +104,7 @@ impl Metrics {
         self.explain_batched.fetch_add(requests as u64, Relaxed);
     }
 
-    /// The /explain batches so far and the requests they answered.
+    /// The explanation batches so far and the requests they answered.
     #[cfg(test)]
     pub fn explain_batches(&self) -> (u64, u64) {
         (self.explain_batches.load(Relaxed), self.explain_batched.load(Relaxed))
