@@ -54,10 +54,31 @@ impl Step {
     }
 }
 
+/// How the walk reaches a node from its parent (`walk.rs` scans each tree in preorder): what
+/// the path above it is, which is fixed by the tree, so none of it is worked out per row.
+#[derive(Debug, Clone, Copy, Default)]
+struct Link {
+    /// The parent's routing (its index among internal nodes) and feature.
+    route: u32,
+    feature: u32,
+    /// One past the node's subtree in preorder: where the walk goes on when no row is alive.
+    end: u32,
+    depth: u16,
+    /// The parent's feature's position on the path (order of first appearance), whether it
+    /// first appears on this edge, and whether the node is its parent's left child.
+    position: u8,
+    new: bool,
+    left: bool,
+    /// The distinct features on the path from the root to the node.
+    n_path: u8,
+}
+
 /// A forest and its background, laid out for interventional TreeSHAP; shared read-only.
 #[derive(Debug, Clone)]
 pub(crate) struct InterventionalForest {
     steps: Vec<Step>,
+    /// Per step, how it is reached from its parent (a root's is unused but for `end`).
+    links: Vec<Link>,
     roots: Vec<u32>,
     background: Vec<f64>,
     n_features: usize,
@@ -85,17 +106,18 @@ pub(crate) struct InterventionalScratch {
     /// Per depth: the node's alive rows, and its rows' p counters (`planes` sets).
     alive: Vec<u64>,
     counters: Vec<u64>,
-    /// Per path position: the rows failing that feature so far.
+    /// Per depth d: the rows failing the feature of the edge into the node at d (all its
+    /// splits down to there); one more, all zero, for a feature new on the path.
     fails: Vec<u64>,
-    /// Per depth: the node's feature's failing rows before its edges.
-    saved: Vec<u64>,
+    /// Per depth: the depth whose `fails` holds each path position's failing rows.
+    latest: Vec<[u16; MAX_UNIQUE]>,
+    /// Per depth: the path positions x fails, and whether x goes left at the node.
+    x_fails: Vec<u64>,
+    x_left: Vec<bool>,
+    /// The distinct features on the path, by position.
+    on_path: Vec<u32>,
     /// A leaf's rows of one p.
     classes: Vec<u64>,
-    /// The walk's stack.
-    frames: Vec<walk::Frame>,
-    /// The distinct features on the path, and each feature's position there.
-    on_path: Vec<u32>,
-    position: Vec<u8>,
     /// Per leaf and path position: the credit sum.
     credit: Vec<f64>,
     /// The (unscaled) sums of the SHAP values.
@@ -122,13 +144,19 @@ impl InterventionalForest {
             )));
         }
         let n_rows = background.len() / n_features;
-        let mut builder =
-            Builder { steps: Vec::new(), on_path: vec![false; n_features], max_unique: 0, depth: 0 };
+        let mut builder = Builder {
+            steps: Vec::new(),
+            links: Vec::new(),
+            position: vec![u8::MAX; n_features],
+            n_path: 0,
+            max_unique: 0,
+            depth: 0,
+        };
         let mut roots = Vec::with_capacity(forest.trees.len());
         for (t, tree) in forest.trees.iter().enumerate() {
             super::check_tree(tree, n_features).map_err(|e| Error::Internal(format!("tree {t}: {e}")))?;
             roots.push(builder.steps.len() as u32);
-            builder.push_preorder(tree, 0, 0).map_err(|e| Error::Internal(format!("tree {t}: {e}")))?;
+            builder.push_preorder(tree, 0, 0, Link::default()).map_err(|e| Error::Internal(format!("tree {t}: {e}")))?;
         }
         if builder.max_unique > MAX_UNIQUE {
             return Err(Error::Internal(format!(
@@ -138,14 +166,19 @@ impl InterventionalForest {
         }
         let stride = builder.max_unique + 1;
         let words = walk::padded_words(n_rows);
-        let mut steps = builder.steps;
+        let (mut steps, mut links) = (builder.steps, builder.links);
         let routes = routes(&mut steps, background, n_features, words);
+        // A link's `route` was its parent's step; now that step's routing.
+        for link in &mut links {
+            link.route = steps[link.route as usize].route;
+        }
         let mut all_rows = vec![0; words];
         for r in 0..n_rows {
             all_rows[r / 64] |= 1 << (r % 64);
         }
         let mut forest = InterventionalForest {
             steps,
+            links,
             roots,
             background: background.to_vec(),
             n_features,
@@ -184,7 +217,7 @@ impl InterventionalForest {
         let words = self.words;
         if s.alive.len() == levels * words
             && s.counters.len() == levels * self.planes * words
-            && s.position.len() == self.n_features
+            && s.fails.len() == (levels + 1) * words
             && s.credit.len() == self.stride
         {
             return;
@@ -192,12 +225,12 @@ impl InterventionalForest {
         *s = InterventionalScratch {
             alive: vec![0; levels * words],
             counters: vec![0; levels * self.planes * words],
-            fails: vec![0; self.stride * words],
-            saved: vec![0; levels * words],
+            fails: vec![0; (levels + 1) * words],
+            latest: vec![[0; MAX_UNIQUE]; levels],
+            x_fails: vec![0; levels],
+            x_left: vec![false; levels],
+            on_path: vec![0; MAX_UNIQUE],
             classes: vec![0; words],
-            frames: vec![walk::Frame::default(); levels],
-            on_path: Vec::with_capacity(self.stride),
-            position: vec![walk::NOT_ON_PATH; self.n_features],
             credit: vec![0.0; self.stride],
             phi: vec![0.0; self.n_features],
         };
@@ -273,24 +306,38 @@ fn shapley_weights(size: usize) -> Vec<f64> {
     w
 }
 
-/// Lays trees out in preorder.
+/// Lays trees out in preorder, with each node's link to its parent.
 struct Builder {
     steps: Vec<Step>,
-    on_path: Vec<bool>,
+    links: Vec<Link>,
+    /// Each feature's position on the current path (`u8::MAX` off it), and how many there are.
+    position: Vec<u8>,
+    n_path: usize,
     /// Most distinct features on a path, and the deepest node, over all trees.
     max_unique: usize,
     depth: usize,
 }
 
 impl Builder {
-    /// Appends node `i` and its subtree in preorder.
-    fn push_preorder(&mut self, tree: &Tree, i: usize, depth: usize) -> std::result::Result<(), String> {
+    /// Appends node `i` and its subtree in preorder; `link` says how its parent reaches it
+    /// (`route` holding the parent's step until `routes` numbers the internal nodes).
+    fn push_preorder(
+        &mut self,
+        tree: &Tree,
+        i: usize,
+        depth: usize,
+        link: Link,
+    ) -> std::result::Result<(), String> {
         if depth > super::path::MAX_DEPTH {
             return Err(format!("deeper than {}, which TreeSHAP supports", super::path::MAX_DEPTH));
         }
         self.depth = self.depth.max(depth);
+        self.max_unique = self.max_unique.max(self.n_path);
         let node = &tree.nodes[i];
         let at = self.steps.len();
+        // Past MAX_UNIQUE the positions no longer fit; `new` refuses such a forest.
+        let n_path = self.n_path.min(MAX_UNIQUE) as u8;
+        self.links.push(Link { depth: depth as u16, n_path, ..link });
         if node.is_leaf() {
             self.steps.push(Step {
                 threshold: node.value,
@@ -299,7 +346,7 @@ impl Builder {
                 route: 0,
                 nan_left: false,
             });
-            self.max_unique = self.max_unique.max(self.on_path.iter().filter(|&&b| b).count());
+            self.links[at].end = self.steps.len() as u32;
             return Ok(());
         }
         let step = Step {
@@ -311,11 +358,20 @@ impl Builder {
         };
         self.steps.push(step);
         let f = node.feature as usize;
-        let was = std::mem::replace(&mut self.on_path[f], true);
-        self.push_preorder(tree, node.left as usize, depth + 1)?;
+        let new = self.position[f] == u8::MAX;
+        if new {
+            self.position[f] = self.n_path.min(MAX_UNIQUE - 1) as u8;
+            self.n_path += 1;
+        }
+        let child = Link { route: at as u32, feature: node.feature, position: self.position[f], new, ..link };
+        self.push_preorder(tree, node.left as usize, depth + 1, Link { left: true, ..child })?;
         self.steps[at].right = self.steps.len() as u32;
-        self.push_preorder(tree, node.right as usize, depth + 1)?;
-        self.on_path[f] = was;
+        self.push_preorder(tree, node.right as usize, depth + 1, Link { left: false, ..child })?;
+        if new {
+            self.position[f] = u8::MAX;
+            self.n_path -= 1;
+        }
+        self.links[at].end = self.steps.len() as u32;
         Ok(())
     }
 }
