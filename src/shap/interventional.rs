@@ -89,6 +89,8 @@ pub(crate) struct InterventionalForest {
     words: usize,
     /// Every background row's bit, `words` words.
     all_rows: Vec<u64>,
+    /// Bit planes of the per-row counter of failed path features (p ≤ `stride` − 1).
+    planes: usize,
     /// W(p, n) = p! n! / (p + n + 1)!, row-major with stride `stride`.
     weights: Vec<f64>,
     stride: usize,
@@ -101,8 +103,9 @@ pub(crate) struct InterventionalForest {
 /// Per-thread working memory (see `walk.rs`); row sets are `words` words each.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct InterventionalScratch {
-    /// Per depth: the node's alive rows.
+    /// Per depth: the node's alive rows, and its rows' p counters (`planes` sets).
     alive: Vec<u64>,
+    counters: Vec<u64>,
     /// Per depth d: the rows failing the feature of the edge into the node at d (all its
     /// splits down to there); one more, all zero, for a feature new on the path.
     fails: Vec<u64>,
@@ -113,10 +116,10 @@ pub(crate) struct InterventionalScratch {
     x_left: Vec<bool>,
     /// The distinct features on the path, by position.
     on_path: Vec<u32>,
-    /// A leaf's alive rows of each p, and per position x passes (in order) those failing it
-    /// of each p (stride `stride`); all zero between leaves.
-    count: Vec<u32>,
-    credit_count: Vec<u32>,
+    /// A leaf's rows of one p.
+    classes: Vec<u64>,
+    /// Per leaf and path position: the credit sum.
+    credit: Vec<f64>,
     /// The (unscaled) sums of the SHAP values.
     phi: Vec<f64>,
 }
@@ -182,6 +185,7 @@ impl InterventionalForest {
             routes,
             words,
             all_rows,
+            planes: (usize::BITS - builder.max_unique.leading_zeros()).max(1) as usize,
             weights: shapley_weights(stride),
             stride,
             depth: builder.depth,
@@ -212,20 +216,22 @@ impl InterventionalForest {
         let levels = self.depth + 2;
         let words = self.words;
         if s.alive.len() == levels * words
+            && s.counters.len() == levels * self.planes * words
             && s.fails.len() == (levels + 1) * words
-            && s.count.len() == self.stride
+            && s.credit.len() == self.stride
         {
             return;
         }
         *s = InterventionalScratch {
             alive: vec![0; levels * words],
+            counters: vec![0; levels * self.planes * words],
             fails: vec![0; (levels + 1) * words],
             latest: vec![[0; MAX_UNIQUE]; levels],
             x_fails: vec![0; levels],
             x_left: vec![false; levels],
             on_path: vec![0; MAX_UNIQUE],
-            count: vec![0; self.stride],
-            credit_count: vec![0; self.stride * self.stride],
+            classes: vec![0; words],
+            credit: vec![0.0; self.stride],
             phi: vec![0.0; self.n_features],
         };
     }

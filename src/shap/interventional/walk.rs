@@ -16,7 +16,7 @@
 // The row sets are indexed word by word in step; that is the point.
 #![allow(clippy::needless_range_loop)]
 
-use super::{InterventionalForest, InterventionalScratch, LEAF, Link, MAX_UNIQUE};
+use super::{InterventionalForest, InterventionalScratch, LEAF, Link};
 use crate::shap::isa::Isa;
 
 /// Adds the unscaled SHAP values of `x` (sums over trees and background rows) into `s.phi`.
@@ -144,8 +144,10 @@ impl<N: Width> Walk<'_, N> {
     fn tree(&mut self, root: usize) {
         let forest = self.forest;
         let words = self.width.words();
+        let planes = forest.planes;
         let step = forest.steps[root];
         self.s.alive[..words].copy_from_slice(&forest.all_rows);
+        self.s.counters[..planes * words].fill(0);
         self.s.x_fails[0] = 0;
         self.s.x_left[0] = step.goes_left(self.x[step.feature as usize]);
         let end = forest.links[root].end as usize;
@@ -173,7 +175,7 @@ impl<N: Width> Walk<'_, N> {
     #[inline(always)]
     fn edge(&mut self, link: &Link) -> bool {
         let forest = self.forest;
-        let words = self.width.words();
+        let (words, planes) = (self.width.words(), forest.planes);
         let d = link.depth as usize;
         let position = link.position as usize;
         let bit = 1u64 << position;
@@ -198,7 +200,7 @@ impl<N: Width> Walk<'_, N> {
         let flip = if link.left { u64::MAX } else { 0 };
         // SAFETY: see `set`; `fails` holds a set per depth and the zero set past them, and
         // `before` (a depth above d, or the zero set) is never d, so the two do not overlap.
-        let (route, saved, fails, (alive, child_alive)) = unsafe {
+        let (route, saved, fails, (alive, child_alive), (counters, child_counters)) = unsafe {
             let base = s.fails.as_mut_ptr();
             debug_assert!(before != d && (before.max(d) + 1) * words <= s.fails.len());
             (
@@ -206,118 +208,155 @@ impl<N: Width> Walk<'_, N> {
                 std::slice::from_raw_parts(base.add(before * words), words),
                 std::slice::from_raw_parts_mut(base.add(d * words), words),
                 pair_mut(&mut s.alive, d - 1, words),
+                pair_mut(&mut s.counters, d - 1, planes * words),
             )
         };
-        // Where x passes the feature every alive row lives; where x fails it, only the rows
-        // passing it.
         let mut any = 0;
-        for w in 0..words {
-            let failing = saved[w] | route[w] ^ flip;
-            fails[w] = failing;
-            child_alive[w] = alive[w] & !(failing & !takes);
-            any |= child_alive[w];
+        // Where x takes the edge every alive row lives and those newly failing count one more;
+        // where x fails the feature, only rows passing it live and no count changes (the
+        // carries are 0). In chunks of 16 words, the carries in registers (one chunk for a
+        // compiled-in width).
+        for start in (0..words).step_by(16) {
+            let n = (words - start).min(16);
+            let mut carry = [0u64; 16];
+            for w in 0..n {
+                let (at, off) = (start + w, route[start + w] ^ flip);
+                let failing = saved[at] | off;
+                fails[at] = failing;
+                child_alive[at] = alive[at] & !(failing & !takes);
+                any |= child_alive[at];
+                carry[w] = off & !saved[at] & alive[at] & takes;
+            }
+            for q in 0..planes {
+                // SAFETY: see `set`.
+                let (plane, child) = unsafe { (set(counters, q, words), set_mut(child_counters, q, words)) };
+                let (plane, child) = (&plane[start..][..n], &mut child[start..][..n]);
+                for w in 0..n {
+                    child[w] = plane[w] ^ carry[w];
+                    carry[w] &= plane[w];
+                }
+            }
         }
         any != 0
     }
 
-    /// A leaf of `value` at depth `d` below `n_path` distinct features, with its alive rows,
-    /// reached with x failing the path positions `x_fails` (B, at depth `d`); every alive row
-    /// passes those, and fails the positions of A whose failing rows hold it (M, p = |M|).
-    /// Books value · W(p − 1, n_b) to each feature of M, per row, and −value · W(p, n_b − 1) to
-    /// each feature of B, per row, from integer counts.
+    /// A leaf of `value` at depth `d` below `n_path` distinct features, with its alive rows and
+    /// counters, reached with x failing the path positions `x_fails` (B, at depth `d`); every
+    /// alive row passes those, and fails the positions
+    /// whose failing rows hold it (M ⊆ A). Books value · W(p − 1, n_b) to each feature of M, per
+    /// row, and −value · W(p, n_b − 1) to each feature of B, per row, from integer counts
+    /// (popcounts of the rows of each p, and of those among them failing each feature).
     ///
-    /// The counts are taken row by row: a leaf the walk reaches holds few alive rows (on the
-    /// bench's forest at 200 background rows 7 on average, 2 the median), so each row's M is
-    /// gathered from the failing rows of the positions of A (one step per row failing one),
-    /// and p is its popcount. The sums are then taken over p ascending from the counts, as the
-    /// row-list walk (`list.rs`) takes them, so the bits are its.
+    /// The sums run over p ascending and skip the p no row has: the row-list walk added
+    /// 0 · W = +0.0 there, an exact identity on these sums of non-negative terms (they start at
+    /// +0.0), so the bits are the same.
     #[inline(always)]
     fn leaf(&mut self, d: usize, n_path: usize, value: f64) {
         let forest = self.forest;
-        let words = self.width.words();
-        let stride = forest.stride;
+        let (words, planes) = (self.width.words(), forest.planes);
+        let w_stride = forest.stride;
         let s = &mut *self.s;
         let x_fails = s.x_fails[d];
         let n_b = x_fails.count_ones() as usize;
-        let passed = if n_path >= 64 { u64::MAX } else { (1u64 << n_path) - 1 } & !x_fails;
-        // The positions x passes (A), listed: the j-th is `positions[j]`, its failing rows at
-        // depth `sets[j]`; a row's M is held as a mask of j.
-        let mut positions = [0u8; MAX_UNIQUE];
-        let mut sets = [0u16; MAX_UNIQUE];
-        let mut n_sets = 0;
+        // Where each path position's failing rows are.
         let latest = &s.latest[d];
+        // SAFETY: see `set`.
+        let (alive, counters) = unsafe { (set(&s.alive, d, words), set(&s.counters, d, planes * words)) };
+        let passed = if n_path >= 64 { u64::MAX } else { (1u64 << n_path) - 1 } & !x_fails;
+        // The positions some alive row fails (only positions x passes can be), as a mask and
+        // as a list (walked once per class below).
+        let mut failing = 0u64;
+        let mut listed = [0u8; 64];
+        let mut n_failing = 0;
         let mut a = passed;
         while a != 0 {
             let k = a.trailing_zeros() as usize;
             a &= a - 1;
-            positions[n_sets] = k as u8;
-            sets[n_sets] = latest[k];
-            n_sets += 1;
+            // SAFETY: see `set`.
+            let rows = unsafe { set(&s.fails, latest[k] as usize, words) };
+            let mut any = 0;
+            for w in 0..words {
+                any |= rows[w] & alive[w];
+            }
+            let fails = any != 0;
+            failing |= u64::from(fails) << k;
+            listed[n_failing] = k as u8;
+            n_failing += usize::from(fails);
+            s.credit[k] = 0.0;
         }
-        // SAFETY: see `set`.
-        let alive = unsafe { set(&s.alive, d, words) };
-        let fails = &s.fails;
-        let (count, credit_count) = (&mut s.count[..stride], &mut s.credit_count[..stride * stride]);
-        let mut top = 0;
-        let mut failing = 0u64;
-        // Per bit of a word, that row's M; each entry is 0 again once read.
-        let mut m_of = [0u64; 64];
-        for w in 0..words {
-            let a = alive[w];
-            if a == 0 {
+        // Planes above the alive rows' highest p bit split nothing (found without branches).
+        let mut used = 0;
+        for q in 0..planes {
+            // SAFETY: see `set`.
+            let plane = unsafe { set(counters, q, words) };
+            let mut any = 0;
+            for w in 0..words {
+                any |= plane[w] & alive[w];
+            }
+            used = if any != 0 { q + 1 } else { used };
+        }
+        // The alive rows of each p in turn, ascending (a class is the rows whose counter
+        // planes spell p); an empty class is skipped.
+        let mut debit = 0.0;
+        for p in 0..1usize << used {
+            // In registers for a compiled-in width; in the scratch (one set) beyond 16 words.
+            let mut local = [0u64; 16];
+            let rows: &mut [u64] = if words <= 16 {
+                &mut local[..words]
+            } else {
+                // SAFETY: see `set`; `classes` holds a set.
+                unsafe { set_mut(&mut s.classes, 0, words) }
+            };
+            rows.copy_from_slice(alive);
+            for q in 0..used {
+                // All ones where bit q of p is 0: the plane's zeros are wanted there.
+                let zeros = 0u64.wrapping_sub(u64::from(p >> q & 1 == 0));
+                // SAFETY: see `set`.
+                let plane = unsafe { set(counters, q, words) };
+                for w in 0..words {
+                    rows[w] &= plane[w] ^ zeros;
+                }
+            }
+            let mut n = 0;
+            for w in 0..words {
+                n += rows[w].count_ones();
+            }
+            // Needed, not only quicker: a p no row has may pass the weights' table (p ≤ the most
+            // features on a path only for p some row has).
+            if n == 0 {
                 continue;
             }
-            for j in 0..n_sets {
-                // SAFETY: `sets[j]` is a depth whose failing rows are a set in `fails`.
-                let mut rows = unsafe { *fails.get_unchecked(*sets.get_unchecked(j) as usize * words + w) } & a;
-                while rows != 0 {
-                    m_of[rows.trailing_zeros() as usize] |= 1 << j;
-                    rows &= rows - 1;
-                }
+            if n_b > 0 {
+                debit += f64::from(n) * forest.weights[p * w_stride + n_b - 1];
             }
-            let mut rows = a;
-            while rows != 0 {
-                let b = rows.trailing_zeros() as usize;
-                rows &= rows - 1;
-                let m = std::mem::take(&mut m_of[b]);
-                let p = m.count_ones() as usize;
-                top = top.max(p);
-                failing |= m;
-                // SAFETY: p ≤ n_sets < stride and j < n_sets: `count` holds `stride` counts,
-                // `credit_count` `stride` per j.
-                unsafe { *count.get_unchecked_mut(p) += 1 };
-                let mut m = m;
-                while m != 0 {
-                    let j = m.trailing_zeros() as usize;
-                    m &= m - 1;
-                    // SAFETY: as above.
-                    unsafe { *credit_count.get_unchecked_mut(j * stride + p) += 1 };
+            if p == 0 {
+                continue;
+            }
+            let weight = forest.weights[(p - 1) * w_stride + n_b];
+            for &k in &listed[..n_failing] {
+                let k = k as usize;
+                // SAFETY: see `set`.
+                let fails = unsafe { set(&s.fails, latest[k] as usize, words) };
+                let mut n = 0;
+                for w in 0..words {
+                    n += (fails[w] & rows[w]).count_ones();
                 }
+                // Branch-free: with n = 0 this adds +0.0 to a sum ≥ +0.0, which changes no bit.
+                s.credit[k] += f64::from(n) * weight;
             }
         }
-        let weight = |p: usize, n: usize| forest.weights[p * stride + n];
         if n_b > 0 {
-            let mut debit = 0.0;
-            for p in 0..=top {
-                debit += f64::from(count[p]) * weight(p, n_b - 1);
-            }
             let mut b = x_fails;
             while b != 0 {
                 s.phi[s.on_path[b.trailing_zeros() as usize] as usize] -= value * debit;
                 b &= b - 1;
             }
         }
-        count[..=top].fill(0);
         while failing != 0 {
-            let j = failing.trailing_zeros() as usize;
+            let k = failing.trailing_zeros() as usize;
             failing &= failing - 1;
-            let counts = &mut credit_count[j * stride..][..=top];
-            let mut credit = 0.0;
-            for p in 1..=top {
-                credit += f64::from(counts[p]) * weight(p - 1, n_b);
-            }
-            counts.fill(0);
-            s.phi[s.on_path[positions[j] as usize] as usize] += value * credit;
+            s.phi[s.on_path[k] as usize] += value * s.credit[k];
         }
     }
 }
+
