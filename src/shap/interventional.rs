@@ -64,13 +64,17 @@ struct Link {
     /// One past the node's subtree in preorder: where the walk goes on when no row is alive.
     end: u32,
     depth: u16,
-    /// The parent's feature's position on the path (order of first appearance), whether it
-    /// first appears on this edge, and whether the node is its parent's left child.
+    /// Where the rows failing the parent's feature above this edge are: the walk's set at the
+    /// depth of the feature's previous edge on the path, or its all-zero set if there is none.
+    before: u16,
+    /// The parent's feature's position on the path (order of first appearance), and whether
+    /// the node is its parent's left child.
     position: u8,
-    new: bool,
     left: bool,
-    /// The distinct features on the path from the root to the node.
+    /// The distinct features on the path from the root to the node; at a leaf, where in
+    /// `InterventionalForest::latest` the depth of each one's latest edge is listed.
     n_path: u8,
+    latest: u32,
 }
 
 /// A forest and its background, laid out for interventional TreeSHAP; shared read-only.
@@ -79,6 +83,9 @@ pub(crate) struct InterventionalForest {
     steps: Vec<Step>,
     /// Per step, how it is reached from its parent (a root's is unused but for `end`).
     links: Vec<Link>,
+    /// Per leaf, `n_path` entries from its link's `latest`: the depth of the last edge on each
+    /// path position's feature, whose set holds the rows failing it at the leaf.
+    latest: Vec<u16>,
     roots: Vec<u32>,
     background: Vec<f64>,
     n_features: usize,
@@ -109,8 +116,6 @@ pub(crate) struct InterventionalScratch {
     /// Per depth d: the rows failing the feature of the edge into the node at d (all its
     /// splits down to there); one more, all zero, for a feature new on the path.
     fails: Vec<u64>,
-    /// Per depth: the depth whose `fails` holds each path position's failing rows.
-    latest: Vec<[u16; MAX_UNIQUE]>,
     /// Per depth: the path positions x fails, and whether x goes left at the node.
     x_fails: Vec<u64>,
     x_left: Vec<bool>,
@@ -147,7 +152,9 @@ impl InterventionalForest {
         let mut builder = Builder {
             steps: Vec::new(),
             links: Vec::new(),
+            latest: Vec::new(),
             position: vec![u8::MAX; n_features],
+            edge_depth: vec![0; MAX_UNIQUE],
             n_path: 0,
             max_unique: 0,
             depth: 0,
@@ -168,9 +175,14 @@ impl InterventionalForest {
         let words = walk::padded_words(n_rows);
         let (mut steps, mut links) = (builder.steps, builder.links);
         let routes = routes(&mut steps, background, n_features, words);
-        // A link's `route` was its parent's step; now that step's routing.
+        // A link's `route` was its parent's step; now that step's routing. A `before` of
+        // u16::MAX (none) is now the all-zero set past the walk's depths.
+        let zeros = (builder.depth + 2) as u16;
         for link in &mut links {
             link.route = steps[link.route as usize].route;
+            if link.before == u16::MAX {
+                link.before = zeros;
+            }
         }
         let mut all_rows = vec![0; words];
         for r in 0..n_rows {
@@ -179,6 +191,7 @@ impl InterventionalForest {
         let mut forest = InterventionalForest {
             steps,
             links,
+            latest: builder.latest,
             roots,
             background: background.to_vec(),
             n_features,
@@ -226,7 +239,6 @@ impl InterventionalForest {
             alive: vec![0; levels * words],
             counters: vec![0; levels * self.planes * words],
             fails: vec![0; (levels + 1) * words],
-            latest: vec![[0; MAX_UNIQUE]; levels],
             x_fails: vec![0; levels],
             x_left: vec![false; levels],
             on_path: vec![0; MAX_UNIQUE],
@@ -310,8 +322,11 @@ fn shapley_weights(size: usize) -> Vec<f64> {
 struct Builder {
     steps: Vec<Step>,
     links: Vec<Link>,
-    /// Each feature's position on the current path (`u8::MAX` off it), and how many there are.
+    latest: Vec<u16>,
+    /// Each feature's position on the current path (`u8::MAX` off it), how many there are,
+    /// and the depth of each position's latest edge.
     position: Vec<u8>,
+    edge_depth: Vec<u16>,
     n_path: usize,
     /// Most distinct features on a path, and the deepest node, over all trees.
     max_unique: usize,
@@ -339,6 +354,8 @@ impl Builder {
         let n_path = self.n_path.min(MAX_UNIQUE) as u8;
         self.links.push(Link { depth: depth as u16, n_path, ..link });
         if node.is_leaf() {
+            self.links[at].latest = self.latest.len() as u32;
+            self.latest.extend_from_slice(&self.edge_depth[..n_path as usize]);
             self.steps.push(Step {
                 threshold: node.value,
                 feature: 0,
@@ -363,10 +380,15 @@ impl Builder {
             self.position[f] = self.n_path.min(MAX_UNIQUE - 1) as u8;
             self.n_path += 1;
         }
-        let child = Link { route: at as u32, feature: node.feature, position: self.position[f], new, ..link };
+        let k = self.position[f] as usize;
+        let before = if new { u16::MAX } else { self.edge_depth[k] };
+        let child = Link { route: at as u32, feature: node.feature, position: k as u8, before, ..link };
+        // Depths fit a u16: MAX_DEPTH is checked above.
+        self.edge_depth[k] = (depth + 1) as u16;
         self.push_preorder(tree, node.left as usize, depth + 1, Link { left: true, ..child })?;
         self.steps[at].right = self.steps.len() as u32;
         self.push_preorder(tree, node.right as usize, depth + 1, Link { left: false, ..child })?;
+        self.edge_depth[k] = before;
         if new {
             self.position[f] = u8::MAX;
             self.n_path -= 1;

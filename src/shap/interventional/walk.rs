@@ -8,7 +8,7 @@
 //! from its parent's sets (at depth d − 1) with the parent's precomputed routing: the rows not
 //! taking it fail the feature; below an edge x fails, those die; below an edge x takes, the
 //! rows newly failing the feature count one more. What the path is (each edge's feature
-//! position, whether the feature is new, where the subtree ends) is fixed per node
+//! position, the depth of its previous edge, where the subtree ends) is fixed per node
 //! (`Link`), so the scan is a plain loop over the nodes that jumps past a subtree where no row
 //! is alive: no stack of frames, no path bookkeeping per row. One `#[inline(always)]` body is
 //! compiled for every instruction set the CPU may offer.
@@ -161,7 +161,7 @@ impl<N: Width> Walk<'_, N> {
             let step = forest.steps[i];
             let d = link.depth as usize;
             if step.right == LEAF {
-                self.leaf(d, link.n_path as usize, step.threshold);
+                self.leaf(d, &link, step.threshold);
             } else {
                 self.s.x_left[d] = step.goes_left(self.x[step.feature as usize]);
             }
@@ -186,16 +186,10 @@ impl<N: Width> Walk<'_, N> {
         // All ones if x passes the feature below this edge, else 0: one code path for both
         // cases, not a branch on x's side that mispredicts half the time.
         let takes = 0u64.wrapping_sub(u64::from(x_fails & bit == 0));
-        // The rows failing the feature above: at the depth of its latest edge, or none (the
-        // all-zero set past the depths) if it is new.
-        let zeros = s.latest.len() as u16;
-        let mut latest = s.latest[d - 1];
-        let before = if link.new { zeros } else { latest[position] } as usize;
-        latest[position] = d as u16;
-        s.latest[d] = latest;
-        if link.new {
-            s.on_path[position] = link.feature;
-        }
+        // The rows failing the feature above this edge (`Link::before`).
+        let before = link.before as usize;
+        // Where the feature is not new this writes what is there (the path above is the same).
+        s.on_path[position] = link.feature;
         // Rows taking the other edge fail the feature: all ones flip to left.
         let flip = if link.left { u64::MAX } else { 0 };
         // SAFETY: see `set`; `fails` holds a set per depth and the zero set past them, and
@@ -240,10 +234,9 @@ impl<N: Width> Walk<'_, N> {
         any != 0
     }
 
-    /// A leaf of `value` at depth `d` below `n_path` distinct features, with its alive rows and
-    /// counters, reached with x failing the path positions `x_fails` (B, at depth `d`); every
-    /// alive row passes those, and fails the positions
-    /// whose failing rows hold it (M ⊆ A). Books value · W(p − 1, n_b) to each feature of M, per
+    /// A leaf of `value` at depth `d` (reached by `link`), with its alive rows and counters,
+    /// reached with x failing the path positions `x_fails` (B, at depth `d`); every alive row
+    /// passes those, and fails the positions whose failing rows hold it (M ⊆ A). Books value · W(p − 1, n_b) to each feature of M, per
     /// row, and −value · W(p, n_b − 1) to each feature of B, per row, from integer counts
     /// (popcounts of the rows of each p, and of those among them failing each feature).
     ///
@@ -251,7 +244,7 @@ impl<N: Width> Walk<'_, N> {
     /// 0 · W = +0.0 there, an exact identity on these sums of non-negative terms (they start at
     /// +0.0), so the bits are the same.
     #[inline(always)]
-    fn leaf(&mut self, d: usize, n_path: usize, value: f64) {
+    fn leaf(&mut self, d: usize, link: &Link, value: f64) {
         let forest = self.forest;
         let (words, planes) = (self.width.words(), forest.planes);
         let w_stride = forest.stride;
@@ -259,7 +252,8 @@ impl<N: Width> Walk<'_, N> {
         let x_fails = s.x_fails[d];
         let n_b = x_fails.count_ones() as usize;
         // Where each path position's failing rows are.
-        let latest = &s.latest[d];
+        let n_path = link.n_path as usize;
+        let latest = &forest.latest[link.latest as usize..][..n_path];
         // SAFETY: see `set`.
         let (alive, counters) = unsafe { (set(&s.alive, d, words), set(&s.counters, d, planes * words)) };
         let passed = if n_path >= 64 { u64::MAX } else { (1u64 << n_path) - 1 } & !x_fails;
@@ -296,9 +290,10 @@ impl<N: Width> Walk<'_, N> {
             used = if any != 0 { q + 1 } else { used };
         }
         // The alive rows of each p in turn, ascending (a class is the rows whose counter
-        // planes spell p); an empty class is skipped.
+        // planes spell p); an empty class is skipped. A row's p counts positions some alive
+        // row fails, so p ≤ n_failing.
         let mut debit = 0.0;
-        for p in 0..1usize << used {
+        for p in 0..(1usize << used).min(n_failing + 1) {
             // In registers for a compiled-in width; in the scratch (one set) beyond 16 words.
             let mut local = [0u64; 16];
             let rows: &mut [u64] = if words <= 16 {
