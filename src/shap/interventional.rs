@@ -77,29 +77,30 @@ struct Link {
     latest: u32,
 }
 
-/// A forest and its background, laid out for interventional TreeSHAP; shared read-only.
+/// A forest and its background, laid out for interventional TreeSHAP; shared read-only (boxed
+/// slices, not vectors: `TreeShap`'s engine holds it inline).
 #[derive(Debug, Clone)]
 pub(crate) struct InterventionalForest {
-    steps: Vec<Step>,
+    steps: Box<[Step]>,
     /// Per step, how it is reached from its parent (a root's is unused but for `end`).
-    links: Vec<Link>,
+    links: Box<[Link]>,
     /// Per leaf, `n_path` entries from its link's `latest`: the depth of the last edge on each
     /// path position's feature, whose set holds the rows failing it at the leaf.
-    latest: Vec<u16>,
-    roots: Vec<u32>,
-    background: Vec<f64>,
+    latest: Box<[u16]>,
+    roots: Box<[u32]>,
+    background: Box<[f64]>,
     n_features: usize,
     /// Per internal node, `words` words: bit r of word r / 64 is set iff background row r goes
     /// left there (a missing value by the node's default side). Bits past the last row are 0.
-    routes: Vec<u64>,
+    routes: Box<[u64]>,
     /// Words per row set: ⌈background rows / 64⌉, padded (`walk::padded_words`).
     words: usize,
     /// Every background row's bit, `words` words.
-    all_rows: Vec<u64>,
+    all_rows: Box<[u64]>,
     /// Bit planes of the per-row counter of failed path features (p ≤ `stride` − 1).
     planes: usize,
     /// W(p, n) = p! n! / (p + n + 1)!, row-major with stride `stride`.
-    weights: Vec<f64>,
+    weights: Box<[f64]>,
     stride: usize,
     /// Deepest node (bounds the walk's per-depth scratch).
     depth: usize,
@@ -163,7 +164,9 @@ impl InterventionalForest {
         for (t, tree) in forest.trees.iter().enumerate() {
             super::check_tree(tree, n_features).map_err(|e| Error::Internal(format!("tree {t}: {e}")))?;
             roots.push(builder.steps.len() as u32);
-            builder.push_preorder(tree, 0, 0, Link::default()).map_err(|e| Error::Internal(format!("tree {t}: {e}")))?;
+            builder
+                .push_preorder(tree, 0, 0, Link::default())
+                .map_err(|e| Error::Internal(format!("tree {t}: {e}")))?;
         }
         if builder.max_unique > MAX_UNIQUE {
             return Err(Error::Internal(format!(
@@ -189,17 +192,17 @@ impl InterventionalForest {
             all_rows[r / 64] |= 1 << (r % 64);
         }
         let mut forest = InterventionalForest {
-            steps,
-            links,
-            latest: builder.latest,
-            roots,
-            background: background.to_vec(),
+            steps: steps.into(),
+            links: links.into(),
+            latest: builder.latest.into(),
+            roots: roots.into(),
+            background: background.into(),
             n_features,
-            routes,
+            routes: routes.into(),
             words,
-            all_rows,
+            all_rows: all_rows.into(),
             planes: (usize::BITS - builder.max_unique.leading_zeros()).max(1) as usize,
-            weights: shapley_weights(stride),
+            weights: shapley_weights(stride).into(),
             stride,
             depth: builder.depth,
             base_value: 0.0,

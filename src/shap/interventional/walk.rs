@@ -354,4 +354,3 @@ impl<N: Width> Walk<'_, N> {
         }
     }
 }
-
