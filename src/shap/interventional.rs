@@ -11,11 +11,12 @@
 //!
 //! The contributions depend on z only through p and M, so a leaf needs, over its alive rows,
 //! how many have each p, and per feature of A how many of those failing it have each p: integer
-//! counts. They are gathered by one depth-first walk of each tree per row x (see `walk.rs`)
-//! over sets of background rows held as bitsets (one bit per row): which rows go left at each
-//! node is computed once, here, so a node's split is a few word operations whatever the data;
-//! the walk carries the alive rows, per path feature the rows failing it, and each row's p as a
-//! bit-sliced counter, and a subtree where no row is alive is skipped. At a leaf the counts are
+//! counts. They are gathered by one preorder scan of each tree per row x (see `walk.rs`) over
+//! sets of background rows held as bitsets (one bit per row): which rows go left at each node
+//! is computed once, here, and so is what the path above each node is (`Link`), so a node is a
+//! few word operations whatever the data; the scan carries per depth the alive rows, the rows
+//! failing the feature of the edge into it and each row's p as a bit-sliced counter, and jumps
+//! past a subtree where no row is alive. At a leaf the counts are
 //! popcounts. The counts are exact, so every instruction set gives the same bits (and the same
 //! as the row-list walk this replaced, kept as the tests' reference in `list.rs`).
 

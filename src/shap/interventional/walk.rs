@@ -54,9 +54,9 @@ fn on_isa<N: Width>(mut walk: Walk<'_, N>) {
 /// Row set `i` of `v`, sets of `words` words.
 ///
 /// SAFETY (of every use here): the walk runs on a scratch `fit_scratch` sized for its forest,
-/// so depth-indexed sets exist for depths 0..=depth + 1, position-indexed ones for every path
-/// position (< `stride`), counters for `planes` planes, and `routes` holds every internal
-/// node's set; the walk only asks for those.
+/// so depth-indexed sets exist for depths 0..=depth + 1 (`fails` one more: the all-zero set),
+/// counters for `planes` planes, and `routes` holds every internal node's set; the walk only
+/// asks for those (the depths and sets a `Link` names are among them).
 #[inline(always)]
 unsafe fn set(v: &[u64], i: usize, words: usize) -> &[u64] {
     debug_assert!((i + 1) * words <= v.len());
@@ -170,8 +170,8 @@ impl<N: Width> Walk<'_, N> {
     }
 
     /// The edge `link` into a node at depth d: from its parent's sets at d − 1, writes the
-    /// node's failing rows of the edge's feature, alive rows, counters, which depth holds each
-    /// path position's failing rows, and the positions x fails. Whether any row is alive.
+    /// node's failing rows of the edge's feature, alive rows and counters, the positions x
+    /// fails, and the edge's feature at its position. Whether any row is alive.
     #[inline(always)]
     fn edge(&mut self, link: &Link) -> bool {
         let forest = self.forest;
