@@ -11,11 +11,12 @@
 //!
 //! The contributions depend on z only through p and M, so a leaf needs, over its alive rows,
 //! how many have each p, and per feature of A how many of those failing it have each p: integer
-//! counts. They are gathered by one depth-first walk of each tree per row x (see `walk.rs`)
-//! over sets of background rows held as bitsets (one bit per row): which rows go left at each
-//! node is computed once, here, so a node's split is a few word operations whatever the data;
-//! the walk carries the alive rows, per path feature the rows failing it, and each row's p as a
-//! bit-sliced counter, and a subtree where no row is alive is skipped. At a leaf the counts are
+//! counts. They are gathered by one preorder scan of each tree per row x (see `walk.rs`) over
+//! sets of background rows held as bitsets (one bit per row): which rows go left at each node
+//! is computed once, here, and so is what the path above each node is (`Link`), so a node is a
+//! few word operations whatever the data; the scan carries per depth the alive rows, the rows
+//! failing the feature of the edge into it and each row's p as a bit-sliced counter, and jumps
+//! past a subtree where no row is alive. At a leaf the counts are
 //! popcounts. The counts are exact, so every instruction set gives the same bits (and the same
 //! as the row-list walk this replaced, kept as the tests' reference in `list.rs`).
 
@@ -54,24 +55,53 @@ impl Step {
     }
 }
 
-/// A forest and its background, laid out for interventional TreeSHAP; shared read-only.
+/// How the walk reaches a node from its parent (`walk.rs` scans each tree in preorder): what
+/// the path above it is, which is fixed by the tree, so none of it is worked out per row.
+#[derive(Debug, Clone, Copy, Default)]
+struct Link {
+    /// The parent's routing (its index among internal nodes) and feature.
+    route: u32,
+    feature: u32,
+    /// One past the node's subtree in preorder: where the walk goes on when no row is alive.
+    end: u32,
+    depth: u16,
+    /// Where the rows failing the parent's feature above this edge are: the walk's set at the
+    /// depth of the feature's previous edge on the path, or its all-zero set if there is none.
+    before: u16,
+    /// The parent's feature's position on the path (order of first appearance), and whether
+    /// the node is its parent's left child.
+    position: u8,
+    left: bool,
+    /// The distinct features on the path from the root to the node; at a leaf, where in
+    /// `InterventionalForest::latest` the depth of each one's latest edge is listed.
+    n_path: u8,
+    latest: u32,
+}
+
+/// A forest and its background, laid out for interventional TreeSHAP; shared read-only (boxed
+/// slices, not vectors: `TreeShap`'s engine holds it inline).
 #[derive(Debug, Clone)]
 pub(crate) struct InterventionalForest {
-    steps: Vec<Step>,
-    roots: Vec<u32>,
-    background: Vec<f64>,
+    steps: Box<[Step]>,
+    /// Per step, how it is reached from its parent (a root's is unused but for `end`).
+    links: Box<[Link]>,
+    /// Per leaf, `n_path` entries from its link's `latest`: the depth of the last edge on each
+    /// path position's feature, whose set holds the rows failing it at the leaf.
+    latest: Box<[u16]>,
+    roots: Box<[u32]>,
+    background: Box<[f64]>,
     n_features: usize,
     /// Per internal node, `words` words: bit r of word r / 64 is set iff background row r goes
     /// left there (a missing value by the node's default side). Bits past the last row are 0.
-    routes: Vec<u64>,
+    routes: Box<[u64]>,
     /// Words per row set: ⌈background rows / 64⌉, padded (`walk::padded_words`).
     words: usize,
     /// Every background row's bit, `words` words.
-    all_rows: Vec<u64>,
+    all_rows: Box<[u64]>,
     /// Bit planes of the per-row counter of failed path features (p ≤ `stride` − 1).
     planes: usize,
     /// W(p, n) = p! n! / (p + n + 1)!, row-major with stride `stride`.
-    weights: Vec<f64>,
+    weights: Box<[f64]>,
     stride: usize,
     /// Deepest node (bounds the walk's per-depth scratch).
     depth: usize,
@@ -85,17 +115,16 @@ pub(crate) struct InterventionalScratch {
     /// Per depth: the node's alive rows, and its rows' p counters (`planes` sets).
     alive: Vec<u64>,
     counters: Vec<u64>,
-    /// Per path position: the rows failing that feature so far.
+    /// Per depth d: the rows failing the feature of the edge into the node at d (all its
+    /// splits down to there); one more, all zero, for a feature new on the path.
     fails: Vec<u64>,
-    /// Per depth: the node's feature's failing rows before its edges.
-    saved: Vec<u64>,
+    /// Per depth: the path positions x fails, and whether x goes left at the node.
+    x_fails: Vec<u64>,
+    x_left: Vec<bool>,
+    /// The distinct features on the path, by position.
+    on_path: Vec<u32>,
     /// A leaf's rows of one p.
     classes: Vec<u64>,
-    /// The walk's stack.
-    frames: Vec<walk::Frame>,
-    /// The distinct features on the path, and each feature's position there.
-    on_path: Vec<u32>,
-    position: Vec<u8>,
     /// Per leaf and path position: the credit sum.
     credit: Vec<f64>,
     /// The (unscaled) sums of the SHAP values.
@@ -122,13 +151,23 @@ impl InterventionalForest {
             )));
         }
         let n_rows = background.len() / n_features;
-        let mut builder =
-            Builder { steps: Vec::new(), on_path: vec![false; n_features], max_unique: 0, depth: 0 };
+        let mut builder = Builder {
+            steps: Vec::new(),
+            links: Vec::new(),
+            latest: Vec::new(),
+            position: vec![u8::MAX; n_features],
+            edge_depth: vec![0; MAX_UNIQUE],
+            n_path: 0,
+            max_unique: 0,
+            depth: 0,
+        };
         let mut roots = Vec::with_capacity(forest.trees.len());
         for (t, tree) in forest.trees.iter().enumerate() {
             super::check_tree(tree, n_features).map_err(|e| Error::Internal(format!("tree {t}: {e}")))?;
             roots.push(builder.steps.len() as u32);
-            builder.push_preorder(tree, 0, 0).map_err(|e| Error::Internal(format!("tree {t}: {e}")))?;
+            builder
+                .push_preorder(tree, 0, 0, Link::default())
+                .map_err(|e| Error::Internal(format!("tree {t}: {e}")))?;
         }
         if builder.max_unique > MAX_UNIQUE {
             return Err(Error::Internal(format!(
@@ -138,22 +177,33 @@ impl InterventionalForest {
         }
         let stride = builder.max_unique + 1;
         let words = walk::padded_words(n_rows);
-        let mut steps = builder.steps;
+        let (mut steps, mut links) = (builder.steps, builder.links);
         let routes = routes(&mut steps, background, n_features, words);
+        // A link's `route` was its parent's step; now that step's routing. A `before` of
+        // u16::MAX (none) is now the all-zero set past the walk's depths.
+        let zeros = (builder.depth + 2) as u16;
+        for link in &mut links {
+            link.route = steps[link.route as usize].route;
+            if link.before == u16::MAX {
+                link.before = zeros;
+            }
+        }
         let mut all_rows = vec![0; words];
         for r in 0..n_rows {
             all_rows[r / 64] |= 1 << (r % 64);
         }
         let mut forest = InterventionalForest {
-            steps,
-            roots,
-            background: background.to_vec(),
+            steps: steps.into(),
+            links: links.into(),
+            latest: builder.latest.into(),
+            roots: roots.into(),
+            background: background.into(),
             n_features,
-            routes,
+            routes: routes.into(),
             words,
-            all_rows,
+            all_rows: all_rows.into(),
             planes: (usize::BITS - builder.max_unique.leading_zeros()).max(1) as usize,
-            weights: shapley_weights(stride),
+            weights: shapley_weights(stride).into(),
             stride,
             depth: builder.depth,
             base_value: 0.0,
@@ -184,7 +234,7 @@ impl InterventionalForest {
         let words = self.words;
         if s.alive.len() == levels * words
             && s.counters.len() == levels * self.planes * words
-            && s.position.len() == self.n_features
+            && s.fails.len() == (levels + 1) * words
             && s.credit.len() == self.stride
         {
             return;
@@ -192,12 +242,11 @@ impl InterventionalForest {
         *s = InterventionalScratch {
             alive: vec![0; levels * words],
             counters: vec![0; levels * self.planes * words],
-            fails: vec![0; self.stride * words],
-            saved: vec![0; levels * words],
+            fails: vec![0; (levels + 1) * words],
+            x_fails: vec![0; levels],
+            x_left: vec![false; levels],
+            on_path: vec![0; MAX_UNIQUE],
             classes: vec![0; words],
-            frames: vec![walk::Frame::default(); levels],
-            on_path: Vec::with_capacity(self.stride),
-            position: vec![walk::NOT_ON_PATH; self.n_features],
             credit: vec![0.0; self.stride],
             phi: vec![0.0; self.n_features],
         };
@@ -273,25 +322,44 @@ fn shapley_weights(size: usize) -> Vec<f64> {
     w
 }
 
-/// Lays trees out in preorder.
+/// Lays trees out in preorder, with each node's link to its parent.
 struct Builder {
     steps: Vec<Step>,
-    on_path: Vec<bool>,
+    links: Vec<Link>,
+    latest: Vec<u16>,
+    /// Each feature's position on the current path (`u8::MAX` off it), how many there are,
+    /// and the depth of each position's latest edge.
+    position: Vec<u8>,
+    edge_depth: Vec<u16>,
+    n_path: usize,
     /// Most distinct features on a path, and the deepest node, over all trees.
     max_unique: usize,
     depth: usize,
 }
 
 impl Builder {
-    /// Appends node `i` and its subtree in preorder.
-    fn push_preorder(&mut self, tree: &Tree, i: usize, depth: usize) -> std::result::Result<(), String> {
+    /// Appends node `i` and its subtree in preorder; `link` says how its parent reaches it
+    /// (`route` holding the parent's step until `routes` numbers the internal nodes).
+    fn push_preorder(
+        &mut self,
+        tree: &Tree,
+        i: usize,
+        depth: usize,
+        link: Link,
+    ) -> std::result::Result<(), String> {
         if depth > super::path::MAX_DEPTH {
             return Err(format!("deeper than {}, which TreeSHAP supports", super::path::MAX_DEPTH));
         }
         self.depth = self.depth.max(depth);
+        self.max_unique = self.max_unique.max(self.n_path);
         let node = &tree.nodes[i];
         let at = self.steps.len();
+        // Past MAX_UNIQUE the positions no longer fit; `new` refuses such a forest.
+        let n_path = self.n_path.min(MAX_UNIQUE) as u8;
+        self.links.push(Link { depth: depth as u16, n_path, ..link });
         if node.is_leaf() {
+            self.links[at].latest = self.latest.len() as u32;
+            self.latest.extend_from_slice(&self.edge_depth[..n_path as usize]);
             self.steps.push(Step {
                 threshold: node.value,
                 feature: 0,
@@ -299,7 +367,7 @@ impl Builder {
                 route: 0,
                 nan_left: false,
             });
-            self.max_unique = self.max_unique.max(self.on_path.iter().filter(|&&b| b).count());
+            self.links[at].end = self.steps.len() as u32;
             return Ok(());
         }
         let step = Step {
@@ -311,11 +379,25 @@ impl Builder {
         };
         self.steps.push(step);
         let f = node.feature as usize;
-        let was = std::mem::replace(&mut self.on_path[f], true);
-        self.push_preorder(tree, node.left as usize, depth + 1)?;
+        let new = self.position[f] == u8::MAX;
+        if new {
+            self.position[f] = self.n_path.min(MAX_UNIQUE - 1) as u8;
+            self.n_path += 1;
+        }
+        let k = self.position[f] as usize;
+        let before = if new { u16::MAX } else { self.edge_depth[k] };
+        let child = Link { route: at as u32, feature: node.feature, position: k as u8, before, ..link };
+        // Depths fit a u16: MAX_DEPTH is checked above.
+        self.edge_depth[k] = (depth + 1) as u16;
+        self.push_preorder(tree, node.left as usize, depth + 1, Link { left: true, ..child })?;
         self.steps[at].right = self.steps.len() as u32;
-        self.push_preorder(tree, node.right as usize, depth + 1)?;
-        self.on_path[f] = was;
+        self.push_preorder(tree, node.right as usize, depth + 1, Link { left: false, ..child })?;
+        self.edge_depth[k] = before;
+        if new {
+            self.position[f] = u8::MAX;
+            self.n_path -= 1;
+        }
+        self.links[at].end = self.steps.len() as u32;
         Ok(())
     }
 }

@@ -1,19 +1,22 @@
-//! The per-row walk of interventional TreeSHAP (the method is in `interventional.rs`): a
-//! depth-first pass over each tree carrying sets of background rows as bitsets (bit r of word
-//! r / 64 is row r), and integer counts at the leaves; nothing allocated.
+//! The per-row walk of interventional TreeSHAP (the method is in `interventional.rs`): a scan
+//! of each tree in preorder carrying sets of background rows as bitsets (bit r of word r / 64
+//! is row r), and integer counts at the leaves; nothing allocated.
 //!
-//! At each node on the path it holds the alive rows, each row's p (how many path features it
-//! fails) as a bit-sliced counter (plane q holds bit q of every row's p), and per path feature
-//! the rows failing it. An edge is a few word operations with the node's precomputed routing:
-//! the rows not taking it fail the feature below it; below an edge x fails, those die; below an
-//! edge x takes, the rows newly failing the feature count one more. The walk is a loop over an
-//! explicit stack of frames (not a recursion) so that one `#[inline(always)]` body is compiled
-//! for every instruction set the CPU may offer.
+//! For the node at depth d on the path it holds the alive rows, each row's p (how many path
+//! features it fails) as a bit-sliced counter (plane q holds bit q of every row's p), and the
+//! rows failing the feature of the edge into it. A node is one edge's few word operations
+//! from its parent's sets (at depth d − 1) with the parent's precomputed routing: the rows not
+//! taking it fail the feature; below an edge x fails, those die; below an edge x takes, the
+//! rows newly failing the feature count one more. What the path is (each edge's feature
+//! position, the depth of its previous edge, where the subtree ends) is fixed per node
+//! (`Link`), so the scan is a plain loop over the nodes that jumps past a subtree where no row
+//! is alive: no stack of frames, no path bookkeeping per row. One `#[inline(always)]` body is
+//! compiled for every instruction set the CPU may offer.
 
 // The row sets are indexed word by word in step; that is the point.
 #![allow(clippy::needless_range_loop)]
 
-use super::{InterventionalForest, InterventionalScratch, LEAF};
+use super::{InterventionalForest, InterventionalScratch, LEAF, Link};
 use crate::shap::isa::Isa;
 
 /// Adds the unscaled SHAP values of `x` (sums over trees and background rows) into `s.phi`.
@@ -51,9 +54,9 @@ fn on_isa<N: Width>(mut walk: Walk<'_, N>) {
 /// Row set `i` of `v`, sets of `words` words.
 ///
 /// SAFETY (of every use here): the walk runs on a scratch `fit_scratch` sized for its forest,
-/// so depth-indexed sets exist for depths 0..=depth + 1, position-indexed ones for every path
-/// position (< `stride`), counters for `planes` planes, and `routes` holds every internal
-/// node's set; the walk only asks for those.
+/// so depth-indexed sets exist for depths 0..=depth + 1 (`fails` one more: the all-zero set),
+/// counters for `planes` planes, and `routes` holds every internal node's set; the walk only
+/// asks for those (the depths and sets a `Link` names are among them).
 #[inline(always)]
 unsafe fn set(v: &[u64], i: usize, words: usize) -> &[u64] {
     debug_assert!((i + 1) * words <= v.len());
@@ -103,20 +106,6 @@ impl Width for Any {
     }
 }
 
-/// An internal node on the current path.
-#[derive(Debug, Clone, Copy, Default)]
-pub(super) struct Frame {
-    node: u32,
-    /// 0: the left edge is next, 1: the right edge, 2: both done.
-    next: u8,
-    /// Whether the node's feature was new on the path (pushed on `on_path`).
-    pushed: bool,
-    /// The node's feature's path position.
-    position: u8,
-    /// The path positions of the features x fails below each edge.
-    child_x_fails: [u64; 2],
-}
-
 struct Walk<'a, N: Width> {
     forest: &'a InterventionalForest,
     x: &'a [f64],
@@ -149,106 +138,78 @@ impl<N: Width> Walk<'_, N> {
         }
     }
 
-    /// Walks the tree rooted at internal node `root`: every row alive at depth 0, p = 0.
+    /// Scans the tree rooted at internal node `root` in preorder: every row alive at depth 0,
+    /// p = 0, no feature on the path.
     #[inline(always)]
     fn tree(&mut self, root: usize) {
+        let forest = self.forest;
         let words = self.width.words();
-        let planes = self.forest.planes;
-        self.s.alive[..words].copy_from_slice(&self.forest.all_rows);
+        let planes = forest.planes;
+        let step = forest.steps[root];
+        self.s.alive[..words].copy_from_slice(&forest.all_rows);
         self.s.counters[..planes * words].fill(0);
-        self.enter(0, root, 0);
-        let mut d = 0;
-        loop {
-            let frame = self.s.frames[d];
-            if frame.next < 2 {
-                let side = frame.next as usize;
-                self.s.frames[d].next += 1;
-                let step = self.forest.steps[frame.node as usize];
-                if self.edge(d, &frame, side, step.route as usize) {
-                    let child = if side == 0 { frame.node as usize + 1 } else { step.right as usize };
-                    let child_step = self.forest.steps[child];
-                    let x_fails = frame.child_x_fails[side];
-                    if child_step.right == LEAF {
-                        self.leaf(d + 1, x_fails, child_step.threshold);
-                    } else {
-                        d += 1;
-                        self.enter(d, child, x_fails);
-                    }
-                }
+        self.s.x_fails[0] = 0;
+        self.s.x_left[0] = step.goes_left(self.x[step.feature as usize]);
+        let end = forest.links[root].end as usize;
+        let mut i = root + 1;
+        while i < end {
+            let link = forest.links[i];
+            if !self.edge(&link) {
+                i = link.end as usize;
                 continue;
             }
-            let position = frame.position as usize;
-            // SAFETY: see `set`.
-            unsafe {
-                set_mut(&mut self.s.fails, position, words).copy_from_slice(set(&self.s.saved, d, words))
-            };
-            if frame.pushed {
-                let j = self.s.on_path.pop().unwrap_or_default();
-                self.s.position[j as usize] = NOT_ON_PATH;
+            let step = forest.steps[i];
+            let d = link.depth as usize;
+            if step.right == LEAF {
+                self.leaf(d, &link, step.threshold);
+            } else {
+                self.s.x_left[d] = step.goes_left(self.x[step.feature as usize]);
             }
-            if d == 0 {
-                return;
-            }
-            d -= 1;
+            i += 1;
         }
     }
 
-    /// Internal node `node` at depth `d`, reached with x failing the path positions `x_fails`:
-    /// puts its feature on the path, keeps the rows failing it so far, and notes x's side.
+    /// The edge `link` into a node at depth d: from its parent's sets at d − 1, writes the
+    /// node's failing rows of the edge's feature, alive rows and counters, the positions x
+    /// fails, and the edge's feature at its position. Whether any row is alive.
     #[inline(always)]
-    fn enter(&mut self, d: usize, node: usize, x_fails: u64) {
-        let words = self.width.words();
-        let step = self.forest.steps[node];
-        let j = step.feature as usize;
-        let s = &mut *self.s;
-        let pushed = s.position[j] == NOT_ON_PATH;
-        if pushed {
-            s.position[j] = s.on_path.len() as u8;
-            s.on_path.push(j as u32);
-        }
-        let position = s.position[j] as usize;
-        // SAFETY: see `set`.
-        let (fails, saved) =
-            unsafe { (set_mut(&mut s.fails, position, words), set_mut(&mut s.saved, d, words)) };
-        if pushed {
-            fails.fill(0);
-        }
-        saved.copy_from_slice(fails);
-        let bit = 1u64 << position;
-        let x_left = step.goes_left(self.x[j]);
-        let child_x_fails = [x_fails | if x_left { 0 } else { bit }, x_fails | if x_left { bit } else { 0 }];
-        s.frames[d] = Frame { node: node as u32, next: 0, pushed, position: position as u8, child_x_fails };
-    }
-
-    /// The edge to `side` of the node at depth `d` (routing at `route` among internal nodes):
-    /// writes the child's failing rows of the node's feature, and its alive rows and counters
-    /// at depth d + 1. Whether any row is alive there.
-    #[inline(always)]
-    fn edge(&mut self, d: usize, frame: &Frame, side: usize, route: usize) -> bool {
+    fn edge(&mut self, link: &Link) -> bool {
         let forest = self.forest;
         let (words, planes) = (self.width.words(), forest.planes);
-        // Rows taking the other edge fail the feature below this one: all ones flip to left.
-        let flip = if side == 0 { u64::MAX } else { 0 };
-        let position = frame.position as usize;
-        // All ones if x takes this edge (passes the feature below it), else 0: one code path
-        // for both cases, not a branch on x's side that mispredicted half the time.
-        let takes = 0u64.wrapping_sub(u64::from(frame.child_x_fails[side] >> position & 1 == 0));
+        let d = link.depth as usize;
+        let position = link.position as usize;
+        let bit = 1u64 << position;
         let s = &mut *self.s;
-        // SAFETY: see `set`.
+        // x fails the feature below this edge if it did above or goes the other way here.
+        let x_fails = s.x_fails[d - 1] | if link.left == s.x_left[d - 1] { 0 } else { bit };
+        s.x_fails[d] = x_fails;
+        // All ones if x passes the feature below this edge, else 0: one code path for both
+        // cases, not a branch on x's side that mispredicts half the time.
+        let takes = 0u64.wrapping_sub(u64::from(x_fails & bit == 0));
+        // The rows failing the feature above this edge (`Link::before`).
+        let before = link.before as usize;
+        // Where the feature is not new this writes what is there (the path above is the same).
+        s.on_path[position] = link.feature;
+        // Rows taking the other edge fail the feature: all ones flip to left.
+        let flip = if link.left { u64::MAX } else { 0 };
+        // SAFETY: see `set`; `fails` holds a set per depth and the zero set past them, and
+        // `before` (a depth above d, or the zero set) is never d, so the two do not overlap.
         let (route, saved, fails, (alive, child_alive), (counters, child_counters)) = unsafe {
+            let base = s.fails.as_mut_ptr();
+            debug_assert!(before != d && (before.max(d) + 1) * words <= s.fails.len());
             (
-                set(&forest.routes, route, words),
-                set(&s.saved, d, words),
-                set_mut(&mut s.fails, position, words),
-                pair_mut(&mut s.alive, d, words),
-                pair_mut(&mut s.counters, d, planes * words),
+                set(&forest.routes, link.route as usize, words),
+                std::slice::from_raw_parts(base.add(before * words), words),
+                std::slice::from_raw_parts_mut(base.add(d * words), words),
+                pair_mut(&mut s.alive, d - 1, words),
+                pair_mut(&mut s.counters, d - 1, planes * words),
             )
         };
         let mut any = 0;
         // Where x takes the edge every alive row lives and those newly failing count one more;
-        // where x fails the feature below, only rows passing it live and no count changes
-        // (the carries are 0). In chunks of 16 words, the carries in registers (one chunk for
-        // a compiled-in width).
+        // where x fails the feature, only rows passing it live and no count changes (the
+        // carries are 0). In chunks of 16 words, the carries in registers (one chunk for a
+        // compiled-in width).
         for start in (0..words).step_by(16) {
             let n = (words - start).min(16);
             let mut carry = [0u64; 16];
@@ -273,9 +234,9 @@ impl<N: Width> Walk<'_, N> {
         any != 0
     }
 
-    /// A leaf of `value` with its alive rows and counters at depth `d`, reached with x failing
-    /// the path positions `x_fails` (B); every alive row passes those, and fails the positions
-    /// whose failing rows hold it (M ⊆ A). Books value · W(p − 1, n_b) to each feature of M, per
+    /// A leaf of `value` at depth `d` (reached by `link`), with its alive rows and counters,
+    /// reached with x failing the path positions `x_fails` (B, at depth `d`); every alive row
+    /// passes those, and fails the positions whose failing rows hold it (M ⊆ A). Books value · W(p − 1, n_b) to each feature of M, per
     /// row, and −value · W(p, n_b − 1) to each feature of B, per row, from integer counts
     /// (popcounts of the rows of each p, and of those among them failing each feature).
     ///
@@ -283,15 +244,18 @@ impl<N: Width> Walk<'_, N> {
     /// 0 · W = +0.0 there, an exact identity on these sums of non-negative terms (they start at
     /// +0.0), so the bits are the same.
     #[inline(always)]
-    fn leaf(&mut self, d: usize, x_fails: u64, value: f64) {
+    fn leaf(&mut self, d: usize, link: &Link, value: f64) {
         let forest = self.forest;
         let (words, planes) = (self.width.words(), forest.planes);
         let w_stride = forest.stride;
-        let n_b = x_fails.count_ones() as usize;
         let s = &mut *self.s;
+        let x_fails = s.x_fails[d];
+        let n_b = x_fails.count_ones() as usize;
+        // Where each path position's failing rows are.
+        let n_path = link.n_path as usize;
+        let latest = &forest.latest[link.latest as usize..][..n_path];
         // SAFETY: see `set`.
         let (alive, counters) = unsafe { (set(&s.alive, d, words), set(&s.counters, d, planes * words)) };
-        let n_path = s.on_path.len();
         let passed = if n_path >= 64 { u64::MAX } else { (1u64 << n_path) - 1 } & !x_fails;
         // The positions some alive row fails (only positions x passes can be), as a mask and
         // as a list (walked once per class below).
@@ -303,7 +267,7 @@ impl<N: Width> Walk<'_, N> {
             let k = a.trailing_zeros() as usize;
             a &= a - 1;
             // SAFETY: see `set`.
-            let rows = unsafe { set(&s.fails, k, words) };
+            let rows = unsafe { set(&s.fails, latest[k] as usize, words) };
             let mut any = 0;
             for w in 0..words {
                 any |= rows[w] & alive[w];
@@ -326,9 +290,10 @@ impl<N: Width> Walk<'_, N> {
             used = if any != 0 { q + 1 } else { used };
         }
         // The alive rows of each p in turn, ascending (a class is the rows whose counter
-        // planes spell p); an empty class is skipped.
+        // planes spell p); an empty class is skipped. A row's p counts positions some alive
+        // row fails, so p ≤ n_failing.
         let mut debit = 0.0;
-        for p in 0..1usize << used {
+        for p in 0..(1usize << used).min(n_failing + 1) {
             // In registers for a compiled-in width; in the scratch (one set) beyond 16 words.
             let mut local = [0u64; 16];
             let rows: &mut [u64] = if words <= 16 {
@@ -366,7 +331,7 @@ impl<N: Width> Walk<'_, N> {
             for &k in &listed[..n_failing] {
                 let k = k as usize;
                 // SAFETY: see `set`.
-                let fails = unsafe { set(&s.fails, k, words) };
+                let fails = unsafe { set(&s.fails, latest[k] as usize, words) };
                 let mut n = 0;
                 for w in 0..words {
                     n += (fails[w] & rows[w]).count_ones();
@@ -389,6 +354,3 @@ impl<N: Width> Walk<'_, N> {
         }
     }
 }
-
-/// `position` of a feature not on the current path.
-pub(super) const NOT_ON_PATH: u8 = u8::MAX;
