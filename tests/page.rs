@@ -1,7 +1,8 @@
 //! The what-if page (#17) in a real browser: Debian's chromium driven by Playwright from the
 //! pinned venv, the server on 127.0.0.1. A denial the service answered is in the queue; picking
 //! it shows the decision; moving the income slider flips it (the badge says so); a recourse option
-//! loads into the form and the probability shown is `/explain`'s for that customer. No console
+//! loads into the form and the probability shown is `/explain`'s for that customer; choosing the
+//! approved applicants as the reference shows `/explain`'s reasons against them. No console
 //! error, no failed request; html5lib parses the page strictly; screenshots at 1280×800 and phone
 //! width are kept in target/page-screenshots. `/docs` (Swagger UI) in the same browser: every
 //! operation listed, "Try it out" answered. Without Python, Playwright or chromium it fails.
@@ -70,6 +71,24 @@ with sync_playwright() as p:
     page.click("#lang-en")
     page.wait_for_function("document.querySelector('#decision') && /APPROVED|DENIED/.test(document.querySelector('#decision').innerText)")
     out["english"] = page.inner_text("#result-section")
+    # Back to the denial, then its reasons against the approved applicants' sample.
+    with page.expect_response(lambda r: r.url.endswith("/explain")):
+        page.click("#reset")
+    page.wait_for_function("/DENIED/.test(document.querySelector('#decision').innerText)")
+    out["references"] = page.eval_on_selector_all("#reference option", "os => os.map(o => [o.value, o.innerText])")
+    out["reference_default"] = page.input_value("#reference")
+    with page.expect_request(lambda r: r.url.endswith("/explain") and r.post_data and '"approved"' in r.post_data) as asked:
+        page.select_option("#reference", "approved")
+    out["reference_sent"] = json.loads(asked.value.post_data)["reference"]
+    page.wait_for_function("[...document.querySelectorAll('#reasons li')].some(li => /approved applicants/.test(li.innerText))")
+    page.wait_for_timeout(300)
+    out["reasons_shown"] = page.eval_on_selector_all("#reasons li", "ls => ls.map(l => l.innerText)")
+    customer = page.evaluate("readForm()")
+    body = {"customer": customer, "lang": "en", "reference": "approved"}
+    req = urllib.request.Request(base + "/explain", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    out["reasons_api"] = [r["text"] for r in json.load(urllib.request.urlopen(req))["reasons"]]
+    page.screenshot(path=shots + "/desktop-approved-reference.png", full_page=True)
     phone = browser.new_page(viewport={"width": 390, "height": 844}, locale="en-US")
     phone.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     phone.on("pageerror", lambda e: errors.append(str(e)))
@@ -123,6 +142,15 @@ fn the_what_if_page_flips_a_denial_and_loads_a_recourse_option() {
     assert!(got["decision_after"].as_str().unwrap().starts_with("APROBADO"), "{got}");
     assert_eq!(got["shown"], got["explain"], "the page shows /explain's probability: {got}");
     assert!(got["english"].as_str().unwrap().contains("Approval probability"), "{got}");
+    // The reference choice: the model's three, path by default; choosing `approved` sends it and
+    // shows exactly the reasons /explain gives against that sample.
+    let references: Vec<&str> =
+        got["references"].as_array().unwrap().iter().map(|r| r[0].as_str().unwrap()).collect();
+    assert_eq!(references, ["path", "approved", "cutoff"], "{got}");
+    assert_eq!(got["reference_default"], "path", "{got}");
+    assert_eq!(got["reference_sent"], "approved", "{got}");
+    assert!(!got["reasons_api"].as_array().unwrap().is_empty(), "the denial has reasons: {got}");
+    assert_eq!(got["reasons_shown"], got["reasons_api"], "{got}");
     assert!(got["phone_overflow"].as_i64().unwrap() <= 0, "no sideways scrolling at phone width: {got}");
     let total: u64 = got["sizes"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
     assert!(total < 200 * 1024, "first load {total} bytes");

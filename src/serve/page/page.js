@@ -15,6 +15,9 @@ const TEXT = {
     served: "servicio", base: "Base", final: "Probabilidad", others: "otros campos", points: "puntos",
     none: "Sin motivos: la solicitud se aprueba.", empty: "No hay denegaciones por revisar.",
     error: "Error", up: "solo sube", down: "solo baja", sel_yes: "sí", sel_no: "no", missing: "no declarado",
+    compare: "Motivos comparados con", ref_path: "la población de entrenamiento (caminos del árbol)",
+    ref_approved: "los solicitantes aprobados", ref_cutoff: "los aprobados justo sobre el umbral",
+    ref_background: "la muestra de fondo del servicio",
   },
   en: {
     title: "credrisk — what if…?", queue: "Review queue",
@@ -28,10 +31,13 @@ const TEXT = {
     served: "served", base: "Base", final: "Probability", others: "other fields", points: "points",
     none: "No reasons: the application is approved.", empty: "No denials to review.",
     error: "Error", up: "up only", down: "down only", sel_yes: "yes", sel_no: "no", missing: "not declared",
+    compare: "Reasons compared with", ref_path: "the training population (tree paths)",
+    ref_approved: "approved applicants", ref_cutoff: "applicants approved just above the cut-off",
+    ref_background: "the service's background sample",
   },
 };
 
-const S = { lang: "es", fields: [], model: null, original: null, base: null, seq: 0, timer: null, queue: [] };
+const S = { lang: "es", fields: [], model: null, original: null, base: null, seq: 0, timer: null, queue: [], reference: null };
 const $ = (id) => document.getElementById(id);
 const t = (key) => TEXT[S.lang][key];
 
@@ -48,6 +54,11 @@ function el(tag, attrs, ...children) {
 function pct(p) {
   const s = (100 * p).toFixed(1) + "%";
   return S.lang === "es" ? s.replace(".", ",") : s;
+}
+
+/// An /explain body: the customer in the page's language, compared with the chosen reference.
+function explainBody(customer) {
+  return { customer, lang: S.lang, reference: S.reference };
 }
 
 async function api(path, body) {
@@ -165,7 +176,7 @@ async function update() {
   const customer = readForm();
   showDeltas(customer);
   try {
-    const answer = await api("/explain", { customer, lang: S.lang });
+    const answer = await api("/explain", explainBody(customer));
     if (seq === S.seq) render(answer);
   } catch (e) {
     if (seq === S.seq) $("result").replaceChildren(el("p", { class: "denied", role: "alert", text: t("error") + ": " + e.message }));
@@ -248,7 +259,7 @@ async function load(customer) {
   S.original = { ...customer };
   buildForm(customer);
   S.base = null;
-  try { S.base = await api("/explain", { customer, lang: S.lang }); } catch (e) { /* shown by update */ }
+  try { S.base = await api("/explain", explainBody(customer)); } catch (e) { /* shown by update */ }
   await update();
   await recourse();
 }
@@ -269,8 +280,26 @@ function translate() {
   for (const e of document.querySelectorAll("[data-t]")) e.textContent = t(e.dataset.t);
   $("lang-es").setAttribute("aria-pressed", String(S.lang === "es"));
   $("lang-en").setAttribute("aria-pressed", String(S.lang === "en"));
+  showReferences();
   const m = S.model;
   if (m) $("model-line").textContent = `${t("model")}: ${m.uri}${m.run_id ? " · " + t("run") + " " + m.run_id : ""} · credrisk ${m.credrisk_version} · ${t("threshold")} ${pct(m.threshold)}`;
+}
+
+/// The references the model keeps samples of (the choice shown only when there is one to make).
+function showReferences() {
+  const refs = (S.model && S.model.references) || [];
+  const select = $("reference");
+  select.replaceChildren(...refs.map((r) => el("option", { value: r, text: t("ref_" + r) || r })));
+  select.value = S.reference;
+  $("reference-line").hidden = refs.length < 2;
+}
+
+/// Another reference: the original and the what-if are explained again against it.
+async function switchReference(reference) {
+  S.reference = reference;
+  if (!S.original) return;
+  S.base = await api("/explain", explainBody(S.original)).catch(() => null);
+  await update();
 }
 
 async function switchLang(lang) {
@@ -282,7 +311,7 @@ async function switchLang(lang) {
     const original = S.original;
     buildForm(current);
     S.original = original;
-    S.base = await api("/explain", { customer: original, lang }).catch(() => null);
+    S.base = await api("/explain", explainBody(original)).catch(() => null);
     await update();
     await recourse();
   }
@@ -293,8 +322,10 @@ async function init() {
   $("lang-es").addEventListener("click", () => switchLang("es"));
   $("lang-en").addEventListener("click", () => switchLang("en"));
   $("reset").addEventListener("click", () => { setForm(S.original); update(); });
+  $("reference").addEventListener("change", (e) => switchReference(e.target.value));
   const [model, doc, review] = await Promise.all([api("/model"), api("/openapi.json"), api("/review").catch(() => ({ items: [] }))]);
   S.model = model;
+  S.reference = model.reference;
   S.fields = fieldsOf(model);
   S.queue = review.items;
   translate();
