@@ -58,7 +58,7 @@ function pct(p) {
 
 /// An /explain body: the customer in the page's language, compared with the chosen reference.
 function explainBody(customer) {
-  return { customer, lang: S.lang, reference: S.reference };
+  return S.reference ? { customer, lang: S.lang, reference: S.reference } : { customer, lang: S.lang };
 }
 
 async function api(path, body) {
