@@ -125,6 +125,9 @@ impl Metrics {
     }
 }
 
+/// One per-model counter of [`Metrics`].
+type Counter = fn(&Metrics) -> &AtomicU64;
+
 /// What is true of the whole process, beside the per-model counters.
 #[derive(Debug, Clone, Default)]
 pub struct ProcessStatus<'a> {
@@ -168,30 +171,28 @@ pub fn render(sets: &[(Option<&ModelLabels>, &Metrics)], process: &ProcessStatus
     for (l, m) in &models {
         m.render_explanations(&mut out, l);
     }
-    out += "# HELP credrisk_audit_records_total Decision records written to the audit log, by model.\n";
-    out += "# TYPE credrisk_audit_records_total counter\n";
-    for (l, m) in &models {
-        let _ = writeln!(out, "credrisk_audit_records_total{{{l}}} {}", m.audit_records.load(Relaxed));
-    }
-    out += "# HELP credrisk_audit_write_failures_total Requests refused because their records could not be written, by model.\n";
-    out += "# TYPE credrisk_audit_write_failures_total counter\n";
-    for (l, m) in &models {
-        let _ =
-            writeln!(out, "credrisk_audit_write_failures_total{{{l}}} {}", m.audit_failures.load(Relaxed));
-    }
-    out += "# HELP credrisk_explain_batches_total TreeSHAP batches of single-customer explanations (/explain, /predict, /recourse audits): concurrent requests computed together, by model.\n";
-    out += "# TYPE credrisk_explain_batches_total counter\n";
-    for (l, m) in &models {
-        let _ = writeln!(out, "credrisk_explain_batches_total{{{l}}} {}", m.explain_batches.load(Relaxed));
-    }
-    out += "# HELP credrisk_explain_batched_requests_total Explanations those batches computed, by model.\n";
-    out += "# TYPE credrisk_explain_batched_requests_total counter\n";
-    for (l, m) in &models {
-        let _ = writeln!(
-            out,
-            "credrisk_explain_batched_requests_total{{{l}}} {}",
-            m.explain_batched.load(Relaxed)
-        );
+    let counters: [(&str, &str, Counter); 4] = [
+        ("credrisk_audit_records_total", "Decision records written to the audit log", |m| &m.audit_records),
+        (
+            "credrisk_audit_write_failures_total",
+            "Requests refused because their records could not be written",
+            |m| &m.audit_failures,
+        ),
+        (
+            "credrisk_explain_batches_total",
+            "TreeSHAP batches of single-customer explanations (/explain, /predict, /recourse audits): \
+             concurrent requests computed together",
+            |m| &m.explain_batches,
+        ),
+        ("credrisk_explain_batched_requests_total", "Explanations those batches computed", |m| {
+            &m.explain_batched
+        }),
+    ];
+    for (name, help, counter) in counters {
+        let _ = writeln!(out, "# HELP {name} {help}, by model.\n# TYPE {name} counter");
+        for (l, m) in &models {
+            let _ = writeln!(out, "{name}{{{l}}} {}", counter(m).load(Relaxed));
+        }
     }
     out += "# HELP credrisk_log_lines_dropped_total Request log lines dropped because the log writer fell behind.\n";
     out += "# TYPE credrisk_log_lines_dropped_total counter\n";
