@@ -107,13 +107,17 @@ pub(crate) struct InterventionalForest {
     depth: usize,
     base_value: f64,
     isa: Isa,
+    /// Whether the CPU's PEXT is quick (`isa::fast_bit_extract`); the walk packs a leaf's rows
+    /// with it.
+    fast_extract: bool,
 }
 
 /// Per-thread working memory (see `walk.rs`); row sets are `words` words each.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct InterventionalScratch {
-    /// Per depth: the node's alive rows, and its rows' p counters (`planes` sets).
+    /// Per depth: the node's alive rows.
     alive: Vec<u64>,
+    /// A leaf's rows' p, bit-sliced (`planes` sets), when they are too many to pack in a word.
     counters: Vec<u64>,
     /// Per depth d: the rows failing the feature of the edge into the node at d (all its
     /// splits down to there); one more, all zero, for a feature new on the path.
@@ -125,6 +129,11 @@ pub(crate) struct InterventionalScratch {
     on_path: Vec<u32>,
     /// A leaf's rows of one p.
     classes: Vec<u64>,
+    /// A leaf's failing alive rows per path position, packed (`walk.rs`), and its nonempty
+    /// classes of packed rows by p ≥ 1, with their credit weights.
+    packed: Vec<u64>,
+    class_rows: Vec<u64>,
+    class_weights: Vec<f64>,
     /// Per leaf and path position: the credit sum.
     credit: Vec<f64>,
     /// The (unscaled) sums of the SHAP values.
@@ -208,6 +217,7 @@ impl InterventionalForest {
             depth: builder.depth,
             base_value: 0.0,
             isa: Isa::detect(),
+            fast_extract: super::isa::fast_bit_extract(),
         };
         let total: f64 = forest.background.chunks_exact(n_features).map(|z| forest.predict(z)).sum();
         forest.base_value = total / n_rows as f64;
@@ -233,7 +243,7 @@ impl InterventionalForest {
         let levels = self.depth + 2;
         let words = self.words;
         if s.alive.len() == levels * words
-            && s.counters.len() == levels * self.planes * words
+            && s.counters.len() == self.planes * words
             && s.fails.len() == (levels + 1) * words
             && s.credit.len() == self.stride
         {
@@ -241,12 +251,15 @@ impl InterventionalForest {
         }
         *s = InterventionalScratch {
             alive: vec![0; levels * words],
-            counters: vec![0; levels * self.planes * words],
+            counters: vec![0; self.planes * words],
             fails: vec![0; (levels + 1) * words],
             x_fails: vec![0; levels],
             x_left: vec![false; levels],
             on_path: vec![0; MAX_UNIQUE],
             classes: vec![0; words],
+            packed: vec![0; MAX_UNIQUE],
+            class_rows: vec![0; MAX_UNIQUE + 1],
+            class_weights: vec![0.0; MAX_UNIQUE + 1],
             credit: vec![0.0; self.stride],
             phi: vec![0.0; self.n_features],
         };

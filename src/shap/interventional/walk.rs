@@ -16,20 +16,23 @@
 // The row sets are indexed word by word in step; that is the point.
 #![allow(clippy::needless_range_loop)]
 
-use super::{InterventionalForest, InterventionalScratch, LEAF, Link};
+use super::{InterventionalForest, InterventionalScratch, LEAF, Link, MAX_UNIQUE};
 use crate::shap::isa::Isa;
+
+/// Bit planes a counter of up to `MAX_UNIQUE` (64) failed features needs.
+const MAX_PLANES: usize = 7;
 
 /// Adds the unscaled SHAP values of `x` (sums over trees and background rows) into `s.phi`.
 pub(super) fn trees(forest: &InterventionalForest, x: &[f64], s: &mut InterventionalScratch) {
     // Row sets of a few words get their length compiled in (loops unrolled into vector
     // operations); `words` is padded to one of these (see `padded_words`).
     match forest.words {
-        1 => on_isa(Walk { forest, x, s, width: Fixed::<1> }),
-        2 => on_isa(Walk { forest, x, s, width: Fixed::<2> }),
-        4 => on_isa(Walk { forest, x, s, width: Fixed::<4> }),
-        8 => on_isa(Walk { forest, x, s, width: Fixed::<8> }),
-        16 => on_isa(Walk { forest, x, s, width: Fixed::<16> }),
-        words => on_isa(Walk { forest, x, s, width: Any(words) }),
+        1 => on_isa(forest, x, s, Fixed::<1>),
+        2 => on_isa(forest, x, s, Fixed::<2>),
+        4 => on_isa(forest, x, s, Fixed::<4>),
+        8 => on_isa(forest, x, s, Fixed::<8>),
+        16 => on_isa(forest, x, s, Fixed::<16>),
+        words => on_isa(forest, x, s, Any(words)),
     }
 }
 
@@ -39,15 +42,59 @@ pub(super) fn padded_words(rows: usize) -> usize {
     if words <= 16 { words.next_power_of_two() } else { words }
 }
 
-fn on_isa<N: Width>(mut walk: Walk<'_, N>) {
-    match walk.forest.isa {
-        Isa::Baseline => walk.all(),
+fn on_isa<N: Width>(forest: &InterventionalForest, x: &[f64], s: &mut InterventionalScratch, width: N) {
+    match forest.isa {
+        Isa::Baseline => Walk { forest, x, s, width, extract: Soft }.all(),
+        // SAFETY (the two below): `Isa::Avx` and `Isa::Avx512` are only chosen (by
+        // `Isa::detect`, or a test from `Isa::available`) when the CPU has that instruction set,
+        // BMI2 included, which `Bmi2` needs.
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Isa::Avx` and `Isa::Avx512` are only chosen (by `Isa::detect`, or a test
-        // from `Isa::available`) when the CPU has that instruction set.
-        Isa::Avx => unsafe { walk.all_avx2() },
+        Isa::Avx if forest.fast_extract => unsafe { Walk { forest, x, s, width, extract: Bmi2 }.all_avx2() },
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { walk.all_avx512() },
+        Isa::Avx => unsafe { Walk { forest, x, s, width, extract: Soft }.all_avx2() },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 if forest.fast_extract => unsafe { Walk { forest, x, s, width, extract: Bmi2 }.all_avx512() },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { Walk { forest, x, s, width, extract: Soft }.all_avx512() },
+    }
+}
+
+/// Packs the bits of a word that a mask selects into the low bits (x86's PEXT), in software or
+/// with the instruction.
+trait Extract: Copy {
+    fn extract(bits: u64, mask: u64) -> u64;
+}
+
+/// PEXT, one mask bit at a time: the baseline, and CPUs whose PEXT is microcoded.
+#[derive(Clone, Copy)]
+struct Soft;
+
+impl Extract for Soft {
+    #[inline(always)]
+    fn extract(bits: u64, mask: u64) -> u64 {
+        let (mut out, mut at, mut mask) = (0, 0, mask);
+        while mask != 0 {
+            let low = mask & mask.wrapping_neg();
+            out |= u64::from(bits & low != 0) << at;
+            at += 1;
+            mask ^= low;
+        }
+        out
+    }
+}
+
+/// The PEXT instruction (BMI2).
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct Bmi2;
+
+#[cfg(target_arch = "x86_64")]
+impl Extract for Bmi2 {
+    #[inline(always)]
+    fn extract(bits: u64, mask: u64) -> u64 {
+        // SAFETY: a `Walk` with `Bmi2` only runs inside the AVX variants (`on_isa`), compiled
+        // with BMI2 and only chosen on CPUs that have it.
+        unsafe { std::arch::x86_64::_pext_u64(bits, mask) }
     }
 }
 
@@ -55,7 +102,7 @@ fn on_isa<N: Width>(mut walk: Walk<'_, N>) {
 ///
 /// SAFETY (of every use here): the walk runs on a scratch `fit_scratch` sized for its forest,
 /// so depth-indexed sets exist for depths 0..=depth + 1 (`fails` one more: the all-zero set),
-/// counters for `planes` planes, and `routes` holds every internal node's set; the walk only
+/// `counters` holds `planes` sets, `classes` one, and `routes` holds every internal node's set; the walk only
 /// asks for those (the depths and sets a `Link` names are among them).
 #[inline(always)]
 unsafe fn set(v: &[u64], i: usize, words: usize) -> &[u64] {
@@ -106,22 +153,25 @@ impl Width for Any {
     }
 }
 
-struct Walk<'a, N: Width> {
+struct Walk<'a, N: Width, E: Extract> {
     forest: &'a InterventionalForest,
     x: &'a [f64],
     s: &'a mut InterventionalScratch,
     width: N,
+    /// Only its type is used.
+    #[allow(dead_code)]
+    extract: E,
 }
 
-impl<N: Width> Walk<'_, N> {
+impl<N: Width, E: Extract> Walk<'_, N, E> {
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,popcnt,bmi1")]
+    #[target_feature(enable = "avx2,popcnt,bmi1,bmi2")]
     fn all_avx2(&mut self) {
         self.all();
     }
 
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512bw,popcnt,bmi1")]
+    #[target_feature(enable = "avx512f,avx512bw,avx2,popcnt,bmi1,bmi2")]
     fn all_avx512(&mut self) {
         self.all();
     }
@@ -144,10 +194,8 @@ impl<N: Width> Walk<'_, N> {
     fn tree(&mut self, root: usize) {
         let forest = self.forest;
         let words = self.width.words();
-        let planes = forest.planes;
         let step = forest.steps[root];
         self.s.alive[..words].copy_from_slice(&forest.all_rows);
-        self.s.counters[..planes * words].fill(0);
         self.s.x_fails[0] = 0;
         self.s.x_left[0] = step.goes_left(self.x[step.feature as usize]);
         let end = forest.links[root].end as usize;
@@ -170,12 +218,12 @@ impl<N: Width> Walk<'_, N> {
     }
 
     /// The edge `link` into a node at depth d: from its parent's sets at d − 1, writes the
-    /// node's failing rows of the edge's feature, alive rows and counters, the positions x
-    /// fails, and the edge's feature at its position. Whether any row is alive.
+    /// node's failing rows of the edge's feature and alive rows, the positions x fails, and the
+    /// edge's feature at its position. Whether any row is alive.
     #[inline(always)]
     fn edge(&mut self, link: &Link) -> bool {
         let forest = self.forest;
-        let (words, planes) = (self.width.words(), forest.planes);
+        let words = self.width.words();
         let d = link.depth as usize;
         let position = link.position as usize;
         let bit = 1u64 << position;
@@ -194,7 +242,7 @@ impl<N: Width> Walk<'_, N> {
         let flip = if link.left { u64::MAX } else { 0 };
         // SAFETY: see `set`; `fails` holds a set per depth and the zero set past them, and
         // `before` (a depth above d, or the zero set) is never d, so the two do not overlap.
-        let (route, saved, fails, (alive, child_alive), (counters, child_counters)) = unsafe {
+        let (route, saved, fails, (alive, child_alive)) = unsafe {
             let base = s.fails.as_mut_ptr();
             debug_assert!(before != d && (before.max(d) + 1) * words <= s.fails.len());
             (
@@ -202,67 +250,158 @@ impl<N: Width> Walk<'_, N> {
                 std::slice::from_raw_parts(base.add(before * words), words),
                 std::slice::from_raw_parts_mut(base.add(d * words), words),
                 pair_mut(&mut s.alive, d - 1, words),
-                pair_mut(&mut s.counters, d - 1, planes * words),
             )
         };
+        // Where x takes the edge every alive row lives; where x fails the feature, only rows
+        // passing it live.
         let mut any = 0;
-        // Where x takes the edge every alive row lives and those newly failing count one more;
-        // where x fails the feature, only rows passing it live and no count changes (the
-        // carries are 0). In chunks of 16 words, the carries in registers (one chunk for a
-        // compiled-in width).
-        for start in (0..words).step_by(16) {
-            let n = (words - start).min(16);
-            let mut carry = [0u64; 16];
-            for w in 0..n {
-                let (at, off) = (start + w, route[start + w] ^ flip);
-                let failing = saved[at] | off;
-                fails[at] = failing;
-                child_alive[at] = alive[at] & !(failing & !takes);
-                any |= child_alive[at];
-                carry[w] = off & !saved[at] & alive[at] & takes;
-            }
-            for q in 0..planes {
-                // SAFETY: see `set`.
-                let (plane, child) = unsafe { (set(counters, q, words), set_mut(child_counters, q, words)) };
-                let (plane, child) = (&plane[start..][..n], &mut child[start..][..n]);
-                for w in 0..n {
-                    child[w] = plane[w] ^ carry[w];
-                    carry[w] &= plane[w];
-                }
-            }
+        for w in 0..words {
+            let failing = saved[w] | (route[w] ^ flip);
+            fails[w] = failing;
+            child_alive[w] = alive[w] & !(failing & !takes);
+            any |= child_alive[w];
         }
         any != 0
     }
 
-    /// A leaf of `value` at depth `d` (reached by `link`), with its alive rows and counters,
-    /// reached with x failing the path positions `x_fails` (B, at depth `d`); every alive row
-    /// passes those, and fails the positions whose failing rows hold it (M ⊆ A). Books value · W(p − 1, n_b) to each feature of M, per
-    /// row, and −value · W(p, n_b − 1) to each feature of B, per row, from integer counts
-    /// (popcounts of the rows of each p, and of those among them failing each feature).
+    /// A leaf of `value` at depth `d` (reached by `link`), with its alive rows, reached with x
+    /// failing the path positions `x_fails` (B, at depth `d`); every alive row passes those,
+    /// and fails the positions whose failing rows hold it (M ⊆ A, p = |M|). Books
+    /// value · W(p − 1, n_b) to each feature of M, per row, and −value · W(p, n_b − 1) to each
+    /// feature of B, per row, from integer counts: how many rows have each p, and how many of
+    /// those fail each feature.
     ///
-    /// The sums run over p ascending and skip the p no row has: the row-list walk added
+    /// The float sums run over p ascending and skip the p no row has: the row-list walk added
     /// 0 · W = +0.0 there, an exact identity on these sums of non-negative terms (they start at
-    /// +0.0), so the bits are the same.
+    /// +0.0), so the bits are the same. A feature gets one update a leaf (B and M are apart), so
+    /// the order of the features does not matter.
     #[inline(always)]
     fn leaf(&mut self, d: usize, link: &Link, value: f64) {
+        let words = self.width.words();
+        // SAFETY: see `set`.
+        let alive = unsafe { set(&self.s.alive, d, words) };
+        let mut n_alive = 0;
+        for w in 0..words {
+            n_alive += alive[w].count_ones();
+        }
+        // The counter's planes compiled in (in registers): 4 for up to 15 features on a path.
+        if n_alive > 64 {
+            self.wide_leaf(d, link, value);
+        } else if self.forest.planes <= 4 {
+            self.packed_leaf::<4>(d, link, value, n_alive);
+        } else {
+            self.packed_leaf::<MAX_PLANES>(d, link, value, n_alive);
+        }
+    }
+
+    /// `leaf` with at most `n_alive` ≤ 64 rows alive (most leaves: 7.5 on average, 3 the median,
+    /// on the peer's forest at 200 background rows), scattered over the words of a set: each
+    /// position's failing alive rows are first packed into one word (bit i: the i-th alive row),
+    /// so the counting runs on one word, not on every word of the background.
+    #[inline(always)]
+    fn packed_leaf<const PLANES: usize>(&mut self, d: usize, link: &Link, value: f64, n_alive: u32) {
         let forest = self.forest;
-        let (words, planes) = (self.width.words(), forest.planes);
-        let w_stride = forest.stride;
+        let (words, stride) = (self.width.words(), forest.stride);
         let s = &mut *self.s;
         let x_fails = s.x_fails[d];
         let n_b = x_fails.count_ones() as usize;
-        // Where each path position's failing rows are.
         let n_path = link.n_path as usize;
+        // Where each path position's failing rows are.
         let latest = &forest.latest[link.latest as usize..][..n_path];
         // SAFETY: see `set`.
-        let (alive, counters) = unsafe { (set(&s.alive, d, words), set(&s.counters, d, planes * words)) };
-        let passed = if n_path >= 64 { u64::MAX } else { (1u64 << n_path) - 1 } & !x_fails;
-        // The positions some alive row fails (only positions x passes can be), as a mask and
-        // as a list (walked once per class below).
+        let alive = unsafe { set(&s.alive, d, words) };
+        // Where each word's alive rows start among the packed bits (a compiled-in width).
+        let mut offsets = [0u32; 16];
+        let mut at = 0;
+        for w in 0..words.min(16) {
+            offsets[w] = at;
+            at += alive[w].count_ones();
+        }
+        // Only positions x passes can hold alive rows that fail them; those that do, and the
+        // packed rows' p, bit-sliced.
         let mut failing = 0u64;
-        let mut listed = [0u8; 64];
+        let mut counter = [0u64; PLANES];
+        let mut a = (if n_path >= 64 { u64::MAX } else { (1u64 << n_path) - 1 }) & !x_fails;
+        while a != 0 {
+            let k = a.trailing_zeros() as usize;
+            a &= a - 1;
+            // SAFETY: see `set`.
+            let rows = unsafe { set(&s.fails, latest[k] as usize, words) };
+            // Past the 64th alive row no word has alive rows: 0, shifted anywhere.
+            let mut bits = 0u64;
+            if words <= 16 {
+                for w in 0..words {
+                    bits |= E::extract(rows[w], alive[w]).wrapping_shl(offsets[w]);
+                }
+            } else {
+                let mut at = 0;
+                for w in 0..words {
+                    bits |= E::extract(rows[w], alive[w]).wrapping_shl(at);
+                    at += alive[w].count_ones();
+                }
+            }
+            s.packed[k] = bits;
+            failing |= u64::from(bits != 0) << k;
+            count_into(&mut counter, bits);
+        }
+        // The rows of each p (a class: the rows whose counter planes spell p), ascending; a p
+        // row's p counts failing positions. The debit adds every class (+0.0 for an empty one);
+        // the nonempty classes of p ≥ 1 are listed with their credit weight W(p − 1, n_b).
+        // Without B the debit is computed from a weight it does not need, and not used.
+        let all = u64::MAX >> (64 - n_alive);
+        let debit_weights = &forest.weights[n_b.max(1) - 1..];
+        let mut debit = 0.0;
+        let mut n_classes = 0;
+        for p in 0..=failing.count_ones() as usize {
+            let mut rows = all;
+            for (q, plane) in counter.iter().enumerate() {
+                // All ones where bit q of p is 0: the plane's zeros are wanted there.
+                let zeros = 0u64.wrapping_sub(u64::from(p >> q & 1 == 0));
+                rows &= plane ^ zeros;
+            }
+            debit += f64::from(rows.count_ones()) * debit_weights[p * stride];
+            s.class_rows[n_classes] = rows;
+            s.class_weights[n_classes] = forest.weights[(p.max(1) - 1) * stride + n_b];
+            n_classes += usize::from((rows != 0) & (p > 0));
+        }
+        let (class_rows, class_weights) = (&s.class_rows[..n_classes], &s.class_weights[..n_classes]);
+        while failing != 0 {
+            let k = failing.trailing_zeros() as usize;
+            failing &= failing - 1;
+            let bits = s.packed[k];
+            let mut credit = 0.0;
+            for (rows, weight) in class_rows.iter().zip(class_weights) {
+                // With no row of the class failing k this adds +0.0 to a sum ≥ +0.0: no bit changes.
+                credit += f64::from((bits & rows).count_ones()) * weight;
+            }
+            s.phi[s.on_path[k] as usize] += value * credit;
+        }
+        let mut b = x_fails;
+        while b != 0 {
+            s.phi[s.on_path[b.trailing_zeros() as usize] as usize] -= value * debit;
+            b &= b - 1;
+        }
+    }
+
+    /// `leaf` with more than 64 rows alive: counts on sets of the background's width, each
+    /// row's p counted from the failing sets here.
+    #[inline(always)]
+    fn wide_leaf(&mut self, d: usize, link: &Link, value: f64) {
+        let forest = self.forest;
+        let (words, planes) = (self.width.words(), forest.planes);
+        let s = &mut *self.s;
+        let x_fails = s.x_fails[d];
+        let n_b = x_fails.count_ones() as usize;
+        let n_path = link.n_path as usize;
+        let latest = &forest.latest[link.latest as usize..][..n_path];
+        // SAFETY: see `set`; `counters` holds `planes` sets.
+        let (alive, counter) =
+            unsafe { (set(&s.alive, d, words), set_mut(&mut s.counters, 0, planes * words)) };
+        counter.fill(0);
+        // The positions some alive row fails (only positions x passes can be), in order.
+        let mut listed = [0u8; MAX_UNIQUE];
         let mut n_failing = 0;
-        let mut a = passed;
+        let mut a = (if n_path >= 64 { u64::MAX } else { (1u64 << n_path) - 1 }) & !x_fails;
         while a != 0 {
             let k = a.trailing_zeros() as usize;
             a &= a - 1;
@@ -270,44 +409,96 @@ impl<N: Width> Walk<'_, N> {
             let rows = unsafe { set(&s.fails, latest[k] as usize, words) };
             let mut any = 0;
             for w in 0..words {
-                any |= rows[w] & alive[w];
+                let bits = rows[w] & alive[w];
+                any |= bits;
+                let mut carry = bits;
+                for q in 0..planes {
+                    let plane = &mut counter[q * words + w];
+                    let next = *plane & carry;
+                    *plane ^= carry;
+                    carry = next;
+                }
             }
-            let fails = any != 0;
-            failing |= u64::from(fails) << k;
             listed[n_failing] = k as u8;
-            n_failing += usize::from(fails);
+            n_failing += usize::from(any != 0);
             s.credit[k] = 0.0;
         }
-        // Planes above the alive rows' highest p bit split nothing (found without branches).
+        let failing_sets = &s.fails;
+        // SAFETY: see `set`.
+        let fails = |j: usize| unsafe { set(failing_sets, latest[listed[j] as usize] as usize, words) };
+        let counts = Counts { all: alive, counter, listed: &listed[..n_failing] };
+        // SAFETY: see `set`; `classes` holds a set.
+        let class = unsafe { set_mut(&mut s.classes, 0, words) };
+        let debit = counts.book(forest, n_b, fails, class, &mut s.credit);
+        let mut b = x_fails;
+        while b != 0 {
+            s.phi[s.on_path[b.trailing_zeros() as usize] as usize] -= value * debit;
+            b &= b - 1;
+        }
+        for &k in &listed[..n_failing] {
+            let k = k as usize;
+            s.phi[s.on_path[k] as usize] += value * s.credit[k];
+        }
+    }
+}
+
+/// Adds the one-bit-per-row set `bits` to the bit-sliced counter `planes` (one word a plane).
+#[inline(always)]
+fn count_into(planes: &mut [u64], bits: u64) {
+    let mut carry = bits;
+    for plane in planes {
+        let next = *plane & carry;
+        *plane ^= carry;
+        carry = next;
+    }
+}
+
+/// A leaf's alive rows as sets of the background's width: all of them, their p as a bit-sliced counter (plane q, a set, holds bit q of every row's p), and
+/// the path positions some of them fail.
+struct Counts<'a> {
+    all: &'a [u64],
+    counter: &'a [u64],
+    listed: &'a [u8],
+}
+
+impl Counts<'_> {
+    /// Adds to `credit[k]` Σ_p W(p − 1, n_b) · (rows of that p failing k), for each listed
+    /// position k (`fails(j)`: the rows failing the j-th), and returns Σ_p W(p, n_b − 1) ·
+    /// (rows of that p); `class` is room for one set.
+    ///
+    /// The sums run over p ascending and skip the p no row has: the row-list walk added
+    /// 0 · W = +0.0 there, an exact identity on these sums of non-negative terms (they start at
+    /// +0.0), so the bits are the same.
+    #[inline(always)]
+    fn book<'f>(
+        &self,
+        forest: &InterventionalForest,
+        n_b: usize,
+        fails: impl Fn(usize) -> &'f [u64],
+        class: &mut [u64],
+        credit: &mut [f64],
+    ) -> f64 {
+        let words = self.all.len();
+        let stride = forest.stride;
+        // Planes above the rows' highest p bit split nothing (found without branches).
         let mut used = 0;
-        for q in 0..planes {
-            // SAFETY: see `set`.
-            let plane = unsafe { set(counters, q, words) };
+        for (q, plane) in self.counter.chunks_exact(words).enumerate() {
             let mut any = 0;
             for w in 0..words {
-                any |= plane[w] & alive[w];
+                any |= plane[w];
             }
             used = if any != 0 { q + 1 } else { used };
         }
-        // The alive rows of each p in turn, ascending (a class is the rows whose counter
-        // planes spell p); an empty class is skipped. A row's p counts positions some alive
-        // row fails, so p ≤ n_failing.
+        // A row's p counts listed positions, so p ≤ their number.
         let mut debit = 0.0;
-        for p in 0..(1usize << used).min(n_failing + 1) {
-            // In registers for a compiled-in width; in the scratch (one set) beyond 16 words.
+        for p in 0..(1usize << used).min(self.listed.len() + 1) {
+            // In registers for one word or a compiled-in width; else in `class`.
             let mut local = [0u64; 16];
-            let rows: &mut [u64] = if words <= 16 {
-                &mut local[..words]
-            } else {
-                // SAFETY: see `set`; `classes` holds a set.
-                unsafe { set_mut(&mut s.classes, 0, words) }
-            };
-            rows.copy_from_slice(alive);
-            for q in 0..used {
+            let rows: &mut [u64] = if words <= 16 { &mut local[..words] } else { &mut *class };
+            rows.copy_from_slice(self.all);
+            for (q, plane) in self.counter.chunks_exact(words).take(used).enumerate() {
                 // All ones where bit q of p is 0: the plane's zeros are wanted there.
                 let zeros = 0u64.wrapping_sub(u64::from(p >> q & 1 == 0));
-                // SAFETY: see `set`.
-                let plane = unsafe { set(counters, q, words) };
                 for w in 0..words {
                     rows[w] &= plane[w] ^ zeros;
                 }
@@ -322,35 +513,22 @@ impl<N: Width> Walk<'_, N> {
                 continue;
             }
             if n_b > 0 {
-                debit += f64::from(n) * forest.weights[p * w_stride + n_b - 1];
+                debit += f64::from(n) * forest.weights[p * stride + n_b - 1];
             }
             if p == 0 {
                 continue;
             }
-            let weight = forest.weights[(p - 1) * w_stride + n_b];
-            for &k in &listed[..n_failing] {
-                let k = k as usize;
-                // SAFETY: see `set`.
-                let fails = unsafe { set(&s.fails, latest[k] as usize, words) };
+            let weight = forest.weights[(p - 1) * stride + n_b];
+            for (j, &k) in self.listed.iter().enumerate() {
+                let fails = fails(j);
                 let mut n = 0;
                 for w in 0..words {
                     n += (fails[w] & rows[w]).count_ones();
                 }
                 // Branch-free: with n = 0 this adds +0.0 to a sum ≥ +0.0, which changes no bit.
-                s.credit[k] += f64::from(n) * weight;
+                credit[k as usize] += f64::from(n) * weight;
             }
         }
-        if n_b > 0 {
-            let mut b = x_fails;
-            while b != 0 {
-                s.phi[s.on_path[b.trailing_zeros() as usize] as usize] -= value * debit;
-                b &= b - 1;
-            }
-        }
-        while failing != 0 {
-            let k = failing.trailing_zeros() as usize;
-            failing &= failing - 1;
-            s.phi[s.on_path[k] as usize] += value * s.credit[k];
-        }
+        debit
     }
 }
