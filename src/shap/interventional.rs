@@ -415,8 +415,24 @@ impl Builder {
     }
 }
 
-/// The same forest with the walk compiled for `isa`, to check every variant gives the same bits.
+/// The same forest with the walk compiled for `isa` (PEXT in software), to check every variant
+/// gives the same bits.
 #[cfg(test)]
 pub(crate) fn with_isa(forest: &InterventionalForest, isa: Isa) -> InterventionalForest {
-    InterventionalForest { isa, ..forest.clone() }
+    InterventionalForest { isa, fast_extract: false, ..forest.clone() }
+}
+
+/// Every variant of the walk this CPU runs: each instruction set, with PEXT in software and,
+/// where the CPU has it, the instruction.
+#[cfg(test)]
+pub(crate) fn variants(forest: &InterventionalForest) -> Vec<InterventionalForest> {
+    let mut variants = Vec::new();
+    for isa in Isa::available() {
+        variants.push(with_isa(forest, isa));
+        #[cfg(target_arch = "x86_64")]
+        if isa != Isa::Baseline && std::arch::is_x86_feature_detected!("bmi2") {
+            variants.push(InterventionalForest { fast_extract: true, ..with_isa(forest, isa) });
+        }
+    }
+    variants
 }

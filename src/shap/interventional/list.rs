@@ -222,7 +222,7 @@ const NOT_ON_PATH: u8 = u8::MAX;
 
 /// The bitset walk against this one, bit for bit, on random forests and backgrounds.
 mod tests {
-    use super::super::{InterventionalForest, with_isa};
+    use super::super::{InterventionalForest, variants, with_isa};
     use crate::forest::{Forest, Node, Tree};
     use crate::shap::isa::Isa;
     use rand::{RngExt, SeedableRng};
@@ -275,14 +275,14 @@ mod tests {
         let plain = with_isa(&InterventionalForest::new(&forest, &background).unwrap(), Isa::Baseline);
         for x in rows(&mut rng, m, 6).chunks(m) {
             let reference = super::shap(&plain, x);
-            for isa in Isa::available() {
-                let variant = with_isa(&plain, isa);
+            for variant in variants(&plain) {
                 let mut values = vec![0.0; m];
                 variant.shap_into(x, &mut variant.scratch(), &mut values);
+                let (isa, extract) = (variant.isa, variant.fast_extract);
                 assert_eq!(
                     bits(&values),
                     bits(&reference),
-                    "seed {seed}, {m} features, depth {depth}, {n_rows} rows, {isa:?}"
+                    "seed {seed}, {m} features, depth {depth}, {n_rows} rows, {isa:?}, PEXT instruction {extract}"
                 );
             }
         }

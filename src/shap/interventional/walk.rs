@@ -53,7 +53,9 @@ fn on_isa<N: Width>(forest: &InterventionalForest, x: &[f64], s: &mut Interventi
         #[cfg(target_arch = "x86_64")]
         Isa::Avx => unsafe { Walk { forest, x, s, width, extract: Soft }.all_avx2() },
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 if forest.fast_extract => unsafe { Walk { forest, x, s, width, extract: Bmi2 }.all_avx512() },
+        Isa::Avx512 if forest.fast_extract => unsafe {
+            Walk { forest, x, s, width, extract: Bmi2 }.all_avx512()
+        },
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => unsafe { Walk { forest, x, s, width, extract: Soft }.all_avx512() },
     }
