@@ -14,11 +14,11 @@
 //! counts. They are gathered by one preorder scan of each tree per row x (see `walk.rs`) over
 //! sets of background rows held as bitsets (one bit per row): which rows go left at each node
 //! is computed once, here, and so is what the path above each node is (`Link`), so a node is a
-//! few word operations whatever the data; the scan carries per depth the alive rows, the rows
-//! failing the feature of the edge into it and each row's p as a bit-sliced counter, and jumps
-//! past a subtree where no row is alive. At a leaf the counts are
-//! popcounts. The counts are exact, so every instruction set gives the same bits (and the same
-//! as the row-list walk this replaced, kept as the tests' reference in `list.rs`).
+//! few word operations whatever the data; the scan carries per depth the alive rows and the rows
+//! failing the feature of the edge into it, and jumps past a subtree where no row is alive. At a
+//! leaf the counts are popcounts. The counts are exact, so every instruction set gives the same
+//! bits (and the same as the row-list walk this replaced, kept as the tests' reference in
+//! `list.rs`).
 
 #[cfg(test)]
 mod list;
