@@ -187,7 +187,7 @@ impl InterventionalForest {
         let stride = builder.max_unique + 1;
         let words = walk::padded_words(n_rows);
         let (mut steps, mut links) = (builder.steps, builder.links);
-        let routes = routes(&mut steps, background, n_features, words);
+        let routes = routes(&mut steps, &roots, background, n_features, words);
         // A link's `route` was its parent's step; now that step's routing. A `before` of
         // u16::MAX (none) is now the all-zero set past the walk's depths.
         let zeros = (builder.depth + 2) as u16;
@@ -267,18 +267,8 @@ impl InterventionalForest {
 
     pub(crate) fn predict(&self, x: &[f64]) -> f64 {
         let total: f64 =
-            self.roots.iter().map(|&root| self.steps[self.leaf(root as usize, x)].threshold).sum();
+            self.roots.iter().map(|&root| self.steps[leaf_of(&self.steps, root as usize, x)].threshold).sum();
         total / self.roots.len() as f64
-    }
-
-    fn leaf(&self, mut n: usize, x: &[f64]) -> usize {
-        loop {
-            let step = &self.steps[n];
-            if step.right == LEAF {
-                return n;
-            }
-            n = if step.goes_left(x[step.feature as usize]) { n + 1 } else { step.right as usize };
-        }
     }
 
     /// Adds the forest's SHAP values for `x` into `phi` (zeroed by the caller), averaged over
@@ -297,7 +287,20 @@ impl InterventionalForest {
 
 /// Sets each internal step's `route` and returns the background's routing at every internal
 /// node, `words` words a node (see `InterventionalForest::routes`).
-fn routes(steps: &mut [Step], background: &[f64], n_features: usize, words: usize) -> Vec<u64> {
+///
+/// Within a tree the rows take bits in the order of the leaves they reach (preorder), ties by
+/// row: rows alive together at a deep leaf are mostly rows that reach leaves near it, so they
+/// share words (58% of the leaves a row visits on the bench forest at 200 rows have their alive
+/// rows in one word; 8.0 → 7.4–7.5 ms a row, one thread; counting those leaves on that word
+/// without PEXT gained nothing more). The counts do not depend on which bit a row has, so
+/// neither do the values.
+fn routes(
+    steps: &mut [Step],
+    roots: &[u32],
+    background: &[f64],
+    n_features: usize,
+    words: usize,
+) -> Vec<u64> {
     // Column by column, so a node reads its feature's values in a row.
     let n_rows = background.len() / n_features;
     let mut columns = vec![0.0; background.len()];
@@ -308,19 +311,37 @@ fn routes(steps: &mut [Step], background: &[f64], n_features: usize, words: usiz
     }
     let internal = steps.iter().filter(|s| s.right != LEAF).count();
     let mut routes = vec![0u64; internal * words];
-    let internal_steps = steps.iter_mut().filter(|s| s.right != LEAF);
-    for (i, (step, route)) in internal_steps.zip(routes.chunks_exact_mut(words)).enumerate() {
-        step.route = i as u32;
-        let column = &columns[step.feature as usize * n_rows..][..n_rows];
-        for (word, values) in route.iter_mut().zip(column.chunks(64)) {
-            let mut bits = 0;
-            for (b, &v) in values.iter().enumerate() {
-                bits |= u64::from(step.goes_left(v)) << b;
+    let mut next_route = 0;
+    let mut bit = vec![0usize; n_rows];
+    for (t, &root) in roots.iter().enumerate() {
+        let (start, end) = (root as usize, roots.get(t + 1).map_or(steps.len(), |&r| r as usize));
+        // Each row's leaf in this tree, then its bit: its rank in leaf order.
+        let leaves: Vec<usize> =
+            background.chunks_exact(n_features).map(|z| leaf_of(steps, start, z)).collect();
+        let mut order: Vec<usize> = (0..n_rows).collect();
+        order.sort_by_key(|&r| (leaves[r], r));
+        for (rank, &r) in order.iter().enumerate() {
+            bit[r] = rank;
+        }
+        for step in steps[start..end].iter_mut().filter(|s| s.right != LEAF) {
+            step.route = next_route as u32;
+            let route = &mut routes[next_route * words..][..words];
+            let column = &columns[step.feature as usize * n_rows..][..n_rows];
+            for (r, &v) in column.iter().enumerate() {
+                route[bit[r] / 64] |= u64::from(step.goes_left(v)) << (bit[r] % 64);
             }
-            *word = bits;
+            next_route += 1;
         }
     }
     routes
+}
+
+/// The step of the leaf `x` reaches from `n`.
+fn leaf_of(steps: &[Step], mut n: usize, x: &[f64]) -> usize {
+    while steps[n].right != LEAF {
+        n = if steps[n].goes_left(x[steps[n].feature as usize]) { n + 1 } else { steps[n].right as usize };
+    }
+    n
 }
 
 /// W(p, n) = p! n! / (p + n + 1)! for p, n < size, by W(p, n) = W(p − 1, n) · p / (p + n + 1).
