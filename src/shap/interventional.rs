@@ -312,23 +312,29 @@ fn routes(
     let internal = steps.iter().filter(|s| s.right != LEAF).count();
     let mut routes = vec![0u64; internal * words];
     let mut next_route = 0;
-    let mut bit = vec![0usize; n_rows];
+    let mut ordered = vec![0.0; columns.len()];
     for (t, &root) in roots.iter().enumerate() {
         let (start, end) = (root as usize, roots.get(t + 1).map_or(steps.len(), |&r| r as usize));
-        // Each row's leaf in this tree, then its bit: its rank in leaf order.
+        // The rows in the order of their leaves in this tree, column by column.
         let leaves: Vec<usize> =
             background.chunks_exact(n_features).map(|z| leaf_of(steps, start, z)).collect();
         let mut order: Vec<usize> = (0..n_rows).collect();
         order.sort_by_key(|&r| (leaves[r], r));
-        for (rank, &r) in order.iter().enumerate() {
-            bit[r] = rank;
+        for (column, values) in ordered.chunks_exact_mut(n_rows).zip(columns.chunks_exact(n_rows)) {
+            for (value, &r) in column.iter_mut().zip(&order) {
+                *value = values[r];
+            }
         }
         for step in steps[start..end].iter_mut().filter(|s| s.right != LEAF) {
             step.route = next_route as u32;
             let route = &mut routes[next_route * words..][..words];
-            let column = &columns[step.feature as usize * n_rows..][..n_rows];
-            for (r, &v) in column.iter().enumerate() {
-                route[bit[r] / 64] |= u64::from(step.goes_left(v)) << (bit[r] % 64);
+            let column = &ordered[step.feature as usize * n_rows..][..n_rows];
+            for (word, values) in route.iter_mut().zip(column.chunks(64)) {
+                let mut bits = 0;
+                for (b, &v) in values.iter().enumerate() {
+                    bits |= u64::from(step.goes_left(v)) << b;
+                }
+                *word = bits;
             }
             next_route += 1;
         }
