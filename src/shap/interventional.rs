@@ -107,8 +107,8 @@ pub(crate) struct InterventionalForest {
     depth: usize,
     base_value: f64,
     isa: Isa,
-    /// Whether the CPU's PEXT is quick (`isa::fast_bit_extract`); the walk packs a leaf's rows
-    /// with it.
+    /// Whether the CPU's PEXT is quick (`isa::fast_bit_extract`): the walk packs with it a leaf's
+    /// rows that do not fold into one word.
     fast_extract: bool,
 }
 
@@ -290,10 +290,9 @@ impl InterventionalForest {
 ///
 /// Within a tree the rows take bits in the order of the leaves they reach (preorder), ties by
 /// row: rows alive together at a deep leaf are mostly rows that reach leaves near it, so they
-/// share words (58% of the leaves a row visits on the bench forest at 200 rows have their alive
-/// rows in one word; 8.0 → 7.4–7.5 ms a row, one thread; counting those leaves on that word
-/// without PEXT gained nothing more). The counts do not depend on which bit a row has, so
-/// neither do the values.
+/// have neighbouring bits, and OR-ing a set's words packs them into one (`walk/leaf.rs`; 8.0 →
+/// 7.4–7.7 ms a row, one thread, 200 rows, from the order alone). The counts do not depend on
+/// which bit a row has, so neither do the values.
 fn routes(
     steps: &mut [Step],
     roots: &[u32],

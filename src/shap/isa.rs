@@ -42,7 +42,7 @@ impl Isa {
 }
 
 /// Whether PEXT (BMI2) runs in a few cycles: on AMD before Zen 3 (family 0x19) and on Hygon it
-/// is microcoded, tens to hundreds of cycles, so a loop over the mask's bits is quicker there.
+/// is microcoded, tens to hundreds of cycles, so the interventional walk does without it there.
 pub(crate) fn fast_bit_extract() -> bool {
     #[cfg(target_arch = "x86_64")]
     {

@@ -16,7 +16,9 @@
 //! Tried and dropped (one thread, 200 background rows, `SHAP_BENCH_PROFILE=40`): a bit-sliced
 //! counter of every row's p carried on the edges (10.2 ms a row, against 8.0 counting at the
 //! leaf); a leaf packing every path position instead of only those x passes, so its loop runs a
-//! count fixed by the tree (8.7); the credit loop padded to whole chunks of four classes (8.0–8.3).
+//! count fixed by the tree (8.7); the credit loop padded to whole chunks of four classes
+//! (8.0–8.3); a shortcut for one alive row (no gain beyond noise); PEXT in software where the
+//! instruction is slow (12.0 ms; counting on the whole width there: 7.9).
 
 // The row sets are indexed word by word in step; that is the point.
 #![allow(clippy::needless_range_loop)]
@@ -51,60 +53,31 @@ pub(super) fn padded_words(rows: usize) -> usize {
 
 fn on_isa<N: Width>(forest: &InterventionalForest, x: &[f64], s: &mut InterventionalScratch, width: N) {
     match forest.isa {
-        Isa::Baseline => Walk { forest, x, s, width, extract: Soft }.all(),
-        // SAFETY (the two below): `Isa::Avx` and `Isa::Avx512` are only chosen (by
+        Isa::Baseline => Walk::<N, false> { forest, x, s, width }.all(),
+        // SAFETY (the four below): `Isa::Avx` and `Isa::Avx512` are only chosen (by
         // `Isa::detect`, or a test from `Isa::available`) when the CPU has that instruction set,
-        // BMI2 included, which `Bmi2` needs.
+        // BMI2 (PEXT) included.
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx if forest.fast_extract => unsafe { Walk { forest, x, s, width, extract: Bmi2 }.all_avx2() },
+        Isa::Avx if forest.fast_extract => unsafe { Walk::<N, true> { forest, x, s, width }.all_avx2() },
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx => unsafe { Walk { forest, x, s, width, extract: Soft }.all_avx2() },
+        Isa::Avx => unsafe { Walk::<N, false> { forest, x, s, width }.all_avx2() },
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 if forest.fast_extract => unsafe {
-            Walk { forest, x, s, width, extract: Bmi2 }.all_avx512()
-        },
+        Isa::Avx512 if forest.fast_extract => unsafe { Walk::<N, true> { forest, x, s, width }.all_avx512() },
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { Walk { forest, x, s, width, extract: Soft }.all_avx512() },
+        Isa::Avx512 => unsafe { Walk::<N, false> { forest, x, s, width }.all_avx512() },
     }
 }
 
-/// Packs the bits of a word that a mask selects into the low bits (x86's PEXT), in software or
-/// with the instruction.
-trait Extract: Copy {
-    fn extract(bits: u64, mask: u64) -> u64;
-}
-
-/// PEXT, one mask bit at a time: the baseline, and CPUs whose PEXT is microcoded.
-#[derive(Clone, Copy)]
-struct Soft;
-
-impl Extract for Soft {
-    #[inline(always)]
-    fn extract(bits: u64, mask: u64) -> u64 {
-        let (mut out, mut at, mut mask) = (0, 0, mask);
-        while mask != 0 {
-            let low = mask & mask.wrapping_neg();
-            out |= u64::from(bits & low != 0) << at;
-            at += 1;
-            mask ^= low;
-        }
-        out
-    }
-}
-
-/// The PEXT instruction (BMI2).
-#[cfg(target_arch = "x86_64")]
-#[derive(Clone, Copy)]
-struct Bmi2;
-
-#[cfg(target_arch = "x86_64")]
-impl Extract for Bmi2 {
-    #[inline(always)]
-    fn extract(bits: u64, mask: u64) -> u64 {
-        // SAFETY: a `Walk` with `Bmi2` only runs inside the AVX variants (`on_isa`), compiled
-        // with BMI2 and only chosen on CPUs that have it.
-        unsafe { std::arch::x86_64::_pext_u64(bits, mask) }
-    }
+/// PEXT: packs the bits of `bits` that `mask` selects into the low bits. Only walks with
+/// `PEXT` call it: the AVX variants (compiled with BMI2, chosen on CPUs that have it) where the
+/// instruction is quick.
+#[inline(always)]
+fn pext(bits: u64, mask: u64) -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: see above; `on_isa` builds a walk with `PEXT` only in those variants.
+    return unsafe { std::arch::x86_64::_pext_u64(bits, mask) };
+    #[cfg(not(target_arch = "x86_64"))]
+    unreachable!("walks with PEXT are built on x86_64 only (`on_isa`), not {bits} {mask}")
 }
 
 /// Row set `i` of `v`, sets of `words` words.
@@ -162,17 +135,16 @@ impl Width for Any {
     }
 }
 
-struct Walk<'a, N: Width, E: Extract> {
+/// `PEXT`: whether a leaf whose alive rows do not fold into one word packs them with PEXT (else
+/// it counts them on the whole width).
+struct Walk<'a, N: Width, const PEXT: bool> {
     forest: &'a InterventionalForest,
     x: &'a [f64],
     s: &'a mut InterventionalScratch,
     width: N,
-    /// Only its type is used.
-    #[allow(dead_code)]
-    extract: E,
 }
 
-impl<N: Width, E: Extract> Walk<'_, N, E> {
+impl<N: Width, const PEXT: bool> Walk<'_, N, PEXT> {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,popcnt,bmi1,bmi2")]
     fn all_avx2(&mut self) {

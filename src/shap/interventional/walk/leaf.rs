@@ -4,7 +4,7 @@
 // The row sets are indexed word by word in step; that is the point.
 #![allow(clippy::needless_range_loop)]
 
-use super::{Extract, InterventionalScratch, Link, MAX_PLANES, MAX_UNIQUE, Walk, Width, set, set_mut};
+use super::{InterventionalScratch, Link, MAX_PLANES, MAX_UNIQUE, Walk, Width, pext, set, set_mut};
 use crate::shap::interventional::InterventionalForest;
 
 /// A leaf as the walk reaches it.
@@ -19,7 +19,7 @@ struct Reached<'f> {
     latest: &'f [u16],
 }
 
-impl<N: Width, E: Extract> Walk<'_, N, E> {
+impl<N: Width, const PEXT: bool> Walk<'_, N, PEXT> {
     /// A leaf of `value` at depth `d` (reached by `link`), with its alive rows, reached with x
     /// failing the path positions `x_fails` (B, at depth `d`); every alive row passes those,
     /// and fails the positions whose failing rows hold it (M ⊆ A, p = |M|). Books
@@ -51,12 +51,17 @@ impl<N: Width, E: Extract> Walk<'_, N, E> {
             n_alive += alive[w].count_ones();
         }
         // The counter's planes compiled in (in registers): 4 for up to 15 features on a path.
-        let debit = if n_alive > 64 {
+        let mut folded = 0;
+        for w in 0..words {
+            folded |= alive[w];
+        }
+        // Rows that neither fold into one word nor (without PEXT) pack count on the whole width.
+        let debit = if n_alive > 64 || (!PEXT && folded.count_ones() != n_alive) {
             self.wide(&leaf)
         } else if forest.planes <= 4 {
-            self.packed::<4>(&leaf, n_alive)
+            self.packed::<4>(&leaf, n_alive, folded)
         } else {
-            self.packed::<MAX_PLANES>(&leaf, n_alive)
+            self.packed::<MAX_PLANES>(&leaf, n_alive, folded)
         };
         if leaf.n_b > 0 {
             let mut b = x_fails;
@@ -73,50 +78,60 @@ impl<N: Width, E: Extract> Walk<'_, N, E> {
     /// so the counting runs on one word, not on every word of the background. Books the credits
     /// and returns the debit.
     #[inline(always)]
-    fn packed<const PLANES: usize>(&mut self, leaf: &Reached<'_>, n_alive: u32) -> f64 {
+    fn packed<const PLANES: usize>(&mut self, leaf: &Reached<'_>, n_alive: u32, folded: u64) -> f64 {
         let forest = self.forest;
         let (words, stride, n_b) = (self.width.words(), forest.stride, leaf.n_b);
         let s: &mut InterventionalScratch = self.s;
         // SAFETY: see `set`.
         let alive = unsafe { set(&s.alive, leaf.d, words) };
-        // Where each word's alive rows start among the packed bits (a compiled-in width).
-        let mut offsets = [0u32; 16];
-        let mut at = 0;
-        for w in 0..words.min(16) {
-            offsets[w] = at;
-            at += alive[w].count_ones();
-        }
-        // The positions some alive row fails, and the packed rows' p, bit-sliced.
-        let mut failing = 0u64;
-        let mut counter = [0u64; PLANES];
-        let mut a = leaf.passed;
-        while a != 0 {
-            let k = a.trailing_zeros() as usize;
-            a &= a - 1;
-            // SAFETY: see `set`.
-            let rows = unsafe { set(&s.fails, leaf.latest[k] as usize, words) };
-            // Past the 64th alive row no word has alive rows: 0, shifted anywhere.
-            let mut bits = 0u64;
-            if words <= 16 {
+        let fails = &s.fails;
+        // SAFETY: see `set`.
+        let failing_rows = |k: usize| unsafe { set(fails, leaf.latest[k] as usize, words) };
+        // `folded`, every word's alive rows in one word: where no two words have a row at the
+        // same bit (89% of these leaves on the bench forest: rows alive together have
+        // neighbouring bits, see `routes`), that packs them as well as PEXT does, for less; else
+        // PEXT (`leaf` only sends such leaves here with it).
+        let (all, (mut failing, counter)) = if folded.count_ones() == n_alive {
+            let fold = |k: usize| {
+                let rows = failing_rows(k);
+                let mut bits = 0;
                 for w in 0..words {
-                    bits |= E::extract(rows[w], alive[w]).wrapping_shl(offsets[w]);
+                    bits |= rows[w] & alive[w];
                 }
-            } else {
-                let mut at = 0;
-                for w in 0..words {
-                    bits |= E::extract(rows[w], alive[w]).wrapping_shl(at);
-                    at += alive[w].count_ones();
-                }
+                bits
+            };
+            (folded, count_positions::<PLANES>(leaf.passed, &mut s.packed, fold))
+        } else {
+            // Where each word's alive rows start among the packed bits (a compiled-in width).
+            let mut offsets = [0u32; 16];
+            let mut at = 0;
+            for w in 0..words.min(16) {
+                offsets[w] = at;
+                at += alive[w].count_ones();
             }
-            s.packed[k] = bits;
-            failing |= u64::from(bits != 0) << k;
-            count_into(&mut counter, bits);
-        }
+            let pack = |k: usize| {
+                let rows = failing_rows(k);
+                // Past the 64th alive row no word has alive rows: 0, shifted anywhere.
+                let mut bits = 0u64;
+                if words <= 16 {
+                    for w in 0..words {
+                        bits |= pext(rows[w], alive[w]).wrapping_shl(offsets[w]);
+                    }
+                } else {
+                    let mut at = 0;
+                    for w in 0..words {
+                        bits |= pext(rows[w], alive[w]).wrapping_shl(at);
+                        at += alive[w].count_ones();
+                    }
+                }
+                bits
+            };
+            (u64::MAX >> (64 - n_alive), count_positions::<PLANES>(leaf.passed, &mut s.packed, pack))
+        };
         // The rows of each p (a class: the rows whose counter planes spell p), ascending; a
         // row's p counts failing positions. The debit adds every class (+0.0 for an empty one);
         // the nonempty classes of p ≥ 1 are listed with their credit weight W(p − 1, n_b).
         // Without B the debit is computed from a weight it does not need, and not used.
-        let all = u64::MAX >> (64 - n_alive);
         let debit_weights = &forest.weights[n_b.max(1) - 1..];
         let mut debit = 0.0;
         let mut n_classes = 0;
@@ -196,6 +211,27 @@ impl<N: Width, E: Extract> Walk<'_, N, E> {
         }
         debit
     }
+}
+
+/// For each position of `passed`, its failing alive rows as one word (`rows(k)`), kept in
+/// `packed[k]`; the positions some row fails, and the rows' p as a bit-sliced counter.
+#[inline(always)]
+fn count_positions<const PLANES: usize>(
+    passed: u64,
+    packed: &mut [u64],
+    rows: impl Fn(usize) -> u64,
+) -> (u64, [u64; PLANES]) {
+    let (mut failing, mut counter) = (0u64, [0u64; PLANES]);
+    let mut a = passed;
+    while a != 0 {
+        let k = a.trailing_zeros() as usize;
+        a &= a - 1;
+        let bits = rows(k);
+        packed[k] = bits;
+        failing |= u64::from(bits != 0) << k;
+        count_into(&mut counter, bits);
+    }
+    (failing, counter)
 }
 
 /// Adds the one-bit-per-row set `bits` to the bit-sliced counter `planes` (one word a plane).
