@@ -46,16 +46,14 @@ impl<N: Width, const PEXT: bool> Walk<'_, N, PEXT> {
         };
         // SAFETY: see `set`.
         let alive = unsafe { set(&self.s.alive, d, words) };
-        let mut n_alive = 0;
+        // How many, and every word's alive rows OR-ed into one word (see `packed`).
+        let (mut n_alive, mut folded) = (0, 0);
         for w in 0..words {
             n_alive += alive[w].count_ones();
-        }
-        // The counter's planes compiled in (in registers): 4 for up to 15 features on a path.
-        let mut folded = 0;
-        for w in 0..words {
             folded |= alive[w];
         }
-        // Rows that neither fold into one word nor (without PEXT) pack count on the whole width.
+        // Rows that neither fold into one word nor (without PEXT) pack count on the whole width;
+        // else the counter's planes are compiled in (registers): 4 for up to 15 path features.
         let debit = if n_alive > 64 || (!PEXT && folded.count_ones() != n_alive) {
             self.wide(&leaf)
         } else if forest.planes <= 4 {
@@ -162,8 +160,9 @@ impl<N: Width, const PEXT: bool> Walk<'_, N, PEXT> {
         debit
     }
 
-    /// `leaf` with more than 64 rows alive: counts on sets of the background's width, each
-    /// row's p counted from the failing sets here. Books the credits and returns the debit.
+    /// `leaf` with more than 64 rows alive, or rows that do not fold into one word where PEXT is
+    /// not to be used: counts on sets of the background's width, each row's p counted from the
+    /// failing sets here. Books the credits and returns the debit.
     #[inline(always)]
     fn wide(&mut self, leaf: &Reached<'_>) -> f64 {
         let forest = self.forest;
