@@ -129,12 +129,12 @@ pub(crate) struct InterventionalScratch {
     on_path: Vec<u32>,
     /// A leaf's rows of one p.
     classes: Vec<u64>,
-    /// A leaf's failing alive rows per path position, packed (`walk.rs`), and its nonempty
+    /// A leaf's failing alive rows per path position, packed (`walk/leaf.rs`), and its nonempty
     /// classes of packed rows by p ≥ 1, with their credit weights.
     packed: Vec<u64>,
     class_rows: Vec<u64>,
     class_weights: Vec<f64>,
-    /// Per leaf and path position: the credit sum.
+    /// Per path position, a wide leaf's credit sum.
     credit: Vec<f64>,
     /// The (unscaled) sums of the SHAP values.
     phi: Vec<f64>,
@@ -441,22 +441,21 @@ impl Builder {
     }
 }
 
-/// The same forest with the walk compiled for `isa` (PEXT in software), to check every variant
-/// gives the same bits.
+/// The same forest with the walk compiled for `isa`, without PEXT, to check every variant gives
+/// the same bits.
 #[cfg(test)]
 pub(crate) fn with_isa(forest: &InterventionalForest, isa: Isa) -> InterventionalForest {
     InterventionalForest { isa, fast_extract: false, ..forest.clone() }
 }
 
-/// Every variant of the walk this CPU runs: each instruction set, with PEXT in software and,
-/// where the CPU has it, the instruction.
+/// Every variant of the walk this CPU runs: each instruction set without PEXT and, beyond the
+/// baseline (whose CPUs have BMI2, see `Isa::available`), with it.
 #[cfg(test)]
 pub(crate) fn variants(forest: &InterventionalForest) -> Vec<InterventionalForest> {
     let mut variants = Vec::new();
     for isa in Isa::available() {
         variants.push(with_isa(forest, isa));
-        #[cfg(target_arch = "x86_64")]
-        if isa != Isa::Baseline && std::arch::is_x86_feature_detected!("bmi2") {
+        if isa != Isa::Baseline {
             variants.push(InterventionalForest { fast_extract: true, ..with_isa(forest, isa) });
         }
     }

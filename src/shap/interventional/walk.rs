@@ -84,8 +84,8 @@ fn pext(bits: u64, mask: u64) -> u64 {
 ///
 /// SAFETY (of every use here): the walk runs on a scratch `fit_scratch` sized for its forest,
 /// so depth-indexed sets exist for depths 0..=depth + 1 (`fails` one more: the all-zero set),
-/// `counters` holds `planes` sets, `classes` one, and `routes` holds every internal node's set; the walk only
-/// asks for those (the depths and sets a `Link` names are among them).
+/// `counters` holds `planes` sets, `classes` one, and `routes` holds every internal node's set;
+/// the walk only asks for those (the depths and sets a `Link` names are among them).
 #[inline(always)]
 unsafe fn set(v: &[u64], i: usize, words: usize) -> &[u64] {
     debug_assert!((i + 1) * words <= v.len());
@@ -170,7 +170,7 @@ impl<N: Width, const PEXT: bool> Walk<'_, N, PEXT> {
     }
 
     /// Scans the tree rooted at internal node `root` in preorder: every row alive at depth 0,
-    /// p = 0, no feature on the path.
+    /// no feature on the path.
     #[inline(always)]
     fn tree(&mut self, root: usize) {
         let forest = self.forest;
