@@ -16,13 +16,16 @@
 //! is computed once, here, and so is what the path above each node is (`Link`), so a node is a
 //! few word operations whatever the data; the scan carries per depth the alive rows and the rows
 //! failing the feature of the edge into it, and jumps past a subtree where no row is alive. At a
-//! leaf the counts are popcounts. The counts are exact, so every instruction set gives the same
-//! bits (and the same as the row-list walk this replaced, kept as the tests' reference in
-//! `list.rs`).
+//! leaf the counts are popcounts. A batch's rows go through each tree together, grouped by the
+//! way they went (`walk/block.rs`): a group's edges and leaf counts are worked out once. The
+//! counts are exact, so every instruction set and block gives the same bits (and the same as
+//! the row-list walk this replaced, kept as the tests' reference in `list.rs`).
 
 #[cfg(test)]
 mod list;
 mod walk;
+
+pub(super) use walk::BLOCK_ROWS;
 
 use super::isa::Isa;
 use crate::error::{Error, Result};
@@ -138,6 +141,8 @@ pub(crate) struct InterventionalScratch {
     credit: Vec<f64>,
     /// The (unscaled) sums of the SHAP values.
     phi: Vec<f64>,
+    /// The block walk's (`walk/block.rs`), sized on its first use.
+    block: walk::BlockScratch,
 }
 
 impl InterventionalForest {
@@ -262,6 +267,7 @@ impl InterventionalForest {
             class_weights: vec![0.0; MAX_UNIQUE + 1],
             credit: vec![0.0; self.stride],
             phi: vec![0.0; self.n_features],
+            block: std::mem::take(&mut s.block),
         };
     }
 
@@ -281,6 +287,29 @@ impl InterventionalForest {
         let scale = 1.0 / (self.roots.len() * self.n_background()) as f64;
         for (value, sum) in phi.iter_mut().zip(&scratch.phi) {
             *value += sum * scale;
+        }
+    }
+
+    /// `shap_into` for each row of `xs` (at most `BLOCK_ROWS`) into `phis`, the same bits, from
+    /// one scan of each tree for the whole block (`walk/block.rs`).
+    pub(crate) fn shap_block(
+        &self,
+        xs: &[&[f64]],
+        scratch: &mut InterventionalScratch,
+        phis: &mut [&mut [f64]],
+    ) {
+        assert!(xs.iter().all(|x| x.len() == self.n_features), "rows are checked before they get here");
+        assert_eq!(xs.len(), phis.len());
+        self.fit_scratch(scratch);
+        scratch.block.fit(self);
+        let scale = 1.0 / (self.roots.len() * self.n_background()) as f64;
+        for (xs, phis) in xs.chunks(BLOCK_ROWS).zip(phis.chunks_mut(BLOCK_ROWS)) {
+            walk::block_rows(self, xs, scratch);
+            for (phi, sums) in phis.iter_mut().zip(scratch.block.phi.chunks_exact(self.n_features)) {
+                for (value, sum) in phi.iter_mut().zip(sums) {
+                    *value += sum * scale;
+                }
+            }
         }
     }
 }

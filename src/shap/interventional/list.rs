@@ -273,17 +273,25 @@ mod tests {
             Forest { n_features: m, trees: (0..n_trees).map(|_| tree(&mut rng, m, depth, 0.9)).collect() };
         let background = rows(&mut rng, m, n_rows);
         let plain = with_isa(&InterventionalForest::new(&forest, &background).unwrap(), Isa::Baseline);
-        for x in rows(&mut rng, m, 6).chunks(m) {
-            let reference = super::shap(&plain, x);
-            for variant in variants(&plain) {
+        let xs = rows(&mut rng, m, 6);
+        let xs: Vec<&[f64]> = xs.chunks(m).collect();
+        let references: Vec<Vec<f64>> = xs.iter().map(|x| super::shap(&plain, x)).collect();
+        for variant in variants(&plain) {
+            let (isa, extract) = (variant.isa, variant.fast_extract);
+            let case = format!("seed {seed}, {m} features, depth {depth}, {n_rows} rows, {isa:?}");
+            for (x, reference) in xs.iter().zip(&references) {
                 let mut values = vec![0.0; m];
                 variant.shap_into(x, &mut variant.scratch(), &mut values);
-                let (isa, extract) = (variant.isa, variant.fast_extract);
-                assert_eq!(
-                    bits(&values),
-                    bits(&reference),
-                    "seed {seed}, {m} features, depth {depth}, {n_rows} rows, {isa:?}, PEXT instruction {extract}"
-                );
+                assert_eq!(bits(&values), bits(reference), "{case}, PEXT instruction {extract}");
+            }
+            // The block walk, on the whole block and on a part of it.
+            for take in [xs.len(), 1] {
+                let mut values = vec![vec![0.0; m]; take];
+                let mut phi: Vec<&mut [f64]> = values.iter_mut().map(Vec::as_mut_slice).collect();
+                variant.shap_block(&xs[..take], &mut variant.scratch(), &mut phi);
+                for (v, reference) in values.iter().zip(&references) {
+                    assert_eq!(bits(v), bits(reference), "{case}, a block of {take}");
+                }
             }
         }
         plain.planes

@@ -23,7 +23,11 @@
 // The row sets are indexed word by word in step; that is the point.
 #![allow(clippy::needless_range_loop)]
 
+mod block;
 mod leaf;
+
+pub(in crate::shap) use block::BLOCK_ROWS;
+pub(super) use block::{BlockScratch, rows as block_rows};
 
 use super::{InterventionalForest, InterventionalScratch, LEAF, Link, MAX_UNIQUE};
 use crate::shap::isa::Isa;

@@ -9,9 +9,8 @@ use crate::shap::interventional::InterventionalForest;
 
 /// A leaf as the walk reaches it.
 struct Reached<'f> {
-    /// Its depth, its value, and how many path features x fails (B).
+    /// Its depth, and how many path features x fails (B).
     d: usize,
-    value: f64,
     n_b: usize,
     /// The positions x passes: only those can hold alive rows that fail them.
     passed: u64,
@@ -20,26 +19,33 @@ struct Reached<'f> {
 }
 
 impl<N: Width, const PEXT: bool> Walk<'_, N, PEXT> {
-    /// A leaf of `value` at depth `d` (reached by `link`), with its alive rows, reached with x
-    /// failing the path positions `x_fails` (B, at depth `d`); every alive row passes those,
-    /// and fails the positions whose failing rows hold it (M ⊆ A, p = |M|). Books
-    /// value · W(p − 1, n_b) to each feature of M, per row, and −value · W(p, n_b − 1) to each
-    /// feature of B, per row, from integer counts: how many rows have each p, and how many of
-    /// those fail each feature.
+    /// A leaf of `value` at depth `d` (reached by `link`): books its `sums` to x's SHAP sums.
+    #[inline(always)]
+    pub(super) fn leaf(&mut self, d: usize, link: &Link, value: f64) {
+        let (credited, debit) = self.sums(d, link);
+        let s = &mut *self.s;
+        book(&mut s.phi, &s.on_path, &s.credit, credited, s.x_fails[d], value, debit);
+    }
+
+    /// The counts of a leaf at depth `d` (reached by `link`), with its alive rows, reached with
+    /// x failing the path positions `x_fails` (B, at depth `d`); every alive row passes those,
+    /// and fails the positions whose failing rows hold it (M ⊆ A, p = |M|). Each feature of M
+    /// is owed value · W(p − 1, n_b) per row, each feature of B −value · W(p, n_b − 1) per row;
+    /// both are summed from integer counts: how many rows have each p, and how many of those
+    /// fail each feature. Returns the positions credited (their sums Σ W(p − 1, n_b) left in
+    /// `credit`) and the debit Σ W(p, n_b − 1) (meaningless without B).
     ///
     /// The float sums run over p ascending and skip the p no row has: the row-list walk added
     /// 0 · W = +0.0 there, an exact identity on these sums of non-negative terms (they start at
-    /// +0.0), so the bits are the same. A feature gets one update a leaf (B and M are apart), so
-    /// the order of the features does not matter.
+    /// +0.0), so the bits are the same.
     #[inline(always)]
-    pub(super) fn leaf(&mut self, d: usize, link: &Link, value: f64) {
+    pub(super) fn sums(&mut self, d: usize, link: &Link) -> (u64, f64) {
         let forest = self.forest;
         let words = self.width.words();
         let x_fails = self.s.x_fails[d];
         let n_path = link.n_path as usize;
         let leaf = Reached {
             d,
-            value,
             n_b: x_fails.count_ones() as usize,
             passed: (if n_path >= 64 { u64::MAX } else { (1u64 << n_path) - 1 }) & !x_fails,
             latest: &forest.latest[link.latest as usize..][..n_path],
@@ -54,78 +60,72 @@ impl<N: Width, const PEXT: bool> Walk<'_, N, PEXT> {
         }
         // Rows that neither fold into one word nor (without PEXT) pack count on the whole width;
         // else the counter's planes are compiled in (registers): 4 for up to 15 path features.
-        let debit = if n_alive > 64 || (!PEXT && folded.count_ones() != n_alive) {
+        if n_alive > 64 || (!PEXT && folded.count_ones() != n_alive) {
             self.wide(&leaf)
         } else if forest.planes <= 4 {
             self.packed::<4>(&leaf, n_alive, folded)
         } else {
             self.packed::<MAX_PLANES>(&leaf, n_alive, folded)
-        };
-        if leaf.n_b > 0 {
-            let mut b = x_fails;
-            while b != 0 {
-                self.s.phi[self.s.on_path[b.trailing_zeros() as usize] as usize] -= value * debit;
-                b &= b - 1;
-            }
         }
     }
 
     /// `leaf` with at most `n_alive` ≤ 64 rows alive (most leaves: 7.5 on average, 3 the median,
     /// on the peer's forest at 200 background rows), scattered over the words of a set: each
     /// position's failing alive rows are first packed into one word (bit i: the i-th alive row),
-    /// so the counting runs on one word, not on every word of the background. Books the credits
-    /// and returns the debit.
+    /// so the counting runs on one word, not on every word of the background. `sums`' result.
     #[inline(always)]
-    fn packed<const PLANES: usize>(&mut self, leaf: &Reached<'_>, n_alive: u32, folded: u64) -> f64 {
+    fn packed<const PLANES: usize>(&mut self, leaf: &Reached<'_>, n_alive: u32, folded: u64) -> (u64, f64) {
         let forest = self.forest;
         let (words, stride, n_b) = (self.width.words(), forest.stride, leaf.n_b);
         let s: &mut InterventionalScratch = self.s;
         // SAFETY: see `set`.
         let alive = unsafe { set(&s.alive, leaf.d, words) };
-        let fails = &s.fails;
-        // SAFETY: see `set`.
-        let failing_rows = |k: usize| unsafe { set(fails, leaf.latest[k] as usize, words) };
         // `folded`, every word's alive rows in one word: where no two words have a row at the
         // same bit (89% of these leaves on the bench forest: rows alive together have
         // neighbouring bits, see `routes`), that packs them as well as PEXT does, for less; else
         // PEXT (`leaf` only sends such leaves here with it).
-        let (all, (mut failing, counter)) = if folded.count_ones() == n_alive {
-            let fold = |k: usize| {
-                let rows = failing_rows(k);
-                let mut bits = 0;
-                for w in 0..words {
-                    bits |= rows[w] & alive[w];
-                }
-                bits
-            };
-            (folded, count_positions::<PLANES>(leaf.passed, &mut s.packed, fold))
-        } else {
-            // Where each word's alive rows start among the packed bits (a compiled-in width).
-            let mut offsets = [0u32; 16];
+        let fold = folded.count_ones() == n_alive;
+        // Where each word's alive rows start among the packed bits (a compiled-in width).
+        let mut offsets = [0u32; 16];
+        if !fold {
             let mut at = 0;
             for w in 0..words.min(16) {
                 offsets[w] = at;
                 at += alive[w].count_ones();
             }
-            let pack = |k: usize| {
-                let rows = failing_rows(k);
-                // Past the 64th alive row no word has alive rows: 0, shifted anywhere.
-                let mut bits = 0u64;
-                if words <= 16 {
-                    for w in 0..words {
-                        bits |= pext(rows[w], alive[w]).wrapping_shl(offsets[w]);
-                    }
-                } else {
-                    let mut at = 0;
-                    for w in 0..words {
-                        bits |= pext(rows[w], alive[w]).wrapping_shl(at);
-                        at += alive[w].count_ones();
-                    }
+        }
+        // Each position x passes: its failing alive rows packed (`packed[k]`), the positions some
+        // row fails, and the rows' p as a bit-sliced counter. (Plain code, not closures: a
+        // closure is not always inlined, and then not compiled with the caller's BMI2.)
+        let (mut failing, mut counter) = (0u64, [0u64; PLANES]);
+        let mut a = leaf.passed;
+        while a != 0 {
+            let k = a.trailing_zeros() as usize;
+            a &= a - 1;
+            // SAFETY: see `set`.
+            let rows = unsafe { set(&s.fails, leaf.latest[k] as usize, words) };
+            let mut bits = 0u64;
+            if fold {
+                for w in 0..words {
+                    bits |= rows[w] & alive[w];
                 }
-                bits
-            };
-            (u64::MAX >> (64 - n_alive), count_positions::<PLANES>(leaf.passed, &mut s.packed, pack))
-        };
+            } else if words <= 16 {
+                // Past the 64th alive row no word has alive rows: 0, shifted anywhere.
+                for w in 0..words {
+                    bits |= pext(rows[w], alive[w]).wrapping_shl(offsets[w]);
+                }
+            } else {
+                let mut at = 0;
+                for w in 0..words {
+                    bits |= pext(rows[w], alive[w]).wrapping_shl(at);
+                    at += alive[w].count_ones();
+                }
+            }
+            s.packed[k] = bits;
+            failing |= u64::from(bits != 0) << k;
+            count_into(&mut counter, bits);
+        }
+        let all = if fold { folded } else { u64::MAX >> (64 - n_alive) };
         // The rows of each p (a class: the rows whose counter planes spell p), ascending; a
         // row's p counts failing positions. The debit adds every class (+0.0 for an empty one);
         // the nonempty classes of p ≥ 1 are listed with their credit weight W(p − 1, n_b).
@@ -146,6 +146,7 @@ impl<N: Width, const PEXT: bool> Walk<'_, N, PEXT> {
             n_classes += usize::from((rows != 0) & (p > 0));
         }
         let (class_rows, class_weights) = (&s.class_rows[..n_classes], &s.class_weights[..n_classes]);
+        let credited = failing;
         while failing != 0 {
             let k = failing.trailing_zeros() as usize;
             failing &= failing - 1;
@@ -155,16 +156,16 @@ impl<N: Width, const PEXT: bool> Walk<'_, N, PEXT> {
                 // With no row of the class failing k this adds +0.0 to a sum ≥ +0.0: no bit changes.
                 credit += f64::from((bits & rows).count_ones()) * weight;
             }
-            s.phi[s.on_path[k] as usize] += leaf.value * credit;
+            s.credit[k] = credit;
         }
-        debit
+        (credited, debit)
     }
 
     /// `leaf` with more than 64 rows alive, or rows that do not fold into one word where PEXT is
     /// not to be used: counts on sets of the background's width, each row's p counted from the
-    /// failing sets here. Books the credits and returns the debit.
+    /// failing sets here. `sums`' result.
     #[inline(always)]
-    fn wide(&mut self, leaf: &Reached<'_>) -> f64 {
+    fn wide(&mut self, leaf: &Reached<'_>) -> (u64, f64) {
         let forest = self.forest;
         let (words, planes) = (self.width.words(), forest.planes);
         let s: &mut InterventionalScratch = self.s;
@@ -204,33 +205,34 @@ impl<N: Width, const PEXT: bool> Walk<'_, N, PEXT> {
         // SAFETY: see `set`; `classes` holds a set.
         let class = unsafe { set_mut(&mut s.classes, 0, words) };
         let debit = counts.book(forest, leaf.n_b, fails, class, &mut s.credit);
-        for &k in &listed[..n_failing] {
-            let k = k as usize;
-            s.phi[s.on_path[k] as usize] += leaf.value * s.credit[k];
-        }
-        debit
+        (listed[..n_failing].iter().fold(0, |credited, &k| credited | 1 << k), debit)
     }
 }
 
-/// For each position of `passed`, its failing alive rows as one word (`rows(k)`), kept in
-/// `packed[k]`; the positions some row fails, and the rows' p as a bit-sliced counter.
+/// Adds a leaf of `value`'s sums to `phi`: value · `credit[k]` to the feature at each position
+/// k of `credited`, −value · `debit` to each of `x_fails`. A feature gets one update a leaf
+/// (the two sets are apart), so their order does not matter.
 #[inline(always)]
-fn count_positions<const PLANES: usize>(
-    passed: u64,
-    packed: &mut [u64],
-    rows: impl Fn(usize) -> u64,
-) -> (u64, [u64; PLANES]) {
-    let (mut failing, mut counter) = (0u64, [0u64; PLANES]);
-    let mut a = passed;
-    while a != 0 {
-        let k = a.trailing_zeros() as usize;
-        a &= a - 1;
-        let bits = rows(k);
-        packed[k] = bits;
-        failing |= u64::from(bits != 0) << k;
-        count_into(&mut counter, bits);
+pub(super) fn book(
+    phi: &mut [f64],
+    on_path: &[u32],
+    credit: &[f64],
+    credited: u64,
+    x_fails: u64,
+    value: f64,
+    debit: f64,
+) {
+    let mut k = credited;
+    while k != 0 {
+        let at = k.trailing_zeros() as usize;
+        phi[on_path[at] as usize] += value * credit[at];
+        k &= k - 1;
     }
-    (failing, counter)
+    let mut b = x_fails;
+    while b != 0 {
+        phi[on_path[b.trailing_zeros() as usize] as usize] -= value * debit;
+        b &= b - 1;
+    }
 }
 
 /// Adds the one-bit-per-row set `bits` to the bit-sliced counter `planes` (one word a plane).
