@@ -9,7 +9,6 @@ use crate::explain::{Answer, ExplainOptions, Lang, Reference};
 use crate::schema::json::{self, JsonError};
 use crate::schema::{Applicant, FieldError, Schema};
 use crate::{fsutil, progress};
-use rayon::prelude::*;
 use serde_json::Value;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -71,10 +70,15 @@ pub fn run(args: Args) -> Result<()> {
     let bar = progress::bar(!args.quiet && customers.len() > 1, customers.len() as u64, "customers");
     for start in (0..customers.len()).step_by(BLOCK) {
         let block = customers.block(start..(start + BLOCK).min(customers.len()));
-        let answers: Vec<Answer> = block
-            .par_iter()
-            .map(|c| explainer.explain(c, options).inspect(|_| bar.inc(1)))
-            .collect::<Result<_>>()?;
+        // One batch (TreeSHAP's blocks of rows; the same values as one by one), unless a lone
+        // customer, who gets both cores.
+        let answers: Vec<Answer> = if parallel {
+            block.iter().map(|c| explainer.explain(c, options)).collect::<Result<_>>()?
+        } else {
+            let applicants: Vec<_> = block.iter().map(|c| (c, lang)).collect();
+            explainer.explain_many(&applicants, options)?
+        };
+        bar.inc(block.len() as u64);
         match write_answers(&mut out, start, &answers, &block, explainer.schema(), args.format, lang) {
             // The reader went away (`| head`): what it wanted is printed.
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
