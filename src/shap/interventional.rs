@@ -118,7 +118,7 @@ pub(crate) struct InterventionalForest {
 /// Per-thread working memory (see `walk.rs`); row sets are `words` words each.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct InterventionalScratch {
-    /// Per depth: the node's alive rows.
+    /// Per depth: the node's alive rows (at a leaf of the block walk, one group's).
     alive: Vec<u64>,
     /// A leaf's rows' p, bit-sliced (`planes` sets), when they are too many to pack in a word.
     counters: Vec<u64>,
