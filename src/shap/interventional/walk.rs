@@ -37,15 +37,42 @@ const MAX_PLANES: usize = 7;
 
 /// Adds the unscaled SHAP values of `x` (sums over trees and background rows) into `s.phi`.
 pub(super) fn trees(forest: &InterventionalForest, x: &[f64], s: &mut InterventionalScratch) {
-    // Row sets of a few words get their length compiled in (loops unrolled into vector
-    // operations); `words` is padded to one of these (see `padded_words`).
+    run(forest, &mut Row { x, s });
+}
+
+/// One row's walk, as a `Scan`.
+struct Row<'a> {
+    x: &'a [f64],
+    s: &'a mut InterventionalScratch,
+}
+
+impl Scan for Row<'_> {
+    #[inline(always)]
+    fn scan<N: Width, const PEXT: bool>(&mut self, forest: &InterventionalForest, width: N) {
+        let mut walk = Walk::<N, PEXT> { forest, x: self.x, s: &mut *self.s, width };
+        for root in split_roots(forest) {
+            walk.tree(root);
+        }
+    }
+}
+
+/// A scan of every tree, compiled per row-set width and per `PEXT` (as `Walk`'s): the single-row
+/// walk and the block walk (`block.rs`); `run` picks the variant for the forest and the CPU.
+trait Scan {
+    fn scan<N: Width, const PEXT: bool>(&mut self, forest: &InterventionalForest, width: N);
+}
+
+/// Runs `scan` with the forest's row-set width compiled in where it is one of a few (loops
+/// unrolled into vector operations; `words` is padded to one of these, see `padded_words`), for
+/// the widest instruction set the forest was built for.
+fn run(forest: &InterventionalForest, scan: &mut impl Scan) {
     match forest.words {
-        1 => on_isa(forest, x, s, Fixed::<1>),
-        2 => on_isa(forest, x, s, Fixed::<2>),
-        4 => on_isa(forest, x, s, Fixed::<4>),
-        8 => on_isa(forest, x, s, Fixed::<8>),
-        16 => on_isa(forest, x, s, Fixed::<16>),
-        words => on_isa(forest, x, s, Any(words)),
+        1 => on_isa(forest, scan, Fixed::<1>),
+        2 => on_isa(forest, scan, Fixed::<2>),
+        4 => on_isa(forest, scan, Fixed::<4>),
+        8 => on_isa(forest, scan, Fixed::<8>),
+        16 => on_isa(forest, scan, Fixed::<16>),
+        words => on_isa(forest, scan, Any(words)),
     }
 }
 
@@ -55,21 +82,41 @@ pub(super) fn padded_words(rows: usize) -> usize {
     if words <= 16 { words.next_power_of_two() } else { words }
 }
 
-fn on_isa<N: Width>(forest: &InterventionalForest, x: &[f64], s: &mut InterventionalScratch, width: N) {
+fn on_isa<S: Scan, N: Width>(forest: &InterventionalForest, scan: &mut S, width: N) {
     match forest.isa {
-        Isa::Baseline => Walk::<N, false> { forest, x, s, width }.all(),
+        Isa::Baseline => scan.scan::<N, false>(forest, width),
         // SAFETY (the four below): `Isa::Avx` and `Isa::Avx512` are only chosen (by
         // `Isa::detect`, or a test from `Isa::available`) when the CPU has that instruction set,
         // BMI2 (PEXT) included.
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx if forest.fast_extract => unsafe { Walk::<N, true> { forest, x, s, width }.all_avx2() },
+        Isa::Avx if forest.fast_extract => unsafe { avx2::<S, N, true>(forest, scan, width) },
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx => unsafe { Walk::<N, false> { forest, x, s, width }.all_avx2() },
+        Isa::Avx => unsafe { avx2::<S, N, false>(forest, scan, width) },
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 if forest.fast_extract => unsafe { Walk::<N, true> { forest, x, s, width }.all_avx512() },
+        Isa::Avx512 if forest.fast_extract => unsafe { avx512::<S, N, true>(forest, scan, width) },
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { Walk::<N, false> { forest, x, s, width }.all_avx512() },
+        Isa::Avx512 => unsafe { avx512::<S, N, false>(forest, scan, width) },
     }
+}
+
+/// `scan`, compiled with AVX2 (and what the AVX tier requires).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,popcnt,bmi1,bmi2")]
+fn avx2<S: Scan, N: Width, const PEXT: bool>(forest: &InterventionalForest, scan: &mut S, width: N) {
+    scan.scan::<N, PEXT>(forest, width);
+}
+
+/// `scan`, compiled with AVX-512.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx2,popcnt,bmi1,bmi2")]
+fn avx512<S: Scan, N: Width, const PEXT: bool>(forest: &InterventionalForest, scan: &mut S, width: N) {
+    scan.scan::<N, PEXT>(forest, width);
+}
+
+/// The trees that are not a lone leaf (one is constant: every value 0), by their roots.
+#[inline(always)]
+fn split_roots(forest: &InterventionalForest) -> impl Iterator<Item = usize> + '_ {
+    forest.roots.iter().map(|&root| root as usize).filter(|&root| forest.steps[root].right != LEAF)
 }
 
 /// PEXT: packs the bits of `bits` that `mask` selects into the low bits. Only walks with
@@ -149,30 +196,6 @@ struct Walk<'a, N: Width, const PEXT: bool> {
 }
 
 impl<N: Width, const PEXT: bool> Walk<'_, N, PEXT> {
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,popcnt,bmi1,bmi2")]
-    fn all_avx2(&mut self) {
-        self.all();
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512bw,avx2,popcnt,bmi1,bmi2")]
-    fn all_avx512(&mut self) {
-        self.all();
-    }
-
-    #[inline(always)]
-    fn all(&mut self) {
-        let forest = self.forest;
-        for &root in &forest.roots {
-            let root = root as usize;
-            if forest.steps[root].right != LEAF {
-                // A lone leaf: f is constant, every value 0.
-                self.tree(root);
-            }
-        }
-    }
-
     /// Scans the tree rooted at internal node `root` in preorder: every row alive at depth 0,
     /// no feature on the path.
     #[inline(always)]

@@ -27,8 +27,9 @@
 #![allow(clippy::needless_range_loop)]
 
 use super::leaf::book;
-use super::{Any, Fixed, InterventionalForest, InterventionalScratch, LEAF, Link, Walk, Width, set};
-use crate::shap::isa::Isa;
+use super::{
+    InterventionalForest, InterventionalScratch, LEAF, Link, Scan, Walk, Width, run, set, split_roots,
+};
 
 /// Rows a block holds at most.
 pub(in crate::shap) const BLOCK_ROWS: usize = 256;
@@ -58,7 +59,10 @@ impl BlockScratch {
     /// Sizes the scratch for `forest`; allocates only if it does not fit.
     pub(in crate::shap::interventional) fn fit(&mut self, forest: &InterventionalForest) {
         let (levels, words) = (forest.depth + 2, forest.words);
-        if self.alive.len() == levels * BLOCK_ROWS * words && self.phi.len() == BLOCK_ROWS * forest.n_features
+        // The depths and the words each pinned (their product alone is not enough).
+        if self.n_groups.len() == levels
+            && self.alive.len() == levels * BLOCK_ROWS * words
+            && self.phi.len() == BLOCK_ROWS * forest.n_features
         {
             return;
         }
@@ -91,31 +95,22 @@ pub(in crate::shap::interventional) fn rows(
             s.block.columns[f * BLOCK_ROWS + r] = v;
         }
     }
-    let n = xs.len();
-    match forest.words {
-        1 => on_isa(forest, n, s, Fixed::<1>),
-        2 => on_isa(forest, n, s, Fixed::<2>),
-        4 => on_isa(forest, n, s, Fixed::<4>),
-        8 => on_isa(forest, n, s, Fixed::<8>),
-        16 => on_isa(forest, n, s, Fixed::<16>),
-        words => on_isa(forest, n, s, Any(words)),
-    }
+    run(forest, &mut Rows { n: xs.len(), s });
 }
 
-fn on_isa<N: Width>(forest: &InterventionalForest, n: usize, s: &mut InterventionalScratch, width: N) {
-    match forest.isa {
-        Isa::Baseline => Block::<N, false> { forest, n, s, width }.all(),
-        // SAFETY (the four below): as `walk::on_isa`'s.
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx if forest.fast_extract => unsafe { Block::<N, true> { forest, n, s, width }.all_avx2() },
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx => unsafe { Block::<N, false> { forest, n, s, width }.all_avx2() },
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 if forest.fast_extract => unsafe {
-            Block::<N, true> { forest, n, s, width }.all_avx512()
-        },
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { Block::<N, false> { forest, n, s, width }.all_avx512() },
+/// The block walk, as a `Scan`.
+struct Rows<'a> {
+    n: usize,
+    s: &'a mut InterventionalScratch,
+}
+
+impl Scan for Rows<'_> {
+    #[inline(always)]
+    fn scan<N: Width, const PEXT: bool>(&mut self, forest: &InterventionalForest, width: N) {
+        let mut walk = Block::<N, PEXT> { forest, n: self.n, s: &mut *self.s, width };
+        for root in split_roots(forest) {
+            walk.tree(root);
+        }
     }
 }
 
@@ -128,29 +123,6 @@ struct Block<'a, N: Width, const PEXT: bool> {
 }
 
 impl<N: Width, const PEXT: bool> Block<'_, N, PEXT> {
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,popcnt,bmi1,bmi2")]
-    fn all_avx2(&mut self) {
-        self.all();
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512bw,avx2,popcnt,bmi1,bmi2")]
-    fn all_avx512(&mut self) {
-        self.all();
-    }
-
-    #[inline(always)]
-    fn all(&mut self) {
-        let forest = self.forest;
-        for &root in &forest.roots {
-            let root = root as usize;
-            if forest.steps[root].right != LEAF {
-                self.tree(root);
-            }
-        }
-    }
-
     /// Scans the tree rooted at internal node `root` in preorder, jumping past a subtree where
     /// no group is left: at depth 0 one group, every row, every background row alive.
     #[inline(always)]
