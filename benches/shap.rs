@@ -28,7 +28,7 @@ use std::time::Instant;
 const CALLS: usize = 200;
 const BATCH_ROWS: usize = 10_000;
 /// Interventional background sizes (the first rows of background.csv), to show how the cost per
-/// row grows with the background; rows explained at each: ours 100,000 / size, shap
+/// row grows with the background; rows explained at each: ours 200,000 / size, shap
 /// SHAP_BENCH_PEER_INTERVENTIONAL_ROWS · 200 / size (at least 8), so each side runs a few seconds.
 const BACKGROUND_SIZES: [usize; 4] = [100, 200, 500, 1000];
 const BACKGROUND_ROWS: usize = 1000;
@@ -321,7 +321,7 @@ fn interventional(forest: &Forest, rows: &[f64], background: &[f64], peer: Optio
             let inter =
                 TreeShap::interventional(forest, &background[..size * n]).expect("interventional explainer");
             let build_ms = build.elapsed().as_secs_f64() * 1e3;
-            let count = 100_000 / size;
+            let count = 200_000 / size;
             let load = load1();
             let (rps, cpu_rps) =
                 best_rows_per_s(1, count, || inter.explain_rows(&rows[..count * n]).expect("batch"));

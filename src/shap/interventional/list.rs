@@ -306,6 +306,27 @@ mod tests {
     }
 
     #[test]
+    fn a_full_block_gives_each_row_its_bits() {
+        // Every word of the block's member sets in use: rows past the 64th, 256th and 511th.
+        let (m, block) = (5, super::super::BLOCK_ROWS);
+        let mut rng = ChaCha8Rng::seed_from_u64(30);
+        let forest = Forest { n_features: m, trees: (0..3).map(|_| tree(&mut rng, m, 8, 0.9)).collect() };
+        let background = rows(&mut rng, m, 100);
+        let plain = with_isa(&InterventionalForest::new(&forest, &background).unwrap(), Isa::Baseline);
+        let xs = rows(&mut rng, m, block);
+        let xs: Vec<&[f64]> = xs.chunks(m).collect();
+        let references: Vec<Vec<u64>> = xs.iter().map(|x| bits(&super::shap(&plain, x))).collect();
+        for variant in variants(&plain) {
+            let mut values = vec![vec![0.0; m]; block];
+            let mut phi: Vec<&mut [f64]> = values.iter_mut().map(Vec::as_mut_slice).collect();
+            variant.shap_block(&xs, &mut variant.scratch(), &mut phi);
+            for (r, (v, reference)) in values.iter().zip(&references).enumerate() {
+                assert_eq!(&bits(v), reference, "row {r} of a block of {block}, {:?}", variant.isa);
+            }
+        }
+    }
+
+    #[test]
     fn bitsets_give_the_row_lists_bits_with_many_features_on_a_path() {
         // Up to 20 distinct features on a path: five counter planes.
         let planes = (10..14).map(|seed| check(seed, 24, 3, 20, 150)).max();
