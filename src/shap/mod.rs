@@ -30,7 +30,8 @@ pub const BLOCK_ROWS: usize = path::BLOCK;
 
 /// Fewest rows an interventional block takes; fewer go one by one (`walk/block.rs`): on the
 /// bench forest a block of 16 runs about as fast as its rows alone, one of 64 ~1.3×, one of
-/// 256 ~1.7×, one of 500 ~1.9× (one thread, 200 background rows).
+/// 256 ~1.7× (one thread, 200 background rows, a Zen 3); on a Zen 4 one of 500 ~1.1× one of
+/// 256, and one of 64 as fast whether blocks hold up to 256 or 512 rows.
 const INTERVENTIONAL_BLOCK_MIN: usize = 16;
 
 /// Which value function the Shapley values are of.
