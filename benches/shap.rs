@@ -269,10 +269,12 @@ fn main() {
     });
 
     let peer_num = |key: &str| peer.as_ref().and_then(|p| p[key].as_f64()).unwrap_or(f64::NAN);
-    // shap's side of a line with the ratios (wall, CPU), or nothing when shap was not timed.
-    let vs = |shap: String, ratio: f64, cpu_ratio: f64, goal: &str| match &peer {
-        Some(_) => format!(" | shap {shap} | {ratio:.1}x ({cpu_ratio:.1}x){goal}"),
-        None => String::new(),
+    // shap's side of a line with the ratios (wall, and CPU when ours is known), or nothing
+    // when shap was not timed.
+    let vs = |shap: String, ratio: f64, cpu_ratio: Option<f64>, goal: &str| match (&peer, cpu_ratio) {
+        (Some(_), Some(cpu_ratio)) => format!(" | shap {shap} | {ratio:.1}x ({cpu_ratio:.1}x){goal}"),
+        (Some(_), None) => format!(" | shap {shap} | {ratio:.1}x wall{goal}"),
+        (None, _) => String::new(),
     };
     println!("path-dependent explainer built in {build_ms:.1} ms; ratios: wall (CPU time)");
     let (shap_ms, shap_cpu_ms) = (peer_num("one_row_ms"), peer_num("one_row_cpu_ms"));
@@ -281,7 +283,7 @@ fn main() {
         vs(
             format!("{shap_ms:.3} ms (CPU {shap_cpu_ms:.3})"),
             shap_ms / one_ms,
-            shap_cpu_ms / one_cpu_ms,
+            Some(shap_cpu_ms / one_cpu_ms),
             ", goal >= 10x"
         )
     );
@@ -298,17 +300,14 @@ fn main() {
         vs(
             format!("{shap_rps:.1} rows/s (per CPU-s {shap_cpu_rps:.1}; {} rows)", peer_num("batch_rows")),
             batch_rps / shap_rps,
-            batch_cpu_rps / shap_cpu_rps,
+            Some(batch_cpu_rps / shap_cpu_rps),
             ", goal >= 20x"
         )
     );
     println!(
         "one row, path-dependent, a lone request on two threads (serve's explain_with), median of {CALLS}: ours \
          {lone_ms:.3} ms{}",
-        match &peer {
-            Some(_) => format!(" | shap {shap_ms:.3} ms one row | {:.1}x wall", shap_ms / lone_ms),
-            None => String::new(),
-        }
+        vs(format!("{shap_ms:.3} ms one row"), shap_ms / lone_ms, None, "")
     );
     if std::env::var_os("SHAP_BENCH_PATH_ONLY").is_none() {
         interventional(forest, &rows, &background, peer.as_ref());
