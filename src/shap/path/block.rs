@@ -12,7 +12,7 @@
 // Index loops walk fixed-size arrays in step (quadrature nodes × rows); that is the point.
 #![allow(clippy::needless_range_loop)]
 
-use super::{PathForest, Split, TreeSpan, Up};
+use super::{PathForest, Split, TreeSpan, Up, each};
 use crate::shap::isa::Isa;
 
 /// Most rows in a block (blocks of 8 are compiled too: see `PathForest::shap_block`).
@@ -191,8 +191,8 @@ impl<const N: usize, const R: usize> Pass<'_, N, R> {
             let (a_own, b_own) = (*work.a.get_unchecked(slot), *work.b.get_unchecked(slot));
             let prev = split.prev_slot as usize;
             let (a_prev, b_prev) = (*work.a.get_unchecked(prev), *work.b.get_unchecked(prev));
-            let d_own: Rows<R> = std::array::from_fn(|r| a_own[r] - b_own);
-            let d_prev: Rows<R> = std::array::from_fn(|r| a_prev[r] - b_prev);
+            let d_own: Rows<R> = each(|r| a_own[r] - b_own);
+            let d_prev: Rows<R> = each(|r| a_prev[r] - b_prev);
             // Per row, a_prev's bits on x's side and +0 on the other (as in `walk.rs`).
             let feature = split.feature as usize;
             let mut masks = [[0u64; R]; 2];
@@ -204,7 +204,7 @@ impl<const N: usize, const R: usize> Pass<'_, N, R> {
             let first_slot = (slot & !1) + 2;
             let mut gain = [0.0; R];
             for k in 0..2 {
-                let a: Rows<R> = std::array::from_fn(|r| f64::from_bits(a_prev[r].to_bits() & masks[k][r]));
+                let a: Rows<R> = each(|r| f64::from_bits(a_prev[r].to_bits() & masks[k][r]));
                 let (b, value) = (split.kid_b[k], split.kid_value[k]);
                 *work.a.get_unchecked_mut(first_slot + k) = a;
                 *work.b.get_unchecked_mut(first_slot + k) = b;
@@ -219,13 +219,13 @@ impl<const N: usize, const R: usize> Pass<'_, N, R> {
             let leaf_sum = work.leaf_sum.get_unchecked_mut(n);
             let integrand = work.integrand.get_unchecked_mut(feature);
             for j in 0..N {
-                let value: Rows<R> = std::array::from_fn(|r| {
+                let value: Rows<R> = each(|r| {
                     let p = parent_base[j][r] * (b_own + d_own[r] * t[j]);
                     p / (b_prev + d_prev[r] * t[j])
                 });
                 base[j] = value;
-                leaf_sum[j] = std::array::from_fn(|r| value[r] * (constant + gain[r] * t[j]));
-                integrand[j] = std::array::from_fn(|r| integrand[j][r] + gain[r] * value[r]);
+                leaf_sum[j] = each(|r| value[r] * (constant + gain[r] * t[j]));
+                integrand[j] = each(|r| integrand[j][r] + gain[r] * value[r]);
             }
         }
     }
@@ -245,18 +245,17 @@ impl<const N: usize, const R: usize> Pass<'_, N, R> {
             let prev_acc = work.acc.as_mut_ptr().add(up.prev_acc as usize).cast::<Rows<R>>();
             let own_acc = work.acc.as_ptr().add(up.own_acc as usize).cast::<Rows<R>>();
             let (a, b) = (*work.a_in.get_unchecked(n), up.b);
-            let d: Rows<R> = std::array::from_fn(|r| a[r] - b);
+            let d: Rows<R> = each(|r| a[r] - b);
             let integrand = work.integrand.get_unchecked_mut(up.feature as usize);
             for j in 0..N {
-                let sum: Rows<R> = std::array::from_fn(|r| leaves[j][r] + children[j][r]);
+                let sum: Rows<R> = each(|r| leaves[j][r] + children[j][r]);
                 children[j] = [0.0; R];
                 let acc = prev_acc.add(j).read();
-                prev_acc.add(j).write(std::array::from_fn(|r| acc[r] + sum[r]));
+                prev_acc.add(j).write(each(|r| acc[r] + sum[r]));
                 let deeper = own_acc.add(j).read();
-                let booked: Rows<R> =
-                    std::array::from_fn(|r| d[r] * (sum[r] - deeper[r]) / (b + d[r] * t[j]));
-                integrand[j] = std::array::from_fn(|r| integrand[j][r] + booked[r]);
-                child_sum[j] = std::array::from_fn(|r| child_sum[j][r] + sum[r]);
+                let booked: Rows<R> = each(|r| d[r] * (sum[r] - deeper[r]) / (b + d[r] * t[j]));
+                integrand[j] = each(|r| integrand[j][r] + booked[r]);
+                child_sum[j] = each(|r| child_sum[j][r] + sum[r]);
             }
         }
     }

@@ -12,7 +12,7 @@
 // Index loops walk several fixed-size arrays in step (quadrature nodes); that is the point.
 #![allow(clippy::needless_range_loop)]
 
-use super::{PartScratch, PathForest, Split, TreeSpan, Up};
+use super::{PartScratch, PathForest, Split, TreeSpan, Up, each};
 use crate::shap::isa::Isa;
 
 type Poly<const N: usize> = [f64; N];
@@ -178,10 +178,10 @@ impl<const N: usize> Pass<'_, N> {
             let depth = slot >> 1;
             let parent_base = *work.base.get_unchecked(depth);
             let (a_own, b_own) = (*work.a.get_unchecked(slot), *work.b.get_unchecked(slot));
-            let p: Poly<N> = std::array::from_fn(|j| parent_base[j] * (b_own + (a_own - b_own) * t[j]));
+            let p: Poly<N> = each(|j| parent_base[j] * (b_own + (a_own - b_own) * t[j]));
             let prev = split.prev_slot as usize;
             let (a_prev, b_prev) = (*work.a.get_unchecked(prev), *work.b.get_unchecked(prev));
-            let base: Poly<N> = std::array::from_fn(|j| p[j] / (b_prev + (a_prev - b_prev) * t[j]));
+            let base: Poly<N> = each(|j| p[j] / (b_prev + (a_prev - b_prev) * t[j]));
             *work.base.get_unchecked_mut(depth + 1) = base;
             let goes_right = split.goes_right(*x.get_unchecked(split.feature as usize));
             let first_slot = (slot & !1) + 2;
@@ -200,8 +200,7 @@ impl<const N: usize> Pass<'_, N> {
                 leaf_gain += value * (a - b);
             }
             let constant = split.leaf_constant();
-            *work.leaf_sum.get_unchecked_mut(n) =
-                std::array::from_fn(|j| base[j] * (constant + leaf_gain * t[j]));
+            *work.leaf_sum.get_unchecked_mut(n) = each(|j| base[j] * (constant + leaf_gain * t[j]));
             let integrand = integrand.get_unchecked_mut(split.feature as usize);
             for j in 0..N {
                 integrand[j] += leaf_gain * base[j];
@@ -220,7 +219,7 @@ impl<const N: usize> Pass<'_, N> {
             let depth = up.depth as usize;
             let children = std::mem::replace(work.child_sum.get_unchecked_mut(depth + 1), [0.0; N]);
             let leaves = *work.leaf_sum.get_unchecked(n);
-            let s: Poly<N> = std::array::from_fn(|j| leaves[j] + children[j]);
+            let s: Poly<N> = each(|j| leaves[j] + children[j]);
             // First: the previous edge on this node's feature may be the node's own edge.
             add_to(work.acc.get_unchecked_mut(up.prev_acc as usize), &s);
             let deeper = *work.acc.get_unchecked(up.own_acc as usize);
