@@ -37,8 +37,9 @@
 //! than 6 with AVX), L stored instead of recomputed, the two halves of a row as two streams.
 //! On a Zen 4 (one row 11.8 ns a node): instruction-bound, ~100 instructions a node down and 48
 //! up at ~3.4 a cycle; the same ns with 3 trees in L2, 2% less without the divisions, 10% more
-//! as one stream instead of the two halves interleaved; 8 lanes in one AVX-512 register 1.1× slower; b and the leaf constant read from
-//! the records (no b slots) 7% faster alone but 10% slower in blocks: dropped.
+//! //! as one stream instead of the two halves interleaved; 8 lanes in one AVX-512 register 1.1×
+//! slower; b and the leaf constant read from the records 7% faster alone but 10% slower in
+//! blocks; FMA (12 instructions a node fewer, other bits) 2–4%: all dropped.
 
 mod block;
 mod build;
@@ -441,11 +442,9 @@ impl PathForest {
     }
 }
 
-/// `std::array::from_fn` as a plain loop, always inlined, for the passes' per-node arrays.
-/// `from_fn` is inlined or not at LLVM's discretion, and when it is not, every polynomial of
-/// every node goes through a call: the blocks of a batch took 1.89 ms a row instead of 0.71 when
-/// built with the `dist` profile (one codegen unit, fat LTO), 2.9 with one codegen unit alone,
-/// while `release`'s sixteen units happened to inline it (issue #20's note).
+/// `std::array::from_fn` as an always-inlined loop, for the passes' per-node arrays: whether
+/// LLVM inlined `from_fn` depended on the codegen units, and the `dist` build's blocks (one unit,
+/// fat LTO) ran 1.89 ms a row instead of release's 0.71 through its calls (0.77–0.80 with this).
 #[inline(always)]
 fn each<T: Copy + Default, const N: usize>(mut f: impl FnMut(usize) -> T) -> [T; N] {
     let mut out = [T::default(); N];
