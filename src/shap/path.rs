@@ -37,7 +37,7 @@
 //! than 6 with AVX), L stored instead of recomputed, the two halves of a row as two streams.
 //! On a Zen 4 (one row 11.8 ns a node): instruction-bound, ~100 instructions a node down and 48
 //! up at ~3.4 a cycle; the same ns with 3 trees in L2, 2% less without the divisions, 10% more
-//! //! as one stream instead of the two halves interleaved; 8 lanes in one AVX-512 register 1.1×
+//! as one stream instead of the two halves interleaved; 8 lanes in one AVX-512 register 1.1×
 //! slower; b and the leaf constant read from the records 7% faster alone but 10% slower in
 //! blocks; FMA (12 instructions a node fewer, other bits) 2–4%: all dropped.
 
