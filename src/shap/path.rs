@@ -442,18 +442,6 @@ impl PathForest {
     }
 }
 
-/// `std::array::from_fn` as an always-inlined loop, for the passes' per-node arrays: whether
-/// LLVM inlined `from_fn` depended on the codegen units, and the `dist` build's blocks (one unit,
-/// fat LTO) ran 1.89 ms a row instead of release's 0.71 through its calls (0.77–0.80 with this).
-#[inline(always)]
-fn each<T: Copy + Default, const N: usize>(mut f: impl FnMut(usize) -> T) -> [T; N] {
-    let mut out = [T::default(); N];
-    for (i, value) in out.iter_mut().enumerate() {
-        *value = f(i);
-    }
-    out
-}
-
 /// The second half of a lone explanation: whoever claims it first computes it.
 #[derive(Default)]
 struct Offer {

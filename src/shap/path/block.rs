@@ -12,7 +12,8 @@
 // Index loops walk fixed-size arrays in step (quadrature nodes × rows); that is the point.
 #![allow(clippy::needless_range_loop)]
 
-use super::{PathForest, Split, TreeSpan, Up, each};
+use super::walk::{array, each};
+use super::{PathForest, Split, TreeSpan, Up};
 use crate::shap::isa::Isa;
 
 /// Most rows in a block (blocks of 8 are compiled too: see `PathForest::shap_block`).
@@ -94,7 +95,7 @@ pub(super) fn run<const N: usize, const R: usize>(
         acc: acc.as_chunks_mut::<N>().0,
         integrand,
     };
-    let pass = Pass::<N, R> { forest, t: std::array::from_fn(|j| forest.rule.t[j]) };
+    let pass = Pass::<N, R> { forest, t: array(&forest.rule.t) };
     match forest.isa {
         Isa::Baseline => pass.trees(trees, &mut work),
         #[cfg(target_arch = "x86_64")]
@@ -104,7 +105,7 @@ pub(super) fn run<const N: usize, const R: usize>(
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => unsafe { pass.trees_avx512(trees, &mut work) },
     }
-    let w: [f64; N] = std::array::from_fn(|j| forest.rule.w[j]);
+    let w: [f64; N] = array(&forest.rule.w);
     for (r, phi) in phi[half].iter_mut().enumerate() {
         for (value, integrand) in phi.iter_mut().zip(work.integrand.iter()) {
             // `walk::dot`, row r's lane: the same sum in the same order.
