@@ -31,15 +31,15 @@
 //! nothing; the disassembly showed why: LLVM had compiled the choice of a child's `a` into a jump
 //! x's direction mispredicts half the time. Masking bits instead: 18.2 ns. The leaves' share of S
 //! as c + gain · t rather than Σ value · L (ten multiply-adds a node fewer): 14.9 ns. Four rows
-//! interleaved as separate streams: 17.5 ns a row; four rows in the lanes: 10.0 (the divisions
-//! then cost 0.1 ns: arithmetic throughput bound); eight: 8.8; sixteen: 7.4; 32: 26.6 (the block's
-//! polynomials spill). Tried and dropped earlier: 8 lanes per polynomial with AVX-512 (no faster
-//! than 6 with AVX), L stored instead of recomputed, the two halves of a row as two streams.
+//! interleaved as separate streams: 17.5 ns a row; four rows in the lanes: 10.0 (divisions 0.1 ns:
+//! throughput bound); eight: 8.8; sixteen: 7.4; 32: 26.6 (spills). Dropped: 8 lanes per polynomial
+//! with AVX-512 (no faster than 6 with AVX), L stored instead of recomputed.
 //! On a Zen 4 (one row 11.8 ns a node): instruction-bound, ~100 instructions a node down and 48
 //! up at ~3.4 a cycle; the same ns with 3 trees in L2, 2% less without the divisions, 10% more
 //! as one stream instead of the two halves interleaved; 8 lanes in one AVX-512 register 1.1×
 //! slower; b and the leaf constant read from the records 7% faster alone but 10% slower in
-//! blocks; FMA (12 instructions a node fewer, other bits) 2–4%: all dropped.
+//! blocks; FMA (12 instructions a node fewer, other bits) 2–4%: all dropped. Kept: leaf children's
+//! a_in index fixed at build, streams' common nodes unchecked: 161 → 151 instructions a node.
 
 mod block;
 mod build;
@@ -86,7 +86,8 @@ const ZERO_ACC: u32 = 0;
 /// Accumulator slots written and never read, by nodes whose feature is new on their path: node
 /// n writes 1 + n mod `SINKS`, so consecutive nodes do not wait on each other's stores.
 const SINKS: u32 = 8;
-/// `kid_split` of a leaf child: its `a` goes to this throwaway entry past the tree's splits.
+/// `kid_split` of a leaf child while the forest is built; then the throwaway entry past every
+/// tree's splits, where the leaf's `a` goes (so the down pass stores it without a check).
 const LEAF: u32 = u32::MAX;
 
 /// An internal node, in preorder, with what the down pass needs about its two children.
@@ -99,7 +100,7 @@ struct Split {
     /// This node's slot, and the slot of its feature's previous edge (`FRESH_SLOT` if none).
     slot: u32,
     prev_slot: u32,
-    /// Per child: the local split index of an internal child (`LEAF` for a leaf), the cover
+    /// Per child: the local split index of an internal child (`max_splits` for a leaf), the cover
     /// product b of the edge (product of the cover ratios of the edges on `feature` from the
     /// root down to the child) and a leaf's value (0 for an internal child).
     kid_split: [u32; 2],
@@ -217,12 +218,17 @@ impl PathForest {
                 builder.unique
             ))
         })?;
+        let max_splits = builder.trees.iter().map(|t| t.n_splits).max().unwrap_or(0);
+        let mut splits = builder.splits;
+        for kid in splits.iter_mut().flat_map(|split| &mut split.kid_split).filter(|kid| **kid == LEAF) {
+            *kid = max_splits as u32;
+        }
         let forest = PathForest {
-            max_splits: builder.trees.iter().map(|t| t.n_splits).max().unwrap_or(0),
+            max_splits,
             max_acc: builder.trees.iter().map(|t| t.n_acc).max().unwrap_or(0),
             slots: 2 * (builder.depth + 2),
             trees: builder.trees,
-            splits: builder.splits,
+            splits,
             ups: builder.ups,
             rule: GaussLegendre::new(lanes),
             lanes,
@@ -290,7 +296,7 @@ impl PathForest {
             for (split, up) in splits.iter().zip(ups) {
                 // A node's children use slots (slot & !1) + 2 and + 3.
                 let slot_ok = |s: u32| (s as usize & !1) + 3 < self.slots;
-                let kid_ok = |k: u32| k == LEAF || (k as usize) < tree.n_splits;
+                let kid_ok = |k: u32| (k as usize) < tree.n_splits || k as usize == self.max_splits;
                 let acc_ok = |a: u32| (a as usize) < tree.n_acc && tree.n_acc <= self.max_acc;
                 if !(slot_ok(split.slot)
                     && (split.prev_slot as usize) < self.slots
@@ -321,9 +327,9 @@ impl PathForest {
         loop {
             let split = &self.splits[tree.splits + n];
             let k = usize::from(split.goes_right(x[split.feature as usize]));
-            match split.kid_split[k] {
-                LEAF => return split.kid_value[k],
-                next => n = next as usize,
+            n = split.kid_split[k] as usize;
+            if n >= tree.n_splits {
+                return split.kid_value[k];
             }
         }
     }
@@ -382,8 +388,8 @@ impl PathForest {
 
     /// [`PathForest::shap_into`] for a lone request on an idle machine: the second half is
     /// offered to a pool thread while this thread computes the first; if no pool thread has
-    /// started it by then, this thread computes it too. So a slow wake-up never costs more than
-    /// the single-threaded time, and the bits are the same.
+    /// started it by then, this thread computes it too (the halves then one after the other,
+    /// not interleaved: ~10% slower than one thread). The bits are the same either way.
     pub(crate) fn shap_parallel(self: &Arc<Self>, x: &[f64], scratch: &mut PathScratch, phi: &mut [f64]) {
         assert_eq!(x.len(), self.n_features, "rows are checked before they get here");
         self.fit_scratch(scratch);

@@ -181,7 +181,6 @@ impl<const N: usize, const R: usize> Pass<'_, N, R> {
     #[inline(always)]
     fn down(&self, work: &mut Work<'_, N, R>, n: usize, split: &Split) {
         let t = self.t;
-        let throwaway = self.forest.max_splits;
         // SAFETY (every `get_unchecked` here and in `up`): `PathForest::check_layout` proved
         // at build time that every slot, split, accumulator and feature index of a tree is in
         // range of the scratch `BlockScratch::fit` sized, and `shap_block` asserted every row
@@ -209,7 +208,7 @@ impl<const N: usize, const R: usize> Pass<'_, N, R> {
                 let (b, value) = (split.kid_b[k], split.kid_value[k]);
                 *work.a.get_unchecked_mut(first_slot + k) = a;
                 *work.b.get_unchecked_mut(first_slot + k) = b;
-                *work.a_in.get_unchecked_mut((split.kid_split[k] as usize).min(throwaway)) = a;
+                *work.a_in.get_unchecked_mut(split.kid_split[k] as usize) = a;
                 for r in 0..R {
                     gain[r] += value * (a[r] - b);
                 }

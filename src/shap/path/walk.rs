@@ -126,7 +126,6 @@ impl<const N: usize> Pass<'_, N> {
     /// passes. A stream with fewer trees or nodes just sits out the rest.
     #[inline(always)]
     fn all_trees<const R: usize>(&self, lanes: &mut [Lane<'_, N>; R]) {
-        let forest = self.forest;
         let n_trees = lanes.iter().map(|lane| lane.trees.len()).max().unwrap_or(0);
         for i in 0..n_trees {
             let spans: [TreeSpan; R] = std::array::from_fn(|r| {
@@ -138,24 +137,56 @@ impl<const N: usize> Pass<'_, N> {
                     lane.work.start(tree);
                 }
             }
+            // Every stream has its first `fewest` nodes: those run without asking each stream.
+            let fewest = spans.iter().map(|tree| tree.n_splits).min().unwrap_or(0);
             let most = spans.iter().map(|tree| tree.n_splits).max().unwrap_or(0);
-            for n in 0..most {
-                for (lane, tree) in lanes.iter_mut().zip(&spans) {
-                    if n < tree.n_splits {
-                        // SAFETY: n < n_splits, and `check_layout` proved the tree's range.
-                        let split = unsafe { forest.splits.get_unchecked(tree.splits + n) };
-                        self.down(lane, n, split);
-                    }
-                }
+            for n in 0..fewest {
+                self.downs(lanes, &spans, n, false);
             }
-            for n in (0..most).rev() {
-                for (lane, tree) in lanes.iter_mut().zip(&spans) {
-                    if n < tree.n_splits {
-                        // SAFETY: as above.
-                        let up = unsafe { forest.ups.get_unchecked(tree.splits + n) };
-                        self.up(lane, n, up);
-                    }
-                }
+            for n in fewest..most {
+                self.downs(lanes, &spans, n, true);
+            }
+            for n in (fewest..most).rev() {
+                self.ups(lanes, &spans, n, true);
+            }
+            for n in (0..fewest).rev() {
+                self.ups(lanes, &spans, n, false);
+            }
+        }
+    }
+
+    /// Node `n`'s down pass in every stream (`checked`: only those whose tree has it).
+    #[inline(always)]
+    fn downs<const R: usize>(
+        &self,
+        lanes: &mut [Lane<'_, N>; R],
+        spans: &[TreeSpan; R],
+        n: usize,
+        checked: bool,
+    ) {
+        for (lane, tree) in lanes.iter_mut().zip(spans) {
+            if !checked || n < tree.n_splits {
+                // SAFETY: n < n_splits, and `check_layout` proved the tree's range.
+                let split = unsafe { self.forest.splits.get_unchecked(tree.splits + n) };
+                self.down(lane, n, split);
+            }
+        }
+    }
+
+    /// Node `n`'s up pass in every stream, as [`Pass::downs`].
+    #[inline(always)]
+    fn ups<const R: usize>(
+        &self,
+        lanes: &mut [Lane<'_, N>; R],
+        spans: &[TreeSpan; R],
+        n: usize,
+        checked: bool,
+    ) {
+        for (lane, tree) in lanes.iter_mut().zip(spans) {
+            if !checked || n < tree.n_splits {
+                // SAFETY: as above.
+                let up = unsafe { self.forest.ups.get_unchecked(tree.splits + n) };
+                self.up(lane, n, up);
             }
         }
     }
@@ -168,7 +199,6 @@ impl<const N: usize> Pass<'_, N> {
     fn down(&self, lane: &mut Lane<'_, N>, n: usize, split: &Split) {
         let t = self.t;
         let Lane { x, work, integrand, .. } = lane;
-        let throwaway = self.forest.max_splits;
         // SAFETY (every `get_unchecked` here and in `up`): `PathForest::check_layout` proved
         // at build time that every slot, split, accumulator and feature index of a tree is in
         // range of the scratch `fit_scratch` sized, and `shap_into` asserted `x` has
@@ -196,7 +226,7 @@ impl<const N: usize> Pass<'_, N> {
                 let (b, value) = (split.kid_b[k], split.kid_value[k]);
                 *work.a.get_unchecked_mut(first_slot + k) = a;
                 *work.b.get_unchecked_mut(first_slot + k) = b;
-                *work.a_in.get_unchecked_mut((split.kid_split[k] as usize).min(throwaway)) = a;
+                *work.a_in.get_unchecked_mut(split.kid_split[k] as usize) = a;
                 leaf_gain += value * (a - b);
             }
             let constant = split.leaf_constant();
