@@ -13,8 +13,8 @@
 //! (default 40, at 200 background rows), SHAP_BENCH_SKIP_PEER=1 (time ours only),
 //! SHAP_BENCH_PATH_ONLY=1 (skip the interventional timings), SHAP_BENCH_INTERVENTIONAL_ONLY=1 (only
 //! those, beside shap's unless skipped), CREDRISK_PYTHON (the venv's python), CREDRISK_SHARED (where ../shared is, when the checkout is
-//! not beside it); SHAP_BENCH_PROFILE=ROWS (no timing: ROWS rows each way on one thread, to run
-//! under valgrind).
+//! not beside it); SHAP_BENCH_PROFILE=ROWS (no ratios: ROWS rows on one thread, path-dependent one
+//! by one and in blocks, then interventional, to run under valgrind).
 
 use credrisk::data::generate_table;
 use credrisk::features::Encoder;
@@ -23,9 +23,12 @@ use credrisk::forest::{Forest, ForestParams, MaxFeatures, fit};
 use credrisk::shap::{BLOCK_ROWS, Explanation, TreeShap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 const CALLS: usize = 200;
+/// The pause before each of a series of lone requests (long enough for the pool's threads to
+/// sleep).
+const PAUSE: Duration = Duration::from_millis(20);
 const BATCH_ROWS: usize = 10_000;
 /// Interventional background sizes (the first rows of background.csv), to show how the cost per
 /// row grows with the background; rows explained at each: ours 200,000 / size, shap
@@ -267,6 +270,12 @@ fn main() {
     let (lone_ms, _) = median_ms(|| {
         std::hint::black_box(path.explain_with(one, true).expect("explain"));
     });
+    let paused_ms = median_after_ms(PAUSE, || {
+        std::hint::black_box(path.explain_with(one, true).expect("explain"));
+    });
+    let paused_one_ms = median_after_ms(PAUSE, || {
+        std::hint::black_box(path.explain_with(one, false).expect("explain"));
+    });
 
     let peer_num = |key: &str| peer.as_ref().and_then(|p| p[key].as_f64()).unwrap_or(f64::NAN);
     // shap's side of a line with the ratios (wall, and CPU when ours is known), or nothing
@@ -308,6 +317,13 @@ fn main() {
         "one row, path-dependent, a lone request on two threads (serve's explain_with), median of {CALLS}: ours \
          {lone_ms:.3} ms{}",
         vs(format!("{shap_ms:.3} ms one row"), shap_ms / lone_ms, None, "")
+    );
+    println!(
+        "one row, path-dependent, a lone request on two threads {} ms after the last (the pool \
+         thread asleep: requests spaced apart), median of {CALLS}: ours {paused_ms:.3} ms (one thread \
+         {paused_one_ms:.3}){}",
+        PAUSE.as_millis(),
+        vs(format!("{shap_ms:.3} ms one row"), shap_ms / paused_ms, None, "")
     );
     if std::env::var_os("SHAP_BENCH_PATH_ONLY").is_none() {
         interventional(forest, &rows, &background, peer.as_ref());
@@ -356,25 +372,39 @@ fn interventional(forest: &Forest, rows: &[f64], background: &[f64], peer: Optio
     }
 }
 
-/// One thread, no timing: `rows` path-dependent then `rows` interventional explanations, for
-/// `valgrind --tool=callgrind` (instruction and cache counts per node, whatever the load).
+/// One thread, for `valgrind --tool=callgrind` (instruction and cache counts per node, whatever
+/// the load): `rows` path-dependent explanations one by one, then in blocks of `BLOCK_ROWS`, then
+/// `rows` interventional ones. Wall time only: rustix's CPU clock (its vDSO lookup) crashes under
+/// valgrind.
 fn profile(forest: &credrisk::forest::Forest, rows: &[f64], background: &[f64], rows_to_profile: usize) {
     let n = forest.n_features;
     let internal: usize = forest.trees.iter().map(|t| t.nodes.len() - t.n_leaves()).sum();
-    println!("profile: {rows_to_profile} rows, {internal} internal nodes");
+    println!("profile: {} rows, {internal} internal nodes", rows_to_profile.min(rows.len() / n));
     let path = TreeShap::path_dependent(forest).expect("path explainer");
     let inter = TreeShap::interventional(forest, background).expect("interventional explainer");
+    let rows = &rows[..rows.len().min(rows_to_profile * n)];
+    let report = |what: &str, start: Instant, sum: f64| {
+        let ms = start.elapsed().as_secs_f64() * 1e3 / (rows.len() / n) as f64;
+        println!("{what}: {sum} ({ms:.3} ms a row)");
+    };
     let mut values = vec![0.0; n];
     for shap in [&path, &inter] {
         let mut scratch = shap.scratch();
-        let mut sum = 0.0;
-        let (start, cpu) = (Instant::now(), thread_cpu_s());
-        for x in rows.chunks(n).take(rows_to_profile) {
+        let (start, mut sum) = (Instant::now(), 0.0);
+        for x in rows.chunks(n) {
             sum += shap.explain_into(x, &mut scratch, &mut values).expect("explain");
         }
-        let (ms, cpu_ms) = (start.elapsed().as_secs_f64() * 1e3, (thread_cpu_s() - cpu) * 1e3);
-        let per = rows_to_profile as f64;
-        println!("{:?}: {sum} ({:.3} ms a row, CPU {:.3})", shap.method(), ms / per, cpu_ms / per);
+        report(&format!("{:?}", shap.method()), start, sum);
+        if shap.method() == credrisk::shap::Method::PathDependent {
+            let (start, mut sum) = (Instant::now(), 0.0);
+            for block in rows.chunks(BLOCK_ROWS * n) {
+                let mut values = vec![vec![0.0; n]; block.len() / n];
+                for prediction in shap.explain_block_into(block, &mut scratch, &mut values).expect("block") {
+                    sum += prediction;
+                }
+            }
+            report("PathDependent in blocks", start, sum);
+        }
     }
 }
 
@@ -432,6 +462,20 @@ fn median_ms(mut f: impl FnMut()) -> (f64, f64) {
     wall.sort_by(f64::total_cmp);
     cpu.sort_by(f64::total_cmp);
     (wall[CALLS / 2], cpu[CALLS / 2])
+}
+
+/// Median wall time in ms of `CALLS` calls of `f`, each `pause` after the one before.
+fn median_after_ms(pause: Duration, mut f: impl FnMut()) -> f64 {
+    let mut wall: Vec<f64> = (0..CALLS)
+        .map(|_| {
+            std::thread::sleep(pause);
+            let t0 = Instant::now();
+            f();
+            t0.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    wall.sort_by(f64::total_cmp);
+    wall[CALLS / 2]
 }
 
 /// The fastest of `CALLS` calls of `f`, in ms, after 20 warm-up calls.
