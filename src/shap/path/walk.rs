@@ -66,6 +66,13 @@ pub(super) fn streams<const N: usize, const R: usize>(forest: &PathForest, strea
     }
 }
 
+/// Which pass a node's step belongs to.
+#[derive(Clone, Copy)]
+enum Step {
+    Down,
+    Up,
+}
+
 /// What every stream reads: the forest and the quadrature nodes.
 struct Pass<'a, const N: usize> {
     forest: &'a PathForest,
@@ -141,24 +148,25 @@ impl<const N: usize> Pass<'_, N> {
             let fewest = spans.iter().map(|tree| tree.n_splits).min().unwrap_or(0);
             let most = spans.iter().map(|tree| tree.n_splits).max().unwrap_or(0);
             for n in 0..fewest {
-                self.downs(lanes, &spans, n, false);
+                self.node(Step::Down, lanes, &spans, n, false);
             }
             for n in fewest..most {
-                self.downs(lanes, &spans, n, true);
+                self.node(Step::Down, lanes, &spans, n, true);
             }
             for n in (fewest..most).rev() {
-                self.ups(lanes, &spans, n, true);
+                self.node(Step::Up, lanes, &spans, n, true);
             }
             for n in (0..fewest).rev() {
-                self.ups(lanes, &spans, n, false);
+                self.node(Step::Up, lanes, &spans, n, false);
             }
         }
     }
 
-    /// Node `n`'s down pass in every stream (`checked`: only those whose tree has it).
+    /// Node `n`'s `step` in every stream (`checked`: only in those whose tree has it).
     #[inline(always)]
-    fn downs<const R: usize>(
+    fn node<const R: usize>(
         &self,
+        step: Step,
         lanes: &mut [Lane<'_, N>; R],
         spans: &[TreeSpan; R],
         n: usize,
@@ -166,27 +174,12 @@ impl<const N: usize> Pass<'_, N> {
     ) {
         for (lane, tree) in lanes.iter_mut().zip(spans) {
             if !checked || n < tree.n_splits {
+                let at = tree.splits + n;
                 // SAFETY: n < n_splits, and `check_layout` proved the tree's range.
-                let split = unsafe { self.forest.splits.get_unchecked(tree.splits + n) };
-                self.down(lane, n, split);
-            }
-        }
-    }
-
-    /// Node `n`'s up pass in every stream, as [`Pass::downs`].
-    #[inline(always)]
-    fn ups<const R: usize>(
-        &self,
-        lanes: &mut [Lane<'_, N>; R],
-        spans: &[TreeSpan; R],
-        n: usize,
-        checked: bool,
-    ) {
-        for (lane, tree) in lanes.iter_mut().zip(spans) {
-            if !checked || n < tree.n_splits {
-                // SAFETY: as above.
-                let up = unsafe { self.forest.ups.get_unchecked(tree.splits + n) };
-                self.up(lane, n, up);
+                match step {
+                    Step::Down => self.down(lane, n, unsafe { self.forest.splits.get_unchecked(at) }),
+                    Step::Up => self.up(lane, n, unsafe { self.forest.ups.get_unchecked(at) }),
+                }
             }
         }
     }
