@@ -249,7 +249,7 @@ fn main() {
     let load_one = load1();
     let mut scratch = path.scratch();
     let mut values = vec![0.0; n];
-    let (one_ms, one_cpu_ms) = median_ms(|| {
+    let (one_ms, one_cpu_ms) = median_ms(Duration::ZERO, || {
         path.explain_into(one, &mut scratch, &mut values).expect("explain");
     });
     // The kernel's own pace: the fastest of many calls on one thread is the least disturbed on a
@@ -267,13 +267,13 @@ fn main() {
         best_rows_per_s(3, BATCH_ROWS, || path.explain_rows(&rows).expect("batch"));
     // Its CPU time is not reported: the process clock leaves out the pool thread's share while
     // that thread still runs (it spins a while before sleeping), so it would flatter the ratio.
-    let (lone_ms, _) = median_ms(|| {
+    let (lone_ms, _) = median_ms(Duration::ZERO, || {
         std::hint::black_box(path.explain_with(one, true).expect("explain"));
     });
-    let paused_ms = median_after_ms(PAUSE, || {
+    let (paused_ms, _) = median_ms(PAUSE, || {
         std::hint::black_box(path.explain_with(one, true).expect("explain"));
     });
-    let paused_one_ms = median_after_ms(PAUSE, || {
+    let (paused_one_ms, _) = median_ms(PAUSE, || {
         std::hint::black_box(path.explain_with(one, false).expect("explain"));
     });
 
@@ -378,10 +378,10 @@ fn interventional(forest: &Forest, rows: &[f64], background: &[f64], peer: Optio
 fn profile(forest: &credrisk::forest::Forest, rows: &[f64], background: &[f64], rows_to_profile: usize) {
     let n = forest.n_features;
     let internal: usize = forest.trees.iter().map(|t| t.nodes.len() - t.n_leaves()).sum();
-    println!("profile: {} rows, {internal} internal nodes", rows_to_profile.min(rows.len() / n));
+    let rows = &rows[..rows.len().min(rows_to_profile * n)];
+    println!("profile: {} rows, {internal} internal nodes", rows.len() / n);
     let path = TreeShap::path_dependent(forest).expect("path explainer");
     let inter = TreeShap::interventional(forest, background).expect("interventional explainer");
-    let rows = &rows[..rows.len().min(rows_to_profile * n)];
     let report = |what: &str, start: Instant, sum: f64| {
         let ms = start.elapsed().as_secs_f64() * 1e3 / (rows.len() / n) as f64;
         println!("{what}: {sum} ({ms:.3} ms a row)");
@@ -395,10 +395,11 @@ fn profile(forest: &credrisk::forest::Forest, rows: &[f64], background: &[f64], 
         }
         report(&format!("{:?}", shap.method()), start, sum);
         if shap.method() == credrisk::shap::Method::PathDependent {
+            let mut values = vec![vec![0.0; n]; BLOCK_ROWS];
             let (start, mut sum) = (Instant::now(), 0.0);
             for block in rows.chunks(BLOCK_ROWS * n) {
-                let mut values = vec![vec![0.0; n]; block.len() / n];
-                for prediction in shap.explain_block_into(block, &mut scratch, &mut values).expect("block") {
+                let values = &mut values[..block.len() / n];
+                for prediction in shap.explain_block_into(block, &mut scratch, values).expect("block") {
                     sum += prediction;
                 }
             }
@@ -446,13 +447,15 @@ fn cpu_s(clock: rustix::time::ClockId) -> f64 {
     t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
 }
 
-/// Median wall and median CPU time in ms of `CALLS` calls of `f`, after 20 warm-up calls.
-fn median_ms(mut f: impl FnMut()) -> (f64, f64) {
+/// Median wall and median CPU time in ms of `CALLS` calls of `f`, after 20 warm-up calls, each
+/// call `pause` after the one before (not timed).
+fn median_ms(pause: Duration, mut f: impl FnMut()) -> (f64, f64) {
     for _ in 0..20 {
         f();
     }
     let (mut wall, mut cpu): (Vec<f64>, Vec<f64>) = (0..CALLS)
         .map(|_| {
+            std::thread::sleep(pause);
             let (t0, c0) = (Instant::now(), thread_cpu_s());
             f();
             (t0.elapsed().as_secs_f64() * 1e3, (thread_cpu_s() - c0) * 1e3)
@@ -461,20 +464,6 @@ fn median_ms(mut f: impl FnMut()) -> (f64, f64) {
     wall.sort_by(f64::total_cmp);
     cpu.sort_by(f64::total_cmp);
     (wall[CALLS / 2], cpu[CALLS / 2])
-}
-
-/// Median wall time in ms of `CALLS` calls of `f`, each `pause` after the one before.
-fn median_after_ms(pause: Duration, mut f: impl FnMut()) -> f64 {
-    let mut wall: Vec<f64> = (0..CALLS)
-        .map(|_| {
-            std::thread::sleep(pause);
-            let t0 = Instant::now();
-            f();
-            t0.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
-    wall.sort_by(f64::total_cmp);
-    wall[CALLS / 2]
 }
 
 /// The fastest of `CALLS` calls of `f`, in ms, after 20 warm-up calls.
