@@ -16,11 +16,12 @@
 //! edge's factor L = a t + b (1 − t). A leaf's edge needs no division: S(leaf) / L = value ·
 //! (the path polynomial without the feature's factor).
 //!
-//! Speed: each tree is two straight passes over its internal nodes in preorder (see `walk.rs`):
-//! down, every node computes its children's factors and path polynomials; up, in reverse, every
-//! node sums its subtree and books the integrand of its incoming edge. All per-row state lives
-//! in a few small arrays (per depth, per node a single number), the records are read in order,
-//! and no branch depends on the row. The passes are compiled for AVX and AVX-512 and picked at
+//! Speed: each tree is straight passes over its internal nodes (see `walk.rs`): down, in
+//! preorder, every split computes its path polynomial and its children's a; then every bottom
+//! node (both children leaves, 40% of a depth-12 forest's) its whole subtree at once; up, in
+//! reverse preorder, every split sums its subtree and books the integrand of its incoming edge.
+//! All per-row state lives in a few arrays (per node a polynomial and an a, per depth a sum),
+//! the records are read in order, and no branch depends on the row. The passes are compiled for AVX and AVX-512 and picked at
 //! run time; every variant computes the same bits. A batch runs blocks of 16 rows with the rows
 //! in the vector lanes (`block.rs`): one 4-wide operation per quadrature node serves four rows.
 //!
@@ -40,6 +41,9 @@
 //! slower; b and the leaf constant read from the records 7% faster alone but 10% slower in
 //! blocks; FMA (12 instructions a node fewer, other bits) 2–4%: all dropped. Kept: leaf children's
 //! a_in index fixed at build, streams' common nodes unchecked: 161 → 151 instructions a node.
+//! Bottom nodes without an up step (their down and up fused, a division fewer): 133; base and a
+//! per node instead of per depth slot, b from the records (no slot stores): 123 (blocks 63.5 →
+//! 58 a node and row).
 
 mod block;
 mod build;
@@ -68,82 +72,27 @@ use super::isa::Isa;
 use super::quadrature::GaussLegendre;
 use crate::error::{Error, Result};
 use crate::forest::{Forest, Tree};
+use build::{Bottom, FRESH, LEAF, Place, Split, Up};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 /// Deepest tree TreeSHAP accepts (recursion depth of the builder; also bounds the scratch).
 pub(crate) const MAX_DEPTH: usize = 512;
 
-/// Depth slots: a node at depth d on side k (0 left, 1 right) of its parent owns slot 2d + k,
-/// where its parent leaves its path polynomial, its factor L and its a. A node's ancestors keep
-/// their slots while its subtree is walked, so a feature's previous edge is found by slot.
-const ROOT_SLOT: u32 = 0;
-/// The slot of a feature not yet split on the path: L = 1, a = 1 (never written: the root has
-/// no sibling).
-const FRESH_SLOT: u32 = 1;
 /// Accumulator slot that stays zero (read by edges whose feature is not split again below).
 const ZERO_ACC: u32 = 0;
 /// Accumulator slots written and never read, by nodes whose feature is new on their path: node
 /// n writes 1 + n mod `SINKS`, so consecutive nodes do not wait on each other's stores.
 const SINKS: u32 = 8;
-/// `kid_split` of a leaf child while the forest is built; then the throwaway entry past every
-/// tree's splits, where the leaf's `a` goes (so the down pass stores it without a check).
-const LEAF: u32 = u32::MAX;
 
-/// An internal node, in preorder, with what the down pass needs about its two children.
-#[derive(Debug, Clone, Copy)]
-struct Split {
-    threshold: f64,
-    feature: u32,
-    /// A missing value (NaN) goes right (the node's `default_left` negated).
-    nan_right: bool,
-    /// This node's slot, and the slot of its feature's previous edge (`FRESH_SLOT` if none).
-    slot: u32,
-    prev_slot: u32,
-    /// Per child: the local split index of an internal child (`max_splits` for a leaf), the cover
-    /// product b of the edge (product of the cover ratios of the edges on `feature` from the
-    /// root down to the child) and a leaf's value (0 for an internal child).
-    kid_split: [u32; 2],
-    kid_b: [f64; 2],
-    kid_value: [f64; 2],
-}
-
-impl Split {
-    /// Σ over the two children of value · b: the leaf children's share of S divided by the
-    /// node's base is this + t · Σ value · (a − b) (an internal child has value 0).
-    #[inline(always)]
-    fn leaf_constant(&self) -> f64 {
-        self.kid_value[0] * self.kid_b[0] + self.kid_value[1] * self.kid_b[1]
-    }
-
-    /// The node's routing (`Node::goes_left` negated), without a branch.
-    #[inline(always)]
-    fn goes_right(&self, v: f64) -> bool {
-        (v > self.threshold) | (v.is_nan() & self.nan_right)
-    }
-}
-
-/// What the up pass needs about an internal node and the edge into it.
-#[derive(Debug, Clone, Copy)]
-struct Up {
-    /// b of the edge into this node (1 for the root).
-    b: f64,
-    /// The parent's split feature: the integrand the edge books into.
-    feature: u32,
-    depth: u32,
-    /// Accumulator slot of the edge into this node when its subtree splits on the edge's
-    /// feature again, else `ZERO_ACC`.
-    own_acc: u32,
-    /// For a node splitting on a feature already on its path, the accumulator slot of that
-    /// feature's previous edge; else a sink (see `SINKS`).
-    prev_acc: u32,
-}
-
-/// Where a tree's splits are; a tree without splits is the leaf `value`.
+/// Where a tree's records are: its splits (and ups) and its bottom nodes; a tree without
+/// either is the leaf `value`.
 #[derive(Debug, Clone, Copy)]
 struct TreeSpan {
     splits: usize,
     n_splits: usize,
+    bottoms: usize,
+    n_bottoms: usize,
     n_acc: usize,
     value: f64,
 }
@@ -154,13 +103,15 @@ pub(crate) struct PathForest {
     trees: Vec<TreeSpan>,
     splits: Vec<Split>,
     ups: Vec<Up>,
+    bottoms: Vec<Bottom>,
     /// Gauss–Legendre nodes and weights; `lanes` = their number.
     rule: GaussLegendre,
     lanes: usize,
-    /// Largest split count and accumulator count of any tree; depth slots needed.
+    /// Largest internal node count (splits and bottoms) and accumulator count of any tree;
+    /// depths the up pass sums children at (deepest split + 2).
     max_splits: usize,
     max_acc: usize,
-    slots: usize,
+    depths: usize,
     n_features: usize,
     base_value: f64,
     /// The instruction set the passes run with (the widest the CPU has; same results).
@@ -181,23 +132,25 @@ pub(crate) struct PathScratch {
 #[derive(Debug, Clone, Default)]
 struct PartScratch {
     lanes: usize,
-    /// Per depth d + 1: the path polynomial of the node at depth d without its feature's
-    /// factor (its children's P is it times their own L); at 0, the root's parent's: 1.
-    base: Vec<f64>,
-    /// Per depth slot: a and b of the edge its node came in by; L = b + (a − b) t is recomputed
-    /// where it is read, in the same operations, rather than stored (a quarter of the stores).
-    a: Vec<f64>,
-    b: Vec<f64>,
     /// Per depth: Σ S of the finished children of the node being summed at the depth above.
     child_sum: Vec<f64>,
-    /// Per split: the leaf children's share of S (from the down pass), and a of its edge
-    /// (one more entry: where leaf children's a goes).
+    /// Per split: its base, the path polynomial without its feature's factor (its children's
+    /// P is it times their own L), and its leaf and bottom children's share of S; one more
+    /// entry: a root's parent (base 1; a bottom root's share, thrown away).
+    base: Vec<f64>,
     leaf_sum: Vec<f64>,
+    /// Per internal node: a of its edge (L = b + (a − b) t is recomputed where it is read, in
+    /// the same operations, rather than stored); then the entry where leaf children's a goes
+    /// and one that stays 1 (a feature's edge before it is on the path).
     a_in: Vec<f64>,
     /// Per accumulator slot: Σ S of the nearest nodes below an edge splitting on its feature.
     acc: Vec<f64>,
-    /// Per feature: the integrand, integrated once at the end, and the (unscaled) result.
+    /// Per feature and a sink row (see `Bottom::in_feature`): the integrand booked by splits,
+    /// and the one booked by bottom nodes (apart, so that the order of its sums is the same
+    /// whether bottom nodes run after the down pass or in it, as in a block), integrated once
+    /// at the end; per feature the (unscaled) result.
     integrand: Vec<f64>,
+    bottom_integrand: Vec<f64>,
     phi: Vec<f64>,
 }
 
@@ -218,18 +171,23 @@ impl PathForest {
                 builder.unique
             ))
         })?;
-        let max_splits = builder.trees.iter().map(|t| t.n_splits).max().unwrap_or(0);
-        let mut splits = builder.splits;
-        for kid in splits.iter_mut().flat_map(|split| &mut split.kid_split).filter(|kid| **kid == LEAF) {
-            *kid = max_splits as u32;
+        let max_splits = builder.trees.iter().map(|t| t.n_splits + t.n_bottoms).max().unwrap_or(0);
+        let (mut splits, mut bottoms) = (builder.splits, builder.bottoms);
+        let places = splits.iter_mut().map(|split| &mut split.place);
+        for place in places.chain(bottoms.iter_mut().map(|bottom| &mut bottom.place)) {
+            place.parent = if place.parent == LEAF { max_splits as u32 } else { place.parent };
+            place.prev_node = if place.prev_node == FRESH { max_splits as u32 + 1 } else { place.prev_node };
         }
+        let kids = splits.iter_mut().flat_map(|split| &mut split.kid_split);
+        kids.filter(|kid| **kid == LEAF).for_each(|kid| *kid = max_splits as u32);
         let forest = PathForest {
             max_splits,
             max_acc: builder.trees.iter().map(|t| t.n_acc).max().unwrap_or(0),
-            slots: 2 * (builder.depth + 2),
+            depths: builder.depth + 2,
             trees: builder.trees,
             splits,
             ups: builder.ups,
+            bottoms,
             rule: GaussLegendre::new(lanes),
             lanes,
             n_features: forest.n_features,
@@ -261,8 +219,8 @@ impl PathForest {
     fn fit_part(&self, s: &mut PartScratch) {
         let n = self.lanes;
         if s.lanes == n
-            && s.a.len() == self.slots
-            && s.a_in.len() == self.max_splits + 1
+            && s.child_sum.len() == self.depths * n
+            && s.a_in.len() == self.max_splits + 2
             && s.acc.len() == self.max_acc * n
             && s.phi.len() == self.n_features
         {
@@ -270,41 +228,51 @@ impl PathForest {
         }
         *s = PartScratch {
             lanes: n,
-            base: vec![0.0; self.slots * n],
-            a: vec![0.0; self.slots],
-            b: vec![0.0; self.slots],
-            child_sum: vec![0.0; self.slots * n],
-            leaf_sum: vec![0.0; self.max_splits * n],
-            a_in: vec![0.0; self.max_splits + 1],
+            child_sum: vec![0.0; self.depths * n],
+            base: vec![0.0; (self.max_splits + 1) * n],
+            leaf_sum: vec![0.0; (self.max_splits + 1) * n],
+            a_in: vec![0.0; self.max_splits + 2],
             acc: vec![0.0; self.max_acc * n],
-            integrand: vec![0.0; self.n_features * n],
+            integrand: vec![0.0; (self.n_features + 1) * n],
+            bottom_integrand: vec![0.0; (self.n_features + 1) * n],
             phi: vec![0.0; self.n_features],
         };
-        s.base[..n].fill(1.0);
-        for slot in [ROOT_SLOT, FRESH_SLOT] {
-            s.a[slot as usize] = 1.0;
-            s.b[slot as usize] = 1.0;
-        }
+        s.base[self.max_splits * n..].fill(1.0);
+        s.a_in[self.max_splits + 1] = 1.0;
     }
 
-    /// The bounds the passes rely on instead of checking every access: every slot, split,
-    /// accumulator and feature index of a tree is in range of the scratch `fit_scratch` sizes.
+    /// The bounds the passes rely on instead of checking every access: every node, accumulator,
+    /// depth and feature index of a tree is in range of the scratch `fit_scratch` sizes.
     fn check_layout(&self) -> std::result::Result<(), String> {
+        let acc_ok = |tree: &TreeSpan, a: u32| (a as usize) < tree.n_acc && tree.n_acc <= self.max_acc;
         for tree in &self.trees {
+            let internal = tree.n_splits + tree.n_bottoms;
+            let place_ok = |place: &Place| {
+                internal <= self.max_splits
+                    && ((place.parent as usize) < tree.n_splits || place.parent as usize == self.max_splits)
+                    && ((place.prev_node as usize) < internal
+                        || place.prev_node as usize == self.max_splits + 1)
+            };
+            let bottoms =
+                self.bottoms.get(tree.bottoms..tree.bottoms + tree.n_bottoms).ok_or("bottom range")?;
+            for bottom in bottoms {
+                if !place_ok(&bottom.place)
+                    || (bottom.feature as usize) >= self.n_features
+                    || (bottom.in_feature as usize) > self.n_features
+                    || !acc_ok(tree, bottom.prev_acc)
+                {
+                    return Err(format!("a record out of range: {bottom:?}"));
+                }
+            }
             let splits = self.splits.get(tree.splits..tree.splits + tree.n_splits).ok_or("split range")?;
             let ups = self.ups.get(tree.splits..tree.splits + tree.n_splits).ok_or("up range")?;
             for (split, up) in splits.iter().zip(ups) {
-                // A node's children use slots (slot & !1) + 2 and + 3.
-                let slot_ok = |s: u32| (s as usize & !1) + 3 < self.slots;
-                let kid_ok = |k: u32| (k as usize) < tree.n_splits || k as usize == self.max_splits;
-                let acc_ok = |a: u32| (a as usize) < tree.n_acc && tree.n_acc <= self.max_acc;
-                if !(slot_ok(split.slot)
-                    && (split.prev_slot as usize) < self.slots
-                    && split.kid_split.iter().all(|&k| kid_ok(k)))
+                let kid_ok = |k: u32| (k as usize) < internal || k as usize == self.max_splits;
+                if !(place_ok(&split.place) && split.kid_split.iter().all(|&k| kid_ok(k)))
                     || (split.feature as usize) >= self.n_features
-                    || (up.feature as usize) >= self.n_features
-                    || !(acc_ok(up.own_acc) && acc_ok(up.prev_acc))
-                    || (up.depth as usize) + 1 >= self.slots
+                    || (up.feature as usize) > self.n_features
+                    || !(acc_ok(tree, up.own_acc) && acc_ok(tree, up.prev_acc))
+                    || (up.depth as usize) + 1 >= self.depths
                 {
                     return Err(format!("a record out of range: {split:?} {up:?}"));
                 }
@@ -320,17 +288,20 @@ impl PathForest {
     }
 
     fn tree_predict(&self, tree: &TreeSpan, x: &[f64]) -> f64 {
-        if tree.n_splits == 0 {
-            return tree.value;
-        }
         let mut n = 0;
-        loop {
+        while n < tree.n_splits {
             let split = &self.splits[tree.splits + n];
-            let k = usize::from(split.goes_right(x[split.feature as usize]));
+            let k = usize::from(split.route.goes_right(x[split.feature as usize]));
             n = split.kid_split[k] as usize;
-            if n >= tree.n_splits {
-                return split.kid_value[k];
+            if n == self.max_splits {
+                return split.kids.value[k];
             }
+        }
+        match self.bottoms[tree.bottoms..tree.bottoms + tree.n_bottoms].get(n - tree.n_splits) {
+            Some(bottom) => {
+                bottom.kids.value[usize::from(bottom.route.goes_right(x[bottom.feature as usize]))]
+            }
+            None => tree.value,
         }
     }
 

@@ -144,7 +144,8 @@ fn random_trees_and_forests_match_brute_force() {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let m = 1 + (seed % 8) as usize;
         let trees = 1 + (seed % 4) as usize;
-        let max_depth = 2 + (seed % 7) as usize;
+        // Depth 1: stumps, whose root is a bottom node (both children leaves).
+        let max_depth = 1 + (seed % 8) as usize;
         let forest = random_forest(&mut rng, m, trees, max_depth, 0.85);
         let rows = random_rows(&mut rng, m, 4);
         let background = random_rows(&mut rng, m, 1 + (seed % 5) as usize);
@@ -193,7 +194,9 @@ fn every_instruction_set_and_threading_gives_the_same_bits_as_the_plain_referenc
     assert!(isas.len() >= 2, "only {isas:?} available");
     let mut rng = ChaCha8Rng::seed_from_u64(11);
     // Depth 12 and nine features: the 6-lane polynomials the bench forest uses.
-    let forest = random_forest(&mut rng, 9, 6, 12, 0.85);
+    let mut forest = random_forest(&mut rng, 9, 6, 12, 0.85);
+    // And a stump: a tree that is one bottom node.
+    forest.trees.push(random_tree(&mut rng, 9, 1, 0.85));
     let plain = path::with_isa(&PathForest::new(&forest).unwrap(), isa::Isa::Baseline);
     assert_eq!(path::lanes_of(&plain), 6);
     let rows = random_rows(&mut rng, 9, 20);
@@ -249,7 +252,9 @@ fn backgrounds_over_many_machine_words_match_brute_force() {
 #[test]
 fn every_instruction_set_gives_the_interventional_reference_bits() {
     let mut rng = ChaCha8Rng::seed_from_u64(12);
-    let forest = random_forest(&mut rng, 9, 6, 12, 0.85);
+    let mut forest = random_forest(&mut rng, 9, 6, 12, 0.85);
+    // And a stump: a tree that is one bottom node.
+    forest.trees.push(random_tree(&mut rng, 9, 1, 0.85));
     let background: Vec<f64> = random_rows(&mut rng, 9, 150).concat();
     let plain = interventional::with_isa(
         &InterventionalForest::new(&forest, &background).unwrap(),

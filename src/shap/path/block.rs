@@ -1,6 +1,6 @@
 //! The two passes of `walk.rs` for a block of a batch's rows at once, the rows in the vector lanes:
 //! each polynomial is N quadrature nodes × 4 rows, so one 4-wide operation serves the four rows
-//! at one node, and a node's records, slots and indices are read once for the four.
+//! at one node, and a node's records and indices are read once for the four.
 //!
 //! Every value of row r is computed by the operations `walk.rs` runs for r alone, in the same
 //! order (no FMA, no reassociation), so the bits are the same as a row alone. What differs is
@@ -13,7 +13,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use super::walk::{array, each};
-use super::{PathForest, Split, TreeSpan, Up};
+use super::{Bottom, PathForest, Place, Split, TreeSpan, Up};
 use crate::shap::isa::Isa;
 
 /// Most rows in a block (blocks of 8 are compiled too: see `PathForest::shap_block`).
@@ -27,26 +27,27 @@ type Poly<const N: usize, const R: usize> = [Rows<R>; N];
 #[derive(Debug, Clone, Default)]
 pub(crate) struct BlockScratch<const R: usize> {
     lanes: usize,
-    base: Vec<Rows<R>>,
-    a: Vec<Rows<R>>,
-    b: Vec<f64>,
     child_sum: Vec<Rows<R>>,
+    /// Per depth d + 1, unlike one row's per split: the base of the split at depth d being
+    /// walked (at 0 the root's parent's, 1).
+    base: Vec<Rows<R>>,
     leaf_sum: Vec<Rows<R>>,
     a_in: Vec<Rows<R>>,
     acc: Vec<Rows<R>>,
     integrand: Vec<Rows<R>>,
+    bottom_integrand: Vec<Rows<R>>,
     /// Per half of the forest, per row: the unscaled SHAP values.
     pub(super) phi: [Vec<Vec<f64>>; 2],
 }
 
 impl<const R: usize> BlockScratch<R> {
     /// Sizes the scratch for `forest` (allocates only if it does not fit) and sets its
-    /// constants: the root's path polynomial 1 and the fresh slot's a = b = 1.
+    /// constants: the root's parent's base 1 and a new feature's previous a = 1.
     pub(super) fn fit(&mut self, forest: &PathForest) {
         let n = forest.lanes;
         if self.lanes == n
-            && self.b.len() == forest.slots
-            && self.a_in.len() == forest.max_splits + 1
+            && self.child_sum.len() == forest.depths * n
+            && self.a_in.len() == forest.max_splits + 2
             && self.acc.len() == forest.max_acc * n
             && self.phi[0].first().map_or(0, Vec::len) == forest.n_features
         {
@@ -55,21 +56,17 @@ impl<const R: usize> BlockScratch<R> {
         let zero = [0.0; R];
         *self = BlockScratch {
             lanes: n,
-            base: vec![zero; forest.slots * n],
-            a: vec![zero; forest.slots],
-            b: vec![0.0; forest.slots],
-            child_sum: vec![zero; forest.slots * n],
-            leaf_sum: vec![zero; forest.max_splits * n],
-            a_in: vec![zero; forest.max_splits + 1],
+            child_sum: vec![zero; forest.depths * n],
+            base: vec![zero; forest.depths * n],
+            leaf_sum: vec![zero; (forest.max_splits + 1) * n],
+            a_in: vec![zero; forest.max_splits + 2],
             acc: vec![zero; forest.max_acc * n],
-            integrand: vec![zero; forest.n_features * n],
+            integrand: vec![zero; (forest.n_features + 1) * n],
+            bottom_integrand: vec![zero; (forest.n_features + 1) * n],
             phi: std::array::from_fn(|_| vec![vec![0.0; forest.n_features]; R]),
         };
         self.base[..n].fill([1.0; R]);
-        for slot in [super::ROOT_SLOT, super::FRESH_SLOT] {
-            self.a[slot as usize] = [1.0; R];
-            self.b[slot as usize] = 1.0;
-        }
+        self.a_in[forest.max_splits + 1] = [1.0; R];
     }
 }
 
@@ -81,19 +78,20 @@ pub(super) fn run<const N: usize, const R: usize>(
     s: &mut BlockScratch<R>,
     half: usize,
 ) {
-    let BlockScratch { base, a, b, child_sum, leaf_sum, a_in, acc, integrand, phi, .. } = s;
+    let BlockScratch { child_sum, base, leaf_sum, a_in, acc, integrand, bottom_integrand, phi, .. } = s;
     let integrand = integrand.as_chunks_mut::<N>().0;
+    let bottom_integrand = bottom_integrand.as_chunks_mut::<N>().0;
     integrand.fill([[0.0; R]; N]);
+    bottom_integrand.fill([[0.0; R]; N]);
     let mut work = Work {
         x,
-        base: base.as_chunks_mut::<N>().0,
-        a,
-        b,
         child_sum: child_sum.as_chunks_mut::<N>().0,
+        base: base.as_chunks_mut::<N>().0,
         leaf_sum: leaf_sum.as_chunks_mut::<N>().0,
         a_in,
         acc: acc.as_chunks_mut::<N>().0,
         integrand,
+        bottom_integrand,
     };
     let pass = Pass::<N, R> { forest, t: array(&forest.rule.t) };
     match forest.isa {
@@ -107,11 +105,13 @@ pub(super) fn run<const N: usize, const R: usize>(
     }
     let w: [f64; N] = array(&forest.rule.w);
     for (r, phi) in phi[half].iter_mut().enumerate() {
-        for (value, integrand) in phi.iter_mut().zip(work.integrand.iter()) {
-            // `walk::dot`, row r's lane: the same sum in the same order.
+        let integrands = work.integrand.iter().zip(work.bottom_integrand.iter());
+        for (value, (integrand, bottom)) in phi.iter_mut().zip(integrands) {
+            // `walk.rs`'s dot of the two integrands' sum, row r's lane: the same sums in the same
+            // order.
             let mut sum = 0.0;
             for j in 0..N {
-                sum += w[j] * integrand[j][r];
+                sum += w[j] * (integrand[j][r] + bottom[j][r]);
             }
             *value = 0.0 + sum;
         }
@@ -126,14 +126,28 @@ struct Pass<'a, const N: usize, const R: usize> {
 /// The block's rows and working memory seen as polynomials.
 struct Work<'a, const N: usize, const R: usize> {
     x: [&'a [f64]; R],
-    base: &'a mut [Poly<N, R>],
-    a: &'a mut [Rows<R>],
-    b: &'a mut [f64],
     child_sum: &'a mut [Poly<N, R>],
+    base: &'a mut [Poly<N, R>],
     leaf_sum: &'a mut [Poly<N, R>],
     a_in: &'a mut [Rows<R>],
     acc: &'a mut [Poly<N, R>],
     integrand: &'a mut [Poly<N, R>],
+    bottom_integrand: &'a mut [Poly<N, R>],
+}
+
+impl<const N: usize, const R: usize> Work<'_, N, R> {
+    /// Per row, for node `own` at `place`: its feature's previous edge's a, and a − b of its
+    /// own edge and of that previous edge.
+    ///
+    /// # Safety
+    /// `own` and `place` are in range (`PathForest::check_layout`).
+    #[inline(always)]
+    unsafe fn above(&self, own: usize, place: &Place) -> (Rows<R>, Rows<R>, Rows<R>) {
+        // SAFETY: the caller's.
+        let (a_own, a_prev) =
+            unsafe { (*self.a_in.get_unchecked(own), *self.a_in.get_unchecked(place.prev_node as usize)) };
+        (a_prev, each(|r| a_own[r] - place.b_own), each(|r| a_prev[r] - place.b_prev))
+    }
 }
 
 impl<const N: usize, const R: usize> Pass<'_, N, R> {
@@ -158,14 +172,29 @@ impl<const N: usize, const R: usize> Pass<'_, N, R> {
     #[inline(always)]
     fn all_trees(&self, trees: &[TreeSpan], work: &mut Work<'_, N, R>) {
         let forest = self.forest;
-        for tree in trees.iter().filter(|tree| tree.n_splits > 0) {
+        for tree in trees.iter().filter(|tree| tree.n_splits + tree.n_bottoms > 0) {
             work.acc[..tree.n_acc].fill([[0.0; R]; N]);
             work.child_sum.fill([[0.0; R]; N]);
             work.a_in[0] = [1.0; R];
+            if tree.n_splits == 0 {
+                // A bottom root: its parent's base is the root's, 1.
+                // SAFETY: `check_layout` proved the tree's bottom range (one bottom here).
+                self.bottom(work, 0, 0, unsafe { forest.bottoms.get_unchecked(tree.bottoms) });
+            }
             for n in 0..tree.n_splits {
                 // SAFETY: n < n_splits, and `check_layout` proved the tree's range.
-                let split = unsafe { forest.splits.get_unchecked(tree.splits + n) };
-                self.down(work, n, split);
+                let (split, up) = unsafe {
+                    (forest.splits.get_unchecked(tree.splits + n), forest.ups.get_unchecked(tree.splits + n))
+                };
+                self.down(work, n, split, up.depth as usize);
+                for own in split.kid_split.map(|kid| kid as usize) {
+                    if (tree.n_splits..tree.n_splits + tree.n_bottoms).contains(&own) {
+                        // SAFETY: as above, own − n_splits < n_bottoms.
+                        let bottom =
+                            unsafe { forest.bottoms.get_unchecked(tree.bottoms + own - tree.n_splits) };
+                        self.bottom(work, up.depth as usize + 1, own, bottom);
+                    }
+                }
             }
             for n in (0..tree.n_splits).rev() {
                 // SAFETY: as above.
@@ -177,43 +206,39 @@ impl<const N: usize, const R: usize> Pass<'_, N, R> {
 
     /// `walk.rs`'s `down`, each row in its lane, one quadrature node at a time (the four
     /// rows' values of a polynomial at a node are one 4-wide register; going node by node
-    /// keeps a handful of them live instead of spilling whole polynomials).
+    /// keeps a handful of them live instead of spilling whole polynomials). Its base goes to
+    /// its depth's entry, not its own (16 rows' polynomials per split did not stay in cache:
+    /// blocks 3–5% slower), so its bottom children run right after it, in the order `walk.rs`
+    /// runs them.
     #[inline(always)]
-    fn down(&self, work: &mut Work<'_, N, R>, n: usize, split: &Split) {
+    fn down(&self, work: &mut Work<'_, N, R>, n: usize, split: &Split, depth: usize) {
         let t = self.t;
         // SAFETY (every `get_unchecked` here and in `up`): `PathForest::check_layout` proved
-        // at build time that every slot, split, accumulator and feature index of a tree is in
+        // at build time that every node, accumulator, depth and feature index of a tree is in
         // range of the scratch `BlockScratch::fit` sized, and `shap_block` asserted every row
         // has `n_features` values.
         unsafe {
-            let slot = split.slot as usize;
-            let depth = slot >> 1;
-            let (a_own, b_own) = (*work.a.get_unchecked(slot), *work.b.get_unchecked(slot));
-            let prev = split.prev_slot as usize;
-            let (a_prev, b_prev) = (*work.a.get_unchecked(prev), *work.b.get_unchecked(prev));
-            let d_own: Rows<R> = each(|r| a_own[r] - b_own);
-            let d_prev: Rows<R> = each(|r| a_prev[r] - b_prev);
+            let (b_own, b_prev) = (split.place.b_own, split.place.b_prev);
+            let (a_prev, d_own, d_prev) = work.above(n, &split.place);
             // Per row, a_prev's bits on x's side and +0 on the other (as in `walk.rs`).
             let feature = split.feature as usize;
             let mut masks = [[0u64; R]; 2];
             for r in 0..R {
-                let right = 0u64.wrapping_sub(u64::from(split.goes_right(*work.x[r].get_unchecked(feature))));
+                let right =
+                    0u64.wrapping_sub(u64::from(split.route.goes_right(*work.x[r].get_unchecked(feature))));
                 masks[0][r] = !right;
                 masks[1][r] = right;
             }
-            let first_slot = (slot & !1) + 2;
             let mut gain = [0.0; R];
             for k in 0..2 {
                 let a: Rows<R> = each(|r| f64::from_bits(a_prev[r].to_bits() & masks[k][r]));
-                let (b, value) = (split.kid_b[k], split.kid_value[k]);
-                *work.a.get_unchecked_mut(first_slot + k) = a;
-                *work.b.get_unchecked_mut(first_slot + k) = b;
+                let (b, value) = (split.kids.b[k], split.kids.value[k]);
                 *work.a_in.get_unchecked_mut(split.kid_split[k] as usize) = a;
                 for r in 0..R {
                     gain[r] += value * (a[r] - b);
                 }
             }
-            let constant = split.leaf_constant();
+            let constant = split.kids.leaf_constant();
             let (above, below) = work.base.split_at_mut_unchecked(depth + 1);
             let (parent_base, base) = (above.get_unchecked(depth), below.get_unchecked_mut(0));
             let leaf_sum = work.leaf_sum.get_unchecked_mut(n);
@@ -226,6 +251,43 @@ impl<const N: usize, const R: usize> Pass<'_, N, R> {
                 base[j] = value;
                 leaf_sum[j] = each(|r| value[r] * (constant + gain[r] * t[j]));
                 integrand[j] = each(|r| integrand[j][r] + gain[r] * value[r]);
+            }
+        }
+    }
+
+    /// `walk.rs`'s `bottom`, each row in its lane, its parent's base at depth entry `base_at`.
+    #[inline(always)]
+    fn bottom(&self, work: &mut Work<'_, N, R>, base_at: usize, own: usize, bottom: &Bottom) {
+        let t = self.t;
+        // SAFETY: as in `down`.
+        unsafe {
+            let (b_own, b_prev) = (bottom.place.b_own, bottom.place.b_prev);
+            let (a_prev, d_own, d_prev) = work.above(own, &bottom.place);
+            let feature = bottom.feature as usize;
+            let mut gain = [0.0; R];
+            for r in 0..R {
+                let right =
+                    0u64.wrapping_sub(u64::from(bottom.route.goes_right(*work.x[r].get_unchecked(feature))));
+                for (k, mask) in [!right, right].into_iter().enumerate() {
+                    let a = f64::from_bits(a_prev[r].to_bits() & mask);
+                    gain[r] += bottom.kids.value[k] * (a - bottom.kids.b[k]);
+                }
+            }
+            let constant = bottom.kids.leaf_constant();
+            let parent_base = work.base.get_unchecked(base_at);
+            let acc = work.acc.get_unchecked_mut(bottom.prev_acc as usize);
+            let leaf_sum = work.leaf_sum.get_unchecked_mut(bottom.place.parent as usize);
+            for j in 0..N {
+                let q: Rows<R> = each(|r| parent_base[j][r] / (b_prev + d_prev[r] * t[j]));
+                let base: Rows<R> = each(|r| q[r] * (b_own + d_own[r] * t[j]));
+                let g: Rows<R> = each(|r| constant + gain[r] * t[j]);
+                let own_integrand = work.bottom_integrand.get_unchecked_mut(feature);
+                own_integrand[j] = each(|r| own_integrand[j][r] + gain[r] * base[r]);
+                let in_integrand = work.bottom_integrand.get_unchecked_mut(bottom.in_feature as usize);
+                in_integrand[j] = each(|r| in_integrand[j][r] + d_own[r] * (q[r] * g[r]));
+                let s: Rows<R> = each(|r| base[r] * g[r]);
+                acc[j] = each(|r| acc[j][r] + s[r]);
+                leaf_sum[j] = each(|r| leaf_sum[j][r] + s[r]);
             }
         }
     }

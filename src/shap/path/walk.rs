@@ -1,18 +1,20 @@
-//! The two passes of path-dependent TreeSHAP over a tree (the method and the layout are
-//! described in `path.rs`), polynomials held by their values at the N quadrature nodes, nothing
-//! allocated.
+//! The passes of path-dependent TreeSHAP over a tree (the method and the layout are described in
+//! `path.rs`), polynomials held by their values at the N quadrature nodes, nothing allocated.
 //!
 //! Why passes and not a recursion: the recursive walk this replaced ran 1.8× slower on the
 //! bench forest (4.5 vs 2.5 ms a row), and neither removing its branches nor moving its state
-//! into per-node arrays helped; what did was reading the split records in order and keeping
-//! every per-row value in a few depth-indexed arrays that stay in L1. Every node runs the same
-//! straight-line code: x's direction selects a number, a feature new on the path reads the
-//! fresh slot (L = 1, a = 1), a leaf child has value v and an internal one value 0.
+//! into per-node arrays helped; what did was reading the records in order and keeping every
+//! per-row value in a few arrays the passes read ahead of where they write. Every node runs the
+//! same straight-line code: x's direction selects a number, a feature new on the path reads the
+//! entry that stays 1 (L = 1, a = 1), a leaf child has value v and an internal one value 0.
+//! Three passes a tree: the splits' down steps in preorder, the bottom nodes' (both children
+//! leaves: their subtree is known once their parent's base is, so they need no up step), the
+//! splits' up steps in reverse preorder.
 
 // Index loops walk several fixed-size arrays in step (quadrature nodes); that is the point.
 #![allow(clippy::needless_range_loop)]
 
-use super::{PartScratch, PathForest, Split, TreeSpan, Up};
+use super::{Bottom, PartScratch, PathForest, Place, Split, TreeSpan, Up};
 use crate::shap::isa::Isa;
 
 type Poly<const N: usize> = [f64; N];
@@ -29,22 +31,23 @@ pub(super) struct Stream<'a> {
 /// overlap with each node's chain of loads, divisions and stores on its parent's results.
 pub(super) fn streams<const N: usize, const R: usize>(forest: &PathForest, streams: [Stream<'_>; R]) {
     let mut lanes = streams.map(|Stream { trees, x, part }| {
-        let PartScratch { base, a, b, child_sum, leaf_sum, a_in, acc, integrand, phi, .. } = part;
+        let PartScratch { child_sum, base, leaf_sum, a_in, acc, integrand, bottom_integrand, phi, .. } = part;
         let integrand = integrand.as_chunks_mut::<N>().0;
+        let bottom_integrand = bottom_integrand.as_chunks_mut::<N>().0;
         integrand.fill([0.0; N]);
+        bottom_integrand.fill([0.0; N]);
         Lane {
             trees,
             x,
             work: Work {
-                base: base.as_chunks_mut::<N>().0,
-                a,
-                b,
                 child_sum: child_sum.as_chunks_mut::<N>().0,
+                base: base.as_chunks_mut::<N>().0,
                 leaf_sum: leaf_sum.as_chunks_mut::<N>().0,
                 a_in,
                 acc: acc.as_chunks_mut::<N>().0,
             },
             integrand,
+            bottom_integrand,
             phi,
         }
     });
@@ -60,17 +63,29 @@ pub(super) fn streams<const N: usize, const R: usize>(forest: &PathForest, strea
     }
     let w = array::<N>(&forest.rule.w);
     for lane in lanes {
-        for (value, integrand) in lane.phi.iter_mut().zip(lane.integrand.iter()) {
-            *value += dot(&w, integrand);
+        let integrands = lane.integrand.iter().zip(lane.bottom_integrand.iter());
+        for (value, (integrand, bottom)) in lane.phi.iter_mut().zip(integrands) {
+            *value += dot(&w, &each(|j| integrand[j] + bottom[j]));
         }
     }
 }
 
-/// Which pass a node's step belongs to.
+/// Which pass a node's step belongs to: a split's down or up, or a bottom node's only step.
 #[derive(Clone, Copy)]
 enum Step {
     Down,
+    Bottom,
     Up,
+}
+
+impl Step {
+    /// How many nodes of `tree` take this step.
+    fn count(self, tree: &TreeSpan) -> usize {
+        match self {
+            Step::Down | Step::Up => tree.n_splits,
+            Step::Bottom => tree.n_bottoms,
+        }
+    }
 }
 
 /// What every stream reads: the forest and the quadrature nodes.
@@ -85,15 +100,14 @@ struct Lane<'a, const N: usize> {
     x: &'a [f64],
     work: Work<'a, N>,
     integrand: &'a mut [Poly<N>],
+    bottom_integrand: &'a mut [Poly<N>],
     phi: &'a mut [f64],
 }
 
 /// The row's working memory seen as polynomials (see `PathScratch`).
 struct Work<'a, const N: usize> {
-    base: &'a mut [Poly<N>],
-    a: &'a mut [f64],
-    b: &'a mut [f64],
     child_sum: &'a mut [Poly<N>],
+    base: &'a mut [Poly<N>],
     leaf_sum: &'a mut [Poly<N>],
     a_in: &'a mut [f64],
     acc: &'a mut [Poly<N>],
@@ -107,6 +121,20 @@ impl<const N: usize> Work<'_, N> {
         self.acc[..tree.n_acc].fill([0.0; N]);
         self.child_sum.fill([0.0; N]);
         self.a_in[0] = 1.0;
+    }
+
+    /// What node `own` at `place` reads of the nodes above it: its parent's base, its own
+    /// edge's a and its feature's previous edge's a.
+    ///
+    /// # Safety
+    /// `own` and `place` are in range (`PathForest::check_layout`).
+    #[inline(always)]
+    unsafe fn above(&self, own: usize, place: &Place) -> (Poly<N>, f64, f64) {
+        // SAFETY: the caller's.
+        unsafe {
+            let parent_base = *self.base.get_unchecked(place.parent as usize);
+            (parent_base, *self.a_in.get_unchecked(own), *self.a_in.get_unchecked(place.prev_node as usize))
+        }
     }
 }
 
@@ -129,35 +157,42 @@ impl<const N: usize> Pass<'_, N> {
         self.all_trees(lanes);
     }
 
-    /// Tree i of every stream at once: their down passes node by node in step, then their up
-    /// passes. A stream with fewer trees or nodes just sits out the rest.
+    /// Tree i of every stream at once: their splits' down steps node by node in step, then their
+    /// bottom nodes', then their splits' up steps. A stream with fewer trees or nodes just sits
+    /// out the rest.
     #[inline(always)]
     fn all_trees<const R: usize>(&self, lanes: &mut [Lane<'_, N>; R]) {
         let n_trees = lanes.iter().map(|lane| lane.trees.len()).max().unwrap_or(0);
         for i in 0..n_trees {
             let spans: [TreeSpan; R] = std::array::from_fn(|r| {
-                let empty = TreeSpan { splits: 0, n_splits: 0, n_acc: 0, value: 0.0 };
+                let empty =
+                    TreeSpan { splits: 0, n_splits: 0, bottoms: 0, n_bottoms: 0, n_acc: 0, value: 0.0 };
                 lanes[r].trees.get(i).copied().unwrap_or(empty)
             });
             for (lane, tree) in lanes.iter_mut().zip(&spans) {
-                if tree.n_splits > 0 {
+                if tree.n_splits + tree.n_bottoms > 0 {
                     lane.work.start(tree);
                 }
             }
             // Every stream has its first `fewest` nodes: those run without asking each stream.
-            let fewest = spans.iter().map(|tree| tree.n_splits).min().unwrap_or(0);
-            let most = spans.iter().map(|tree| tree.n_splits).max().unwrap_or(0);
-            for n in 0..fewest {
-                self.node(Step::Down, lanes, &spans, n, false);
-            }
-            for n in fewest..most {
-                self.node(Step::Down, lanes, &spans, n, true);
-            }
-            for n in (fewest..most).rev() {
-                self.node(Step::Up, lanes, &spans, n, true);
-            }
-            for n in (0..fewest).rev() {
-                self.node(Step::Up, lanes, &spans, n, false);
+            for step in [Step::Down, Step::Bottom, Step::Up] {
+                let fewest = spans.iter().map(|tree| step.count(tree)).min().unwrap_or(0);
+                let most = spans.iter().map(|tree| step.count(tree)).max().unwrap_or(0);
+                if let Step::Up = step {
+                    for n in (fewest..most).rev() {
+                        self.node(step, lanes, &spans, n, true);
+                    }
+                    for n in (0..fewest).rev() {
+                        self.node(step, lanes, &spans, n, false);
+                    }
+                } else {
+                    for n in 0..fewest {
+                        self.node(step, lanes, &spans, n, false);
+                    }
+                    for n in fewest..most {
+                        self.node(step, lanes, &spans, n, true);
+                    }
+                }
             }
         }
     }
@@ -173,11 +208,15 @@ impl<const N: usize> Pass<'_, N> {
         checked: bool,
     ) {
         for (lane, tree) in lanes.iter_mut().zip(spans) {
-            if !checked || n < tree.n_splits {
+            if !checked || n < step.count(tree) {
                 let at = tree.splits + n;
-                // SAFETY: n < n_splits, and `check_layout` proved the tree's range.
+                // SAFETY: n < the step's count, and `check_layout` proved the tree's ranges.
                 match step {
                     Step::Down => self.down(lane, n, unsafe { self.forest.splits.get_unchecked(at) }),
+                    Step::Bottom => {
+                        let bottom = unsafe { self.forest.bottoms.get_unchecked(tree.bottoms + n) };
+                        self.bottom(lane, tree.n_splits + n, bottom);
+                    }
                     Step::Up => self.up(lane, n, unsafe { self.forest.ups.get_unchecked(at) }),
                 }
             }
@@ -193,21 +232,16 @@ impl<const N: usize> Pass<'_, N> {
         let t = self.t;
         let Lane { x, work, integrand, .. } = lane;
         // SAFETY (every `get_unchecked` here and in `up`): `PathForest::check_layout` proved
-        // at build time that every slot, split, accumulator and feature index of a tree is in
+        // at build time that every node, accumulator, depth and feature index of a tree is in
         // range of the scratch `fit_scratch` sized, and `shap_into` asserted `x` has
         // `n_features` values.
         unsafe {
-            let slot = split.slot as usize;
-            let depth = slot >> 1;
-            let parent_base = *work.base.get_unchecked(depth);
-            let (a_own, b_own) = (*work.a.get_unchecked(slot), *work.b.get_unchecked(slot));
+            let (parent_base, a_own, a_prev) = work.above(n, &split.place);
+            let (b_own, b_prev) = (split.place.b_own, split.place.b_prev);
             let p: Poly<N> = each(|j| parent_base[j] * (b_own + (a_own - b_own) * t[j]));
-            let prev = split.prev_slot as usize;
-            let (a_prev, b_prev) = (*work.a.get_unchecked(prev), *work.b.get_unchecked(prev));
             let base: Poly<N> = each(|j| p[j] / (b_prev + (a_prev - b_prev) * t[j]));
-            *work.base.get_unchecked_mut(depth + 1) = base;
-            let goes_right = split.goes_right(*x.get_unchecked(split.feature as usize));
-            let first_slot = (slot & !1) + 2;
+            *work.base.get_unchecked_mut(n) = base;
+            let goes_right = split.route.goes_right(*x.get_unchecked(split.feature as usize));
             // a = a_prev on x's side, +0 on the other, by masking bits: LLVM compiled the
             // `if` (and `select_unpredictable`) to a jump x mispredicts half the time, which
             // cost 4 of the 22 ns a node took (issue #20's note).
@@ -216,18 +250,54 @@ impl<const N: usize> Pass<'_, N> {
             let mut leaf_gain = 0.0;
             for k in 0..2 {
                 let a = f64::from_bits(a_prev.to_bits() & masks[k]);
-                let (b, value) = (split.kid_b[k], split.kid_value[k]);
-                *work.a.get_unchecked_mut(first_slot + k) = a;
-                *work.b.get_unchecked_mut(first_slot + k) = b;
+                let (b, value) = (split.kids.b[k], split.kids.value[k]);
                 *work.a_in.get_unchecked_mut(split.kid_split[k] as usize) = a;
                 leaf_gain += value * (a - b);
             }
-            let constant = split.leaf_constant();
+            let constant = split.kids.leaf_constant();
             *work.leaf_sum.get_unchecked_mut(n) = each(|j| base[j] * (constant + leaf_gain * t[j]));
             let integrand = integrand.get_unchecked_mut(split.feature as usize);
             for j in 0..N {
                 integrand[j] += leaf_gain * base[j];
             }
+        }
+    }
+
+    /// Bottom node `own` (its `a_in` index), after the down pass: its base is its parent's times
+    /// its own L over its feature's previous L (as in `down`, in another order: q = parent /
+    /// L_prev first, which its incoming edge's integrand needs too); its S = base · (the leaf
+    /// constant + gain · t); its incoming edge books (a − b) · S / L_own = (a − b) · q · (…).
+    #[inline(always)]
+    fn bottom(&self, lane: &mut Lane<'_, N>, own: usize, bottom: &Bottom) {
+        let t = self.t;
+        let Lane { x, work, bottom_integrand: integrand, .. } = lane;
+        // SAFETY: as in `down`.
+        unsafe {
+            let (parent_base, a_own, a_prev) = work.above(own, &bottom.place);
+            let (b_own, b_prev) = (bottom.place.b_own, bottom.place.b_prev);
+            let q: Poly<N> = each(|j| parent_base[j] / (b_prev + (a_prev - b_prev) * t[j]));
+            let base: Poly<N> = each(|j| q[j] * (b_own + (a_own - b_own) * t[j]));
+            let goes_right = bottom.route.goes_right(*x.get_unchecked(bottom.feature as usize));
+            let right = 0u64.wrapping_sub(u64::from(goes_right));
+            let masks = [!right, right];
+            let mut gain = 0.0;
+            for k in 0..2 {
+                let a = f64::from_bits(a_prev.to_bits() & masks[k]);
+                gain += bottom.kids.value[k] * (a - bottom.kids.b[k]);
+            }
+            let constant = bottom.kids.leaf_constant();
+            let g: Poly<N> = each(|j| constant + gain * t[j]);
+            let own_integrand = integrand.get_unchecked_mut(bottom.feature as usize);
+            for j in 0..N {
+                own_integrand[j] += gain * base[j];
+            }
+            let in_integrand = integrand.get_unchecked_mut(bottom.in_feature as usize);
+            for j in 0..N {
+                in_integrand[j] += (a_own - b_own) * (q[j] * g[j]);
+            }
+            let s: Poly<N> = each(|j| base[j] * g[j]);
+            add_to(work.acc.get_unchecked_mut(bottom.prev_acc as usize), &s);
+            add_to(work.leaf_sum.get_unchecked_mut(bottom.place.parent as usize), &s);
         }
     }
 
