@@ -241,15 +241,9 @@ impl<const N: usize> Pass<'_, N> {
             let p: Poly<N> = each(|j| parent_base[j] * (b_own + (a_own - b_own) * t[j]));
             let base: Poly<N> = each(|j| p[j] / (b_prev + (a_prev - b_prev) * t[j]));
             *work.base.get_unchecked_mut(n) = base;
-            let goes_right = split.route.goes_right(*x.get_unchecked(split.feature as usize));
-            // a = a_prev on x's side, +0 on the other, by masking bits: LLVM compiled the
-            // `if` (and `select_unpredictable`) to a jump x mispredicts half the time, which
-            // cost 4 of the 22 ns a node took (issue #20's note).
-            let right = 0u64.wrapping_sub(u64::from(goes_right));
-            let masks = [!right, right];
+            let kids_a = kids_a(split.route.goes_right(*x.get_unchecked(split.feature as usize)), a_prev);
             let mut leaf_gain = 0.0;
-            for k in 0..2 {
-                let a = f64::from_bits(a_prev.to_bits() & masks[k]);
+            for (k, a) in kids_a.into_iter().enumerate() {
                 let (b, value) = (split.kids.b[k], split.kids.value[k]);
                 *work.a_in.get_unchecked_mut(split.kid_split[k] as usize) = a;
                 leaf_gain += value * (a - b);
@@ -277,12 +271,9 @@ impl<const N: usize> Pass<'_, N> {
             let (b_own, b_prev) = (bottom.place.b_own, bottom.place.b_prev);
             let q: Poly<N> = each(|j| parent_base[j] / (b_prev + (a_prev - b_prev) * t[j]));
             let base: Poly<N> = each(|j| q[j] * (b_own + (a_own - b_own) * t[j]));
-            let goes_right = bottom.route.goes_right(*x.get_unchecked(bottom.feature as usize));
-            let right = 0u64.wrapping_sub(u64::from(goes_right));
-            let masks = [!right, right];
+            let kids_a = kids_a(bottom.route.goes_right(*x.get_unchecked(bottom.feature as usize)), a_prev);
             let mut gain = 0.0;
-            for k in 0..2 {
-                let a = f64::from_bits(a_prev.to_bits() & masks[k]);
+            for (k, a) in kids_a.into_iter().enumerate() {
                 gain += bottom.kids.value[k] * (a - bottom.kids.b[k]);
             }
             let constant = bottom.kids.leaf_constant();
@@ -324,6 +315,15 @@ impl<const N: usize> Pass<'_, N> {
             add_to(work.child_sum.get_unchecked_mut(depth), &s);
         }
     }
+}
+
+/// The children's a: a_prev on x's side, +0 on the other, by masking bits: LLVM compiled an
+/// `if` (and `select_unpredictable`) to a jump x mispredicts half the time, which cost 4 of the
+/// 22 ns a node took (issue #20's note).
+#[inline(always)]
+fn kids_a(goes_right: bool, a_prev: f64) -> [f64; 2] {
+    let right = 0u64.wrapping_sub(u64::from(goes_right));
+    [f64::from_bits(a_prev.to_bits() & !right), f64::from_bits(a_prev.to_bits() & right)]
 }
 
 #[inline(always)]
