@@ -21,8 +21,8 @@
 //! node (both children leaves, 40% of a depth-12 forest's) its whole subtree at once; up, in
 //! reverse preorder, every split sums its subtree and books the integrand of its incoming edge.
 //! All per-row state lives in a few arrays (per node a polynomial and an a, per depth a sum),
-//! the records are read in order, and no branch depends on the row. The passes are compiled for AVX and AVX-512 and picked at
-//! run time; every variant computes the same bits. A batch runs blocks of 16 rows with the rows
+//! the records are read in order, and no branch depends on the row. The passes are compiled for
+//! AVX and AVX-512 and picked at run time; every variant computes the same bits. A batch runs blocks of 16 rows with the rows
 //! in the vector lanes (`block.rs`): one 4-wide operation per quadrature node serves four rows.
 //!
 //! Issue #20, per internal node per row on the bench forest (fastest of 200 one-thread calls;
@@ -74,7 +74,7 @@ use super::isa::Isa;
 use super::quadrature::GaussLegendre;
 use crate::error::{Error, Result};
 use crate::forest::{Forest, Tree};
-use build::{Bottom, FRESH, LEAF, Place, Split, Up};
+use build::{Bottom, Place, Split, Up};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
@@ -111,7 +111,7 @@ pub(crate) struct PathForest {
     lanes: usize,
     /// Largest internal node count (splits and bottoms) and accumulator count of any tree;
     /// depths the up pass sums children at (deepest split + 2).
-    max_splits: usize,
+    max_nodes: usize,
     max_acc: usize,
     depths: usize,
     n_features: usize,
@@ -173,23 +173,14 @@ impl PathForest {
                 builder.unique
             ))
         })?;
-        let max_splits = builder.trees.iter().map(|t| t.n_splits + t.n_bottoms).max().unwrap_or(0);
-        let (mut splits, mut bottoms) = (builder.splits, builder.bottoms);
-        let places = splits.iter_mut().map(|split| &mut split.place);
-        for place in places.chain(bottoms.iter_mut().map(|bottom| &mut bottom.place)) {
-            place.parent = if place.parent == LEAF { max_splits as u32 } else { place.parent };
-            place.prev_node = if place.prev_node == FRESH { max_splits as u32 + 1 } else { place.prev_node };
-        }
-        let kids = splits.iter_mut().flat_map(|split| &mut split.kid_split);
-        kids.filter(|kid| **kid == LEAF).for_each(|kid| *kid = max_splits as u32);
         let forest = PathForest {
-            max_splits,
+            max_nodes: builder.finish(),
             max_acc: builder.trees.iter().map(|t| t.n_acc).max().unwrap_or(0),
             depths: builder.depth + 2,
             trees: builder.trees,
-            splits,
+            splits: builder.splits,
             ups: builder.ups,
-            bottoms,
+            bottoms: builder.bottoms,
             rule: GaussLegendre::new(lanes),
             lanes,
             n_features: forest.n_features,
@@ -211,7 +202,7 @@ impl PathForest {
     }
 
     /// Sizes `s` for this forest (allocates only if it does not fit) and sets its constants:
-    /// the root's path polynomial 1 and the fresh slot's L = 1, a = 1.
+    /// a root's parent's base 1 and a new feature's previous a = 1.
     fn fit_scratch(&self, scratch: &mut PathScratch) {
         for half in &mut scratch.halves {
             self.fit_part(half);
@@ -222,7 +213,7 @@ impl PathForest {
         let n = self.lanes;
         if s.lanes == n
             && s.child_sum.len() == self.depths * n
-            && s.a_in.len() == self.max_splits + 2
+            && s.a_in.len() == self.max_nodes + 2
             && s.acc.len() == self.max_acc * n
             && s.phi.len() == self.n_features
         {
@@ -231,16 +222,16 @@ impl PathForest {
         *s = PartScratch {
             lanes: n,
             child_sum: vec![0.0; self.depths * n],
-            base: vec![0.0; (self.max_splits + 1) * n],
-            leaf_sum: vec![0.0; (self.max_splits + 1) * n],
-            a_in: vec![0.0; self.max_splits + 2],
+            base: vec![0.0; (self.max_nodes + 1) * n],
+            leaf_sum: vec![0.0; (self.max_nodes + 1) * n],
+            a_in: vec![0.0; self.max_nodes + 2],
             acc: vec![0.0; self.max_acc * n],
             integrand: vec![0.0; (self.n_features + 1) * n],
             bottom_integrand: vec![0.0; (self.n_features + 1) * n],
             phi: vec![0.0; self.n_features],
         };
-        s.base[self.max_splits * n..].fill(1.0);
-        s.a_in[self.max_splits + 1] = 1.0;
+        s.base[self.max_nodes * n..].fill(1.0);
+        s.a_in[self.max_nodes + 1] = 1.0;
     }
 
     /// The bounds the passes rely on instead of checking every access: every node, accumulator,
@@ -249,11 +240,13 @@ impl PathForest {
         let acc_ok = |tree: &TreeSpan, a: u32| (a as usize) < tree.n_acc && tree.n_acc <= self.max_acc;
         for tree in &self.trees {
             let internal = tree.n_splits + tree.n_bottoms;
+            if internal > self.max_nodes {
+                return Err("node count".into());
+            }
             let place_ok = |place: &Place| {
-                internal <= self.max_splits
-                    && ((place.parent as usize) < tree.n_splits || place.parent as usize == self.max_splits)
+                ((place.parent as usize) < tree.n_splits || place.parent as usize == self.max_nodes)
                     && ((place.prev_node as usize) < internal
-                        || place.prev_node as usize == self.max_splits + 1)
+                        || place.prev_node as usize == self.max_nodes + 1)
             };
             let bottoms =
                 self.bottoms.get(tree.bottoms..tree.bottoms + tree.n_bottoms).ok_or("bottom range")?;
@@ -269,7 +262,7 @@ impl PathForest {
             let splits = self.splits.get(tree.splits..tree.splits + tree.n_splits).ok_or("split range")?;
             let ups = self.ups.get(tree.splits..tree.splits + tree.n_splits).ok_or("up range")?;
             for (split, up) in splits.iter().zip(ups) {
-                let kid_ok = |k: u32| (k as usize) < internal || k as usize == self.max_splits;
+                let kid_ok = |k: u32| (k as usize) < internal || k as usize == self.max_nodes;
                 if !(place_ok(&split.place) && split.kid_split.iter().all(|&k| kid_ok(k)))
                     || (split.feature as usize) >= self.n_features
                     || (up.feature as usize) > self.n_features
@@ -295,7 +288,7 @@ impl PathForest {
             let split = &self.splits[tree.splits + n];
             let k = usize::from(split.route.goes_right(x[split.feature as usize]));
             n = split.kid_split[k] as usize;
-            if n == self.max_splits {
+            if n == self.max_nodes {
                 return split.kids.value[k];
             }
         }

@@ -12,7 +12,8 @@
 // Index loops walk fixed-size arrays in step (quadrature nodes × rows); that is the point.
 #![allow(clippy::needless_range_loop)]
 
-use super::walk::{array, each};
+use super::build::Route;
+use super::walk::{array, each, kids_a};
 use super::{Bottom, PathForest, Place, Split, TreeSpan, Up};
 use crate::shap::isa::Isa;
 
@@ -47,7 +48,7 @@ impl<const R: usize> BlockScratch<R> {
         let n = forest.lanes;
         if self.lanes == n
             && self.child_sum.len() == forest.depths * n
-            && self.a_in.len() == forest.max_splits + 2
+            && self.a_in.len() == forest.max_nodes + 2
             && self.acc.len() == forest.max_acc * n
             && self.phi[0].first().map_or(0, Vec::len) == forest.n_features
         {
@@ -58,15 +59,15 @@ impl<const R: usize> BlockScratch<R> {
             lanes: n,
             child_sum: vec![zero; forest.depths * n],
             base: vec![zero; forest.depths * n],
-            leaf_sum: vec![zero; (forest.max_splits + 1) * n],
-            a_in: vec![zero; forest.max_splits + 2],
+            leaf_sum: vec![zero; (forest.max_nodes + 1) * n],
+            a_in: vec![zero; forest.max_nodes + 2],
             acc: vec![zero; forest.max_acc * n],
             integrand: vec![zero; (forest.n_features + 1) * n],
             bottom_integrand: vec![zero; (forest.n_features + 1) * n],
             phi: std::array::from_fn(|_| vec![vec![0.0; forest.n_features]; R]),
         };
         self.base[..n].fill([1.0; R]);
-        self.a_in[forest.max_splits + 1] = [1.0; R];
+        self.a_in[forest.max_nodes + 1] = [1.0; R];
     }
 }
 
@@ -148,6 +149,22 @@ impl<const N: usize, const R: usize> Work<'_, N, R> {
             unsafe { (*self.a_in.get_unchecked(own), *self.a_in.get_unchecked(place.prev_node as usize)) };
         (a_prev, each(|r| a_own[r] - place.b_own), each(|r| a_prev[r] - place.b_prev))
     }
+
+    /// Per row, the children's a at a node with `route` on `feature` (`walk::kids_a`).
+    ///
+    /// # Safety
+    /// `feature` < every row's length (`shap_block` asserted `n_features` values).
+    #[inline(always)]
+    unsafe fn kids_a(&self, route: &Route, feature: usize, a_prev: &Rows<R>) -> [Rows<R>; 2] {
+        let mut out = [[0.0; R]; 2];
+        for r in 0..R {
+            // SAFETY: the caller's.
+            let [left, right] =
+                kids_a(route.goes_right(unsafe { *self.x[r].get_unchecked(feature) }), a_prev[r]);
+            (out[0][r], out[1][r]) = (left, right);
+        }
+        out
+    }
 }
 
 impl<const N: usize, const R: usize> Pass<'_, N, R> {
@@ -220,24 +237,12 @@ impl<const N: usize, const R: usize> Pass<'_, N, R> {
         unsafe {
             let (b_own, b_prev) = (split.place.b_own, split.place.b_prev);
             let (a_prev, d_own, d_prev) = work.above(n, &split.place);
-            // Per row, a_prev's bits on x's side and +0 on the other (as in `walk.rs`).
             let feature = split.feature as usize;
-            let mut masks = [[0u64; R]; 2];
-            for r in 0..R {
-                let right =
-                    0u64.wrapping_sub(u64::from(split.route.goes_right(*work.x[r].get_unchecked(feature))));
-                masks[0][r] = !right;
-                masks[1][r] = right;
+            let kids_a = work.kids_a(&split.route, feature, &a_prev);
+            for (kid, a) in split.kid_split.into_iter().zip(kids_a) {
+                *work.a_in.get_unchecked_mut(kid as usize) = a;
             }
-            let mut gain = [0.0; R];
-            for k in 0..2 {
-                let a: Rows<R> = each(|r| f64::from_bits(a_prev[r].to_bits() & masks[k][r]));
-                let (b, value) = (split.kids.b[k], split.kids.value[k]);
-                *work.a_in.get_unchecked_mut(split.kid_split[k] as usize) = a;
-                for r in 0..R {
-                    gain[r] += value * (a[r] - b);
-                }
-            }
+            let gain: Rows<R> = each(|r| split.kids.gain([kids_a[0][r], kids_a[1][r]]));
             let constant = split.kids.leaf_constant();
             let (above, below) = work.base.split_at_mut_unchecked(depth + 1);
             let (parent_base, base) = (above.get_unchecked(depth), below.get_unchecked_mut(0));
@@ -264,15 +269,8 @@ impl<const N: usize, const R: usize> Pass<'_, N, R> {
             let (b_own, b_prev) = (bottom.place.b_own, bottom.place.b_prev);
             let (a_prev, d_own, d_prev) = work.above(own, &bottom.place);
             let feature = bottom.feature as usize;
-            let mut gain = [0.0; R];
-            for r in 0..R {
-                let right =
-                    0u64.wrapping_sub(u64::from(bottom.route.goes_right(*work.x[r].get_unchecked(feature))));
-                for (k, mask) in [!right, right].into_iter().enumerate() {
-                    let a = f64::from_bits(a_prev[r].to_bits() & mask);
-                    gain[r] += bottom.kids.value[k] * (a - bottom.kids.b[k]);
-                }
-            }
+            let kids_a = work.kids_a(&bottom.route, feature, &a_prev);
+            let gain: Rows<R> = each(|r| bottom.kids.gain([kids_a[0][r], kids_a[1][r]]));
             let constant = bottom.kids.leaf_constant();
             let parent_base = work.base.get_unchecked(base_at);
             let acc = work.acc.get_unchecked_mut(bottom.prev_acc as usize);

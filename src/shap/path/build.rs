@@ -6,12 +6,13 @@ use super::{MAX_DEPTH, SINKS, TreeSpan, ZERO_ACC};
 use crate::forest::Tree;
 
 /// `kid_split` of a leaf child and `Place::parent` of a root while the forest is built; then
-/// `max_splits`: the throwaway `a_in` entry (the down pass stores a leaf's `a` without a check),
-/// and the base entry that stays 1 and the `leaf_sum` sink a root reads and a bottom root writes.
-pub(super) const LEAF: u32 = u32::MAX;
+/// (`Builder::finish`) `max_nodes`: the throwaway `a_in` entry (the down pass stores a leaf's `a`
+/// without a check), and the base entry that stays 1 and the `leaf_sum` sink a root reads and a
+/// bottom root writes.
+const LEAF: u32 = u32::MAX;
 /// `Place::prev_node` of a feature new on the path while the forest is built; then
-/// `max_splits + 1`, an `a_in` entry that stays 1.
-pub(super) const FRESH: u32 = u32::MAX - 1;
+/// `max_nodes + 1`, an `a_in` entry that stays 1.
+const FRESH: u32 = u32::MAX - 1;
 /// Marks a bottom node's local index while its tree is built (splits are numbered first, so
 /// bottom i becomes `n_splits + i` once the tree is done).
 const BOTTOM: u32 = 1 << 31;
@@ -42,10 +43,20 @@ pub(super) struct Kids {
 
 impl Kids {
     /// Σ over the children of value · b: the leaf children's share of S divided by the node's
-    /// base is this + t · Σ value · (a − b) (an internal child has value 0).
+    /// base is this + t · `gain` (an internal child has value 0).
     #[inline(always)]
     pub fn leaf_constant(&self) -> f64 {
         self.value[0] * self.b[0] + self.value[1] * self.b[1]
+    }
+
+    /// Σ over the children of value · (a − b), given the children's a.
+    #[inline(always)]
+    pub fn gain(&self, a: [f64; 2]) -> f64 {
+        let mut gain = 0.0;
+        for ((value, b), a) in self.value.iter().zip(&self.b).zip(a) {
+            gain += value * (a - b);
+        }
+        gain
     }
 }
 
@@ -53,10 +64,10 @@ impl Kids {
 /// the down pass (per node, not per depth), so bottom nodes can run after it.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Place {
-    /// The parent's local index (its base), `max_splits` for a root (base 1).
+    /// The parent's local index (its base), `max_nodes` for a root (base 1).
     pub parent: u32,
     /// The node below its feature's previous edge, whose `a_in` entry is that edge's a: itself
-    /// when the edge into it is on its feature, `max_splits + 1` (a = 1) when its feature is new
+    /// when the edge into it is on its feature, `max_nodes + 1` (a = 1) when its feature is new
     /// on the path.
     pub prev_node: u32,
     /// b of the edge into it (1 for a root) and of its feature's previous edge (1 if none).
@@ -71,7 +82,7 @@ pub(super) struct Split {
     pub feature: u32,
     pub place: Place,
     /// Per child: its local index (`a_in`) if internal (below `n_splits` for a split,
-    /// `n_splits + i` for the tree's bottom i), `max_splits` for a leaf.
+    /// `n_splits + i` for the tree's bottom i), `max_nodes` for a leaf.
     pub kid_split: [u32; 2],
     pub kids: Kids,
 }
@@ -189,6 +200,20 @@ impl Builder {
             value: tree.nodes[0].value,
         });
         Ok(())
+    }
+
+    /// Gives the sentinels their final indices (see `LEAF`, `FRESH`) once every tree is in;
+    /// returns the largest internal node count of a tree (splits and bottoms), `max_nodes`.
+    pub(super) fn finish(&mut self) -> usize {
+        let max_nodes = self.trees.iter().map(|t| t.n_splits + t.n_bottoms).max().unwrap_or(0) as u32;
+        let places = self.splits.iter_mut().map(|split| &mut split.place);
+        for place in places.chain(self.bottoms.iter_mut().map(|bottom| &mut bottom.place)) {
+            place.parent = if place.parent == LEAF { max_nodes } else { place.parent };
+            place.prev_node = if place.prev_node == FRESH { max_nodes + 1 } else { place.prev_node };
+        }
+        let kids = self.splits.iter_mut().flat_map(|split| &mut split.kid_split);
+        kids.filter(|kid| **kid == LEAF).for_each(|kid| *kid = max_nodes);
+        max_nodes as usize
     }
 
     /// Adds internal node `i` of `tree` (which has an internal child) and its subtree; returns

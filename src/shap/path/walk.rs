@@ -242,12 +242,10 @@ impl<const N: usize> Pass<'_, N> {
             let base: Poly<N> = each(|j| p[j] / (b_prev + (a_prev - b_prev) * t[j]));
             *work.base.get_unchecked_mut(n) = base;
             let kids_a = kids_a(split.route.goes_right(*x.get_unchecked(split.feature as usize)), a_prev);
-            let mut leaf_gain = 0.0;
-            for (k, a) in kids_a.into_iter().enumerate() {
-                let (b, value) = (split.kids.b[k], split.kids.value[k]);
-                *work.a_in.get_unchecked_mut(split.kid_split[k] as usize) = a;
-                leaf_gain += value * (a - b);
+            for (kid, a) in split.kid_split.into_iter().zip(kids_a) {
+                *work.a_in.get_unchecked_mut(kid as usize) = a;
             }
+            let leaf_gain = split.kids.gain(kids_a);
             let constant = split.kids.leaf_constant();
             *work.leaf_sum.get_unchecked_mut(n) = each(|j| base[j] * (constant + leaf_gain * t[j]));
             let integrand = integrand.get_unchecked_mut(split.feature as usize);
@@ -272,10 +270,7 @@ impl<const N: usize> Pass<'_, N> {
             let q: Poly<N> = each(|j| parent_base[j] / (b_prev + (a_prev - b_prev) * t[j]));
             let base: Poly<N> = each(|j| q[j] * (b_own + (a_own - b_own) * t[j]));
             let kids_a = kids_a(bottom.route.goes_right(*x.get_unchecked(bottom.feature as usize)), a_prev);
-            let mut gain = 0.0;
-            for (k, a) in kids_a.into_iter().enumerate() {
-                gain += bottom.kids.value[k] * (a - bottom.kids.b[k]);
-            }
+            let gain = bottom.kids.gain(kids_a);
             let constant = bottom.kids.leaf_constant();
             let g: Poly<N> = each(|j| constant + gain * t[j]);
             let own_integrand = integrand.get_unchecked_mut(bottom.feature as usize);
@@ -321,7 +316,7 @@ impl<const N: usize> Pass<'_, N> {
 /// `if` (and `select_unpredictable`) to a jump x mispredicts half the time, which cost 4 of the
 /// 22 ns a node took (issue #20's note).
 #[inline(always)]
-fn kids_a(goes_right: bool, a_prev: f64) -> [f64; 2] {
+pub(super) fn kids_a(goes_right: bool, a_prev: f64) -> [f64; 2] {
     let right = 0u64.wrapping_sub(u64::from(goes_right));
     [f64::from_bits(a_prev.to_bits() & !right), f64::from_bits(a_prev.to_bits() & right)]
 }
