@@ -46,7 +46,7 @@
 //! 59 a node and row, their bases per depth: per node 58 but 3–5% slower, out of cache).
 //! Dropped: routes by order keys (no NaN test a node): 1.7 instructions fewer one row, 2.3 more
 //! in blocks. Then (2026-12-04): FMA in every variant (`mul_add`, same bits everywhere): 122.6 →
-//! 114.8 instructions a node, ~4% faster one row, but the reference path of an x86 CPU without
+//! 114.8 instructions a node, ~3% faster one row, but the reference path of an x86 CPU without
 //! FMA would call libm for each lane; each node's S pushed into its parent's leaf sum instead of
 //! per-depth child sums: 2.7 instructions fewer, no faster, blocks slower; four streams instead
 //! of two: no faster; skipping a new feature's division by 1 and its sink behind a branch on
