@@ -98,19 +98,20 @@ explainer = shap.TreeExplainer(rf)
 one = X[:1]
 for _ in range(20):
     explainer.shap_values(one)
-samples, cpu = [], []
-for _ in range(calls):
-    t0, c0 = time.perf_counter(), time.thread_time()
-    explainer.shap_values(one)
-    samples.append(time.perf_counter() - t0); cpu.append(time.thread_time() - c0)
-res = {"one_row_ms": statistics.median(samples) * 1e3, "one_row_cpu_ms": statistics.median(cpu) * 1e3}
-paused = []
-for _ in range(calls):
-    time.sleep(pause)
-    t0 = time.perf_counter()
-    explainer.shap_values(one)
-    paused.append(time.perf_counter() - t0)
-res["one_row_paused_ms"] = statistics.median(paused) * 1e3
+def median_ms(pause):
+    # As the Rust side's median_ms: median wall and CPU ms of `calls` calls, each `pause` after
+    # the one before.
+    wall, cpu = [], []
+    for _ in range(calls):
+        if pause:
+            time.sleep(pause)
+        t0, c0 = time.perf_counter(), time.thread_time()
+        explainer.shap_values(one)
+        wall.append(time.perf_counter() - t0); cpu.append(time.thread_time() - c0)
+    return statistics.median(wall) * 1e3, statistics.median(cpu) * 1e3
+res = {}
+res["one_row_ms"], res["one_row_cpu_ms"] = median_ms(0)
+res["one_row_paused_ms"], _ = median_ms(pause)
 t0, c0 = time.perf_counter(), time.process_time()
 phi = explainer.shap_values(X[:batch_rows])
 res["batch_rows"] = batch_rows

@@ -22,8 +22,9 @@
 //! reverse preorder, every split sums its subtree and books the integrand of its incoming edge.
 //! All per-row state lives in a few arrays (per node a polynomial and an a, per depth a sum),
 //! the records are read in order, and no branch depends on the row. The passes are compiled for
-//! AVX and AVX-512 and picked at run time; every variant computes the same bits. A batch runs blocks of 16 rows with the rows
-//! in the vector lanes (`block.rs`): one 4-wide operation per quadrature node serves four rows.
+//! AVX and AVX-512 and picked at run time; every variant computes the same bits. A batch runs
+//! blocks of 16 rows with the rows in the vector lanes (`block.rs`): one 4-wide operation per
+//! quadrature node serves four rows.
 //!
 //! Issue #20, per internal node per row on the bench forest (fastest of 200 one-thread calls;
 //! no hardware counters in this VM, so `perf record -e cpu-clock`, callgrind's instruction

@@ -149,11 +149,12 @@ struct Edge {
     unique: usize,
 }
 
-/// Where a tree's records start while it is added.
-#[derive(Clone, Copy)]
-struct Start {
+/// The tree being added: where its records start and how many accumulator slots it uses.
+struct Adding<'t> {
+    tree: &'t Tree,
     splits: usize,
     bottoms: usize,
+    n_acc: u32,
 }
 
 impl Builder {
@@ -171,32 +172,30 @@ impl Builder {
     }
 
     pub(super) fn add_tree(&mut self, tree: &Tree) -> std::result::Result<(), String> {
-        let start = Start { splits: self.splits.len(), bottoms: self.bottoms.len() };
-        let mut n_acc = 1 + SINKS;
+        let mut at =
+            Adding { tree, splits: self.splits.len(), bottoms: self.bottoms.len(), n_acc: 1 + SINKS };
         let root = Edge { parent: LEAF, feature: self.n_features, b: 1.0, depth: 0, unique: 0 };
-        if is_bottom(tree, 0) {
-            self.add_bottom(tree, 0, root, start, &mut n_acc)?;
-        } else if !tree.nodes[0].is_leaf() {
-            self.add_split(tree, 0, root, start, &mut n_acc)?;
+        if !tree.nodes[0].is_leaf() {
+            self.add_internal(&mut at, 0, root)?;
         }
-        let n_splits = self.splits.len() - start.splits;
+        let n_splits = self.splits.len() - at.splits;
         let fix = |index: &mut u32| {
             if *index & BOTTOM != 0 && *index < FRESH {
                 *index = n_splits as u32 + (*index & !BOTTOM);
             }
         };
-        for split in &mut self.splits[start.splits..] {
+        for split in &mut self.splits[at.splits..] {
             split.kid_split.iter_mut().for_each(fix);
         }
-        for bottom in &mut self.bottoms[start.bottoms..] {
+        for bottom in &mut self.bottoms[at.bottoms..] {
             fix(&mut bottom.place.prev_node);
         }
         self.trees.push(TreeSpan {
-            splits: start.splits,
+            splits: at.splits,
             n_splits,
-            bottoms: start.bottoms,
-            n_bottoms: self.bottoms.len() - start.bottoms,
-            n_acc: n_acc as usize,
+            bottoms: at.bottoms,
+            n_bottoms: self.bottoms.len() - at.bottoms,
+            n_acc: at.n_acc as usize,
             value: tree.nodes[0].value,
         });
         Ok(())
@@ -216,26 +215,35 @@ impl Builder {
         max_nodes as usize
     }
 
-    /// Adds internal node `i` of `tree` (which has an internal child) and its subtree; returns
+    /// Adds internal node `i` of the tree and its subtree, as a bottom node or a split; returns its
+    /// local index (provisional for a bottom node).
+    fn add_internal(&mut self, at: &mut Adding, i: usize, edge: Edge) -> std::result::Result<u32, String> {
+        if is_bottom(at.tree, i) { self.add_bottom(at, i, edge) } else { self.add_split(at, i, edge) }
+    }
+
+    /// The local index the next bottom node or split of the tree being added gets.
+    fn next_local(&self, at: &Adding, bottom: bool) -> u32 {
+        if bottom {
+            BOTTOM | (self.bottoms.len() - at.bottoms) as u32
+        } else {
+            (self.splits.len() - at.splits) as u32
+        }
+    }
+
+    /// Adds internal node `i` of the tree (which has an internal child) and its subtree; returns
     /// its local split index.
-    fn add_split(
-        &mut self,
-        tree: &Tree,
-        i: usize,
-        edge: Edge,
-        start: Start,
-        n_acc: &mut u32,
-    ) -> std::result::Result<u32, String> {
+    fn add_split(&mut self, at: &mut Adding, i: usize, edge: Edge) -> std::result::Result<u32, String> {
         if edge.depth >= MAX_DEPTH {
             return Err(format!("deeper than {MAX_DEPTH}, which TreeSHAP supports"));
         }
+        let tree = at.tree;
         let node = &tree.nodes[i];
         let feature = node.feature as usize;
         let (prev, b_prev) = self.last[feature];
         let unique = edge.unique + usize::from(prev == LEAF);
         self.unique = self.unique.max(unique);
         self.depth = self.depth.max(edge.depth);
-        let local = (self.splits.len() - start.splits) as u32;
+        let local = self.next_local(at, false);
         let prev_node = if prev == LEAF { FRESH } else { prev };
         self.splits.push(Split {
             route: Route { threshold: node.threshold, nan_right: !node.default_left },
@@ -253,10 +261,10 @@ impl Builder {
         });
         if prev != LEAF {
             // `prev` may be this node itself, when its own edge is on `feature`.
-            let prev_acc = self.acc_of(start, prev, n_acc);
-            self.ups[start.splits + local as usize].prev_acc = prev_acc;
+            let prev_acc = self.acc_of(at, prev);
+            self.ups[at.splits + local as usize].prev_acc = prev_acc;
         }
-        let split = start.splits + local as usize;
+        let split = at.splits + local as usize;
         let kids = [node.left as usize, node.right as usize];
         for (k, c) in kids.into_iter().enumerate() {
             let b = kid_b(tree, node.cover, c, b_prev)?;
@@ -273,17 +281,9 @@ impl Builder {
                 }
                 let b = self.splits[split].kids.b[k];
                 let child = Edge { parent: local, feature: node.feature, b, depth: edge.depth + 1, unique };
-                let next = if bottom {
-                    BOTTOM | (self.bottoms.len() - start.bottoms) as u32
-                } else {
-                    (self.splits.len() - start.splits) as u32
-                };
+                let next = self.next_local(at, bottom);
                 let saved = std::mem::replace(&mut self.last[feature], (next, b));
-                let kid = if bottom {
-                    self.add_bottom(tree, c, child, start, n_acc)
-                } else {
-                    self.add_split(tree, c, child, start, n_acc)
-                };
+                let kid = self.add_internal(at, c, child);
                 self.last[feature] = saved;
                 self.splits[split].kid_split[k] = kid?;
             }
@@ -291,17 +291,11 @@ impl Builder {
         Ok(local)
     }
 
-    /// Adds bottom node `i` of `tree`; returns its provisional local index.
-    fn add_bottom(
-        &mut self,
-        tree: &Tree,
-        i: usize,
-        edge: Edge,
-        start: Start,
-        n_acc: &mut u32,
-    ) -> std::result::Result<u32, String> {
+    /// Adds bottom node `i` of the tree; returns its provisional local index.
+    fn add_bottom(&mut self, at: &mut Adding, i: usize, edge: Edge) -> std::result::Result<u32, String> {
+        let tree = at.tree;
         let node = &tree.nodes[i];
-        let local = BOTTOM | (self.bottoms.len() - start.bottoms) as u32;
+        let local = self.next_local(at, true);
         let sink = 1 + (local & !BOTTOM) % SINKS;
         let (prev, b_prev) = self.last[node.feature as usize];
         self.unique = self.unique.max(edge.unique + usize::from(prev == LEAF));
@@ -311,7 +305,7 @@ impl Builder {
         } else if prev == LEAF {
             (FRESH, edge.feature, sink)
         } else {
-            (prev, edge.feature, self.acc_of(start, prev, n_acc))
+            (prev, edge.feature, self.acc_of(at, prev))
         };
         let mut kids = Kids { b: [0.0; 2], value: [0.0; 2] };
         for (k, c) in [node.left as usize, node.right as usize].into_iter().enumerate() {
@@ -330,11 +324,11 @@ impl Builder {
     }
 
     /// The accumulator slot of the edge into local split `node` (allocated on first use).
-    fn acc_of(&mut self, start: Start, node: u32, n_acc: &mut u32) -> u32 {
-        let up = &mut self.ups[start.splits + node as usize];
+    fn acc_of(&mut self, at: &mut Adding, node: u32) -> u32 {
+        let up = &mut self.ups[at.splits + node as usize];
         if up.own_acc == ZERO_ACC {
-            up.own_acc = *n_acc;
-            *n_acc += 1;
+            up.own_acc = at.n_acc;
+            at.n_acc += 1;
         }
         up.own_acc
     }
